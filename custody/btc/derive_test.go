@@ -1,0 +1,246 @@
+package btc_test
+
+import (
+	"crypto/ecdsa"
+	"errors"
+	"testing"
+
+	"github.com/bnb-chain/tss-lib/v2/crypto/ckd"
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/triad-custody/triad/custody/btc"
+)
+
+// BIP32 published test vectors: each case derives the non-hardened steps
+// from a level's extended key to a deeper level, with public derivation.
+var bip32Vectors = []struct {
+	name             string
+	parentPub, child string // xpubs
+	parentPriv       string // xprv of the parent, to check child = parent + delta
+	childPriv        string
+	path             []uint32
+}{
+	{
+		name:       "vector 1: m/0H -> m/0H/1",
+		parentPub:  "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw",
+		parentPriv: "xprv9uHRZZhk6KAJC1avXpDAp4MDc3sQKNxDiPvvkX8Br5ngLNv1TxvUxt4cV1rGL5hj6KCesnDYUhd7oWgT11eZG7XnxHrnYeSvkzY7d2bhkJ7",
+		child:      "xpub6ASuArnXKPbfEwhqN6e3mwBcDTgzisQN1wXN9BJcM47sSikHjJf3UFHKkNAWbWMiGj7Wf5uMash7SyYq527Hqck2AxYysAA7xmALppuCkwQ",
+		childPriv:  "xprv9wTYmMFdV23N2TdNG573QoEsfRrWKQgWeibmLntzniatZvR9BmLnvSxqu53Kw1UmYPxLgboyZQaXwTCg8MSY3H2EU4pWcQDnRnrVA1xe8fs",
+		path:       []uint32{1},
+	},
+	{
+		name:       "vector 1: m/0H/1/2H -> m/0H/1/2H/2/1000000000",
+		parentPub:  "xpub6D4BDPcP2GT577Vvch3R8wDkScZWzQzMMUm3PWbmWvVJrZwQY4VUNgqFJPMM3No2dFDFGTsxxpG5uJh7n7epu4trkrX7x7DogT5Uv6fcLW5",
+		parentPriv: "xprv9z4pot5VBttmtdRTWfWQmoH1taj2axGVzFqSb8C9xaxKymcFzXBDptWmT7FwuEzG3ryjH4ktypQSAewRiNMjANTtpgP4mLTj34bhnZX7UiM",
+		child:      "xpub6H1LXWLaKsWFhvm6RVpEL9P4KfRZSW7abD2ttkWP3SSQvnyA8FSVqNTEcYFgJS2UaFcxupHiYkro49S8yGasTvXEYBVPamhGW6cFJodrTHy",
+		childPriv:  "xprvA41z7zogVVwxVSgdKUHDy1SKmdb533PjDz7J6N6mV6uS3ze1ai8FHa8kmHScGpWmj4WggLyQjgPie1rFSruoUihUZREPSL39UNdE3BBDu76",
+		path:       []uint32{2, 1000000000},
+	},
+	{
+		name:       "vector 2: m -> m/0",
+		parentPub:  "xpub661MyMwAqRbcFW31YEwpkMuc5THy2PSt5bDMsktWQcFF8syAmRUapSCGu8ED9W6oDMSgv6Zz8idoc4a6mr8BDzTJY47LJhkJ8UB7WEGuduB",
+		parentPriv: "xprv9s21ZrQH143K31xYSDQpPDxsXRTUcvj2iNHm5NUtrGiGG5e2DtALGdso3pGz6ssrdK4PFmM8NSpSBHNqPqm55Qn3LqFtT2emdEXVYsCzC2U",
+		child:      "xpub69H7F5d8KSRgmmdJg2KhpAK8SR3DjMwAdkxj3ZuxV27CprR9LgpeyGmXUbC6wb7ERfvrnKZjXoUmmDznezpbZb7ap6r1D3tgFxHmwMkQTPH",
+		childPriv:  "xprv9vHkqa6EV4sPZHYqZznhT2NPtPCjKuDKGY38FBWLvgaDx45zo9WQRUT3dKYnjwih2yJD9mkrocEZXo1ex8G81dwSM1fwqWpWkeS3v86pgKt",
+		path:       []uint32{0},
+	},
+	{
+		name:       "vector 2: m/0/2147483647H -> m/0/2147483647H/1",
+		parentPub:  "xpub6ASAVgeehLbnwdqV6UKMHVzgqAG8Gr6riv3Fxxpj8ksbH9ebxaEyBLZ85ySDhKiLDBrQSARLq1uNRts8RuJiHjaDMBU4Zn9h8LZNnBC5y4a",
+		parentPriv: "xprv9wSp6B7kry3Vj9m1zSnLvN3xH8RdsPP1Mh7fAaR7aRLcQMKTR2vidYEeEg2mUCTAwCd6vnxVrcjfy2kRgVsFawNzmjuHc2YmYRmagcEPdU9",
+		child:      "xpub6DF8uhdarytz3FWdA8TvFSvvAh8dP3283MY7p2V4SeE2wyWmG5mg5EwVvmdMVCQcoNJxGoWaU9DCWh89LojfZ537wTfunKau47EL2dhHKon",
+		childPriv:  "xprv9zFnWC6h2cLgpmSA46vutJzBcfJ8yaJGg8cX1e5StJh45BBciYTRXSd25UEPVuesF9yog62tGAQtHjXajPPdbRCHuWS6T8XA2ECKADdw4Ef",
+		path:       []uint32{1},
+	},
+	{
+		name:       "vector 2: m/0/2147483647H/1/2147483646H -> .../2",
+		parentPub:  "xpub6ERApfZwUNrhLCkDtcHTcxd75RbzS1ed54G1LkBUHQVHQKqhMkhgbmJbZRkrgZw4koxb5JaHWkY4ALHY2grBGRjaDMzQLcgJvLJuZZvRcEL",
+		parentPriv: "xprvA1RpRA33e1JQ7ifknakTFpgNXPmW2YvmhqLQYMmrj4xJXXWYpDPS3xz7iAxn8L39njGVyuoseXzU6rcxFLJ8HFsTjSyQbLYnMpCqE2VbFWc",
+		child:      "xpub6FnCn6nSzZAw5Tw7cgR9bi15UV96gLZhjDstkXXxvCLsUXBGXPdSnLFbdpq8p9HmGsApME5hQTZ3emM2rnY5agb9rXpVGyy3bdW6EEgAtqt",
+		childPriv:  "xprvA2nrNbFZABcdryreWet9Ea4LvTJcGsqrMzxHx98MMrotbir7yrKCEXw7nadnHM8Dq38EGfSh6dqA9QWTyefMLEcBYJUuekgW4BYPJcr9E7j",
+		path:       []uint32{2},
+	},
+}
+
+func parseXKey(t *testing.T, s string) *hdkeychain.ExtendedKey {
+	t.Helper()
+	k, err := hdkeychain.NewKeyFromString(s)
+	if err != nil {
+		t.Fatalf("parse %s: %v", s, err)
+	}
+	return k
+}
+
+func TestDeriveChildBIP32Vectors(t *testing.T) {
+	for _, v := range bip32Vectors {
+		t.Run(v.name, func(t *testing.T) {
+			parent := parseXKey(t, v.parentPub)
+			parentPub, err := parent.ECPubKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			childPub, delta, err := btc.DeriveChild(parentPub, parent.ChainCode(), v.path)
+			if err != nil {
+				t.Fatalf("DeriveChild: %v", err)
+			}
+			want, err := parseXKey(t, v.child).ECPubKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !childPub.IsEqual(want) {
+				t.Fatalf("child pub %x, want %x", childPub.SerializeCompressed(), want.SerializeCompressed())
+			}
+
+			// childPub = parentPub + delta·G
+			var d btcec.ModNScalar
+			d.SetByteSlice(delta.Bytes())
+			var dG, p, sum btcec.JacobianPoint
+			btcec.ScalarBaseMultNonConst(&d, &dG)
+			parentPub.AsJacobian(&p)
+			btcec.AddNonConst(&dG, &p, &sum)
+			sum.ToAffine()
+			if !btcec.NewPublicKey(&sum.X, &sum.Y).IsEqual(childPub) {
+				t.Fatal("childPub != parentPub + delta*G")
+			}
+
+			// childPriv = parentPriv + delta, against the vector's xprv.
+			parentPriv, err := parseXKey(t, v.parentPriv).ECPrivKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantPriv, err := parseXKey(t, v.childPriv).ECPrivKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := childKey(parentPriv, delta); !got.Key.Equals(&wantPriv.Key) {
+				t.Fatal("parent priv + delta != vector child priv")
+			}
+		})
+	}
+}
+
+// TestDeriveChildMatchesTSSLib checks that our delta is the one tss-lib's
+// own derivation (crypto/ckd, used by its signing package) computes.
+func TestDeriveChildMatchesTSSLib(t *testing.T) {
+	group := testKey(t, "group").PubKey()
+	chain := btc.ChainCode(group)
+	for _, path := range [][]uint32{{0}, {7}, {0, 7}, {3, 1, 4, 1, 5}, {btc.HardenedKeyStart - 1}} {
+		childPub, delta, err := btc.DeriveChild(group, chain, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ext := &ckd.ExtendedKey{
+			PublicKey: ecdsa.PublicKey{Curve: btcec.S256(), X: group.X(), Y: group.Y()},
+			ChainCode: chain, ParentFP: []byte{0, 0, 0, 0}, Version: chaincfg.MainNetParams.HDPublicKeyID[:],
+		}
+		tssDelta, tssChild, err := ckd.DeriveChildKeyFromHierarchy(path, ext, btcec.S256().N, btcec.S256())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if delta.Cmp(tssDelta) != 0 {
+			t.Fatalf("path %v: delta %x, tss-lib %x", path, delta, tssDelta)
+		}
+		if childPub.X().Cmp(tssChild.X) != 0 || childPub.Y().Cmp(tssChild.Y) != 0 {
+			t.Fatalf("path %v: child key differs from tss-lib", path)
+		}
+	}
+}
+
+func TestDeriveChildKeyMatchesParentPlusDelta(t *testing.T) {
+	parent := testKey(t, "group")
+	childPub, delta, err := btc.DeriveChild(parent.PubKey(), btc.ChainCode(parent.PubKey()), []uint32{0, 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !childKey(parent, delta).PubKey().IsEqual(childPub) {
+		t.Fatal("child priv (parent + delta) does not match child pub")
+	}
+	// Every node derives the same thing independently.
+	again, delta2, _ := btc.DeriveChild(parent.PubKey(), btc.ChainCode(parent.PubKey()), []uint32{0, 7})
+	if !again.IsEqual(childPub) || delta2.Cmp(delta) != 0 {
+		t.Fatal("derivation is not deterministic")
+	}
+	// An empty path is the key itself.
+	same, zero, err := btc.DeriveChild(parent.PubKey(), btc.ChainCode(parent.PubKey()), nil)
+	if err != nil || !same.IsEqual(parent.PubKey()) || zero.Sign() != 0 {
+		t.Fatalf("empty path: %v %v", zero, err)
+	}
+}
+
+func TestDeriveChildRefusals(t *testing.T) {
+	pub := testKey(t, "group").PubKey()
+	chain := btc.ChainCode(pub)
+	cases := []struct {
+		name  string
+		pub   *btcec.PublicKey
+		chain []byte
+		path  []uint32
+		want  error
+	}{
+		{"hardened", pub, chain, []uint32{0, btc.HardenedKeyStart}, btc.ErrHardenedIndex},
+		{"hardened max", pub, chain, []uint32{0xffffffff}, btc.ErrHardenedIndex},
+		{"short chain code", pub, chain[:31], []uint32{0}, btc.ErrBadChainCode},
+		{"nil key", nil, chain, []uint32{0}, btc.ErrBadPublicKey},
+		{"too deep", pub, chain, make([]uint32, btc.MaxPathDepth+1), btc.ErrBadPath},
+	}
+	for _, c := range cases {
+		if _, _, err := btc.DeriveChild(c.pub, c.chain, c.path); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func TestParsePath(t *testing.T) {
+	good := map[string][]uint32{
+		"m":            {},
+		"m/0":          {0},
+		"m/0/7":        {0, 7},
+		"M/2147483647": {2147483647},
+	}
+	for s, want := range good {
+		got, err := btc.ParsePath(s)
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("%q: %v %v", s, got, err)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%q: got %v, want %v", s, got, want)
+			}
+		}
+		if s != "M/2147483647" && btc.FormatPath(got) != s {
+			t.Fatalf("FormatPath(%v) = %q", got, btc.FormatPath(got))
+		}
+	}
+	bad := map[string]error{
+		"m/0'":          btc.ErrHardenedIndex,
+		"m/0h":          btc.ErrHardenedIndex,
+		"m/1H/2":        btc.ErrHardenedIndex,
+		"m/2147483648":  btc.ErrHardenedIndex,
+		"":              btc.ErrBadPath,
+		"0/1":           btc.ErrBadPath,
+		"m/":            btc.ErrBadPath,
+		"m//1":          btc.ErrBadPath,
+		"m/-1":          btc.ErrBadPath,
+		"m/+1":          btc.ErrBadPath,
+		"m/01":          btc.ErrBadPath,
+		"m/1 ":          btc.ErrBadPath,
+		"m/4294967296":  btc.ErrBadPath,
+		"m/99999999999": btc.ErrBadPath,
+	}
+	for s, want := range bad {
+		if _, err := btc.ParsePath(s); !errors.Is(err, want) {
+			t.Errorf("%q: got %v, want %v", s, err, want)
+		}
+	}
+}
+
+func TestChainCodeIsPerKey(t *testing.T) {
+	a, b := testKey(t, "a").PubKey(), testKey(t, "b").PubKey()
+	if len(btc.ChainCode(a)) != 32 || string(btc.ChainCode(a)) == string(btc.ChainCode(b)) {
+		t.Fatal("chain code must be 32 bytes and differ per key")
+	}
+	if string(btc.ChainCode(a)) != string(btc.ChainCode(a)) {
+		t.Fatal("chain code must be deterministic")
+	}
+}

@@ -1,0 +1,34 @@
+// Package custody is the pure core of Triad's custody actions: typed
+// requests and their canonical encoding, each node's policy as a pure
+// function, signed operator approvals and vetoes, the request state
+// machine, and the clocks the timing rules depend on. It does no I/O:
+// package store persists its types, package audit chains the record of
+// them, and the node layer moves them between peers.
+//
+// Every node runs the same loop on its own state and its own clock:
+//
+//	req, err := custody.DecodeRequest(body)                // strict; bounded; never panics
+//	entry, created, err := st.Propose(req, clock.Now())    // store: idempotent, first-seen time
+//	for each signed approval a from an operator or a peer:
+//		err := custody.VerifyApproval(policy, a, req, clock.Now())
+//		st.AddApproval(id, a, clock.Now())                // nonce consumed: replays refused
+//	req, state, _ := st.State(id, clock.Now())
+//	d := custody.Evaluate(policy, state, req, clock.Now())  // Approve | NeedOperator | Refuse, reasons
+//	switch {
+//	case d.Verdict == custody.VerdictRefuse && d.RetryAt.IsZero(): st.Apply(id, Event{Type: EvReject}, ...)
+//	case d.Auto:  st.AddAutoApproval(id, policy.Party, now); tell peers
+//	case d.Ready: st.Apply(id, Event{Type: EvApprove}); st.Apply(id, Event{Type: EvBegin}, policy.SettlementsPerDay)
+//	              ... sign (package tss) ... st.Apply(id, Event{Type: EvSigned}) or EvAbort
+//	}
+//	every tick: st.Witness(stopwatch.Lap()); if r := monitor.Check(); r.Jumped { report }
+//
+// Policy decisions never trust another party's clock. An emergency unfreeze
+// is signable only when both the wall time since this node first stored it
+// and the monotonic time it has itself witnessed (Timeline) exceed the
+// notice period; a wall-clock jump (+49 h) or a restart cannot shorten it.
+// It lapses when either measure, or the opener's own timestamp, reaches
+// the lapse (48 h). ClockMonitor reports wall-clock jumps against the
+// monotonic clock; ComparePeers against peers' reported times.
+//
+// Raw-digest signing (drills) is only for canary keys: CheckRawDigest.
+package custody

@@ -1,0 +1,205 @@
+package custody_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+)
+
+func sha256Hex(s string) string {
+	d := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(d[:])
+}
+
+// sign <alias> [aborts=N] — the nodes whose decision is Ready run the state
+// machine to done; the first N attempts abort (a silent peer).
+func (h *harness) sign(pos []string, kv map[string]string) (string, error) {
+	if len(pos) != 1 {
+		return "", fmt.Errorf("usage: sign <alias> [aborts=N]")
+	}
+	alias := pos[0]
+	req, err := h.request(alias)
+	if err != nil {
+		return "", err
+	}
+	var ready []custody.Party
+	var signers string
+	for _, p := range custody.Parties {
+		n := h.nodes[p]
+		d := custody.Evaluate(n.policy, h.state(n, alias), req, n.clock.Now())
+		if d.Ready {
+			ready = append(ready, p)
+			signers = fmt.Sprint(d.Signers)
+		}
+	}
+	if len(ready) < 2 {
+		return fmt.Sprintf("no signing: %d node(s) ready", len(ready)), nil
+	}
+	aborts := int(num(kv, "aborts", 0))
+	var b strings.Builder
+	fmt.Fprintf(&b, "signers %s\n", signers)
+	for _, p := range ready {
+		n := h.nodes[p]
+		prog := n.progress[alias]
+		at := n.clock.Now()
+		steps := []custody.EventType{}
+		if prog.Record.Status == custody.StatusProposed {
+			steps = append(steps, custody.EvApprove)
+		}
+		for i := 0; i < aborts; i++ {
+			steps = append(steps, custody.EvBegin, custody.EvAbort)
+		}
+		steps = append(steps, custody.EvBegin, custody.EvSigned, custody.EvDone)
+		for _, ev := range steps {
+			if ev == custody.EvBegin && prog.Record.Attempts == 0 && req.Kind.MovesFunds() {
+				n.settlements[custody.DayKey(at)]++
+			}
+			next, err := custody.Transition(prog.Record, custody.Event{Type: ev, At: at, MaxAttempts: n.policy.MaxSigningAttempts})
+			if err != nil {
+				fmt.Fprintf(&b, "%s: %v\n", p, err)
+				break
+			}
+			prog.Record = next
+		}
+		fmt.Fprintf(&b, "%s: %s attempts=%d settlements-today=%d\n", p, prog.Record.Status, prog.Record.Attempts, n.settlements[custody.DayKey(at)])
+	}
+	return b.String(), nil
+}
+
+// transition <alias> <party> <event> — drive one node's state machine.
+func (h *harness) transition(pos []string) (string, error) {
+	if len(pos) != 3 {
+		return "", fmt.Errorf("usage: transition <alias> <party> <event>")
+	}
+	n := h.nodes[custody.Party(pos[1])]
+	if n == nil || n.progress[pos[0]] == nil {
+		return "", fmt.Errorf("unknown party or request")
+	}
+	prog := n.progress[pos[0]]
+	next, err := custody.Transition(prog.Record, custody.Event{Type: custody.EventType(pos[2]), At: n.clock.Now(), MaxAttempts: n.policy.MaxSigningAttempts})
+	if err != nil {
+		return fmt.Sprintf("%s: %v", pos[1], err), nil
+	}
+	prog.Record = next
+	return fmt.Sprintf("%s: %s attempts=%d", pos[1], next.Status, next.Attempts), nil
+}
+
+// advance <dur> [party...] — real time passes on the named nodes (default
+// all): wall and monotonic clocks move, and each node's stopwatch adds the
+// lap to its open requests, as the node's ticker would.
+// pause <dur> <party...> — real time passes everywhere, but the named nodes
+// are down meanwhile and restart: they witness nothing, and their monitor
+// and stopwatch start afresh.
+func (h *harness) advance(pos []string, pause bool) (string, error) {
+	if len(pos) < 1 || pause && len(pos) < 2 {
+		return "", fmt.Errorf("usage: advance <dur> [party...] | pause <dur> <party...>")
+	}
+	d, err := time.ParseDuration(pos[0])
+	if err != nil {
+		return "", err
+	}
+	named, err := h.parties(pos[1:])
+	if err != nil {
+		return "", err
+	}
+	moved, down := named, map[custody.Party]bool{}
+	if pause {
+		moved = custody.Parties
+		for _, p := range named {
+			down[p] = true
+		}
+	}
+	var b strings.Builder
+	for _, p := range moved {
+		n := h.nodes[p]
+		n.clock.Advance(d)
+		if down[p] {
+			n.watch = custody.NewStopwatch(n.clock)
+			n.monitor = custody.NewClockMonitor(n.clock, time.Minute)
+			fmt.Fprintf(&b, "%s: down %s, restarted\n", p, d)
+		}
+		lap := n.watch.Lap()
+		for _, prog := range n.progress {
+			if !prog.Record.Status.Terminal() {
+				prog.Timeline = prog.Timeline.Advance(lap)
+			}
+		}
+	}
+	fmt.Fprintf(&b, "%s\n", h.nodes[moved[0]].clock.Now().Format(time.RFC3339))
+	return b.String(), nil
+}
+
+// jump <party> <±dur> — the wall clock alone jumps; the monitor reports it.
+func (h *harness) jump(pos []string) (string, error) {
+	if len(pos) != 2 {
+		return "", fmt.Errorf("usage: jump <party> <dur>")
+	}
+	n := h.nodes[custody.Party(pos[0])]
+	d, err := time.ParseDuration(strings.TrimPrefix(pos[1], "+"))
+	if n == nil || err != nil {
+		return "", fmt.Errorf("bad jump %v", pos)
+	}
+	n.clock.Jump(d)
+	return fmt.Sprintf("%s: wall %s; %s", pos[0], n.clock.Now().Format(time.RFC3339), n.monitor.Check()), nil
+}
+
+// clocks — each node's monitor report and its skew against the others.
+func (h *harness) clocks() string {
+	var b strings.Builder
+	for _, p := range custody.Parties {
+		n := h.nodes[p]
+		peers := map[custody.Party]time.Time{}
+		for _, q := range custody.Parties {
+			if q != p {
+				peers[q] = h.nodes[q].clock.Now()
+			}
+		}
+		sk := custody.ComparePeers(n.clock.Now(), peers, time.Minute)
+		fmt.Fprintf(&b, "%s: %s; peer skew %s jumped=%v\n", p, n.monitor.Check(), sk.Skew, sk.Jumped)
+	}
+	return b.String()
+}
+
+// status <alias> — each node's record, endorsements and timeline.
+func (h *harness) status(pos []string) (string, error) {
+	if len(pos) != 1 {
+		return "", fmt.Errorf("usage: status <alias>")
+	}
+	var b strings.Builder
+	for _, p := range custody.Parties {
+		n := h.nodes[p]
+		prog := n.progress[pos[0]]
+		if prog == nil {
+			return "", fmt.Errorf("unknown request %q", pos[0])
+		}
+		fmt.Fprintf(&b, "%s: %s attempts=%d approvals=%s vetoes=%s wall=%s witnessed=%s\n", p, prog.Record.Status, prog.Record.Attempts,
+			sortedParties(prog.Approvals), sortedParties(prog.Vetoes), n.clock.Now().Sub(prog.Timeline.FirstSeen), prog.Timeline.Witnessed)
+	}
+	return b.String(), nil
+}
+
+// exposure <party> <account> <n|unknown>
+func (h *harness) setExposure(pos []string) (string, error) {
+	if len(pos) != 3 {
+		return "", fmt.Errorf("usage: exposure <party> <account> <n|unknown>")
+	}
+	n := h.nodes[custody.Party(pos[0])]
+	if n == nil {
+		return "", fmt.Errorf("unknown party %q", pos[0])
+	}
+	if pos[2] == "unknown" {
+		delete(n.exposure, pos[1])
+		return "", nil
+	}
+	x, err := strconv.ParseUint(pos[2], 10, 64)
+	if err != nil {
+		return "", err
+	}
+	n.exposure[pos[1]] = x
+	return "", nil
+}

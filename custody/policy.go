@@ -1,0 +1,311 @@
+package custody
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
+
+// KeyRole says what a threshold key may be used for.
+type KeyRole string
+
+// Key roles.
+const (
+	RoleCustody KeyRole = "custody" // holds client collateral; never signs raw digests
+	RoleCanary  KeyRole = "canary"  // drills only; the only role the raw-digest path accepts
+)
+
+// Policy is one node's configuration of what it will sign. Every node holds
+// its own copy and evaluates every request against it independently.
+// Lists (not maps) are used where keys are case-sensitive identifiers,
+// because viper lower-cases map keys.
+type Policy struct {
+	// Party is this node's party.
+	Party Party `mapstructure:"party" yaml:"party"`
+	// AutoApprove lists kinds this node approves without its operator when
+	// every check passes (e.g. [liquidation] for custodian and exchange).
+	// emergency_unfreeze and canary always need operator signatures.
+	AutoApprove []Kind `mapstructure:"auto_approve" yaml:"auto_approve"`
+	// SettlementsPerDay caps fund-moving requests this node begins signing
+	// per UTC day (pilot: 2).
+	SettlementsPerDay int `mapstructure:"settlements_per_day" yaml:"settlements_per_day"`
+	// MaxFeeRate caps the fee rate in sat/vB.
+	MaxFeeRate uint64 `mapstructure:"max_fee_rate" yaml:"max_fee_rate"`
+	// MaxLeverageBps: exposure / haircut collateral above this (basis
+	// points; 20000 = 2.00x) means the exchange extended credit beyond the
+	// pilot limit; such a liquidation is not automatic and needs an operator.
+	MaxLeverageBps uint64 `mapstructure:"max_leverage_bps" yaml:"max_leverage_bps"`
+	// EvidenceMaxAge: margin-call evidence older than this is stale.
+	EvidenceMaxAge time.Duration `mapstructure:"evidence_max_age" yaml:"evidence_max_age"`
+	// ApprovalMaxTTL bounds an operator approval's validity window.
+	ApprovalMaxTTL time.Duration `mapstructure:"approval_max_ttl" yaml:"approval_max_ttl"`
+	// ClockSkew tolerated for times other nodes or the margin engine set.
+	ClockSkew time.Duration `mapstructure:"clock_skew" yaml:"clock_skew"`
+	// NoticePeriod of an emergency unfreeze (default 24h).
+	NoticePeriod time.Duration `mapstructure:"notice_period" yaml:"notice_period"`
+	// UnfreezeLapse: an emergency unfreeze lapses this long after opening (48h).
+	UnfreezeLapse time.Duration `mapstructure:"unfreeze_lapse" yaml:"unfreeze_lapse"`
+	// MaxSigningAttempts bounds signing attempts per request.
+	MaxSigningAttempts int `mapstructure:"max_signing_attempts" yaml:"max_signing_attempts"`
+	// RequireZeroExposure: refuse releases while the account has exposure
+	// (the exchange sets this).
+	RequireZeroExposure bool `mapstructure:"require_zero_exposure" yaml:"require_zero_exposure"`
+	// LiquidationAddress is the pre-authorised liquidation destination.
+	LiquidationAddress string `mapstructure:"liquidation_address" yaml:"liquidation_address"`
+	// MarginEngineKeys are hex ed25519 public keys of the margin engine.
+	MarginEngineKeys []string `mapstructure:"margin_engine_keys" yaml:"margin_engine_keys"`
+	// Operators lists each party's operator keys.
+	Operators map[Party][]OperatorKey `mapstructure:"operators" yaml:"operators"`
+	// Keys lists threshold keys and their roles.
+	Keys []KeyConfig `mapstructure:"keys" yaml:"keys"`
+	// Accounts lists custody accounts.
+	Accounts []Account `mapstructure:"accounts" yaml:"accounts"`
+	// Assets lists assets with their limits and collateral factors.
+	Assets []Asset `mapstructure:"assets" yaml:"assets"`
+}
+
+// OperatorKey is one operator's ed25519 public key (hex).
+type OperatorKey struct {
+	Name      string `mapstructure:"name" yaml:"name"`
+	PublicKey string `mapstructure:"public_key" yaml:"public_key"`
+}
+
+// KeyConfig names a threshold key and its role.
+type KeyConfig struct {
+	ID   string  `mapstructure:"id" yaml:"id"`
+	Role KeyRole `mapstructure:"role" yaml:"role"`
+}
+
+// Account is a custody account: which key (and child) holds it and where
+// its collateral may go.
+type Account struct {
+	ID           string `mapstructure:"id" yaml:"id"`
+	KeyID        string `mapstructure:"key_id" yaml:"key_id"`
+	ChildPath    string `mapstructure:"child_path" yaml:"child_path"`
+	OwnerAddress string `mapstructure:"owner_address" yaml:"owner_address"`
+	// LiquidationAddress overrides the policy-wide one for this account.
+	LiquidationAddress string `mapstructure:"liquidation_address" yaml:"liquidation_address"`
+}
+
+// Asset configures one asset.
+type Asset struct {
+	Symbol   string `mapstructure:"symbol" yaml:"symbol"`
+	Decimals int    `mapstructure:"decimals" yaml:"decimals"`
+	// MaxAmount caps one request, in base units (0: no request may move it).
+	MaxAmount uint64 `mapstructure:"max_amount" yaml:"max_amount"`
+	// CollateralFactorBps is the share of market value counted as
+	// collateral: 9800 for tokenized MMF (a 2% haircut), 9500 for
+	// stablecoins, 10000 for none.
+	CollateralFactorBps uint64 `mapstructure:"collateral_factor_bps" yaml:"collateral_factor_bps"`
+}
+
+// DefaultPolicy returns the pilot's defaults for party; the caller adds
+// keys, accounts, assets, operators and addresses.
+func DefaultPolicy(party Party) Policy {
+	return Policy{
+		Party:              party,
+		SettlementsPerDay:  2,
+		MaxFeeRate:         500,
+		MaxLeverageBps:     20000,
+		EvidenceMaxAge:     15 * time.Minute,
+		ApprovalMaxTTL:     time.Hour,
+		ClockSkew:          2 * time.Minute,
+		NoticePeriod:       24 * time.Hour,
+		UnfreezeLapse:      48 * time.Hour,
+		MaxSigningAttempts: 3,
+	}
+}
+
+// Validate checks every key and names the first bad one.
+func (p Policy) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidPolicy, key, fmt.Sprintf(format, args...))
+	}
+	if !p.Party.Valid() {
+		return bad("party", "want custodian, exchange or regulator, got %q", clip(string(p.Party)))
+	}
+	for i, k := range p.AutoApprove {
+		if k != KindRelease && k != KindLiquidation {
+			return bad(fmt.Sprintf("auto_approve[%d]", i), "only collateral_release and liquidation can be automatic, got %q", clip(string(k)))
+		}
+	}
+	switch {
+	case p.SettlementsPerDay < 0:
+		return bad("settlements_per_day", "must not be negative")
+	case p.MaxFeeRate == 0 || p.MaxFeeRate > MaxFeeRate:
+		return bad("max_fee_rate", "must be 1..%d", MaxFeeRate)
+	case p.MaxLeverageBps < 10000:
+		return bad("max_leverage_bps", "must be at least 10000 (1.00x)")
+	case p.EvidenceMaxAge <= 0:
+		return bad("evidence_max_age", "must be positive")
+	case p.ApprovalMaxTTL <= 0:
+		return bad("approval_max_ttl", "must be positive")
+	case p.ClockSkew < 0 || p.ClockSkew > time.Hour:
+		return bad("clock_skew", "must be 0..1h")
+	case p.NoticePeriod <= 0:
+		return bad("notice_period", "must be positive")
+	case p.UnfreezeLapse <= p.NoticePeriod:
+		return bad("unfreeze_lapse", "must be longer than notice_period (%s)", p.NoticePeriod)
+	case p.MaxSigningAttempts < 1:
+		return bad("max_signing_attempts", "must be at least 1")
+	}
+	if p.LiquidationAddress != "" {
+		if err := checkAddress("", p.LiquidationAddress); err != nil {
+			return bad("liquidation_address", "letters and digits only, at most %d", maxAddressLen)
+		}
+	}
+	for i, k := range p.MarginEngineKeys {
+		if _, err := parseKey(k); err != nil {
+			return bad(fmt.Sprintf("margin_engine_keys[%d]", i), "%v", err)
+		}
+	}
+	for party, ops := range p.Operators {
+		if !party.Valid() {
+			return bad("operators", "unknown party %q", clip(string(party)))
+		}
+		names := map[string]bool{}
+		for i, o := range ops {
+			key := fmt.Sprintf("operators.%s[%d]", party, i)
+			if checkIdent("", o.Name) != nil || names[o.Name] {
+				return bad(key+".name", "must be a unique identifier")
+			}
+			names[o.Name] = true
+			if _, err := parseKey(o.PublicKey); err != nil {
+				return bad(key+".public_key", "%v", err)
+			}
+		}
+	}
+	for _, party := range Parties {
+		if len(p.Operators[party]) == 0 {
+			return bad("operators."+string(party), "every party needs at least one operator key")
+		}
+	}
+	return p.validateLists(bad)
+}
+
+func (p Policy) validateLists(bad func(key, format string, args ...any) error) error {
+	keys := map[string]bool{}
+	for i, k := range p.Keys {
+		if checkIdent("", k.ID) != nil || keys[k.ID] {
+			return bad(fmt.Sprintf("keys[%d].id", i), "must be a unique identifier")
+		}
+		keys[k.ID] = true
+		if k.Role != RoleCustody && k.Role != RoleCanary {
+			return bad(fmt.Sprintf("keys[%d].role", i), "want custody or canary, got %q", clip(string(k.Role)))
+		}
+	}
+	accts := map[string]bool{}
+	for i, a := range p.Accounts {
+		key := fmt.Sprintf("accounts[%d]", i)
+		if checkIdent("", a.ID) != nil || accts[a.ID] {
+			return bad(key+".id", "must be a unique identifier")
+		}
+		accts[a.ID] = true
+		if r, ok := p.keyRole(a.KeyID); !ok || r != RoleCustody {
+			return bad(key+".key_id", "must name a key with role custody")
+		}
+		if a.ChildPath != "" {
+			if _, err := ParseChildPath(a.ChildPath); err != nil {
+				return bad(key+".child_path", "%v", err)
+			}
+		}
+		if checkAddress("", a.OwnerAddress) != nil {
+			return bad(key+".owner_address", "letters and digits only, at most %d", maxAddressLen)
+		}
+		if a.LiquidationAddress != "" && checkAddress("", a.LiquidationAddress) != nil {
+			return bad(key+".liquidation_address", "letters and digits only, at most %d", maxAddressLen)
+		}
+	}
+	assets := map[string]bool{}
+	for i, a := range p.Assets {
+		key := fmt.Sprintf("assets[%d]", i)
+		if checkAsset("", a.Symbol) != nil || assets[a.Symbol] {
+			return bad(key+".symbol", "must be a unique upper-case symbol")
+		}
+		assets[a.Symbol] = true
+		switch {
+		case a.Decimals < 0 || a.Decimals > 18:
+			return bad(key+".decimals", "must be 0..18")
+		case a.MaxAmount > MaxAmount:
+			return bad(key+".max_amount", "must be at most %d", uint64(MaxAmount))
+		case a.CollateralFactorBps > 10000:
+			return bad(key+".collateral_factor_bps", "must be at most 10000 (100%%)")
+		}
+	}
+	return nil
+}
+
+func parseKey(s string) (ed25519.PublicKey, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("want %d hex characters of an ed25519 public key", 2*ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+func (p Policy) operatorKey(party Party, name string) (ed25519.PublicKey, bool) {
+	for _, o := range p.Operators[party] {
+		if o.Name == name {
+			k, err := parseKey(o.PublicKey)
+			return k, err == nil
+		}
+	}
+	return nil, false
+}
+
+func (p Policy) marginKeys() []ed25519.PublicKey {
+	var out []ed25519.PublicKey
+	for _, s := range p.MarginEngineKeys {
+		if k, err := parseKey(s); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (p Policy) keyRole(id string) (KeyRole, bool) {
+	for _, k := range p.Keys {
+		if k.ID == id {
+			return k.Role, true
+		}
+	}
+	return "", false
+}
+
+func (p Policy) account(id string) (Account, bool) {
+	for _, a := range p.Accounts {
+		if a.ID == id {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+func (p Policy) asset(sym string) (Asset, bool) {
+	for _, a := range p.Assets {
+		if a.Symbol == sym {
+			return a, true
+		}
+	}
+	return Asset{}, false
+}
+
+func (p Policy) autoApproves(k Kind) bool {
+	for _, x := range p.AutoApprove {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckRawDigest is the guard of the raw-digest admin signing path: every
+// node calls it before signing a digest it did not build itself, and it
+// refuses any key that is not configured as a canary key.
+func CheckRawDigest(p Policy, keyID string) error {
+	if r, ok := p.keyRole(keyID); !ok || r != RoleCanary {
+		return fmt.Errorf("raw-digest signing with key %q: %w: not a canary key", clip(keyID), ErrRawDigestRefused)
+	}
+	return nil
+}

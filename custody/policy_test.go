@@ -1,0 +1,99 @@
+package custody_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+)
+
+func TestPolicyValidateNamesTheKey(t *testing.T) {
+	cases := map[string]func(*custody.Policy){
+		"party":                            func(p *custody.Policy) { p.Party = "bank" },
+		"auto_approve[0]":                  func(p *custody.Policy) { p.AutoApprove = []custody.Kind{custody.KindUnfreeze} },
+		"settlements_per_day":              func(p *custody.Policy) { p.SettlementsPerDay = -1 },
+		"max_leverage_bps":                 func(p *custody.Policy) { p.MaxLeverageBps = 5000 },
+		"evidence_max_age":                 func(p *custody.Policy) { p.EvidenceMaxAge = 0 },
+		"unfreeze_lapse":                   func(p *custody.Policy) { p.UnfreezeLapse = 12 * time.Hour },
+		"margin_engine_keys[0]":            func(p *custody.Policy) { p.MarginEngineKeys = []string{"zz"} },
+		"operators.exchange[0].public_key": func(p *custody.Policy) { p.Operators[custody.Exchange][0].PublicKey = "00" },
+		"operators.regulator":              func(p *custody.Policy) { delete(p.Operators, custody.Regulator) },
+		"keys[1].role":                     func(p *custody.Policy) { p.Keys[1].Role = "hot" },
+		"accounts[0].key_id":               func(p *custody.Policy) { p.Accounts[0].KeyID = "canary-1" },
+		"accounts[1].child_path":           func(p *custody.Policy) { p.Accounts[1].ChildPath = "m/1'" },
+		"assets[1].collateral_factor_bps":  func(p *custody.Policy) { p.Assets[1].CollateralFactorBps = 12000 },
+		"liquidation_address":              func(p *custody.Policy) { p.LiquidationAddress = "bc1 q" },
+	}
+	for key, mutate := range cases {
+		p := loadPolicy(t)
+		p.Operators = map[custody.Party][]custody.OperatorKey{
+			custody.Custodian: append([]custody.OperatorKey(nil), p.Operators[custody.Custodian]...),
+			custody.Exchange:  append([]custody.OperatorKey(nil), p.Operators[custody.Exchange]...),
+			custody.Regulator: append([]custody.OperatorKey(nil), p.Operators[custody.Regulator]...),
+		}
+		mutate(&p)
+		err := p.Validate()
+		if !errors.Is(err, custody.ErrInvalidPolicy) || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("%s: got %v", key, err)
+		}
+	}
+}
+
+func TestDefaultPolicyNeedsOperators(t *testing.T) {
+	p := custody.DefaultPolicy(custody.Custodian)
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "operators.custodian") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCheckRawDigest(t *testing.T) {
+	p := loadPolicy(t)
+	if err := custody.CheckRawDigest(p, "canary-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"vault-1", "unknown"} {
+		if err := custody.CheckRawDigest(p, k); !errors.Is(err, custody.ErrRawDigestRefused) {
+			t.Errorf("%s: got %v", k, err)
+		}
+	}
+}
+
+func TestEvaluateIsPureAndSafeOnZeroValues(t *testing.T) {
+	p := loadPolicy(t)
+	d := custody.Evaluate(p, custody.State{}, custody.Request{}, epoch)
+	if d.Verdict != custody.VerdictRefuse || !d.Has(custody.ReasonMalformed) {
+		t.Fatalf("zero request: %v", d)
+	}
+	st := custody.State{Progress: custody.Progress{Record: custody.Record{ID: "other"}}}
+	if d := custody.Evaluate(p, st, sampleRelease(), epoch); !d.Has(custody.ReasonStatus) {
+		t.Fatalf("state of another request: %v", d)
+	}
+	// The same inputs give the same decision.
+	a := custody.Evaluate(p, custody.State{}, sampleLiquidation(), epoch.Add(time.Minute))
+	b := custody.Evaluate(p, custody.State{}, sampleLiquidation(), epoch.Add(time.Minute))
+	if a.String() != b.String() || a.Verdict != custody.VerdictApprove || !a.Auto {
+		t.Fatalf("%v vs %v", a, b)
+	}
+}
+
+func TestTooEarlyCarriesRetryAt(t *testing.T) {
+	p := loadPolicy(t)
+	r := sampleRelease()
+	r.Kind, r.Reason = custody.KindUnfreeze, "exchange insolvent"
+	st := custody.State{Progress: custody.Progress{
+		Timeline:  custody.Timeline{FirstSeen: epoch, Witnessed: 20 * time.Hour},
+		Approvals: map[custody.Party]custody.Endorsement{custody.Custodian: {Party: custody.Custodian, Stance: custody.Approve, Operator: "alice"}},
+	}}
+	d := custody.Evaluate(p, st, r, epoch.Add(22*time.Hour))
+	if !d.Has(custody.ReasonTooEarly) || !d.RetryAt.Equal(epoch.Add(26*time.Hour)) {
+		t.Fatalf("got %v retry %v", d, d.RetryAt)
+	}
+	// Automatic endorsements never count for an unfreeze.
+	st.Approvals[custody.Custodian] = custody.Endorsement{Party: custody.Custodian, Stance: custody.Approve, Auto: true}
+	st.Timeline.Witnessed = 30 * time.Hour
+	if d := custody.Evaluate(p, st, r, epoch.Add(30*time.Hour)); !d.Has(custody.ReasonNotOpened) {
+		t.Fatalf("auto endorsement opened an unfreeze: %v", d)
+	}
+}

@@ -1,0 +1,264 @@
+package custody
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bounds on request fields. Anything outside is refused by Validate.
+const (
+	MaxRequestBytes = 16 << 10  // encoded request, evidence included
+	MaxAmount       = 1<<53 - 1 // integer base units (satoshis); JSON-safe
+	MaxFeeRate      = 100_000   // sat/vB
+	MaxReasonLen    = 512       // bytes
+	MaxChildDepth   = 8         // BIP32 path components
+	maxIdentLen     = 128       // idempotency keys, callers, accounts, ...
+	maxAddressLen   = 128       // destination addresses
+	requestDomain   = "triad/request/v1\n"
+	nonHardenedMax  = 1<<31 - 1
+	minYear         = 2000
+	maxYear         = 2200
+)
+
+// Requester says who asked: the party whose node accepted the request, and
+// the caller inside that party (e.g. "margin-engine", an operator name).
+type Requester struct {
+	Party  Party  `json:"party"`
+	Caller string `json:"caller"`
+}
+
+// Request is one typed custody action. Every node evaluates the same Request;
+// its ID is the SHA-256 of its canonical encoding, so any change to any field
+// (evidence included) makes a different request.
+type Request struct {
+	Kind           Kind        `json:"kind"`
+	IdempotencyKey string      `json:"idempotency_key"`
+	Requester      Requester   `json:"requester"`
+	Account        string      `json:"account,omitempty"`    // custody account (not for canary)
+	KeyID          string      `json:"key_id"`               // custody or canary key
+	ChildPath      string      `json:"child_path,omitempty"` // non-hardened BIP32 path, e.g. "m/0/42"
+	Asset          string      `json:"asset,omitempty"`      // e.g. "BTC"
+	Destination    string      `json:"destination,omitempty"`
+	Amount         uint64      `json:"amount,omitempty"`   // base units (satoshis)
+	FeeRate        uint64      `json:"fee_rate,omitempty"` // sat/vB
+	Reason         string      `json:"reason,omitempty"`   // required for emergency_unfreeze
+	Digest         string      `json:"digest,omitempty"`   // canary only: hex SHA-256 to sign raw
+	CreatedAt      time.Time   `json:"created_at"`         // the requester's clock; never trusted for timing
+	Evidence       *MarginCall `json:"evidence,omitempty"` // liquidation only
+}
+
+// Normalize returns r with times in UTC at millisecond precision and no
+// monotonic reading, so equal requests encode to equal bytes.
+func (r Request) Normalize() Request {
+	r.CreatedAt = normTime(r.CreatedAt)
+	if r.Evidence != nil {
+		ev := r.Evidence.normalize()
+		r.Evidence = &ev
+	}
+	return r
+}
+
+func normTime(t time.Time) time.Time {
+	return t.Round(0).UTC().Truncate(time.Millisecond)
+}
+
+// Canonical returns the deterministic encoding used for the ID, signatures
+// and peer messages: JSON of the normalized request, fields in declaration
+// order, no insignificant whitespace.
+func (r Request) Canonical() []byte {
+	b, err := json.Marshal(r.Normalize())
+	if err != nil { // cannot happen: only strings, integers and times
+		panic(fmt.Sprintf("custody: encoding request: %v", err))
+	}
+	return b
+}
+
+// ID is the hex SHA-256 of the domain-separated canonical encoding.
+func (r Request) ID() string {
+	h := sha256.New()
+	h.Write([]byte(requestDomain))
+	h.Write(r.Canonical())
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Validate checks structure and bounds; it needs no policy. Policy checks
+// (limits, allowlists, signatures) are Evaluate's job.
+func (r Request) Validate() error {
+	if err := r.validate(); err != nil {
+		return fmt.Errorf("validating request: %w", err)
+	}
+	return nil
+}
+
+func (r Request) validate() error {
+	if !r.Kind.Valid() {
+		return malformed("kind", "unknown kind %q", clip(string(r.Kind)))
+	}
+	if err := checkIdent("idempotency_key", r.IdempotencyKey); err != nil {
+		return err
+	}
+	if !r.Requester.Party.Valid() {
+		return malformed("requester.party", "unknown party %q", clip(string(r.Requester.Party)))
+	}
+	if err := checkIdent("requester.caller", r.Requester.Caller); err != nil {
+		return err
+	}
+	if err := checkIdent("key_id", r.KeyID); err != nil {
+		return err
+	}
+	if r.ChildPath != "" {
+		if _, err := ParseChildPath(r.ChildPath); err != nil {
+			return err
+		}
+	}
+	if err := checkTime("created_at", r.CreatedAt); err != nil {
+		return err
+	}
+	if len(r.Reason) > MaxReasonLen || !printable(r.Reason) {
+		return malformed("reason", "must be at most %d printable bytes", MaxReasonLen)
+	}
+	if r.Kind == KindCanary {
+		return r.validateCanary()
+	}
+	return r.validateTransfer()
+}
+
+func (r Request) validateCanary() error {
+	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.FeeRate != 0 || r.Evidence != nil {
+		return malformed("kind", "canary carries only key_id, digest and reason")
+	}
+	if b, err := hex.DecodeString(r.Digest); err != nil || len(b) != sha256.Size || strings.ToLower(r.Digest) != r.Digest {
+		return malformed("digest", "must be 64 lower-case hex characters")
+	}
+	return nil
+}
+
+func (r Request) validateTransfer() error {
+	if r.Digest != "" {
+		return malformed("digest", "only canary requests carry a raw digest")
+	}
+	if err := checkIdent("account", r.Account); err != nil {
+		return err
+	}
+	if err := checkAsset("asset", r.Asset); err != nil {
+		return err
+	}
+	if err := checkAddress("destination", r.Destination); err != nil {
+		return err
+	}
+	if r.Amount == 0 || r.Amount > MaxAmount {
+		return malformed("amount", "must be 1..%d base units", uint64(MaxAmount))
+	}
+	if r.FeeRate == 0 || r.FeeRate > MaxFeeRate {
+		return malformed("fee_rate", "must be 1..%d sat/vB", MaxFeeRate)
+	}
+	switch r.Kind {
+	case KindLiquidation:
+		if r.Evidence == nil {
+			return malformed("evidence", "liquidation needs margin-call evidence")
+		}
+		if err := r.Evidence.validate(); err != nil {
+			return err
+		}
+	case KindUnfreeze:
+		if strings.TrimSpace(r.Reason) == "" {
+			return malformed("reason", "emergency_unfreeze needs a reason")
+		}
+	}
+	if r.Kind != KindLiquidation && r.Evidence != nil {
+		return malformed("evidence", "only liquidation carries evidence")
+	}
+	return nil
+}
+
+// ParseChildPath parses a non-hardened BIP32 path such as "m/0/42". Threshold
+// keys cannot derive hardened children, so "'" or "h" is refused.
+func ParseChildPath(s string) ([]uint32, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || parts[0] != "m" || len(parts)-1 > MaxChildDepth {
+		return nil, malformed("child_path", "want m/<index>[/<index>...], at most %d levels", MaxChildDepth)
+	}
+	out := make([]uint32, 0, len(parts)-1)
+	for _, p := range parts[1:] {
+		if p == "" || len(p) > 10 || (len(p) > 1 && p[0] == '0') {
+			return nil, malformed("child_path", "bad index %q", clip(p))
+		}
+		n, err := strconv.ParseUint(p, 10, 32)
+		if err != nil || n > nonHardenedMax {
+			return nil, malformed("child_path", "index %q is not a non-hardened index", clip(p))
+		}
+		out = append(out, uint32(n))
+	}
+	return out, nil
+}
+
+func malformed(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrMalformed, field, fmt.Sprintf(format, args...))
+}
+
+func checkIdent(field, s string) error {
+	if s == "" || len(s) > maxIdentLen {
+		return malformed(field, "must be 1..%d characters", maxIdentLen)
+	}
+	for _, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '_' || c == '.' || c == ':' || c == '@'
+		if !ok {
+			return malformed(field, "only letters, digits and -_.:@ are allowed")
+		}
+	}
+	return nil
+}
+
+func checkAsset(field, s string) error {
+	if s == "" || len(s) > 16 {
+		return malformed(field, "must be 1..16 characters")
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return malformed(field, "only upper-case letters and digits are allowed")
+		}
+	}
+	return nil
+}
+
+func checkAddress(field, s string) error {
+	if s == "" || len(s) > maxAddressLen {
+		return malformed(field, "must be 1..%d characters", maxAddressLen)
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return malformed(field, "only letters and digits are allowed")
+		}
+	}
+	return nil
+}
+
+func checkTime(field string, t time.Time) error {
+	if t.IsZero() || t.Year() < minYear || t.Year() > maxYear {
+		return malformed(field, "must be a time between %d and %d", minYear, maxYear)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c == 0xfffd {
+			return false
+		}
+	}
+	return true
+}
+
+// clip shortens attacker-supplied text before it goes into an error.
+func clip(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}

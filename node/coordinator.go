@@ -1,0 +1,281 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/tss"
+)
+
+// ErrNoSigners: no pair of signers could complete the signature.
+var ErrNoSigners = errors.New("node: no signer pair could sign")
+
+// SignRequest asks the cluster for one signature.
+type SignRequest struct {
+	KeyID     string
+	RequestID string
+	Digest    [32]byte
+	// ChildPath selects a BIP32 non-hardened child key ("m/0/7"); empty
+	// for the group key itself.
+	ChildPath string
+	// Payload is the typed request each signer checks with its own policy.
+	Payload []byte
+}
+
+// Attempt reports one signing attempt.
+type Attempt struct {
+	SessionID string   `json:"session_id"`
+	Signers   []string `json:"signers"`
+	Error     string   `json:"error,omitempty"`
+	Culprits  []string `json:"culprits,omitempty"`
+}
+
+// SignResult is a signature and how it was made.
+type SignResult struct {
+	Signature *tss.Signature
+	Signers   []string
+	Attempts  []Attempt
+}
+
+// maxAttempts: the first pair, then once more with the other available pair.
+const maxAttempts = 2
+
+// Sign coordinates a signature with this node as one signer. It picks the
+// partner deterministically (connected peers first, then by name), and if
+// an attempt fails because the partner is unreachable, silent past the
+// deadline, declined or misbehaved, retries once with the other partner
+// and a fresh session ID.
+func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
+	share, err := n.opt.Keys.Load(ctx, req.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	res := &SignResult{}
+	excluded := map[string]bool{}
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		partner, ok := n.choosePartner(share, excluded)
+		if !ok {
+			break
+		}
+		signers := []string{n.opt.Party, partner}
+		sort.Strings(signers)
+		p := &Proposal{Protocol: tss.Sign, KeyID: req.KeyID, RequestID: req.RequestID, Attempt: attempt,
+			Participants: signers, Threshold: share.Threshold, Digest: req.Digest[:], ChildPath: req.ChildPath, Payload: req.Payload}
+		p.SessionID = p.sessionIDFor()
+		sig, err := n.attempt(ctx, p, partner)
+		a := Attempt{SessionID: p.SessionID.String(), Signers: signers}
+		if err == nil {
+			res.Attempts = append(res.Attempts, a)
+			res.Signature, res.Signers = sig, signers
+			return res, nil
+		}
+		a.Error, a.Culprits = err.Error(), tss.Culprits(err)
+		res.Attempts = append(res.Attempts, a)
+		if ctx.Err() != nil {
+			return res, err
+		}
+		excluded[partner] = true
+		n.log.Warn("signing attempt failed; trying the other pair", "key", req.KeyID, "partner", partner, "err", err)
+	}
+	return res, fmt.Errorf("%w for key %s after %d attempt(s): %s", ErrNoSigners, req.KeyID, len(res.Attempts), summarize(res.Attempts))
+}
+
+func summarize(as []Attempt) string {
+	s := ""
+	for i, a := range as {
+		if i > 0 {
+			s += "; "
+		}
+		s += fmt.Sprintf("%v: %s", a.Signers, a.Error)
+	}
+	if s == "" {
+		s = "no partner available"
+	}
+	return s
+}
+
+// choosePartner returns the other holder to sign with: connected before
+// unconnected, then in name order.
+func (n *Node) choosePartner(share *tss.KeyShare, excluded map[string]bool) (string, bool) {
+	var cands []string
+	for _, h := range share.Holders() {
+		if h != n.opt.Party && !excluded[h] {
+			cands = append(cands, h)
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		ci, cj := n.t.Connected(cands[i]), n.t.Connected(cands[j])
+		if ci != cj {
+			return ci
+		}
+		return cands[i] < cands[j]
+	})
+	if len(cands) == 0 {
+		return "", false
+	}
+	return cands[0], true
+}
+
+func (n *Node) attempt(ctx context.Context, p *Proposal, partner string) (*tss.Signature, error) {
+	s, err := n.signSession(p)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := n.r.open(p.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	defer n.r.close(p.SessionID)
+	sctx, cancel := context.WithDeadline(ctx, s.Deadline())
+	defer cancel()
+	if err := n.send(sctx, partner, frame{Kind: kindPropose, Proposal: p}); err != nil {
+		err = s.Abort(fmt.Errorf("%w: proposing to %s: %v", tss.ErrUnreachable, partner, err), partner)
+		n.recordAbort(s, p.KeyID, err)
+		return nil, err
+	}
+	if err := n.run(ctx, s, rt, p); err != nil {
+		return nil, err
+	}
+	return s.Signature()
+}
+
+// signSession checks a signing proposal against this node's share and
+// its own authorizer, and opens a session for it.
+func (n *Node) signSession(p *Proposal) (*tss.Session, error) {
+	ctx, cancel := context.WithTimeout(n.ctx, n.opt.SignTimeout)
+	defer cancel()
+	share, err := n.opt.Keys.Load(ctx, p.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range p.Participants {
+		if !contains(share.Holders(), s) {
+			return nil, fmt.Errorf("node: %s holds no share of %s", s, p.KeyID)
+		}
+	}
+	if p.Threshold != share.Threshold {
+		return nil, fmt.Errorf("node: proposal threshold %d, key has %d", p.Threshold, share.Threshold)
+	}
+	if err := n.opt.Authorizer.AuthorizeSign(ctx, p.KeyID, p); err != nil {
+		return nil, fmt.Errorf("node: policy refuses: %w", err)
+	}
+	var digest [32]byte
+	copy(digest[:], p.Digest)
+	var delta *big.Int
+	if p.ChildPath != "" {
+		if delta, err = childDelta(share, p.ChildPath); err != nil {
+			return nil, err
+		}
+	}
+	return tss.NewSignSession(tss.SignConfig{
+		Config:  n.sessionConfig(p.SessionID, n.opt.SignTimeout),
+		Share:   share,
+		Signers: p.Participants,
+		Digest:  digest,
+		Delta:   delta,
+	})
+}
+
+// childDelta derives the BIP32 tweak for path from the group key, as
+// every signer does for itself.
+func childDelta(share *tss.KeyShare, path string) (*big.Int, error) {
+	pub, err := share.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	steps, err := btc.ParsePath(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: child path: %w", err)
+	}
+	_, delta, err := btc.DeriveChild(pub, btc.ChainCode(pub), steps)
+	if err != nil {
+		return nil, fmt.Errorf("node: deriving %s: %w", path, err)
+	}
+	return delta, nil
+}
+
+func (n *Node) sessionConfig(sid tss.SessionID, d time.Duration) tss.Config {
+	return tss.Config{SessionID: sid, Self: tss.Party{ID: n.opt.Party, Node: n.opt.Party}, Deadline: n.opt.Now().Add(d), Now: n.opt.Now}
+}
+
+// Keygen runs a distributed key generation with all three parties and
+// returns this node's new share once every party holds one.
+func (n *Node) Keygen(ctx context.Context, keyID string) (*tss.KeyShare, error) {
+	if !validName(keyID) {
+		return nil, fmt.Errorf("node: invalid key id %q", keyID)
+	}
+	p := &Proposal{Protocol: tss.Keygen, KeyID: keyID, RequestID: "keygen/" + keyID,
+		Participants: n.opt.Parties, Threshold: len(n.opt.Parties) / 2}
+	if p.Threshold < 1 {
+		return nil, fmt.Errorf("node: keygen needs at least 2 parties")
+	}
+	p.SessionID = p.sessionIDFor()
+	for _, peer := range n.opt.Parties {
+		if peer == n.opt.Party {
+			continue
+		}
+		if err := n.send(ctx, peer, frame{Kind: kindPropose, Proposal: p}); err != nil {
+			return nil, fmt.Errorf("node: keygen needs every party; %s: %w", peer, err)
+		}
+	}
+	s, err := n.keygenSession(p)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := n.r.open(p.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	defer n.r.close(p.SessionID)
+	if err := n.run(ctx, s, rt, p); err != nil {
+		return nil, err
+	}
+	// Done only when every party has its share on disk.
+	wctx, cancel := context.WithDeadline(ctx, s.Deadline())
+	defer cancel()
+	for waiting := len(n.opt.Parties) - 1; waiting > 0; waiting-- {
+		select {
+		case ack := <-rt.saved:
+			if ack.reason != "" {
+				return nil, fmt.Errorf("node: keygen %s: %s could not save its share: %s", keyID, ack.from, ack.reason)
+			}
+		case <-wctx.Done():
+			return nil, fmt.Errorf("node: keygen %s: %d part(ies) did not confirm their share: %w", keyID, waiting, wctx.Err())
+		}
+	}
+	return s.KeyShare()
+}
+
+// keygenSession opens a DKG session with pre-params from this node's own
+// pool. It refuses a key ID it already holds.
+func (n *Node) keygenSession(p *Proposal) (*tss.Session, error) {
+	if n.opt.Keys.Has(p.KeyID) {
+		return nil, fmt.Errorf("node: key %s already exists", p.KeyID)
+	}
+	if len(p.Participants) != len(n.opt.Parties) {
+		return nil, fmt.Errorf("node: keygen must include all %d parties", len(n.opt.Parties))
+	}
+	for i, q := range n.opt.Parties {
+		if p.Participants[i] != q {
+			return nil, fmt.Errorf("node: keygen participants %v are not this cluster's %v", p.Participants, n.opt.Parties)
+		}
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, n.opt.KeygenTimeout/2)
+	defer cancel()
+	pp, err := n.opt.Pool.Take(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node: no pre-params ready: %w", err)
+	}
+	return tss.NewKeygenSession(tss.KeygenConfig{
+		Config:    n.sessionConfig(p.SessionID, n.opt.KeygenTimeout),
+		KeyID:     p.KeyID,
+		Parties:   tss.NodeParties(p.Participants...),
+		Threshold: p.Threshold,
+		PreParams: pp,
+	})
+}

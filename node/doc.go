@@ -1,0 +1,20 @@
+// Package node is the Triad daemon: a libp2p host with pinned peers, the
+// router that multiplexes tss sessions over them, the coordinator that
+// chooses signers and fails over, the sealed key store and the HTTP API.
+//
+// The flow of one signature:
+//
+//	API ─► Node.Sign ─► coordinator: pick a signer pair (deterministic,
+//	       connected peers first), derive the session ID, send a proposal
+//	   ─► every signer checks the proposal itself (Authorizer), opens a
+//	       tss.Session and registers it with the router
+//	   ─► tss.Run drives each session; the router hands it the envelopes
+//	       whose authenticated sender and session ID match
+//	   ─► on a timeout or an unreachable/faulty peer the attempt aborts,
+//	       the culprit is excluded and the other pair tries once, with a
+//	       fresh session ID.
+//
+// Transport is the seam between the router and the network: Host is the
+// libp2p implementation, MemNetwork the in-memory twin for tests (drop,
+// delay, isolate, intercept). Both pass transportConformance.
+package node

@@ -1,0 +1,148 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/btcsuite/btcd/btcec/v2"
+	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/tss"
+	"github.com/triad-custody/triad/tss/fixtures"
+)
+
+var parties = fixtures.Parties
+
+// fixedPPStore serves one fixture pre-params set to a pool.
+type fixedPPStore struct {
+	mu   sync.Mutex
+	blob []byte
+}
+
+func (s *fixedPPStore) LoadPreParams(context.Context) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blob, nil
+}
+
+func (s *fixedPPStore) SavePreParams(_ context.Context, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blob = append([]byte(nil), b...)
+	return nil
+}
+
+func fixturePool(t testing.TB, i int) *tss.Pool {
+	t.Helper()
+	b, err := fixtures.PreParams(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pp keygen.LocalPreParams
+	if err := json.Unmarshal(b, &pp); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := json.Marshal([]*keygen.LocalPreParams{&pp})
+	pool, err := tss.NewPool(context.Background(), tss.PoolConfig{Target: 1, Concurrency: 1, Store: &fixedPPStore{blob: list},
+		Generate: func(context.Context) (*keygen.LocalPreParams, error) {
+			return nil, fmt.Errorf("tests use fixture pre-params")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+type testNode struct {
+	*Node
+	sealer *hsm.Memory
+	keys   *KeyStore
+}
+
+type clusterOpts struct {
+	signTimeout time.Duration
+	withShares  bool
+	authorizer  func(party string) Authorizer
+}
+
+// newCluster starts three nodes on the given transports, each with its own
+// sealed key store holding its fixture share (when withShares).
+func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) map[string]*testNode {
+	t.Helper()
+	if o.signTimeout == 0 {
+		o.signTimeout = 20 * time.Second
+	}
+	out := map[string]*testNode{}
+	for i, p := range parties {
+		sealer := hsm.NewMemory()
+		ks, err := NewKeyStore(t.TempDir(), p, sealer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.withShares {
+			b, err := fixtures.Share(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			share, err := tss.UnmarshalShare(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ks.Save(context.Background(), share); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var auth Authorizer = AllowAll{}
+		if o.authorizer != nil {
+			auth = o.authorizer(p)
+		}
+		n, err := New(Options{Party: p, Parties: parties, Transport: transports[p], Keys: ks, Pool: fixturePool(t, i),
+			Sealer: sealer, Authorizer: auth, SignTimeout: o.signTimeout, KeygenTimeout: 5 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		out[p] = &testNode{Node: n, sealer: sealer, keys: ks}
+	}
+	return out
+}
+
+func memCluster(t testing.TB, o clusterOpts) (*MemNetwork, map[string]*testNode) {
+	net := NewMemNetwork()
+	ts := map[string]Transport{}
+	for _, p := range parties {
+		ts[p] = net.Join(p)
+	}
+	return net, newCluster(t, ts, o)
+}
+
+func verifySig(t testing.TB, pub *btcec.PublicKey, sig *tss.Signature) {
+	t.Helper()
+	var r, s btcec.ModNScalar
+	r.SetByteSlice(sig.R.Bytes())
+	s.SetByteSlice(sig.S.Bytes())
+	if !btcecdsa.NewSignature(&r, &s).Verify(sig.Digest[:], pub) {
+		t.Fatal("signature does not verify with btcec")
+	}
+}
+
+func fixturePub(t testing.TB) *btcec.PublicKey {
+	b, err := fixtures.Share("custodian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tss.UnmarshalShare(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := s.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}

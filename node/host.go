@@ -1,0 +1,298 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// FrameProtocol is the libp2p protocol that carries Triad frames.
+const FrameProtocol = protocol.ID("/triad/frame/1.0.0")
+
+// Peer pins one other party: its libp2p identity and, optionally, where to
+// dial it. A peer without addresses is reached once it dials in.
+type Peer struct {
+	Party string
+	ID    peer.ID
+	Addrs []ma.Multiaddr
+}
+
+// HostConfig configures the libp2p transport.
+type HostConfig struct {
+	Party    string
+	Identity crypto.PrivKey
+	Listen   []ma.Multiaddr
+	Peers    []Peer
+	// DialTimeout bounds one dial attempt; default 3s.
+	DialTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Host is the libp2p Transport: TCP with Noise, a connection gater that
+// admits only the pinned peers, and resource-manager limits.
+type Host struct {
+	cfg     HostConfig
+	h       host.Host
+	byParty map[string]peer.ID
+	byID    map[peer.ID]string
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	handler func(string, []byte)
+	refused int
+}
+
+var _ Transport = (*Host)(nil)
+
+// NewHost starts listening. Frames are dispatched once SetHandler is called.
+func NewHost(cfg HostConfig) (*Host, error) {
+	if cfg.Identity == nil {
+		return nil, fmt.Errorf("node: host needs an identity key")
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	self, err := peer.IDFromPrivateKey(cfg.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("node: identity: %w", err)
+	}
+	t := &Host{cfg: cfg, byParty: map[string]peer.ID{}, byID: map[peer.ID]string{}, log: cfg.Logger}
+	for _, p := range cfg.Peers {
+		if p.ID == self {
+			return nil, fmt.Errorf("node: peer %s has this node's own identity", p.Party)
+		}
+		if _, dup := t.byID[p.ID]; dup {
+			return nil, fmt.Errorf("node: peer identity %s pinned twice", p.ID)
+		}
+		t.byParty[p.Party] = p.ID
+		t.byID[p.ID] = p.Party
+	}
+	rm, err := newResourceManager()
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.Identity),
+		libp2p.ListenAddrs(cfg.Listen...),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.ConnectionGater(gater{t}),
+		libp2p.ResourceManager(rm),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.Ping(false),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("node: starting libp2p host: %w", err)
+	}
+	t.h = h
+	for _, p := range cfg.Peers {
+		h.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.PermanentAddrTTL)
+	}
+	h.SetStreamHandler(FrameProtocol, t.handleStream)
+	return t, nil
+}
+
+// newResourceManager caps what any peer, and all of them together, may
+// hold open: three nodes need few connections and a bounded number of
+// streams, so a flood is refused by the resource manager, not absorbed.
+func newResourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns: 64, ConnsInbound: 32, ConnsOutbound: 32,
+			Streams: 1024, StreamsInbound: 512, StreamsOutbound: 512,
+			Memory: 256 << 20, FD: 128,
+		},
+		Transient: rcmgr.ResourceLimits{
+			Conns: 16, ConnsInbound: 8, ConnsOutbound: 8,
+			Streams: 64, StreamsInbound: 32, StreamsOutbound: 32,
+			Memory: 32 << 20, FD: 16,
+		},
+		PeerDefault: rcmgr.ResourceLimits{
+			Conns: 4, ConnsInbound: 2, ConnsOutbound: 2,
+			Streams: 256, StreamsInbound: 128, StreamsOutbound: 128,
+			Memory: 64 << 20,
+		},
+	}
+	lim := rcmgr.NewFixedLimiter(limits.Build(rcmgr.DefaultLimits.AutoScale()))
+	rm, err := rcmgr.NewResourceManager(lim)
+	if err != nil {
+		return nil, fmt.Errorf("node: resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+// gater admits only pinned peers, on both inbound and outbound
+// connections, after Noise has authenticated them.
+type gater struct{ t *Host }
+
+func (g gater) InterceptPeerDial(p peer.ID) bool                 { return g.known(p) }
+func (g gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.known(p) }
+func (g gater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
+func (g gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return g.known(p)
+}
+func (g gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+func (g gater) known(p peer.ID) bool {
+	_, ok := g.t.byID[p]
+	if !ok {
+		g.t.mu.Lock()
+		g.t.refused++
+		g.t.mu.Unlock()
+		g.t.log.Warn("refused unknown peer", "peer", p.String())
+	}
+	return ok
+}
+
+// Self returns this node's party.
+func (t *Host) Self() string { return t.cfg.Party }
+
+// ID returns this node's libp2p peer ID.
+func (t *Host) ID() peer.ID { return t.h.ID() }
+
+// Addrs returns the addresses the host listens on, with its peer ID.
+func (t *Host) Addrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range t.h.Addrs() {
+		full, err := ma.NewMultiaddr(a.String() + "/p2p/" + t.h.ID().String())
+		if err == nil {
+			out = append(out, full)
+		}
+	}
+	return out
+}
+
+// Refused counts connections the gater refused.
+func (t *Host) Refused() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.refused
+}
+
+// SetHandler installs the receiver of inbound frames.
+func (t *Host) SetHandler(h func(string, []byte)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.handler = h
+}
+
+// Connected reports whether a connection to party to is open.
+func (t *Host) Connected(to string) bool {
+	id, ok := t.byParty[to]
+	return ok && t.h.Network().Connectedness(id) == network.Connected
+}
+
+// Connect dials every pinned peer with a known address, in parallel, and
+// returns when each attempt has ended.
+func (t *Host) Connect(ctx context.Context) {
+	var wg sync.WaitGroup
+	for party := range t.byParty {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.dial(ctx, party); err != nil {
+				t.log.Info("peer not reachable yet", "peer", party, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (t *Host) dial(ctx context.Context, party string) error {
+	id, ok := t.byParty[party]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownPeer, party)
+	}
+	if t.h.Network().Connectedness(id) == network.Connected {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.DialTimeout)
+	defer cancel()
+	if err := t.h.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrPeerDown, party, err)
+	}
+	return nil
+}
+
+// Send writes one length-prefixed frame on a new stream to party to.
+func (t *Host) Send(ctx context.Context, to string, frame []byte) error {
+	if len(frame) > MaxFrameBytes {
+		return fmt.Errorf("%w: %d bytes", ErrFrameSize, len(frame))
+	}
+	if err := t.dial(ctx, to); err != nil {
+		return err
+	}
+	s, err := t.h.NewStream(network.WithNoDial(ctx, "connected"), t.byParty[to], FrameProtocol)
+	if err != nil {
+		return fmt.Errorf("%w: %s: opening stream: %v", ErrPeerDown, to, err)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		s.SetWriteDeadline(d)
+	} else {
+		s.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	}
+	buf := binary.AppendUvarint(make([]byte, 0, len(frame)+binary.MaxVarintLen64), uint64(len(frame)))
+	buf = append(buf, frame...)
+	if _, err := s.Write(buf); err != nil {
+		s.Reset()
+		return fmt.Errorf("%w: %s: writing: %v", ErrPeerDown, to, err)
+	}
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("%w: %s: closing stream: %v", ErrPeerDown, to, err)
+	}
+	return nil
+}
+
+func (t *Host) handleStream(s network.Stream) {
+	defer s.Close()
+	party, ok := t.byID[s.Conn().RemotePeer()]
+	if !ok {
+		s.Reset()
+		return
+	}
+	s.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(io.LimitReader(s, MaxFrameBytes+binary.MaxVarintLen64))
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > MaxFrameBytes {
+		t.log.Warn("bad frame header", "peer", party, "len", n, "err", err)
+		s.Reset()
+		return
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(r, frame); err != nil {
+		t.log.Warn("short frame", "peer", party, "err", err)
+		s.Reset()
+		return
+	}
+	t.mu.Lock()
+	h := t.handler
+	t.mu.Unlock()
+	if h != nil {
+		h(party, frame)
+	}
+}
+
+// Close shuts the host down.
+func (t *Host) Close() error { return t.h.Close() }

@@ -1,0 +1,127 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/tss"
+)
+
+// ErrNoKey is returned for a key this node holds no share of.
+var ErrNoKey = errors.New("node: no share of that key")
+
+// KeyStore keeps this node's key shares sealed on disk, one file per key,
+// bound by AAD to this node, its party and the key ID. Unsealed shares are
+// cached in memory; every use checks the sealer's health first so that a
+// node whose HSM is gone fails closed.
+type KeyStore struct {
+	dir    string
+	node   string
+	sealer hsm.Sealer
+
+	mu    sync.Mutex
+	cache map[string]*tss.KeyShare
+}
+
+// NewKeyStore opens (and creates) dir.
+func NewKeyStore(dir, node string, sealer hsm.Sealer) (*KeyStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: key store: %w", err)
+	}
+	if _, err := hsm.RemoveStaleTemp(dir); err != nil {
+		return nil, fmt.Errorf("node: key store: %w", err)
+	}
+	return &KeyStore{dir: dir, node: node, sealer: sealer, cache: map[string]*tss.KeyShare{}}, nil
+}
+
+func (k *KeyStore) file(keyID string, version uint32) hsm.SealedFile {
+	return hsm.SealedFile{
+		Path:   filepath.Join(k.dir, keyID+".share"),
+		Sealer: k.sealer,
+		AAD:    hsm.AAD{Node: k.node, Party: k.node, KeyID: keyID + "/share", Version: version},
+	}
+}
+
+// Has reports whether a share of keyID is on disk.
+func (k *KeyStore) Has(keyID string) bool {
+	_, err := os.Stat(k.file(keyID, 1).Path)
+	return err == nil
+}
+
+// Save seals and writes a new share. It refuses to overwrite a key.
+func (k *KeyStore) Save(ctx context.Context, s *tss.KeyShare) error {
+	if !validName(s.KeyID) {
+		return fmt.Errorf("node: invalid key id %q", s.KeyID)
+	}
+	if k.Has(s.KeyID) {
+		return fmt.Errorf("node: key %s exists; refusing to overwrite its share", s.KeyID)
+	}
+	b, err := tss.MarshalShare(s)
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	if err := k.file(s.KeyID, 1).Write(ctx, b); err != nil {
+		return fmt.Errorf("node: saving share of %s: %w", s.KeyID, err)
+	}
+	k.mu.Lock()
+	k.cache[s.KeyID] = s
+	k.mu.Unlock()
+	return nil
+}
+
+// Load returns the share of keyID, unsealing it on first use.
+func (k *KeyStore) Load(ctx context.Context, keyID string) (*tss.KeyShare, error) {
+	if !validName(keyID) {
+		return nil, fmt.Errorf("%w: invalid key id %q", ErrNoKey, keyID)
+	}
+	if err := k.sealer.Health(ctx); err != nil {
+		return nil, fmt.Errorf("node: HSM not ready, refusing to use key %s: %w", keyID, err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s, ok := k.cache[keyID]; ok {
+		return s, nil
+	}
+	f := k.file(keyID, 1)
+	if _, err := os.Stat(f.Path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoKey, keyID)
+	}
+	b, err := f.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node: unsealing share of %s: %w", keyID, err)
+	}
+	defer clear(b)
+	s, err := tss.UnmarshalShare(b)
+	if err != nil {
+		return nil, err
+	}
+	if s.KeyID != keyID || s.Self.Node != k.node {
+		return nil, fmt.Errorf("node: share file for %s holds %s of %s", keyID, s.Self.Node, s.KeyID)
+	}
+	k.cache[keyID] = s
+	return s, nil
+}
+
+// List returns the IDs of the keys this node holds shares of.
+func (k *KeyStore) List() ([]string, error) {
+	ents, err := os.ReadDir(k.dir)
+	if err != nil {
+		return nil, fmt.Errorf("node: listing keys: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".share"); ok && validName(id) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}

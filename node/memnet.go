@@ -1,0 +1,135 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// MemNetwork is the in-memory twin of the libp2p transport for tests of
+// the layers above it. It authenticates senders by construction and can
+// drop, delay, isolate and intercept frames.
+type MemNetwork struct {
+	mu        sync.Mutex
+	nodes     map[string]*memTransport
+	isolated  map[string]bool
+	delay     time.Duration
+	intercept func(from, to string, frame []byte) [][]byte
+}
+
+// NewMemNetwork returns an empty network.
+func NewMemNetwork() *MemNetwork {
+	return &MemNetwork{nodes: map[string]*memTransport{}, isolated: map[string]bool{}}
+}
+
+// Join adds a node and returns its transport.
+func (n *MemNetwork) Join(party string) Transport {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t := &memTransport{net: n, self: party}
+	n.nodes[party] = t
+	return t
+}
+
+// Isolate cuts party off (true) or heals it (false).
+func (n *MemNetwork) Isolate(party string, on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.isolated[party] = on
+}
+
+// Delay holds every frame for d before delivery (0 delivers at once).
+func (n *MemNetwork) Delay(d time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.delay = d
+}
+
+// Intercept installs f, which sees every frame and returns the frames to
+// deliver instead: none to drop it, several to duplicate, changed ones to
+// play a malicious sender. nil removes it.
+func (n *MemNetwork) Intercept(f func(from, to string, frame []byte) [][]byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.intercept = f
+}
+
+type memTransport struct {
+	net     *MemNetwork
+	self    string
+	mu      sync.Mutex
+	handler func(string, []byte)
+	closed  bool
+}
+
+func (t *memTransport) Self() string { return t.self }
+
+func (t *memTransport) SetHandler(h func(string, []byte)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.handler = h
+}
+
+func (t *memTransport) Connected(to string) bool {
+	n := t.net
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	dst, ok := n.nodes[to]
+	return ok && !n.isolated[to] && !n.isolated[t.self] && !dst.isClosed() && !t.isClosed()
+}
+
+func (t *memTransport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+func (t *memTransport) Send(ctx context.Context, to string, frame []byte) error {
+	if len(frame) > MaxFrameBytes {
+		return fmt.Errorf("%w: %d bytes", ErrFrameSize, len(frame))
+	}
+	if t.isClosed() {
+		return ErrClosed
+	}
+	n := t.net
+	n.mu.Lock()
+	dst, ok := n.nodes[to]
+	down := !ok || n.isolated[to] || n.isolated[t.self]
+	delay, icpt := n.delay, n.intercept
+	n.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownPeer, to)
+	}
+	if down || dst.isClosed() {
+		return fmt.Errorf("%w: %s", ErrPeerDown, to)
+	}
+	frames := [][]byte{append([]byte(nil), frame...)}
+	if icpt != nil {
+		frames = icpt(t.self, to, frames[0])
+	}
+	deliver := func() {
+		dst.mu.Lock()
+		h, closed := dst.handler, dst.closed
+		dst.mu.Unlock()
+		if h == nil || closed {
+			return
+		}
+		for _, f := range frames {
+			h(t.self, f)
+		}
+	}
+	if delay > 0 {
+		time.AfterFunc(delay, deliver)
+		return nil
+	}
+	go deliver() // as on a network: the sender does not run the receiver
+	return nil
+}
+
+func (t *memTransport) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	return nil
+}

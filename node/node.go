@@ -1,0 +1,340 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/tss"
+)
+
+// Authorizer is each node's own decision to join a signing session. The
+// node asks it for every proposal, its own included; it never takes
+// another node's word. Policy (package custody) implements it.
+type Authorizer interface {
+	AuthorizeSign(ctx context.Context, keyID string, p *Proposal) error
+}
+
+// AllowAll authorizes every proposal: for tests of the signing layer only.
+type AllowAll struct{}
+
+// AuthorizeSign allows everything.
+func (AllowAll) AuthorizeSign(context.Context, string, *Proposal) error { return nil }
+
+// Options assembles a Node. Transport, Keys and Pool are required.
+type Options struct {
+	Party string
+	// Parties are all three parties' names, this one included.
+	Parties    []string
+	Transport  Transport
+	Keys       *KeyStore
+	Pool       *tss.Pool
+	Sealer     hsm.Sealer
+	Authorizer Authorizer
+	// SignTimeout is one signing attempt's deadline; KeygenTimeout a DKG's.
+	SignTimeout   time.Duration
+	KeygenTimeout time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Node is one party's Triad daemon core.
+type Node struct {
+	opt    Options
+	t      Transport
+	r      *router
+	counts *counters
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	incidents []Incident
+	apps      map[string]func(from string, payload []byte)
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+}
+
+// Incident records an aborted session: every abort is an incident.
+type Incident struct {
+	Time      time.Time `json:"time"`
+	SessionID string    `json:"session_id"`
+	Protocol  string    `json:"protocol"`
+	KeyID     string    `json:"key_id"`
+	Culprits  []string  `json:"culprits"`
+	Error     string    `json:"error"`
+}
+
+const maxIncidents = 256
+
+// New wires a node; it starts handling frames at once.
+func New(opt Options) (*Node, error) {
+	if opt.Transport == nil || opt.Keys == nil || opt.Pool == nil || opt.Party == "" {
+		return nil, errors.New("node: party, transport, key store and pre-params pool are required")
+	}
+	if opt.Authorizer == nil {
+		return nil, errors.New("node: an authorizer is required")
+	}
+	if opt.SignTimeout <= 0 {
+		opt.SignTimeout = 30 * time.Second
+	}
+	if opt.KeygenTimeout <= 0 {
+		opt.KeygenTimeout = 5 * time.Minute
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	parties := append([]string(nil), opt.Parties...)
+	sort.Strings(parties)
+	opt.Parties = parties
+	c := newCounters()
+	n := &Node{opt: opt, t: opt.Transport, r: newRouter(c), counts: c, log: opt.Logger.With("party", opt.Party)}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.t.SetHandler(n.handle)
+	return n, nil
+}
+
+// HandleApp registers the handler of an application topic. The handler
+// runs on the transport's goroutine: it must not block for long. from is
+// the authenticated sending party.
+func (n *Node) HandleApp(topic string, h func(from string, payload []byte)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.apps == nil {
+		n.apps = map[string]func(string, []byte){}
+	}
+	n.apps[topic] = h
+}
+
+// SendApp sends an application message to party to.
+func (n *Node) SendApp(ctx context.Context, to, topic string, payload []byte) error {
+	if !json.Valid(payload) {
+		return fmt.Errorf("node: app payload for %s is not JSON", topic)
+	}
+	return n.send(ctx, to, frame{Kind: kindApp, App: &AppMessage{Topic: topic, Payload: payload}})
+}
+
+// Peers returns the other parties' names.
+func (n *Node) Peers() []string {
+	var ps []string
+	for _, p := range n.opt.Parties {
+		if p != n.opt.Party {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// Connected reports whether party p is reachable now.
+func (n *Node) Connected(p string) bool { return n.t.Connected(p) }
+
+// Close stops every session this node runs and waits for them.
+func (n *Node) Close() error {
+	n.cancel()
+	n.wg.Wait()
+	return nil
+}
+
+// Party returns this node's party.
+func (n *Node) Party() string { return n.opt.Party }
+
+// Counters returns the node's event counts: rejected envelopes by reason,
+// aborts, declines.
+func (n *Node) Counters() map[string]int { return n.counts.snapshot() }
+
+// Incidents returns the recent aborted sessions, oldest first.
+func (n *Node) Incidents() []Incident {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Incident(nil), n.incidents...)
+}
+
+func (n *Node) handle(from string, b []byte) {
+	f, err := decodeFrame(b)
+	if err != nil {
+		n.counts.add("malformed_frame")
+		n.log.Warn("dropped malformed frame", "peer", from, "err", err)
+		return
+	}
+	switch f.Kind {
+	case kindEnvelope:
+		n.r.deliver(from, *f.Envelope)
+	case kindDecline:
+		n.r.decline(from, *f.Decline)
+	case kindSaved:
+		n.r.saved(from, *f.Saved)
+	case kindApp:
+		n.mu.Lock()
+		h := n.apps[f.App.Topic]
+		n.mu.Unlock()
+		if h == nil {
+			n.counts.add("app_unknown_topic")
+			return
+		}
+		h(from, f.App.Payload)
+	case kindPropose:
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.onProposal(from, f.Proposal)
+		}()
+	}
+}
+
+func (n *Node) send(ctx context.Context, to string, f frame) error {
+	b, err := encodeFrame(f)
+	if err != nil {
+		return err
+	}
+	return n.t.Send(ctx, to, b)
+}
+
+// onProposal decides, by this node's own checks, whether to join.
+func (n *Node) onProposal(from string, p *Proposal) {
+	log := n.log.With("session", p.SessionID.Short(), "peer", from, "protocol", string(p.Protocol), "key", p.KeyID)
+	decline := func(reason string) {
+		n.counts.add("declined_" + string(p.Protocol))
+		log.Warn("declined proposal", "reason", reason)
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		defer cancel()
+		n.send(ctx, from, frame{Kind: kindDecline, Decline: &Decline{SessionID: p.SessionID, Reason: reason}})
+	}
+	if err := p.validate(); err != nil {
+		n.counts.add("malformed_proposal")
+		decline("malformed proposal: " + err.Error())
+		return
+	}
+	if !contains(p.Participants, from) || !contains(p.Participants, n.opt.Party) {
+		decline("proposer or this node is not a participant")
+		return
+	}
+	if n.r.used(p.SessionID) {
+		n.counts.add("duplicate_proposal") // a copy or a replay: never a second run
+		return
+	}
+	var s *tss.Session
+	var err error
+	switch p.Protocol {
+	case tss.Keygen:
+		s, err = n.keygenSession(p)
+	case tss.Sign:
+		s, err = n.signSession(p)
+	}
+	if err != nil {
+		decline(err.Error())
+		return
+	}
+	rt, err := n.r.open(p.SessionID)
+	if errors.Is(err, ErrSessionUsed) {
+		n.counts.add("duplicate_proposal")
+		return
+	}
+	defer n.r.close(p.SessionID)
+	err = n.run(n.ctx, s, rt, p)
+	log.Info("session ended", "err", err)
+	if p.Protocol == tss.Keygen {
+		ack := &Saved{SessionID: p.SessionID}
+		if err != nil {
+			ack.Error = err.Error()
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		defer cancel()
+		n.send(ctx, from, frame{Kind: kindSaved, Saved: ack})
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// run drives a session and, for keygen, persists the new share.
+func (n *Node) run(ctx context.Context, s *tss.Session, rt *route, p *Proposal) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case d := <-rt.declines:
+			s.Abort(fmt.Errorf("%w: %s: %s", ErrDeclined, d.from, d.reason), d.from)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := tss.Run(ctx, s, &sessionConn{n: n, inbox: rt.inbox}, func(in tss.Inbound, err error) {
+		n.counts.add("rejected_" + reason(err))
+		n.log.Warn("rejected envelope", "session", s.ID().Short(), "peer", in.From, "err", err)
+	})
+	if err != nil {
+		n.recordAbort(s, p.KeyID, err)
+		return err
+	}
+	if p.Protocol == tss.Keygen {
+		share, err := s.KeyShare()
+		if err != nil {
+			return err
+		}
+		if err := n.opt.Keys.Save(n.ctx, share); err != nil {
+			n.recordAbort(s, p.KeyID, err)
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrDeclined: a participant refused to join.
+var ErrDeclined = errors.New("node: participant declined")
+
+func (n *Node) recordAbort(s *tss.Session, keyID string, err error) {
+	n.counts.add("aborted_" + string(s.Protocol()))
+	inc := Incident{Time: n.opt.Now(), SessionID: s.ID().String(), Protocol: string(s.Protocol()), KeyID: keyID,
+		Culprits: tss.Culprits(err), Error: err.Error()}
+	n.log.Error("session aborted", "session", s.ID().Short(), "culprits", inc.Culprits, "err", err)
+	n.mu.Lock()
+	n.incidents = append(n.incidents, inc)
+	if len(n.incidents) > maxIncidents {
+		n.incidents = n.incidents[1:]
+	}
+	n.mu.Unlock()
+}
+
+// reason names a rejection for the counters.
+func reason(err error) string {
+	for _, r := range []struct {
+		err  error
+		name string
+	}{
+		{tss.ErrWrongSession, "wrong_session"}, {tss.ErrSpoofedSender, "spoofed_sender"},
+		{tss.ErrNotParticipant, "not_participant"}, {tss.ErrWrongType, "wrong_type"},
+		{tss.ErrWrongRound, "wrong_round"}, {tss.ErrWrongBroadcast, "wrong_broadcast"},
+		{tss.ErrNotForMe, "not_for_me"}, {tss.ErrDuplicate, "duplicate"}, {tss.ErrLate, "late"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.name
+		}
+	}
+	return "other"
+}
+
+// sessionConn adapts the transport and a route to tss.Conn.
+type sessionConn struct {
+	n     *Node
+	inbox chan tss.Inbound
+}
+
+func (c *sessionConn) Inbox() <-chan tss.Inbound { return c.inbox }
+
+func (c *sessionConn) Send(ctx context.Context, to string, env tss.Envelope) error {
+	return c.n.send(ctx, to, frame{Kind: kindEnvelope, Envelope: &env})
+}

@@ -1,0 +1,192 @@
+package node
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/triad-custody/triad/tss"
+)
+
+// Router bounds: how many early envelopes wait for a session that is not
+// open yet, how many ended sessions and payload digests are remembered.
+const (
+	maxPendingSessions = 64
+	maxPendingPerSess  = 64
+	maxEnded           = 4096
+	maxDigests         = 1 << 15
+	inboxSize          = 256
+)
+
+// route is one open session's mailbox.
+type route struct {
+	inbox    chan tss.Inbound
+	declines chan declined
+	saved    chan declined // from, error ("" when saved)
+}
+
+type declined struct{ from, reason string }
+
+// ErrSessionUsed: a session ID is opened at most once.
+var ErrSessionUsed = errors.New("node: session ID already used")
+
+// router hands envelopes to the open session they name. Envelopes for a
+// session this node has not opened yet wait (bounded); envelopes for an
+// ended session, and payloads already seen under another session ID, are
+// replays: dropped before tss-lib and counted.
+type router struct {
+	mu      sync.Mutex
+	active  map[tss.SessionID]*route
+	ended   map[tss.SessionID]bool
+	endedQ  []tss.SessionID
+	pending map[tss.SessionID][]tss.Inbound
+	pendQ   []tss.SessionID
+	digests map[[32]byte]tss.SessionID
+	digQ    [][32]byte
+	counts  *counters
+}
+
+func newRouter(c *counters) *router {
+	return &router{
+		active:  map[tss.SessionID]*route{},
+		ended:   map[tss.SessionID]bool{},
+		pending: map[tss.SessionID][]tss.Inbound{},
+		digests: map[[32]byte]tss.SessionID{},
+		counts:  c,
+	}
+}
+
+// open registers a session and replays what arrived early. A session ID
+// is never opened twice.
+func (r *router) open(sid tss.SessionID) (*route, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.active[sid] != nil || r.ended[sid] {
+		return nil, fmt.Errorf("%w: %s", ErrSessionUsed, sid.Short())
+	}
+	rt := &route{inbox: make(chan tss.Inbound, inboxSize), declines: make(chan declined, 4), saved: make(chan declined, 8)}
+	r.active[sid] = rt
+	for _, in := range r.pending[sid] {
+		rt.inbox <- in
+	}
+	delete(r.pending, sid)
+	return rt, nil
+}
+
+// used reports whether sid is open or has ended.
+func (r *router) used(sid tss.SessionID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.active[sid] != nil || r.ended[sid]
+}
+
+// close ends a session; later envelopes for it are replays.
+func (r *router) close(sid tss.SessionID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.active, sid)
+	r.ended[sid] = true
+	r.endedQ = append(r.endedQ, sid)
+	if len(r.endedQ) > maxEnded {
+		delete(r.ended, r.endedQ[0])
+		r.endedQ = r.endedQ[1:]
+	}
+}
+
+// deliver routes one authenticated envelope.
+func (r *router) deliver(from string, env tss.Envelope) {
+	d := sha256.Sum256(env.Payload)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if prev, seen := r.digests[d]; seen && prev != env.Session {
+		r.counts.add("replay_cross_session")
+		return
+	} else if !seen {
+		r.digests[d] = env.Session
+		r.digQ = append(r.digQ, d)
+		if len(r.digQ) > maxDigests {
+			delete(r.digests, r.digQ[0])
+			r.digQ = r.digQ[1:]
+		}
+	}
+	in := tss.Inbound{From: from, Env: env}
+	if rt := r.active[env.Session]; rt != nil {
+		select {
+		case rt.inbox <- in:
+		default:
+			r.counts.add("inbox_overflow")
+		}
+		return
+	}
+	if r.ended[env.Session] {
+		r.counts.add("replay_ended_session")
+		return
+	}
+	q, ok := r.pending[env.Session]
+	if !ok {
+		if len(r.pendQ) >= maxPendingSessions {
+			delete(r.pending, r.pendQ[0])
+			r.pendQ = r.pendQ[1:]
+			r.counts.add("pending_evicted")
+		}
+		r.pendQ = append(r.pendQ, env.Session)
+	}
+	if len(q) >= maxPendingPerSess {
+		r.counts.add("pending_overflow")
+		return
+	}
+	r.pending[env.Session] = append(q, in)
+}
+
+// decline hands a participant's refusal to the session's proposer.
+func (r *router) decline(from string, d Decline) {
+	r.mu.Lock()
+	rt := r.active[d.SessionID]
+	r.mu.Unlock()
+	if rt == nil {
+		return
+	}
+	select {
+	case rt.declines <- declined{from: from, reason: d.Reason}:
+	default:
+	}
+}
+
+// saved hands a participant's keygen confirmation to the proposer.
+func (r *router) saved(from string, s Saved) {
+	r.mu.Lock()
+	rt := r.active[s.SessionID]
+	r.mu.Unlock()
+	if rt == nil {
+		return
+	}
+	select {
+	case rt.saved <- declined{from: from, reason: s.Error}:
+	default:
+	}
+}
+
+// counters are the node's named event counts (rejections, aborts).
+type counters struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func newCounters() *counters { return &counters{m: map[string]int{}} }
+
+func (c *counters) add(name string) {
+	c.mu.Lock()
+	c.m[name]++
+	c.mu.Unlock()
+}
+
+func (c *counters) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,143 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/triad-custody/triad/tss"
+)
+
+// Frame kinds.
+const (
+	kindEnvelope = "envelope"
+	kindPropose  = "propose"
+	kindDecline  = "decline"
+	kindSaved    = "saved"
+	kindApp      = "app"
+)
+
+// frame is what travels on the wire. Exactly one body is set.
+type frame struct {
+	Kind     string        `json:"kind"`
+	Envelope *tss.Envelope `json:"envelope,omitempty"`
+	Proposal *Proposal     `json:"proposal,omitempty"`
+	Decline  *Decline      `json:"decline,omitempty"`
+	Saved    *Saved        `json:"saved,omitempty"`
+	App      *AppMessage   `json:"app,omitempty"`
+}
+
+// AppMessage carries a message of a layer above the signing network
+// (custody requests, approvals, audit heads) under a topic.
+type AppMessage struct {
+	Topic   string          `json:"topic"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// Saved tells a keygen's proposer that a participant persisted its share
+// (or could not).
+type Saved struct {
+	SessionID tss.SessionID `json:"session_id"`
+	Error     string        `json:"error,omitempty"`
+}
+
+// Proposal asks the other participants to open a session. Each receiver
+// recomputes SessionID from the other fields and checks the request
+// against its own policy before it joins.
+type Proposal struct {
+	Protocol  tss.Protocol  `json:"protocol"`
+	SessionID tss.SessionID `json:"session_id"`
+	KeyID     string        `json:"key_id"`
+	RequestID string        `json:"request_id"`
+	Attempt   int           `json:"attempt"`
+	// Participants of the session: the signers, or every key holder for
+	// keygen.
+	Participants []string `json:"participants"`
+	Threshold    int      `json:"threshold,omitempty"`
+	// Digest is the 32-byte message for a raw signing request (canary keys
+	// only once policy is in force); empty for keygen.
+	Digest []byte `json:"digest,omitempty"`
+	// ChildPath, when set ("m/0/7"), signs with the BIP32 non-hardened
+	// child of the group key; every signer derives the tweak itself.
+	ChildPath string `json:"child_path,omitempty"`
+	// Payload is the typed request a signer rebuilds its digest from
+	// (custody actions); opaque to the transport.
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// Decline tells the proposer a participant will not join, and why.
+type Decline struct {
+	SessionID tss.SessionID `json:"session_id"`
+	Reason    string        `json:"reason"`
+}
+
+// sessionIDFor derives a proposal's session ID from its content, so that
+// request, attempt, signer set, key and message are all bound to it.
+func (p *Proposal) sessionIDFor() tss.SessionID {
+	parts := [][]byte{[]byte(p.KeyID), []byte(p.RequestID), []byte(fmt.Sprint(p.Attempt)), []byte(fmt.Sprint(p.Threshold)), p.Digest, []byte(p.ChildPath), p.Payload}
+	for _, s := range p.Participants {
+		parts = append(parts, []byte(s))
+	}
+	return tss.DeriveSessionID(p.Protocol, parts...)
+}
+
+func (p *Proposal) validate() error {
+	switch {
+	case p.Protocol != tss.Keygen && p.Protocol != tss.Sign:
+		return fmt.Errorf("unknown protocol %q", p.Protocol)
+	case !validName(p.KeyID):
+		return fmt.Errorf("invalid key id %q", p.KeyID)
+	case len(p.Participants) < 2 || len(p.Participants) > 8:
+		return fmt.Errorf("%d participants", len(p.Participants))
+	case p.Protocol == tss.Sign && len(p.Digest) != 32:
+		return fmt.Errorf("digest of %d bytes, want 32", len(p.Digest))
+	case p.Attempt < 0 || p.Attempt > 16:
+		return fmt.Errorf("attempt %d", p.Attempt)
+	case len(p.RequestID) > 256:
+		return errors.New("request id too long")
+	case p.sessionIDFor() != p.SessionID:
+		return errors.New("session id does not match the proposal")
+	}
+	return nil
+}
+
+func encodeFrame(f frame) ([]byte, error) { return json.Marshal(f) }
+
+func decodeFrame(b []byte) (frame, error) {
+	var f frame
+	if len(b) > MaxFrameBytes {
+		return f, ErrFrameSize
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return frame{}, fmt.Errorf("node: decoding frame: %w", err)
+	}
+	n := 0
+	for _, set := range []bool{f.Envelope != nil, f.Proposal != nil, f.Decline != nil, f.Saved != nil, f.App != nil} {
+		if set {
+			n++
+		}
+	}
+	ok := n == 1 && (f.Kind == kindEnvelope && f.Envelope != nil ||
+		f.Kind == kindPropose && f.Proposal != nil || f.Kind == kindDecline && f.Decline != nil ||
+		f.Kind == kindSaved && f.Saved != nil || f.Kind == kindApp && f.App != nil)
+	if !ok {
+		return frame{}, fmt.Errorf("node: frame kind %q does not match its body", f.Kind)
+	}
+	return f, nil
+}
+
+// validName accepts identifiers for keys, parties and requests.
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}

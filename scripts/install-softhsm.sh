@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# install-softhsm.sh — make SoftHSM2 available for Triad's PKCS#11 tests.
+#
+# Idempotent: installs Debian's softhsm2 with apt-get only when softhsm2-util
+# is missing (running `apt-get update` first only if the package is not known
+# yet), then prints the PKCS#11 module path as the last line on stdout.
+# Tests export it as TRIAD_SOFTHSM_MODULE, or find it in the standard paths.
+set -euo pipefail
+
+log() { echo "install-softhsm: $*" >&2; }
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+	command -v sudo >/dev/null && SUDO="sudo"
+fi
+
+if ! command -v softhsm2-util >/dev/null; then
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-cache show softhsm2 >/dev/null 2>&1; then
+		log "package lists do not know softhsm2; running apt-get update"
+		$SUDO apt-get update -qq
+	fi
+	log "installing softhsm2"
+	$SUDO apt-get install -y -qq --no-install-recommends softhsm2 >&2
+fi
+
+find_module() {
+	local p
+	# Ask dpkg where the package put it, then fall back to the usual places.
+	for p in $(dpkg -L libsofthsm2 softhsm2 2>/dev/null | grep '/libsofthsm2\.so$' || true) \
+		/usr/lib/softhsm/libsofthsm2.so \
+		/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+		/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so \
+		/usr/local/lib/softhsm/libsofthsm2.so; do
+		# dpkg may list a symlink; accept any readable file.
+		if [[ -r "$p" ]]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+MODULE="$(find_module)" || { log "softhsm2 installed but libsofthsm2.so not found"; exit 1; }
+log "softhsm2-util: $(command -v softhsm2-util) ($(softhsm2-util --version 2>/dev/null || echo unknown))"
+echo "$MODULE"

@@ -1,0 +1,30 @@
+// Package tss drives bnb-chain/tss-lib v2 for Triad: distributed key
+// generation, threshold signing and (for recovery) resharing, as sessions
+// that take envelopes in and give envelopes and a result out. It imports no
+// network code; a test enforces that.
+//
+// A Session is driven like etcd-io/raft's RawNode:
+//
+//	s, err := tss.NewSignSession(cfg, share, digest)
+//	if err := s.Start(); err != nil { ... }
+//	for !s.Done() {
+//		send(s.Outbox())            // envelopes for the peers
+//		in := <-inbox               // authenticated sender + envelope
+//		s.Deliver(in.From, in.Env)  // checked here before tss-lib sees it
+//	}
+//	sig, err := s.Signature()
+//
+// Run does exactly that over any Conn, with one deadline for the session.
+//
+// Every envelope is checked before tss-lib sees it (guard.go): session ID,
+// claimed sender against the authenticated node, participant membership,
+// message type for the protocol, round and broadcast flag, size bounds on
+// every field, proofs that tss-lib v2.0.2 treats as optional, and duplicates.
+// A second, different message from one sender for one message type is
+// equivocation: the session aborts and the sender is blamed. In sessions with
+// three or more participants every party echoes a digest of the broadcasts it
+// received before a result is released (echo.go), so a broadcast that differs
+// between receivers aborts the session and names its sender.
+//
+// Failures are *Error values that carry the culprit parties.
+package tss

@@ -1,0 +1,87 @@
+package tss
+
+import (
+	"crypto/rand"
+	"math/big"
+	"testing"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// keygenAttack runs a DKG in which every envelope the exchange sends passes
+// through tamper, and checks that both honest parties abort blaming the
+// exchange, with no key share to persist.
+func keygenAttack(t *testing.T, label string, tamper func(to string, env Envelope) Envelope, want error) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a DKG")
+	}
+	net := newMemNet(testParties...)
+	net.intercept = func(from, to string, env Envelope) []Envelope {
+		if from == "exchange" {
+			env = tamper(to, env)
+		}
+		return []Envelope{env}
+	}
+	res := runUntil(t, net, keygenSessions(t, DeriveSessionID(Keygen, []byte(label))), 2)
+	for _, n := range []string{"custodian", "regulator"} {
+		o, ok := res[n]
+		if !ok {
+			t.Fatalf("%s did not end first; results %v", n, res)
+		}
+		if !isErr(o.err, want) {
+			t.Fatalf("%s: got %v, want %v", n, o.err, want)
+		}
+		if c := Culprits(o.err); len(c) != 1 || c[0] != "exchange" {
+			t.Fatalf("%s blames %v, want [exchange]", n, c)
+		}
+		if _, err := o.s.KeyShare(); err == nil {
+			t.Fatalf("%s has a key share after an aborted keygen", n)
+		}
+	}
+}
+
+// Scenario 1: a peer omits its modulus proof.
+func TestKeygenOmittedProof(t *testing.T) {
+	keygenAttack(t, "omit", func(_ string, env Envelope) Envelope {
+		if env.Type != name(&keygen.KGRound2Message2{}) {
+			return env
+		}
+		return rewrite(t, env, func(m proto.Message) { m.(*keygen.KGRound2Message2).ModProof = nil })
+	}, ErrMalformed)
+}
+
+// Scenario 1: a peer offers a Paillier modulus with a small factor
+// (BitForge); its modulus proof cannot hold for it.
+func TestKeygenSmallFactorModulus(t *testing.T) {
+	q, err := rand.Prime(rand.Reader, 2046)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := new(big.Int).Mul(q, big.NewInt(7))
+	for bad.BitLen() < 2048 {
+		bad.Lsh(bad, 1)
+	}
+	keygenAttack(t, "bitforge", func(_ string, env Envelope) Envelope {
+		if env.Type != name(&keygen.KGRound1Message{}) {
+			return env
+		}
+		return rewrite(t, env, func(m proto.Message) { m.(*keygen.KGRound1Message).PaillierN = bad.Bytes() })
+	}, ErrProtocol)
+}
+
+// Scenario 5: the exchange's round-3 broadcast reaches the regulator with
+// an extra field tss-lib ignores. Only the echo can see the difference.
+func TestKeygenInconsistentBroadcast(t *testing.T) {
+	keygenAttack(t, "equivocating broadcast", func(to string, env Envelope) Envelope {
+		if to != "regulator" || env.Type != name(&keygen.KGRound3Message{}) {
+			return env
+		}
+		return rewrite(t, env, func(m proto.Message) {
+			r := m.ProtoReflect()
+			r.SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), []byte("x")))
+		})
+	}, ErrInconsistentBroadcast)
+}
