@@ -200,3 +200,22 @@ func crashChild(dir string) {
 		fmt.Println(v)
 	}
 }
+
+// Write verifies the new blob before replacing the file: if it does not
+// unseal, the previous shard stays.
+func TestSealedFileWriteVerifies(t *testing.T) {
+	ctx := context.Background()
+	s := hsm.NewMemory()
+	f := sealedFile(t, s, "node-a")
+	if err := f.Write(ctx, []byte("previous shard")); err != nil {
+		t.Fatal(err)
+	}
+	s.SetFailUnseal(true)
+	if err := f.Write(ctx, []byte("next shard")); !errors.Is(err, hsm.ErrInjected) {
+		t.Fatalf("Write with a failing unseal: %v", err)
+	}
+	s.SetFailUnseal(false)
+	if got, err := f.Read(ctx); err != nil || string(got) != "previous shard" {
+		t.Fatalf("previous shard: %q, %v", got, err)
+	}
+}

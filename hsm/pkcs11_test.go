@@ -212,3 +212,33 @@ func TestPKCS11TokenGoneFailsClosedThenRecovers(t *testing.T) {
 		t.Fatalf("Unseal with token back: %v", err)
 	}
 }
+
+// Close while calls are in flight and others wait for the single session:
+// every call returns (done or ErrClosed), none hangs, and later calls fail.
+func TestPKCS11CloseUnderLoad(t *testing.T) {
+	_, cfg := initToken(t)
+	cfg.Sessions = 1
+	s, err := hsm.NewPKCS11(ctxFor(t), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t)
+	errs := make(chan error, 16)
+	for range cap(errs) {
+		go func() {
+			_, err := s.Seal(ctx, []byte("x"), nil)
+			errs <- err
+		}()
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil && !errors.Is(err, hsm.ErrClosed) {
+			t.Fatalf("call racing Close: %v", err)
+		}
+	}
+	if _, err := s.Seal(ctx, []byte("x"), nil); !errors.Is(err, hsm.ErrClosed) {
+		t.Fatalf("Seal after Close: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package hsm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,15 +23,27 @@ type SealedFile struct {
 	Perm os.FileMode
 }
 
-// Write seals plaintext and atomically replaces the file. Nothing is
-// written if sealing fails: there is no plaintext fallback.
+// Write seals plaintext, checks that the blob unseals back to it, and only
+// then atomically replaces the file, so a working shard is never replaced
+// by one that does not open. Nothing is written if either step fails: there
+// is no plaintext fallback.
 func (f SealedFile) Write(ctx context.Context, plaintext []byte) error {
 	if err := f.AAD.Validate(); err != nil {
 		return fmt.Errorf("writing sealed file %s: %w", f.Path, err)
 	}
-	sealed, err := f.Sealer.Seal(ctx, plaintext, f.AAD.Encode())
+	aad := f.AAD.Encode()
+	sealed, err := f.Sealer.Seal(ctx, plaintext, aad)
 	if err != nil {
 		return fmt.Errorf("writing sealed file %s (%s): %w", f.Path, f.AAD, err)
+	}
+	check, err := f.Sealer.Unseal(ctx, sealed, aad)
+	same := err == nil && bytes.Equal(check, plaintext)
+	zero(check)
+	if err != nil {
+		return fmt.Errorf("writing sealed file %s (%s): verifying the new blob: %w", f.Path, f.AAD, err)
+	}
+	if !same {
+		return fmt.Errorf("writing sealed file %s (%s): %w: new blob does not unseal to what was sealed", f.Path, f.AAD, ErrBackend)
 	}
 	perm := f.Perm
 	if perm == 0 {

@@ -25,6 +25,8 @@ type SignRequest struct {
 	ChildPath string
 	// Payload is the typed request each signer checks with its own policy.
 	Payload []byte
+	// Partner, when set, is tried first (drills that exercise one pair).
+	Partner string
 }
 
 // Attempt reports one signing attempt.
@@ -59,6 +61,12 @@ func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
 	excluded := map[string]bool{}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		partner, ok := n.choosePartner(share, excluded)
+		if attempt == 0 && req.Partner != "" {
+			if !contains(share.Holders(), req.Partner) || req.Partner == n.opt.Party {
+				return nil, fmt.Errorf("node: %q cannot be this node's signing partner for %s", req.Partner, req.KeyID)
+			}
+			partner, ok = req.Partner, true
+		}
 		if !ok {
 			break
 		}

@@ -277,6 +277,10 @@ func (n *Node) run(ctx context.Context, s *tss.Session, rt *route, p *Proposal) 
 		n.log.Warn("rejected envelope", "session", s.ID().Short(), "peer", in.From, "err", err)
 	})
 	if err != nil {
+		if n.ctx.Err() != nil {
+			n.log.Info("session stopped: node shutting down", "session", s.ID().Short())
+			return err
+		}
 		n.recordAbort(s, p.KeyID, err)
 		return err
 	}

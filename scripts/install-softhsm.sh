@@ -18,7 +18,7 @@ if ! command -v softhsm2-util >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	if ! apt-cache show softhsm2 >/dev/null 2>&1; then
 		log "package lists do not know softhsm2; running apt-get update"
-		$SUDO apt-get update -qq
+		$SUDO apt-get update -qq >&2
 	fi
 	log "installing softhsm2"
 	$SUDO apt-get install -y -qq --no-install-recommends softhsm2 >&2

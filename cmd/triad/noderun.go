@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/api"
+)
+
+func init() {
+	nodeCmd := &cobra.Command{Use: "node", Short: "Run a Triad node"}
+	var configPath string
+	run := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the node daemon: libp2p host, signing sessions and the HTTP API",
+		Long: `Run one party's node until SIGINT or SIGTERM. It prints the addresses it listens on
+("p2p <multiaddr>", "api <host:port>") and writes the API address to <data_dir>/api.addr.
+
+Example:
+  TRIAD_PASSPHRASE=... triad node run --config configs/custodian.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := node.LoadConfig(configPath)
+			if err != nil {
+				return userError{err}
+			}
+			log := newLogger(cfg.Log.Level)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runNode(ctx, cmd, cfg, log)
+		},
+	}
+	run.Flags().StringVarP(&configPath, "config", "c", "", "node config file")
+	run.MarkFlagRequired("config")
+	nodeCmd.AddCommand(run)
+	root.AddCommand(nodeCmd)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slog.Logger) error {
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	s, err := hsm.New(sctx, cfg.HSM)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("opening the HSM: %w", err)
+	}
+	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log,
+		PreParamsProgress: func(ready, target, running int) {
+			log.Info("pre-params pool", "ready", ready, "target", target, "generating", running)
+		}})
+	if err != nil {
+		s.Close()
+		if errors.Is(err, node.ErrConfig) {
+			return userError{err}
+		}
+		return err
+	}
+	defer rt.Close()
+	srv, err := api.New(rt, api.Options{})
+	if err != nil {
+		return userError{err}
+	}
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
+	}
+	addr := ln.Addr().String()
+	if err := hsm.WriteFileAtomic(filepath.Join(cfg.Resolve(cfg.DataDir), apiAddrFile), []byte(addr+"\n"), 0o644); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "party %s\npeer %s\n", cfg.Party, rt.Host.ID())
+	for _, a := range rt.Host.Addrs() {
+		fmt.Fprintf(out, "p2p %s\n", a)
+	}
+	fmt.Fprintf(out, "api %s\n", addr)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shCtx)
+	case err := <-errc:
+		return err
+	}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/triad-custody/triad/node/api"
+)
+
+func init() {
+	var f clientFlags
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status --config FILE",
+		Short: "Show a running node's readiness, peers, keys and pre-params pool",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(30 * time.Second)
+			defer cancel()
+			var st api.Status
+			if err := cl.do(ctx, "GET", "/v1/status", nil, &st); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, st)
+			}
+			ready := "ready"
+			if !st.Ready {
+				ready = "NOT READY: " + st.NotReady
+			}
+			fmt.Fprintf(out, "party      %s (%s)\nhsm        %s\npeer id    %s\n", st.Party, ready, st.HSM, st.PeerID)
+			for _, p := range st.Peers {
+				conn := "connected"
+				if !p.Connected {
+					conn = "not connected"
+				}
+				fmt.Fprintf(out, "peer       %-10s %s\n", p.Party, conn)
+			}
+			fmt.Fprintf(out, "keys       %v\npre-params %d ready of %d (%d generating)\n", st.Keys, st.PreParams.Ready, st.PreParams.Target, st.PreParams.Running)
+			if len(st.Incidents) > 0 {
+				fmt.Fprintf(out, "incidents  %d (latest: %s)\n", len(st.Incidents), st.Incidents[len(st.Incidents)-1].Error)
+			}
+			if !st.Ready {
+				return fmt.Errorf("node %s is not ready", st.Party)
+			}
+			return nil
+		},
+	}
+	f.register(c, "admin")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	root.AddCommand(c)
+}

@@ -1,0 +1,194 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/triad-custody/triad/node"
+)
+
+// caller is an authenticated API client.
+type caller struct {
+	name, role string
+	hash       [32]byte
+}
+
+// Server serves the API of one node.
+type Server struct {
+	rt      *node.Runtime
+	mux     *http.ServeMux
+	callers []caller
+	maxBody int64
+	log     *slog.Logger
+	srv     *http.Server
+}
+
+// Options adjust a Server.
+type Options struct {
+	// Getenv reads token_env credentials; os.Getenv when nil.
+	Getenv func(string) string
+}
+
+// New builds the API server for rt, loading every credential's token.
+func New(rt *node.Runtime, o Options) (*Server, error) {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	s := &Server{rt: rt, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	for i, cr := range rt.Cfg.API.Credentials {
+		tok, err := readToken(rt.Cfg, cr, o.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("api.credentials[%d] (%s): %w", i, cr.Name, err)
+		}
+		s.callers = append(s.callers, caller{name: cr.Name, role: cr.Role, hash: sha256.Sum256([]byte(tok))})
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.Handle("GET /v1/status", []string{"admin", "operator", "auditor", "margin-engine"}, s.status)
+	s.Handle("POST /v1/admin/keygen", []string{"admin"}, s.keygen)
+	s.Handle("POST /v1/admin/sign", []string{"admin"}, s.sign)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return s, nil
+}
+
+func readToken(c *node.Config, cr node.Credential, getenv func(string) string) (string, error) {
+	var tok string
+	if cr.TokenEnv != "" {
+		tok = getenv(cr.TokenEnv)
+		if tok == "" {
+			return "", fmt.Errorf("environment variable %s is empty", cr.TokenEnv)
+		}
+	} else {
+		b, err := os.ReadFile(c.Resolve(cr.TokenFile))
+		if err != nil {
+			return "", fmt.Errorf("reading token file: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	if len(tok) < 16 {
+		return "", errors.New("token shorter than 16 characters")
+	}
+	return tok, nil
+}
+
+// Handle registers an authenticated handler for the given roles.
+func (s *Server) Handle(pattern string, roles []string, h func(http.ResponseWriter, *http.Request, string)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		name, role, ok := s.authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="triad"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
+			return
+		}
+		allowed := false
+		for _, ro := range roles {
+			allowed = allowed || ro == role
+		}
+		if !allowed {
+			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not call %s", role, pattern))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		h(w, r, name)
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (name, role string, ok bool) {
+	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !found || tok == "" {
+		return "", "", false
+	}
+	h := sha256.Sum256([]byte(tok))
+	for _, c := range s.callers {
+		if subtle.ConstantTimeCompare(h[:], c.hash[:]) == 1 {
+			return c.name, c.role, true
+		}
+	}
+	return "", "", false
+}
+
+// ServeHTTP lets tests drive the server without a listener.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	err := s.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the server gracefully.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+// decode reads a JSON body strictly: unknown fields, trailing data and
+// oversized bodies are errors.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body exceeds %d bytes", mbe.Limit))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "malformed_json", err.Error())
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, "malformed_json", "trailing data after the JSON object")
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// ErrorBody is every error response.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, errCode, msg string) {
+	var b ErrorBody
+	b.Error.Code, b.Error.Message = errCode, msg
+	writeJSON(w, code, b)
+}
+
+func hexDigest(s string) ([32]byte, error) {
+	var d [32]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return d, errors.New("digest must be 64 hex characters (32 bytes)")
+	}
+	copy(d[:], b)
+	return d, nil
+}

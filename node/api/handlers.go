@@ -1,0 +1,166 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/triad-custody/triad/node"
+)
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.rt.Ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	Party     string          `json:"party"`
+	PeerID    string          `json:"peer_id"`
+	Addrs     []string        `json:"addrs"`
+	Ready     bool            `json:"ready"`
+	NotReady  string          `json:"not_ready,omitempty"`
+	HSM       string          `json:"hsm"`
+	Peers     []PeerStatus    `json:"peers"`
+	Keys      []string        `json:"keys"`
+	PreParams PreParams       `json:"preparams"`
+	Counters  map[string]int  `json:"counters"`
+	Incidents []node.Incident `json:"incidents"`
+}
+
+// PeerStatus is one pinned peer.
+type PeerStatus struct {
+	Party     string `json:"party"`
+	Connected bool   `json:"connected"`
+}
+
+// PreParams is the pool's state.
+type PreParams struct {
+	Ready   int `json:"ready"`
+	Running int `json:"running"`
+	Target  int `json:"target"`
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request, _ string) {
+	st := Status{Party: s.rt.Cfg.Party, PeerID: s.rt.Host.ID().String(), HSM: s.rt.Sealer.Backend(),
+		Counters: s.rt.Node.Counters(), Incidents: s.rt.Node.Incidents()}
+	for _, a := range s.rt.Host.Addrs() {
+		st.Addrs = append(st.Addrs, a.String())
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.rt.Ready(ctx); err != nil {
+		st.NotReady = err.Error()
+	} else {
+		st.Ready = true
+	}
+	for _, p := range s.rt.Node.Peers() {
+		st.Peers = append(st.Peers, PeerStatus{Party: p, Connected: s.rt.Node.Connected(p)})
+	}
+	keys, err := s.rt.Keys.List()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	st.Keys = keys
+	st.PreParams.Ready, st.PreParams.Running = s.rt.Pool.Ready()
+	st.PreParams.Target = s.rt.Cfg.PreParams.Target
+	writeJSON(w, http.StatusOK, st)
+}
+
+// KeygenRequest is POST /v1/admin/keygen.
+type KeygenRequest struct {
+	KeyID string `json:"key_id"`
+}
+
+// KeygenResponse carries the new group key (compressed, hex).
+type KeygenResponse struct {
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"`
+}
+
+func (s *Server) keygen(w http.ResponseWriter, r *http.Request, who string) {
+	var req KeygenRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s.log.Info("keygen requested", "caller", who, "key", req.KeyID)
+	ctx, cancel := context.WithTimeout(r.Context(), s.rt.Cfg.Sessions.KeygenTimeout)
+	defer cancel()
+	share, err := s.rt.Node.Keygen(ctx, req.KeyID)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "keygen_failed", err.Error())
+		return
+	}
+	pub, err := share.PublicKey()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, KeygenResponse{KeyID: req.KeyID, PublicKey: hex.EncodeToString(pub.SerializeCompressed())})
+}
+
+// SignRequest is POST /v1/admin/sign: a raw 32-byte digest, for canary
+// keys only (every node's policy refuses custody keys).
+type SignRequest struct {
+	KeyID     string `json:"key_id"`
+	Digest    string `json:"digest"`
+	RequestID string `json:"request_id"`
+	ChildPath string `json:"child_path,omitempty"`
+}
+
+// SignResponse is the signature (r, s as 32-byte hex) and its history.
+type SignResponse struct {
+	R        string         `json:"r"`
+	S        string         `json:"s"`
+	Signers  []string       `json:"signers"`
+	Attempts []node.Attempt `json:"attempts"`
+}
+
+func (s *Server) sign(w http.ResponseWriter, r *http.Request, who string) {
+	var req SignRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	d, err := hexDigest(req.Digest)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_digest", err.Error())
+		return
+	}
+	if req.RequestID == "" {
+		req.RequestID = hex.EncodeToString(d[:8])
+	}
+	s.log.Info("raw signature requested", "caller", who, "key", req.KeyID, "request", req.RequestID)
+	res, err := s.rt.Node.Sign(r.Context(), node.SignRequest{KeyID: req.KeyID, RequestID: req.RequestID, Digest: d, ChildPath: req.ChildPath})
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, node.ErrNoKey) {
+			code = http.StatusNotFound
+		}
+		body := map[string]any{"error": map[string]string{"code": "sign_failed", "message": err.Error()}}
+		if res != nil {
+			body["attempts"] = res.Attempts
+		}
+		writeJSON(w, code, body)
+		return
+	}
+	writeJSON(w, http.StatusOK, SignResponse{R: pad32(res.Signature.R.Bytes()), S: pad32(res.Signature.S.Bytes()),
+		Signers: res.Signers, Attempts: res.Attempts})
+}
+
+func pad32(b []byte) string {
+	out := make([]byte, 32)
+	copy(out[32-len(b):], b)
+	return hex.EncodeToString(out)
+}

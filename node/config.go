@@ -1,0 +1,274 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/spf13/viper"
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/hsm"
+)
+
+// Config is one node's configuration file (configs/sample.yaml documents
+// every key). Environment variables TRIAD_<SECTION>_<KEY> override it,
+// e.g. TRIAD_API_LISTEN or TRIAD_SESSIONS_SIGN_TIMEOUT. Secrets are never
+// in it: only the names of environment variables or files holding them.
+type Config struct {
+	Party     string          `mapstructure:"party"`
+	DataDir   string          `mapstructure:"data_dir"`
+	Parties   []string        `mapstructure:"parties"`
+	P2P       P2PConfig       `mapstructure:"p2p"`
+	Peers     []PeerConfig    `mapstructure:"peers"`
+	API       APIConfig       `mapstructure:"api"`
+	Sessions  SessionsConfig  `mapstructure:"sessions"`
+	PreParams PreParamsConfig `mapstructure:"preparams"`
+	HSM       hsm.Config      `mapstructure:"hsm"`
+	Policy    custody.Policy  `mapstructure:"policy"`
+	Bitcoin   BitcoinConfig   `mapstructure:"bitcoin"`
+	Log       LogConfig       `mapstructure:"log"`
+
+	// dir is the directory of the config file; relative paths resolve
+	// against it.
+	dir string
+}
+
+// P2PConfig configures the libp2p host.
+type P2PConfig struct {
+	Listen      []string      `mapstructure:"listen"`
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+}
+
+// PeerConfig pins one other party. PeerID or PeerIDFile (a file written by
+// that party's `triad init`, for loopback clusters) gives its identity.
+type PeerConfig struct {
+	Party      string   `mapstructure:"party"`
+	PeerID     string   `mapstructure:"peer_id"`
+	PeerIDFile string   `mapstructure:"peer_id_file"`
+	Addrs      []string `mapstructure:"addrs"`
+}
+
+// APIConfig configures the HTTP API.
+type APIConfig struct {
+	Listen string `mapstructure:"listen"`
+	// Credentials: every caller has its own token and role.
+	Credentials  []Credential `mapstructure:"credentials"`
+	MaxBodyBytes int64        `mapstructure:"max_body_bytes"`
+}
+
+// Credential is one API caller. The token is read from TokenEnv or
+// TokenFile; only its hash is kept in memory.
+type Credential struct {
+	Name      string `mapstructure:"name"`
+	Role      string `mapstructure:"role"` // admin | operator | margin-engine | auditor
+	TokenEnv  string `mapstructure:"token_env"`
+	TokenFile string `mapstructure:"token_file"`
+}
+
+// SessionsConfig sets session deadlines.
+type SessionsConfig struct {
+	SignTimeout   time.Duration `mapstructure:"sign_timeout"`
+	KeygenTimeout time.Duration `mapstructure:"keygen_timeout"`
+}
+
+// PreParamsConfig sizes the background pre-params pool.
+type PreParamsConfig struct {
+	Target      int `mapstructure:"target"`
+	Concurrency int `mapstructure:"concurrency"`
+	// Generate: make pre-params in the background (default true); false
+	// when they are provisioned (node.SeedPreParams) or in tests.
+	Generate bool `mapstructure:"generate"`
+}
+
+// BitcoinConfig points at a btcd/bitcoind RPC endpoint (optional).
+type BitcoinConfig struct {
+	Network    string `mapstructure:"network"`
+	RPCHost    string `mapstructure:"rpc_host"`
+	RPCUser    string `mapstructure:"rpc_user"`
+	RPCPassEnv string `mapstructure:"rpc_pass_env"`
+	Broadcast  bool   `mapstructure:"broadcast"`
+}
+
+// LogConfig sets the log level: debug, info, warn, error.
+type LogConfig struct {
+	Level string `mapstructure:"level"`
+}
+
+// ErrConfig prefixes every configuration error; the message names the key.
+var ErrConfig = errors.New("invalid config")
+
+func cfgErr(key, format string, a ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, a...))
+}
+
+// DefaultParties are the three Triad parties.
+var DefaultParties = []string{"custodian", "exchange", "regulator"}
+
+// LoadConfig reads a YAML file, applies TRIAD_* environment overrides and
+// defaults, and validates. Unknown keys are errors.
+func LoadConfig(path string) (*Config, error) {
+	v := viper.New()
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	v.SetEnvPrefix("TRIAD")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	setDefaults(v)
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %v", ErrConfig, path, err)
+	}
+	var c Config
+	hook := mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","))
+	if err := v.UnmarshalExact(&c, viper.DecodeHook(hook)); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	c.dir = filepath.Dir(abs)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func setDefaults(v *viper.Viper) {
+	v.SetDefault("parties", DefaultParties)
+	v.SetDefault("p2p.listen", []string{"/ip4/127.0.0.1/tcp/0"})
+	v.SetDefault("p2p.dial_timeout", "3s")
+	v.SetDefault("api.listen", "127.0.0.1:0")
+	v.SetDefault("api.max_body_bytes", 64<<10)
+	v.SetDefault("sessions.sign_timeout", "30s")
+	v.SetDefault("sessions.keygen_timeout", "5m")
+	v.SetDefault("preparams.target", 2)
+	v.SetDefault("preparams.concurrency", 1)
+	v.SetDefault("preparams.generate", true)
+	v.SetDefault("hsm.backend", "local")
+	v.SetDefault("log.level", "info")
+	// Every key must be known to viper for TRIAD_* overrides to apply.
+	for _, k := range []string{"party", "data_dir", "bitcoin.network", "bitcoin.rpc_host", "bitcoin.rpc_user",
+		"bitcoin.rpc_pass_env", "bitcoin.broadcast", "hsm.local.passphrase_env", "hsm.local.passphrase_file"} {
+		v.SetDefault(k, nil)
+	}
+}
+
+// Resolve makes a config-relative path absolute.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// Validate checks every key and names the first bad one.
+func (c *Config) Validate() error {
+	if !validName(c.Party) {
+		return cfgErr("party", "required: one of %v", c.Parties)
+	}
+	if len(c.Parties) != 3 || !contains(c.Parties, c.Party) {
+		return cfgErr("parties", "must list three parties including %q, got %v", c.Party, c.Parties)
+	}
+	if c.DataDir == "" {
+		return cfgErr("data_dir", "required")
+	}
+	for i, l := range c.P2P.Listen {
+		if _, err := ma.NewMultiaddr(l); err != nil {
+			return cfgErr(fmt.Sprintf("p2p.listen[%d]", i), "%q is not a multiaddr: %v", l, err)
+		}
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Peers {
+		key := fmt.Sprintf("peers[%d]", i)
+		if !contains(c.Parties, p.Party) || p.Party == c.Party || seen[p.Party] {
+			return cfgErr(key+".party", "%q must be another party, listed once", p.Party)
+		}
+		seen[p.Party] = true
+		if (p.PeerID == "") == (p.PeerIDFile == "") {
+			return cfgErr(key+".peer_id", "set exactly one of peer_id and peer_id_file")
+		}
+		if p.PeerID != "" {
+			if _, err := peer.Decode(p.PeerID); err != nil {
+				return cfgErr(key+".peer_id", "%q is not a libp2p peer ID: %v", p.PeerID, err)
+			}
+		}
+		for j, a := range p.Addrs {
+			if _, err := ma.NewMultiaddr(a); err != nil {
+				return cfgErr(fmt.Sprintf("%s.addrs[%d]", key, j), "%q is not a multiaddr: %v", a, err)
+			}
+		}
+	}
+	if len(seen) != len(c.Parties)-1 {
+		return cfgErr("peers", "must pin the other %d parties, got %d", len(c.Parties)-1, len(seen))
+	}
+	for i, cr := range c.API.Credentials {
+		key := fmt.Sprintf("api.credentials[%d]", i)
+		if !validName(cr.Name) {
+			return cfgErr(key+".name", "required")
+		}
+		if !contains(Roles, cr.Role) {
+			return cfgErr(key+".role", "%q is not one of %v", cr.Role, Roles)
+		}
+		if (cr.TokenEnv == "") == (cr.TokenFile == "") {
+			return cfgErr(key+".token_env", "set exactly one of token_env and token_file")
+		}
+	}
+	if c.API.MaxBodyBytes <= 0 || c.API.MaxBodyBytes > 16<<20 {
+		return cfgErr("api.max_body_bytes", "must be in 1..16777216")
+	}
+	if c.Sessions.SignTimeout < time.Second || c.Sessions.SignTimeout > 10*time.Minute {
+		return cfgErr("sessions.sign_timeout", "must be between 1s and 10m, got %v", c.Sessions.SignTimeout)
+	}
+	if c.Sessions.KeygenTimeout < 10*time.Second || c.Sessions.KeygenTimeout > time.Hour {
+		return cfgErr("sessions.keygen_timeout", "must be between 10s and 1h, got %v", c.Sessions.KeygenTimeout)
+	}
+	if c.PreParams.Target < 1 || c.PreParams.Target > 16 {
+		return cfgErr("preparams.target", "must be in 1..16")
+	}
+	if c.PreParams.Concurrency < 1 || c.PreParams.Concurrency > 8 {
+		return cfgErr("preparams.concurrency", "must be in 1..8")
+	}
+	if err := c.HSM.Validate(); err != nil {
+		return err
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return cfgErr("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	return nil
+}
+
+// Roles of API callers.
+var Roles = []string{"admin", "operator", "margin-engine", "auditor"}
+
+// PinnedPeers resolves the peers section (reading peer_id_file where set).
+func (c *Config) PinnedPeers() ([]Peer, error) {
+	var out []Peer
+	for i, p := range c.Peers {
+		idStr := p.PeerID
+		if p.PeerIDFile != "" {
+			b, err := os.ReadFile(c.Resolve(p.PeerIDFile))
+			if err != nil {
+				return nil, cfgErr(fmt.Sprintf("peers[%d].peer_id_file", i), "%v (has %s run `triad init`?)", err, p.Party)
+			}
+			idStr = strings.TrimSpace(string(b))
+		}
+		id, err := peer.Decode(idStr)
+		if err != nil {
+			return nil, cfgErr(fmt.Sprintf("peers[%d]", i), "peer ID %q: %v", idStr, err)
+		}
+		pp := Peer{Party: p.Party, ID: id}
+		for _, a := range p.Addrs {
+			pp.Addrs = append(pp.Addrs, ma.StringCast(a))
+		}
+		out = append(out, pp)
+	}
+	return out, nil
+}

@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/tss"
+)
+
+// Runtime is an assembled, running node: sealer, identity, libp2p host,
+// key store, pre-params pool and the signing core.
+type Runtime struct {
+	Cfg    *Config
+	Sealer hsm.Sealer
+	Host   *Host
+	Keys   *KeyStore
+	Pool   *tss.Pool
+	Node   *Node
+	Log    *slog.Logger
+	cancel context.CancelFunc
+}
+
+// Paths inside a node's data dir.
+const (
+	identityFile  = "identity.sealed"
+	peerIDFile    = "peer.id"
+	preParamsFile = "preparams.sealed"
+	keysDir       = "keys"
+)
+
+func (c *Config) dataPath(name string) string { return filepath.Join(c.Resolve(c.DataDir), name) }
+
+func (c *Config) sealedFile(s hsm.Sealer, name, what string) hsm.SealedFile {
+	return hsm.SealedFile{Path: c.dataPath(name), Sealer: s, AAD: hsm.AAD{Node: c.Party, Party: c.Party, KeyID: what, Version: 1}}
+}
+
+// Init creates the data dir and this node's libp2p identity, sealed, and
+// writes its public peer ID to peer.id. It refuses to replace an identity.
+func Init(ctx context.Context, c *Config, s hsm.Sealer) (peer.ID, error) {
+	if err := os.MkdirAll(c.Resolve(c.DataDir), 0o700); err != nil {
+		return "", fmt.Errorf("node: creating data dir: %w", err)
+	}
+	f := c.sealedFile(s, identityFile, "libp2p-identity")
+	if _, err := os.Stat(f.Path); err == nil {
+		return "", fmt.Errorf("node: %s already has an identity (%s); refusing to replace it", c.Party, f.Path)
+	}
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		return "", err
+	}
+	b, err := crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return "", err
+	}
+	defer clear(b)
+	if err := f.Write(ctx, b); err != nil {
+		return "", fmt.Errorf("node: sealing identity: %w", err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		return "", err
+	}
+	if err := hsm.WriteFileAtomic(c.dataPath(peerIDFile), []byte(id.String()+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func loadIdentity(ctx context.Context, c *Config, s hsm.Sealer) (crypto.PrivKey, error) {
+	f := c.sealedFile(s, identityFile, "libp2p-identity")
+	if _, err := os.Stat(f.Path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("node: no identity in %s: run `triad init` first", c.Resolve(c.DataDir))
+	}
+	b, err := f.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("node: unsealing identity: %w", err)
+	}
+	defer clear(b)
+	return crypto.UnmarshalPrivateKey(b)
+}
+
+// sealedPreParams keeps the pool sealed at rest.
+type sealedPreParams struct{ f hsm.SealedFile }
+
+func (s sealedPreParams) LoadPreParams(ctx context.Context) ([]byte, error) {
+	if _, err := os.Stat(s.f.Path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return s.f.Read(ctx)
+}
+
+func (s sealedPreParams) SavePreParams(ctx context.Context, b []byte) error { return s.f.Write(ctx, b) }
+
+// SeedPreParams stores pre-params in a node's sealed pool file, replacing
+// what was there: for provisioning from a trusted generator and for tests.
+func SeedPreParams(ctx context.Context, c *Config, s hsm.Sealer, blobJSONList []byte) error {
+	return sealedPreParams{c.sealedFile(s, preParamsFile, "preparams")}.SavePreParams(ctx, blobJSONList)
+}
+
+// StartOptions are the parts of a runtime a caller may supply.
+type StartOptions struct {
+	// Sealer overrides the one built from cfg.HSM (tests, the demo).
+	Sealer     hsm.Sealer
+	Authorizer Authorizer
+	Logger     *slog.Logger
+	// PreParamsProgress hears the pool's progress.
+	PreParamsProgress func(ready, target, running int)
+}
+
+// Start assembles and starts a node from its config.
+func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := o.Sealer
+	if s == nil {
+		var err error
+		if s, err = hsm.New(ctx, c.HSM); err != nil {
+			return nil, fmt.Errorf("node: HSM: %w", err)
+		}
+	}
+	if s.Backend() == hsm.BackendLocal {
+		log.Warn("key shards are sealed by a LOCAL PASSPHRASE, not an HSM: for demos and tests only")
+	}
+	priv, err := loadIdentity(ctx, c, s)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := c.PinnedPeers()
+	if err != nil {
+		return nil, err
+	}
+	var listen []ma.Multiaddr
+	for _, l := range c.P2P.Listen {
+		listen = append(listen, ma.StringCast(l))
+	}
+	host, err := NewHost(HostConfig{Party: c.Party, Identity: priv, Listen: listen, Peers: peers, DialTimeout: c.P2P.DialTimeout, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := NewKeyStore(c.dataPath(keysDir), c.Party, s)
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
+	pool, err := tss.NewPool(ctx, tss.PoolConfig{Target: c.PreParams.Target, Concurrency: c.PreParams.Concurrency,
+		Store: sealedPreParams{c.sealedFile(s, preParamsFile, "preparams")}, Progress: o.PreParamsProgress})
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
+	auth := o.Authorizer
+	if auth == nil {
+		auth = RawSignPolicy{Policy: c.Policy}
+	}
+	n, err := New(Options{Party: c.Party, Parties: c.Parties, Transport: host, Keys: keys, Pool: pool, Sealer: s,
+		Authorizer: auth, SignTimeout: c.Sessions.SignTimeout, KeygenTimeout: c.Sessions.KeygenTimeout, Logger: log})
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	rt := &Runtime{Cfg: c, Sealer: s, Host: host, Keys: keys, Pool: pool, Node: n, Log: log, cancel: cancel}
+	if c.PreParams.Generate {
+		pool.Fill(rctx)
+	}
+	go host.Connect(rctx)
+	return rt, nil
+}
+
+// Ready reports whether the node can sign: its HSM answers.
+func (r *Runtime) Ready(ctx context.Context) error {
+	if err := r.Sealer.Health(ctx); err != nil {
+		return fmt.Errorf("HSM not ready: %w", err)
+	}
+	return nil
+}
+
+// Close stops the node, its pool and its host.
+func (r *Runtime) Close() error {
+	r.cancel()
+	r.Node.Close()
+	return r.Host.Close()
+}
