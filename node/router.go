@@ -16,7 +16,8 @@ const (
 	maxPendingPerSess  = 64
 	maxEnded           = 4096
 	maxDigests         = 1 << 15
-	inboxSize          = 256
+	inboxSize          = 64       // a 2-of-3 signing session receives ~10 envelopes
+	maxPendingBytes    = 16 << 20 // all early envelopes together
 )
 
 // route is one open session's mailbox.
@@ -44,6 +45,7 @@ type router struct {
 	pendQ   []tss.SessionID
 	digests map[[32]byte]tss.SessionID
 	digQ    [][32]byte
+	pendB   int // payload bytes held in pending
 	counts  *counters
 }
 
@@ -68,7 +70,12 @@ func (r *router) open(sid tss.SessionID) (*route, error) {
 	rt := &route{inbox: make(chan tss.Inbound, inboxSize), declines: make(chan declined, 4), saved: make(chan declined, 8)}
 	r.active[sid] = rt
 	for _, in := range r.pending[sid] {
-		rt.inbox <- in
+		r.pendB -= len(in.Env.Payload)
+		select {
+		case rt.inbox <- in:
+		default:
+			r.counts.add("inbox_overflow")
+		}
 	}
 	delete(r.pending, sid)
 	return rt, nil
@@ -126,17 +133,31 @@ func (r *router) deliver(from string, env tss.Envelope) {
 	q, ok := r.pending[env.Session]
 	if !ok {
 		if len(r.pendQ) >= maxPendingSessions {
-			delete(r.pending, r.pendQ[0])
-			r.pendQ = r.pendQ[1:]
-			r.counts.add("pending_evicted")
+			r.evictOldestPending()
 		}
 		r.pendQ = append(r.pendQ, env.Session)
 	}
-	if len(q) >= maxPendingPerSess {
+	if len(q) >= maxPendingPerSess || r.pendB+len(env.Payload) > maxPendingBytes {
 		r.counts.add("pending_overflow")
 		return
 	}
+	r.pendB += len(env.Payload)
 	r.pending[env.Session] = append(q, in)
+}
+
+func (r *router) evictOldestPending() {
+	for len(r.pendQ) > 0 {
+		sid := r.pendQ[0]
+		r.pendQ = r.pendQ[1:]
+		if q, ok := r.pending[sid]; ok {
+			for _, in := range q {
+				r.pendB -= len(in.Env.Payload)
+			}
+			delete(r.pending, sid)
+			r.counts.add("pending_evicted")
+			return
+		}
+	}
 }
 
 // decline hands a participant's refusal to the session's proposer.
