@@ -12,6 +12,9 @@ import (
 //	    │                  └──┼───abort──────────┘   (attempt failed; try again)
 //	    └──reject/veto/lapse/fail──┴──▶ rejected | vetoed | lapsed | failed
 //
+//	proposed | approved ──observe──▶ signed   (a node outside the signing pair
+//	                                           verified the pair's signature)
+//
 // A request that reached signed never re-enters signing: one request, at
 // most one signature.
 type Status string
@@ -52,6 +55,9 @@ const (
 	EvVeto    EventType = "veto"    // a verified veto
 	EvLapse   EventType = "lapse"   // emergency unfreeze passed 48 h
 	EvFail    EventType = "fail"    // given up (attempts spent, or an operator)
+	// EvObserve: a node that is not one of the signers verified the
+	// signature its peers made (observer, or a party the quorum did not need).
+	EvObserve EventType = "observe"
 )
 
 // Event drives Transition.
@@ -92,6 +98,7 @@ var transitions = map[EventType]struct {
 	EvVeto:    {[]Status{StatusProposed, StatusApproved}, StatusVetoed},
 	EvLapse:   {[]Status{StatusProposed, StatusApproved}, StatusLapsed},
 	EvFail:    {[]Status{StatusProposed, StatusApproved}, StatusFailed},
+	EvObserve: {[]Status{StatusProposed, StatusApproved}, StatusSigned},
 }
 
 // Transition applies ev to r. It is pure; an illegal event returns r

@@ -63,7 +63,13 @@ type Policy struct {
 	Accounts []Account `mapstructure:"accounts" yaml:"accounts"`
 	// Assets lists assets with their limits and collateral factors.
 	Assets []Asset `mapstructure:"assets" yaml:"assets"`
+	// ReconcileEvery is how often the regulator's node reconciles its audit
+	// chain with each peer's (0: twice a day). Other nodes ignore it.
+	ReconcileEvery time.Duration `mapstructure:"reconcile_every" yaml:"reconcile_every"`
 }
+
+// DefaultReconcileEvery is the reconciliation schedule when the policy sets none.
+const DefaultReconcileEvery = 12 * time.Hour
 
 // OperatorKey is one operator's ed25519 public key (hex).
 type OperatorKey struct {
@@ -149,6 +155,8 @@ func (p Policy) Validate() error {
 		return bad("unfreeze_lapse", "must be longer than notice_period (%s)", p.NoticePeriod)
 	case p.MaxSigningAttempts < 1:
 		return bad("max_signing_attempts", "must be at least 1")
+	case p.ReconcileEvery < 0 || p.ReconcileEvery > 7*24*time.Hour:
+		return bad("reconcile_every", "must be 0 (twice a day) .. 168h")
 	}
 	if p.LiquidationAddress != "" {
 		if err := checkAddress("", p.LiquidationAddress); err != nil {

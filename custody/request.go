@@ -50,6 +50,7 @@ type Request struct {
 	Digest         string      `json:"digest,omitempty"`   // canary only: hex SHA-256 to sign raw
 	CreatedAt      time.Time   `json:"created_at"`         // the requester's clock; never trusted for timing
 	Evidence       *MarginCall `json:"evidence,omitempty"` // liquidation only
+	Inputs         []Input     `json:"inputs,omitempty"`   // coins to spend (inputs.go); not for canary
 }
 
 // Normalize returns r with times in UTC at millisecond precision and no
@@ -129,7 +130,7 @@ func (r Request) validate() error {
 }
 
 func (r Request) validateCanary() error {
-	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.FeeRate != 0 || r.Evidence != nil {
+	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.FeeRate != 0 || r.Evidence != nil || len(r.Inputs) != 0 {
 		return malformed("kind", "canary carries only key_id, digest and reason")
 	}
 	if b, err := hex.DecodeString(r.Digest); err != nil || len(b) != sha256.Size || strings.ToLower(r.Digest) != r.Digest {
@@ -173,7 +174,7 @@ func (r Request) validateTransfer() error {
 	if r.Kind != KindLiquidation && r.Evidence != nil {
 		return malformed("evidence", "only liquidation carries evidence")
 	}
-	return nil
+	return validateInputs(r.Inputs)
 }
 
 // ParseChildPath parses a non-hardened BIP32 path such as "m/0/42". Threshold

@@ -180,8 +180,10 @@ func (n *Node) signSession(p *Proposal) (*tss.Session, error) {
 			return nil, err
 		}
 	}
+	cfg := n.sessionConfig(p.SessionID, n.opt.SignTimeout)
+	cfg.Self = share.Self // after a reshare the participant ID is "party#n"
 	return tss.NewSignSession(tss.SignConfig{
-		Config:  n.sessionConfig(p.SessionID, n.opt.SignTimeout),
+		Config:  cfg,
 		Share:   share,
 		Signers: p.Participants,
 		Digest:  digest,

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -39,15 +38,10 @@ func (s *fixedPPStore) SavePreParams(_ context.Context, b []byte) error {
 
 func fixturePool(t testing.TB, i int) *tss.Pool {
 	t.Helper()
-	b, err := fixtures.PreParams(i)
+	list, err := fixtures.PreParamsList(i)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pp keygen.LocalPreParams
-	if err := json.Unmarshal(b, &pp); err != nil {
-		t.Fatal(err)
-	}
-	list, _ := json.Marshal([]*keygen.LocalPreParams{&pp})
 	pool, err := tss.NewPool(context.Background(), tss.PoolConfig{Target: 1, Concurrency: 1, Store: &fixedPPStore{blob: list},
 		Generate: func(context.Context) (*keygen.LocalPreParams, error) {
 			return nil, fmt.Errorf("tests use fixture pre-params")

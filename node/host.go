@@ -51,6 +51,7 @@ type HostConfig struct {
 type Host struct {
 	cfg     HostConfig
 	h       host.Host
+	pinMu   sync.RWMutex // guards byParty and byID: Repin changes them (repin.go)
 	byParty map[string]peer.ID
 	byID    map[peer.ID]string
 	log     *slog.Logger
@@ -156,7 +157,7 @@ func (g gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMu
 func (g gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
 func (g gater) known(p peer.ID) bool {
-	_, ok := g.t.byID[p]
+	_, ok := g.t.partyOf(p)
 	if !ok {
 		g.t.mu.Lock()
 		g.t.refused++
@@ -200,7 +201,7 @@ func (t *Host) SetHandler(h func(string, []byte)) {
 
 // Connected reports whether a connection to party to is open.
 func (t *Host) Connected(to string) bool {
-	id, ok := t.byParty[to]
+	id, ok := t.peerOf(to)
 	return ok && t.h.Network().Connectedness(id) == network.Connected
 }
 
@@ -208,7 +209,7 @@ func (t *Host) Connected(to string) bool {
 // returns when each attempt has ended.
 func (t *Host) Connect(ctx context.Context) {
 	var wg sync.WaitGroup
-	for party := range t.byParty {
+	for _, party := range t.pinnedParties() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -221,7 +222,7 @@ func (t *Host) Connect(ctx context.Context) {
 }
 
 func (t *Host) dial(ctx context.Context, party string) error {
-	id, ok := t.byParty[party]
+	id, ok := t.peerOf(party)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownPeer, party)
 	}
@@ -244,7 +245,7 @@ func (t *Host) Send(ctx context.Context, to string, frame []byte) error {
 	if err := t.dial(ctx, to); err != nil {
 		return err
 	}
-	s, err := t.h.NewStream(network.WithNoDial(ctx, "connected"), t.byParty[to], FrameProtocol)
+	s, err := t.h.NewStream(network.WithNoDial(ctx, "connected"), t.mustPeerOf(to), FrameProtocol)
 	if err != nil {
 		return fmt.Errorf("%w: %s: opening stream: %v", ErrPeerDown, to, err)
 	}
@@ -267,7 +268,7 @@ func (t *Host) Send(ctx context.Context, to string, frame []byte) error {
 
 func (t *Host) handleStream(s network.Stream) {
 	defer s.Close()
-	party, ok := t.byID[s.Conn().RemotePeer()]
+	party, ok := t.partyOf(s.Conn().RemotePeer())
 	if !ok {
 		s.Reset()
 		return

@@ -35,7 +35,7 @@ func NewKeyStore(dir, node string, sealer hsm.Sealer) (*KeyStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: key store: %w", err)
 	}
-	if _, err := hsm.RemoveStaleTemp(dir); err != nil {
+	if err := removeStaleTemps(dir); err != nil {
 		return nil, fmt.Errorf("node: key store: %w", err)
 	}
 	return &KeyStore{dir: dir, node: node, sealer: sealer, cache: map[string]*tss.KeyShare{}}, nil
@@ -47,6 +47,24 @@ func (k *KeyStore) file(keyID string, version uint32) hsm.SealedFile {
 		Sealer: k.sealer,
 		AAD:    hsm.AAD{Node: k.node, Party: k.node, KeyID: keyID + "/share", Version: version},
 	}
+}
+
+// removeStaleTemps deletes what a crash mid-write left in dir: the
+// temporary files hsm.WriteFileAtomic names ".<file>.tmp-*". The previous
+// shard, if any, is untouched.
+func removeStaleTemps(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if name := e.Name(); strings.HasPrefix(name, ".") && e.Type().IsRegular() {
+			if _, err := hsm.RemoveStaleTemp(filepath.Join(dir, strings.SplitN(name[1:], ".tmp-", 2)[0])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Has reports whether a share of keyID is on disk.

@@ -55,9 +55,12 @@ type Node struct {
 	mu        sync.Mutex
 	incidents []Incident
 	apps      map[string]func(from string, payload []byte)
+	rec       *recoveryState // resharing, once EnableRecovery is called (reshare_commit.go)
 	wg        sync.WaitGroup
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// proposalSlots bounds proposals handled at once.
+	proposalSlots chan struct{}
+	ctx           context.Context
+	cancel        context.CancelFunc
 }
 
 // Incident records an aborted session: every abort is an incident.
@@ -70,7 +73,10 @@ type Incident struct {
 	Error     string    `json:"error"`
 }
 
-const maxIncidents = 256
+const (
+	maxIncidents           = 256
+	maxConcurrentProposals = 32
+)
 
 // New wires a node; it starts handling frames at once.
 func New(opt Options) (*Node, error) {
@@ -96,7 +102,8 @@ func New(opt Options) (*Node, error) {
 	sort.Strings(parties)
 	opt.Parties = parties
 	c := newCounters()
-	n := &Node{opt: opt, t: opt.Transport, r: newRouter(c), counts: c, log: opt.Logger.With("party", opt.Party)}
+	n := &Node{opt: opt, t: opt.Transport, r: newRouter(c), counts: c, log: opt.Logger.With("party", opt.Party),
+		proposalSlots: make(chan struct{}, maxConcurrentProposals)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.t.SetHandler(n.handle)
 	return n, nil
@@ -181,9 +188,18 @@ func (n *Node) handle(from string, b []byte) {
 		}
 		h(from, f.App.Payload)
 	case kindPropose:
+		// Bounded: a flood of proposals from a pinned peer cannot spawn
+		// unbounded work; the excess is dropped and counted.
+		select {
+		case n.proposalSlots <- struct{}{}:
+		default:
+			n.counts.add("proposal_overload")
+			return
+		}
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
+			defer func() { <-n.proposalSlots }()
 			n.onProposal(from, f.Proposal)
 		}()
 	}
@@ -218,6 +234,10 @@ func (n *Node) onProposal(from string, p *Proposal) {
 	}
 	if n.r.used(p.SessionID) {
 		n.counts.add("duplicate_proposal") // a copy or a replay: never a second run
+		return
+	}
+	if p.Protocol == tss.Reshare { // two sessions per node and a commit phase: reshare.go
+		n.onReshareProposal(from, p, decline)
 		return
 	}
 	var s *tss.Session

@@ -139,6 +139,10 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A replacement pinned by a reshare overrides the config file.
+	if peers, err = ApplyPins(c, peers); err != nil {
+		return nil, err
+	}
 	var listen []ma.Multiaddr
 	for _, l := range c.P2P.Listen {
 		listen = append(listen, ma.StringCast(l))

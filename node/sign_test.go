@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -200,5 +201,32 @@ func TestSignChildKey(t *testing.T) {
 	req.ChildPath = "m/0'"
 	if _, err := nodes["custodian"].Sign(context.Background(), req); err == nil {
 		t.Fatal("signed with a hardened path")
+	}
+}
+
+// Many sessions at once over the same peers: each envelope reaches its own
+// session and every signature verifies.
+func TestConcurrentSessions(t *testing.T) {
+	_, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: time.Minute})
+	pub := fixturePub(t)
+	type result struct {
+		res *SignResult
+		err error
+	}
+	results := make(chan result, 6)
+	for i := 0; i < 2; i++ {
+		for _, p := range parties {
+			go func() {
+				res, err := nodes[p].Sign(context.Background(), signReq(fmt.Sprintf("concurrent %s %d", p, i)))
+				results <- result{res, err}
+			}()
+		}
+	}
+	for range 6 {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		verifySig(t, pub, r.res.Signature)
 	}
 }

@@ -84,7 +84,7 @@ func (p *Proposal) sessionIDFor() tss.SessionID {
 
 func (p *Proposal) validate() error {
 	switch {
-	case p.Protocol != tss.Keygen && p.Protocol != tss.Sign:
+	case p.Protocol != tss.Keygen && p.Protocol != tss.Sign && p.Protocol != tss.Reshare:
 		return fmt.Errorf("unknown protocol %q", p.Protocol)
 	case !validName(p.KeyID):
 		return fmt.Errorf("invalid key id %q", p.KeyID)

@@ -63,6 +63,10 @@ type Session struct {
 	finished func() bool
 	// echoPeers are the participants that exchange broadcast echoes.
 	echoPeers []string
+	// admit, when set, is a protocol's own check of sender and recipient
+	// roles after the generic guard (resharing: which committee may send
+	// and receive each message type). nil admits every envelope.
+	admit func(env Envelope) error
 
 	outbox    []Envelope
 	seen      map[seenKey][32]byte
@@ -216,94 +220,6 @@ func (s *Session) Deliver(fromNode string, env Envelope) error {
 		return fmt.Errorf("%w: tss-lib did not take %s", ErrWrongType, env.Type)
 	}
 	return s.collect()
-}
-
-// guard makes the checks that need no decoding. It counts what it refuses.
-func (s *Session) guard(fromNode string, env Envelope) error {
-	if env.Session != s.cfg.SessionID {
-		s.stats.WrongSession++
-		return ErrWrongSession
-	}
-	if s.cfg.Now().After(s.cfg.Deadline) {
-		s.stats.Late++
-		return ErrLate
-	}
-	sender, ok := s.parties[env.From]
-	if !ok || env.From == s.cfg.Self.ID {
-		s.stats.NotParticipant++
-		return fmt.Errorf("%w: %q", ErrNotParticipant, env.From)
-	}
-	if sender.Node != fromNode {
-		s.stats.Spoofed++
-		return fmt.Errorf("%w: envelope claims %q, connection is %q", ErrSpoofedSender, env.From, fromNode)
-	}
-	if env.Protocol != s.protocol {
-		s.stats.WrongType++
-		return fmt.Errorf("%w: protocol %q in a %s session", ErrWrongType, env.Protocol, s.protocol)
-	}
-	if env.Type == EchoType {
-		return nil
-	}
-	spec, ok := catalog[s.protocol][env.Type]
-	if !ok {
-		s.stats.WrongType++
-		return fmt.Errorf("%w: %q", ErrWrongType, env.Type)
-	}
-	if spec.round != env.Round {
-		s.stats.WrongType++
-		return fmt.Errorf("%w: %s is round %d, envelope says %d", ErrWrongRound, env.Type, spec.round, env.Round)
-	}
-	if spec.broadcast != env.Broadcast {
-		s.stats.WrongType++
-		return fmt.Errorf("%w: %s broadcast=%v", ErrWrongBroadcast, env.Type, env.Broadcast)
-	}
-	if !addressedTo(env, s.cfg.Self.ID) {
-		s.stats.WrongType++
-		return ErrNotForMe
-	}
-	return nil
-}
-
-func addressedTo(env Envelope, self string) bool {
-	if !env.Broadcast {
-		return len(env.To) == 1 && env.To[0] == self
-	}
-	for _, to := range env.To {
-		if to == self {
-			return true
-		}
-	}
-	return false
-}
-
-// parse decodes the tss-lib payload and checks it structurally.
-func (s *Session) parse(env Envelope) (tsslib.ParsedMessage, error) {
-	if len(env.Payload) == 0 || len(env.Payload) > MaxEnvelopeBytes {
-		return nil, fmt.Errorf("%w: payload of %d bytes", ErrMalformed, len(env.Payload))
-	}
-	var msg tsslib.ParsedMessage
-	var err error
-	if perr := protect(func() { msg, err = tsslib.ParseWireMessage(env.Payload, s.tssIDs[env.From], env.Broadcast) }); perr != nil {
-		err = fmt.Errorf("%v", perr)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s from %s: %v", ErrMalformed, env.Type, env.From, err)
-	}
-	if msg.Type() != env.Type {
-		return nil, fmt.Errorf("%w: payload is %s, envelope says %s", ErrMalformed, msg.Type(), env.Type)
-	}
-	if err := checkBounds(msg.Content().ProtoReflect()); err != nil {
-		return nil, err
-	}
-	if !msg.ValidateBasic() {
-		return nil, fmt.Errorf("%w: %s from %s failed basic validation", ErrMalformed, env.Type, env.From)
-	}
-	if check := catalog[s.protocol][env.Type].check; check != nil {
-		if err := check(msg.Content(), s.threshold); err != nil {
-			return nil, fmt.Errorf("%s from %s: %w", env.Type, env.From, err)
-		}
-	}
-	return msg, nil
 }
 
 // collect moves tss-lib's output into the outbox and notices completion.

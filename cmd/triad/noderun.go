@@ -72,6 +72,9 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return err
 	}
 	defer rt.Close()
+	rt.EnableRecovery(func(e node.ReshareEvent) {
+		log.Info("reshare", "reshare", e.ReshareID, "peer", e.Party, "step", e.Step, "detail", e.Detail)
+	})
 	srv, err := api.New(rt, api.Options{})
 	if err != nil {
 		return userError{err}

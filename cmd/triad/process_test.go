@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
@@ -165,15 +164,10 @@ func seedFixturePreParams(t *testing.T, cfgPath string, i int) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	b, err := fixtures.PreParams(i)
+	list, err := fixtures.PreParamsList(i)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pp keygen.LocalPreParams
-	if err := json.Unmarshal(b, &pp); err != nil {
-		t.Fatal(err)
-	}
-	list, _ := json.Marshal([]*keygen.LocalPreParams{&pp})
 	if err := node.SeedPreParams(context.Background(), cfg, s, list); err != nil {
 		t.Fatal(err)
 	}

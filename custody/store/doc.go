@@ -3,7 +3,10 @@
 // timeline, endorsements), seen approval nonces, margin-call evidence nonces,
 // daily settlement counters, and the audit chain (package audit) in the same
 // file. Every change and its audit record commit in one bbolt transaction,
-// so a kill -9 leaves either both or neither.
+// so a kill -9 leaves either both or neither. results.go adds what the
+// custody service needs around that: List, the idempotency Lookup, and each
+// request's signing result (PutResult/Result, opaque JSON of package
+// service, stored with its audit record).
 //
 // The node's loop around it:
 //

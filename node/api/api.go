@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -28,17 +31,30 @@ type caller struct {
 // Server serves the API of one node.
 type Server struct {
 	rt      *node.Runtime
+	svc     *service.Service
 	mux     *http.ServeMux
 	callers []caller
 	maxBody int64
 	log     *slog.Logger
 	srv     *http.Server
+	routes  []Route
+	reg     *prometheus.Registry
+}
+
+// Route is one registered endpoint (the OpenAPI document must list exactly
+// these).
+type Route struct {
+	Method, Path string
+	Roles        []string // empty: no authentication
 }
 
 // Options adjust a Server.
 type Options struct {
 	// Getenv reads token_env credentials; os.Getenv when nil.
 	Getenv func(string) string
+	// Custody, when set, serves the custody endpoints (requests, approvals,
+	// events, audit) from this node's custody service.
+	Custody *service.Service
 }
 
 // New builds the API server for rt, loading every credential's token.
@@ -46,7 +62,10 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	s := &Server{rt: rt, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	s := &Server{rt: rt, svc: o.Custody, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
 	for i, cr := range rt.Cfg.API.Credentials {
 		tok, err := readToken(rt.Cfg, cr, o.Getenv)
 		if err != nil {
@@ -54,11 +73,18 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 		}
 		s.callers = append(s.callers, caller{name: cr.Name, role: cr.Role, hash: sha256.Sum256([]byte(tok))})
 	}
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.Handle("GET /v1/status", []string{"admin", "operator", "auditor", "margin-engine"}, s.status)
+	s.public("GET /healthz", s.healthz)
+	s.public("GET /readyz", s.readyz)
+	s.public("GET /openapi.yaml", serveOpenAPI)
+	s.Handle("GET /v1/status", allRoles, s.status)
 	s.Handle("POST /v1/admin/keygen", []string{"admin"}, s.keygen)
 	s.Handle("POST /v1/admin/sign", []string{"admin"}, s.sign)
+	s.registerMetrics()
+	s.registerRecovery()
+	if s.svc != nil {
+		s.registerCustody()
+	}
+	s.registerBitcoin()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -85,8 +111,32 @@ func readToken(c *node.Config, cr node.Credential, getenv func(string) string) (
 	return tok, nil
 }
 
+var allRoles = []string{"admin", "operator", "auditor", "margin-engine"}
+
+// Routes lists every registered endpoint.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+func (s *Server) public(pattern string, h http.HandlerFunc) {
+	s.addRoute(pattern, nil)
+	s.mux.HandleFunc(pattern, h)
+}
+
+func (s *Server) addRoute(pattern string, roles []string) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.routes = append(s.routes, Route{Method: method, Path: path, Roles: roles})
+}
+
+type callerKey struct{}
+
+// callerOf returns the authenticated caller of a request served by Handle.
+func callerOf(r *http.Request) service.Caller {
+	c, _ := r.Context().Value(callerKey{}).(service.Caller)
+	return c
+}
+
 // Handle registers an authenticated handler for the given roles.
 func (s *Server) Handle(pattern string, roles []string, h func(http.ResponseWriter, *http.Request, string)) {
+	s.addRoute(pattern, roles)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		name, role, ok := s.authenticate(r)
 		if !ok {
@@ -103,6 +153,7 @@ func (s *Server) Handle(pattern string, roles []string, h func(http.ResponseWrit
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, service.Caller{Name: name, Role: role}))
 		h(w, r, name)
 	})
 }

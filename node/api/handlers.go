@@ -37,6 +37,14 @@ type Status struct {
 	PreParams PreParams       `json:"preparams"`
 	Counters  map[string]int  `json:"counters"`
 	Incidents []node.Incident `json:"incidents"`
+	// Clock is the wall clock against the monotonic one (custody nodes).
+	Clock *ClockStatus `json:"clock,omitempty"`
+}
+
+// ClockStatus reports a wall-clock jump (drift against the monotonic clock).
+type ClockStatus struct {
+	Drift  string `json:"drift"`
+	Jumped bool   `json:"jumped"`
 }
 
 // PeerStatus is one pinned peer.
@@ -53,10 +61,17 @@ type PreParams struct {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request, _ string) {
-	st := Status{Party: s.rt.Cfg.Party, PeerID: s.rt.Host.ID().String(), HSM: s.rt.Sealer.Backend(),
+	st := Status{Party: s.rt.Cfg.Party, HSM: s.rt.Sealer.Backend(),
 		Counters: s.rt.Node.Counters(), Incidents: s.rt.Node.Incidents()}
-	for _, a := range s.rt.Host.Addrs() {
-		st.Addrs = append(st.Addrs, a.String())
+	if s.rt.Host != nil { // nil on an in-memory network (tests)
+		st.PeerID = s.rt.Host.ID().String()
+		for _, a := range s.rt.Host.Addrs() {
+			st.Addrs = append(st.Addrs, a.String())
+		}
+	}
+	if s.svc != nil {
+		c := s.svc.ClockReport()
+		st.Clock = &ClockStatus{Drift: c.Drift.String(), Jumped: c.Jumped}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/node/api"
+)
+
+func init() {
+	var f clientFlags
+	var status, kind string
+	var limit int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "requests [list | show ID] [-c CONFIG]",
+		Short: "List custody requests, or show one, as this node sees them",
+		Long: `Lists the node's requests, newest first, or shows one with its approvals,
+this node's decision, the peers' reported statuses and the signature.
+
+  triad requests -c exchange.yaml --status signing
+  triad requests show 3f2a…e1 -c custodian.yaml`,
+		Args: cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(30 * time.Second)
+			defer cancel()
+			switch {
+			case len(args) == 2 && args[0] == "show":
+				var v service.View
+				if err := cl.do(ctx, "GET", "/v1/requests/"+url.PathEscape(args[1]), nil, &v); err != nil {
+					return err
+				}
+				return printJSON(cmd.OutOrStdout(), v)
+			case len(args) == 0 || len(args) == 1 && args[0] == "list":
+			default:
+				return userErr("want `requests`, `requests list` or `requests show ID`")
+			}
+			q := url.Values{}
+			if status != "" {
+				q.Set("status", status)
+			}
+			if kind != "" {
+				q.Set("kind", kind)
+			}
+			if limit > 0 {
+				q.Set("limit", strconv.Itoa(limit))
+			}
+			var list api.RequestList
+			if err := cl.do(ctx, "GET", "/v1/requests?"+q.Encode(), nil, &list); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tAMOUNT\tAPPROVALS\tATTEMPTS\tUPDATED\tREASON")
+			for _, v := range list.Requests {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%.60s\n", short12(v.ID), v.Request.Kind, v.Status, v.Request.Amount,
+					len(v.Approvals), v.Attempts, v.UpdatedAt.Format(time.RFC3339), v.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(c, "auditor")
+	c.Flags().StringVar(&status, "status", "", "only requests with this status")
+	c.Flags().StringVar(&kind, "kind", "", "only requests of this kind")
+	c.Flags().IntVar(&limit, "limit", 0, "at most this many (1..500)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	root.AddCommand(c)
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/recovery"
+)
+
+func init() {
+	rc := &cobra.Command{
+		Use:   "reshare",
+		Short: "Replace one party's node by resharing (same public key, new shards)",
+		Long: `Replace a party's node — disk lost, compromised, or planned rotation — without moving
+funds: the two surviving nodes reshare the key to all three nodes, the replacement
+starting empty with a NEW libp2p identity. The group public key and every address stay
+the same; the old shards are destroyed once every node confirms the new ones.
+
+  1. Start the replacement: 'triad init' (new identity), then 'triad node run'.
+  2. triad reshare spec     --key-id K --replace P --new-peer-id ID --public-key HEX --out spec.json
+  3. Two parties' operators: triad reshare approve --spec spec.json --party X --operator NAME --operator-key FILE --out X.json
+  4. On a surviving node:   triad reshare run --config FILE --spec spec.json --approval a.json --approval b.json`,
+	}
+
+	var spec node.ReshareSpec
+	var ttl time.Duration
+	var specOut string
+	specCmd := &cobra.Command{
+		Use:   "spec --key-id K --replace PARTY --public-key HEX [--new-peer-id ID] --out FILE",
+		Short: "Write the reshare spec that operators approve",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if spec.ReshareID == "" {
+				spec.ReshareID = "reshare-" + recovery.NewNonce()[:12]
+			}
+			spec.Expires = time.Now().Add(ttl).UTC().Truncate(time.Second)
+			return writeJSONFile(cmd.OutOrStdout(), specOut, spec)
+		},
+	}
+	specCmd.Flags().StringVar(&spec.ReshareID, "id", "", "reshare ID (default: random)")
+	specCmd.Flags().StringVar(&spec.KeyID, "key-id", "", "key to reshare")
+	specCmd.Flags().StringVar(&spec.Replace, "replace", "", "party whose node is replaced")
+	specCmd.Flags().StringVar(&spec.NewPeerID, "new-peer-id", "", "the replacement node's libp2p peer ID (its peer.id file)")
+	specCmd.Flags().StringVar(&spec.PublicKey, "public-key", "", "the key's group public key, compressed hex (must not change)")
+	specCmd.Flags().DurationVar(&ttl, "ttl", 2*time.Hour, "how long the spec and its approvals are valid")
+	specCmd.Flags().StringVarP(&specOut, "out", "o", "", "file to write (default: stdout)")
+	for _, f := range []string{"key-id", "replace", "public-key"} {
+		specCmd.MarkFlagRequired(f)
+	}
+
+	var specIn, party, operator, keyFile, apprOut string
+	approveCmd := &cobra.Command{
+		Use:   "approve --spec FILE --party P --operator NAME --operator-key FILE --out FILE",
+		Short: "Sign a reshare spec as one party's operator",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var s node.ReshareSpec
+			if err := readJSONFile(specIn, &s); err != nil {
+				return err
+			}
+			key, err := recovery.LoadOperatorKey(keyFile)
+			if err != nil {
+				return userError{err}
+			}
+			defer clear(key)
+			fmt.Fprintf(cmd.ErrOrStderr(), "approving reshare %s: key %s, replace %s with peer %s, public key %s, until %s\n",
+				s.ReshareID, s.KeyID, s.Replace, s.NewPeerID, s.PublicKey, s.Expires.Format(time.RFC3339))
+			return writeJSONFile(cmd.OutOrStdout(), apprOut, recovery.Approve(s, party, operator, key))
+		},
+	}
+	approveCmd.Flags().StringVar(&specIn, "spec", "", "reshare spec file")
+	approveCmd.Flags().StringVar(&party, "party", "", "the operator's party")
+	approveCmd.Flags().StringVar(&operator, "operator", "", "the operator's name in the policy")
+	approveCmd.Flags().StringVar(&keyFile, "operator-key", "", "file with the operator's ed25519 key (hex)")
+	approveCmd.Flags().StringVarP(&apprOut, "out", "o", "", "file to write (default: stdout)")
+	for _, f := range []string{"spec", "party", "operator", "operator-key"} {
+		approveCmd.MarkFlagRequired(f)
+	}
+
+	var f clientFlags
+	var runSpec string
+	var approvals []string
+	runCmd := &cobra.Command{
+		Use:   "run --config FILE --spec FILE --approval FILE --approval FILE",
+		Short: "Run an approved reshare from a surviving node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o, err := loadOrder(runSpec, approvals)
+			if err != nil {
+				return err
+			}
+			cl, err := f.client()
+			if err != nil {
+				return err
+			}
+			res, err := runReshare(cmd.OutOrStdout(), cl, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reshare %s complete in %s: key %s, public key %s unchanged\n",
+				res.ReshareID, res.Duration.Round(time.Millisecond), res.KeyID, res.PublicKey)
+			return nil
+		},
+	}
+	f.register(runCmd, "admin")
+	runCmd.Flags().StringVar(&runSpec, "spec", "", "reshare spec file")
+	runCmd.Flags().StringArrayVar(&approvals, "approval", nil, "signed approval file (two parties)")
+	runCmd.MarkFlagRequired("spec")
+
+	rc.AddCommand(specCmd, approveCmd, runCmd)
+	root.AddCommand(rc)
+}
+
+func loadOrder(specFile string, approvals []string) (node.ReshareOrder, error) {
+	var o node.ReshareOrder
+	if err := readJSONFile(specFile, &o.Spec); err != nil {
+		return o, err
+	}
+	if len(approvals) < 2 {
+		return o, userErr("a reshare needs approvals from two parties' operators (--approval twice)")
+	}
+	for _, a := range approvals {
+		var ap node.ReshareApproval
+		if err := readJSONFile(a, &ap); err != nil {
+			return o, err
+		}
+		o.Approvals = append(o.Approvals, ap)
+	}
+	return o, nil
+}
+
+// runReshare asks a surviving node to run o and prints its steps.
+func runReshare(w io.Writer, cl *client, o node.ReshareOrder) (*node.ReshareResult, error) {
+	fmt.Fprintf(w, "reshare %s: replacing %s on key %s (this takes about a minute)...\n", o.Spec.ReshareID, o.Spec.Replace, o.Spec.KeyID)
+	ctx, cancel := withTimeout(15 * time.Minute)
+	defer cancel()
+	var res node.ReshareResult
+	err := cl.do(ctx, "POST", "/v1/recovery/reshare", o, &res)
+	for _, e := range res.Steps {
+		fmt.Fprintln(w, "  "+recovery.Progress(e))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reshare %s: %w", o.Spec.ReshareID, err)
+	}
+	return &res, nil
+}
+
+func readJSONFile(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return userErr("reading %s: %v", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return userErr("%s: %v", path, err)
+	}
+	return nil
+}
+
+func writeJSONFile(w io.Writer, path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "" {
+		_, err := w.Write(b)
+		return err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return userErr("%s exists; refusing to overwrite", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return hsm.WriteFileAtomic(path, b, 0o644)
+}

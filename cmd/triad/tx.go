@@ -1,0 +1,57 @@
+package main
+
+import (
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/triad-custody/triad/custody/settle"
+)
+
+func init() {
+	tx := &cobra.Command{
+		Use:   "tx",
+		Short: "Inspect the Bitcoin transactions of custody requests",
+	}
+	var f clientFlags
+	var id string
+	var asJSON bool
+	show := &cobra.Command{
+		Use:   "show --config FILE --request ID",
+		Short: "Decode a request's transaction as this node builds it: coins, outputs, fee, sighashes, PSBT, broadcast status",
+		Long: `Decode a custody request's Bitcoin transaction for an operator. The node builds it from the typed
+request with its own policy and its own key share, exactly as it would sign it: the coins spent, the
+destination and the change back to the custody address, the fee against the policy ceiling, the sighash
+each threshold signature signs, an unsigned PSBT for any PSBT-aware wallet, and (once finalised) the txid,
+broadcast and confirmations. Ask each party's node: they must agree.`,
+		Example: `  triad tx show --config configs/custodian.yaml --request 3f2a...
+  triad tx show --config configs/regulator.yaml --request 3f2a... --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(id) != 64 {
+				return userErr("--request: want the 64-character request ID")
+			}
+			cl, err := f.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := withTimeout(30 * time.Second)
+			defer cancel()
+			var v settle.View
+			if err := cl.do(ctx, "GET", "/v1/requests/"+url.PathEscape(id)+"/tx", nil, &v); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			v.Print(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f.register(show, "operator")
+	show.Flags().StringVar(&id, "request", "", "request ID")
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	tx.AddCommand(show)
+	root.AddCommand(tx)
+}

@@ -1,0 +1,155 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/tss"
+)
+
+// Digester computes, from the typed request alone, the 32-byte digests a
+// request is signed as. Every signer runs it itself and signs only a
+// digest it computed; it is the seam where settlement (Bitcoin sighashes,
+// issue 4) plugs in. It must be deterministic.
+type Digester func(req custody.Request) ([][32]byte, error)
+
+// Finalizer turns a complete signature into its effect (e.g. finalise and
+// broadcast a transaction). It runs on the coordinator once.
+type Finalizer func(ctx context.Context, req custody.Request, res Result) error
+
+const interimDomain = "triad/interim-digest/v1\n"
+
+// DefaultDigester signs a canary request's own digest (drills: the raw
+// path, allowed only for canary keys, which Evaluate checks), and any
+// other kind as one interim digest: SHA-256 of a domain tag and the
+// canonical request. The interim digest binds every field of the request
+// but is not a Bitcoin sighash: it stands in until settlement provides a
+// Digester that builds the transaction.
+func DefaultDigester(req custody.Request) ([][32]byte, error) {
+	if req.Kind == custody.KindCanary {
+		b, err := hex.DecodeString(req.Digest)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("canary digest: %w", custody.ErrMalformed)
+		}
+		var d [32]byte
+		copy(d[:], b)
+		return [][32]byte{d}, nil
+	}
+	return [][32]byte{sha256.Sum256(append([]byte(interimDomain), req.Canonical()...))}, nil
+}
+
+// Signature is one ECDSA signature, r and s as 32-byte hex.
+type Signature struct {
+	Digest   string `json:"digest"`
+	R        string `json:"r"`
+	S        string `json:"s"`
+	Recovery byte   `json:"recovery"`
+}
+
+// Result is a request's signature(s): one per digest, in the Digester's
+// order. Complete once every digest is signed.
+type Result struct {
+	Coordinator string      `json:"coordinator"`
+	Signers     []string    `json:"signers"`
+	Signatures  []Signature `json:"signatures"`
+	Complete    bool        `json:"complete"`
+}
+
+func (r Result) digest() string {
+	b, _ := json.Marshal(r.Signatures)
+	return hex.EncodeToString(sha256Sum(b))
+}
+
+func sha256Sum(b []byte) []byte { d := sha256.Sum256(b); return d[:] }
+
+func sigFrom(s *tss.Signature) Signature {
+	return Signature{Digest: hex.EncodeToString(s.Digest[:]), R: pad32(s.R), S: pad32(s.S), Recovery: s.Recovery}
+}
+
+func pad32(x *big.Int) string {
+	out := make([]byte, 32)
+	if x != nil && len(x.Bytes()) <= 32 {
+		x.FillBytes(out)
+	}
+	return hex.EncodeToString(out)
+}
+
+// publicKey returns the (child) public key a request is signed with, from
+// this node's own share.
+func (s *Service) publicKey(ctx context.Context, req custody.Request) (*btcec.PublicKey, error) {
+	_, keys := s.network()
+	if keys == nil {
+		return nil, fmt.Errorf("verifying a signature: %w: no key store bound", ErrBadResult)
+	}
+	share, err := keys.Load(ctx, req.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("verifying a signature: loading key %s: %w", req.KeyID, err)
+	}
+	pub, err := share.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	if req.ChildPath == "" {
+		return pub, nil
+	}
+	steps, err := btc.ParsePath(req.ChildPath)
+	if err != nil {
+		return nil, err
+	}
+	child, _, err := btc.DeriveChild(pub, btc.ChainCode(pub), steps)
+	return child, err
+}
+
+// verifyResult checks every signature against the digests this node
+// computes itself and the key it holds a share of. Partial results check
+// the signatures they have.
+func (s *Service) verifyResult(ctx context.Context, req custody.Request, res Result) error {
+	digests, err := s.o.Digester(req)
+	if err != nil {
+		return err
+	}
+	if len(res.Signatures) > len(digests) || res.Complete != (len(res.Signatures) == len(digests)) {
+		return fmt.Errorf("result of %.12s: %w: %d signatures for %d digests", req.ID(), ErrBadResult, len(res.Signatures), len(digests))
+	}
+	pub, err := s.publicKey(ctx, req)
+	if err != nil {
+		return err
+	}
+	for i, sig := range res.Signatures {
+		if sig.Digest != hex.EncodeToString(digests[i][:]) || !verifySig(pub, digests[i], sig) {
+			return fmt.Errorf("result of %.12s: %w: signature %d", req.ID(), ErrBadResult, i)
+		}
+	}
+	return nil
+}
+
+func verifySig(pub *btcec.PublicKey, digest [32]byte, sig Signature) bool {
+	rb, err1 := hex.DecodeString(sig.R)
+	sb, err2 := hex.DecodeString(sig.S)
+	if err1 != nil || err2 != nil || len(rb) != 32 || len(sb) != 32 {
+		return false
+	}
+	var r, sc btcec.ModNScalar
+	if r.SetByteSlice(rb) || sc.SetByteSlice(sb) || r.IsZero() || sc.IsZero() {
+		return false
+	}
+	return btcecdsa.NewSignature(&r, &sc).Verify(digest[:], pub)
+}
+
+func newNonce() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic("service: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}

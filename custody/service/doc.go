@@ -1,0 +1,38 @@
+// Package service runs Triad's custody actions across the three nodes. It
+// owns nothing the core does not: custody decides (Evaluate, VerifyApproval,
+// Transition), store persists, audit chains; this package moves requests,
+// approvals, statuses, signatures and audit heads between nodes over the
+// signing network's app messages, and decides when to sign.
+//
+// One Service per node. It is the node's signing Authorizer, so it is made
+// before the node starts and bound to it after:
+//
+//	svc, _ := service.Open(cfg, service.Options{})          // store, policy, clock
+//	rt, _ := node.Start(ctx, cfg, node.StartOptions{Authorizer: svc})
+//	_ = svc.Attach(rt)                                      // app topic, resume, ticker
+//	srv, _ := api.New(rt, api.Options{Custody: svc})
+//
+// The loop at every node, each on its own state and clock:
+//
+//	Submit (API) ─► store.Propose ─► "propose" to peers ─► step
+//	Endorse (API, signed approval or veto) ─► VerifyApproval, AddApproval
+//	    (nonce consumed) ─► "endorse" to peers ─► step
+//	peer message ─► the same checks with this node's own policy ─► step
+//	step: Evaluate(policy, own state, request, own clock) ─►
+//	    refuse: reject | veto | lapse (unless only time can lift it)
+//	    auto:   record this party's automatic approval, tell peers
+//	    ready:  approve; the coordinator (first signer in party order)
+//	            begins an attempt and calls node.Sign with the canonical
+//	            request as payload; the partner's AuthorizeSign re-evaluates
+//	            its own policy, recomputes the digest with the Digester and
+//	            joins at most one live session per request
+//	signed: the coordinator verifies and stores the signature, tells peers;
+//	    every peer verifies it against its own digest before recording it
+//	Tick: witness monotonic time, report clock jumps, re-evaluate open
+//	    requests (notice periods, lapses, retries), exchange audit heads;
+//	    the regulator reconciles audit chains on its schedule.
+//
+// A node outside a kind's quorum (the regulator for releases and
+// liquidations) observes: it records every fact and the verified
+// signature, never signs.
+package service

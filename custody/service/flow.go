@@ -1,0 +1,471 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/store"
+)
+
+// API roles (node.Roles).
+const (
+	RoleAdmin        = "admin"
+	RoleOperator     = "operator"
+	RoleMarginEngine = "margin-engine"
+	RoleAuditor      = "auditor"
+)
+
+// Caller is an authenticated API caller.
+type Caller struct {
+	Name string
+	Role string
+}
+
+// Submit validates a request from a caller of this node, stores it (the
+// same idempotency key again returns the stored request, created false),
+// proposes it to the peers and evaluates it. The node fills in the
+// requester (this party and the caller's name) and, when absent,
+// created_at. A policy refusal is not an error: the view says rejected.
+func (s *Service) Submit(ctx context.Context, c Caller, draft custody.Request) (View, bool, error) {
+	switch {
+	case c.Role == RoleMarginEngine && draft.Kind != custody.KindLiquidation:
+		return View{}, false, fmt.Errorf("submitting %q: %w: the margin engine may only request liquidations", clip(string(draft.Kind)), ErrForbidden)
+	case c.Role != RoleMarginEngine && c.Role != RoleOperator && c.Role != RoleAdmin:
+		return View{}, false, fmt.Errorf("submitting: %w: role %q may not create requests", ErrForbidden, c.Role)
+	case draft.Kind == custody.KindLiquidation && c.Role != RoleMarginEngine && c.Role != RoleAdmin:
+		return View{}, false, fmt.Errorf("submitting liquidation: %w: only the margin engine requests liquidations", ErrForbidden)
+	case draft.Requester.Party != "" && draft.Requester.Party != s.party:
+		return View{}, false, fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
+	case draft.Requester.Caller != "" && draft.Requester.Caller != c.Name:
+		return View{}, false, fmt.Errorf("submitting: %w: requester.caller must be the authenticated caller %q", ErrForbidden, c.Name)
+	}
+	draft.Requester = custody.Requester{Party: s.party, Caller: c.Name}
+	if draft.CreatedAt.IsZero() {
+		draft.CreatedAt = s.clock.Now()
+		// A retry that left created_at out is the same request.
+		if id, ok, err := s.st.Lookup(s.party, c.Name, draft.IdempotencyKey); err == nil && ok {
+			if e, err := s.st.Get(id); err == nil {
+				draft.CreatedAt = e.Request.CreatedAt
+			}
+		}
+	}
+	req := draft.Normalize()
+	if err := req.Validate(); err != nil {
+		return View{}, false, err
+	}
+	s.mu.Lock()
+	e, created, err := s.st.Propose(req, s.clock.Now())
+	if err == nil && created {
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return View{}, false, err
+	}
+	id := e.Request.ID()
+	if created {
+		s.m.requests.WithLabelValues(string(req.Kind)).Inc()
+		s.log.Info("request accepted", "request", short(id), "kind", req.Kind, "caller", c.Name)
+		s.emit(Event{Type: EventRequest, RequestID: id, Party: s.party, Status: custody.StatusProposed, Detail: string(req.Kind)})
+		s.broadcast(message{Type: msgPropose, RequestID: id, Request: e.Request.Canonical()})
+	}
+	s.step(id)
+	v, err := s.Get(id)
+	return v, created, err
+}
+
+// Endorse records an operator's signed approval or veto submitted to this
+// node, after checking it with this node's own policy and clock; its nonce
+// is consumed (a replay fails with custody.ErrReplay). Peers get it and
+// check it themselves.
+func (s *Service) Endorse(ctx context.Context, a custody.Approval) (View, error) {
+	s.mu.Lock()
+	e, err := s.st.Get(a.RequestID)
+	if err != nil {
+		s.mu.Unlock()
+		return View{}, err
+	}
+	err = s.recordApprovalLocked(e.Request, a)
+	s.mu.Unlock()
+	if err != nil {
+		s.m.approvals.WithLabelValues(string(a.Stance), approvalResult(err)).Inc()
+		return View{}, err
+	}
+	s.broadcast(message{Type: msgEndorse, RequestID: a.RequestID, Request: e.Request.Canonical(), Approval: &a})
+	s.step(a.RequestID)
+	return s.Get(a.RequestID)
+}
+
+func (s *Service) recordApprovalLocked(req custody.Request, a custody.Approval) error {
+	now := s.clock.Now()
+	if err := custody.VerifyApproval(s.pol, a, req, now); err != nil {
+		return err
+	}
+	if _, err := s.st.AddApproval(req.ID(), a, now); err != nil {
+		return err
+	}
+	s.m.approvals.WithLabelValues(string(a.Stance), "accepted").Inc()
+	s.notifyLocked()
+	typ := EventApproval
+	if a.Stance == custody.Veto {
+		typ = EventVeto
+	}
+	s.emit(Event{Type: typ, RequestID: req.ID(), Party: a.Party, Detail: a.Operator})
+	s.log.Info("recorded "+string(a.Stance), "request", short(req.ID()), "by", a.Party, "operator", a.Operator)
+	return nil
+}
+
+func approvalResult(err error) string {
+	switch {
+	case errors.Is(err, custody.ErrReplay):
+		return "replay"
+	case errors.Is(err, custody.ErrExpired):
+		return "expired"
+	case errors.Is(err, custody.ErrBadSignature):
+		return "bad_signature"
+	case errors.Is(err, custody.ErrMismatch):
+		return "mismatch"
+	}
+	return "refused"
+}
+
+// onPropose stores a request a peer's node accepted for its own party.
+func (s *Service) onPropose(from custody.Party, m message) error {
+	req, err := custody.DecodeCanonicalRequest(m.Request)
+	if err != nil {
+		return err
+	}
+	if req.Requester.Party != from {
+		return fmt.Errorf("proposal of %.12s: %w: %s proposed a request of %s", req.ID(), ErrForbidden, from, req.Requester.Party)
+	}
+	if err := s.store(req); err != nil {
+		return err
+	}
+	s.unpark(req.ID())
+	s.step(req.ID())
+	return nil
+}
+
+func (s *Service) store(req custody.Request) error {
+	s.mu.Lock()
+	_, created, err := s.st.Propose(req, s.clock.Now())
+	if err == nil && created {
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if created {
+		s.m.requests.WithLabelValues(string(req.Kind)).Inc()
+		s.emit(Event{Type: EventRequest, RequestID: req.ID(), Party: req.Requester.Party, Status: custody.StatusProposed, Detail: string(req.Kind)})
+	}
+	return nil
+}
+
+// onEndorse records a peer's signed approval or veto (verified here, with
+// this node's policy) or the peer's own automatic approval.
+func (s *Service) onEndorse(from custody.Party, m message) error {
+	req, err := custody.DecodeCanonicalRequest(m.Request)
+	if err != nil {
+		return err
+	}
+	id := req.ID()
+	if _, err := s.st.Get(id); errors.Is(err, store.ErrNotFound) {
+		if req.Requester.Party != from {
+			s.park(id, string(from), m)
+			return nil
+		}
+		if err := s.store(req); err != nil {
+			return err
+		}
+		defer s.unpark(id)
+	}
+	s.mu.Lock()
+	switch {
+	case m.Auto && m.Approval == nil:
+		_, err = s.st.AddAutoApproval(id, from, s.clock.Now())
+		if err == nil {
+			s.notifyLocked()
+			s.emit(Event{Type: EventApproval, RequestID: id, Party: from, Detail: "auto"})
+		}
+	case m.Approval != nil && !m.Auto:
+		if m.Approval.RequestID != id {
+			err = fmt.Errorf("endorsement: %w: approval for another request", custody.ErrMismatch)
+		} else {
+			err = s.recordApprovalLocked(req, *m.Approval)
+		}
+	default:
+		err = fmt.Errorf("endorsement: %w: want a signed approval or auto", custody.ErrMalformed)
+	}
+	s.mu.Unlock()
+	if errors.Is(err, custody.ErrReplay) {
+		err = nil // this node already has it (its operator submitted it here too)
+	}
+	s.step(id)
+	return err
+}
+
+// onStatus records a peer's view; a verified signature is recorded too.
+func (s *Service) onStatus(from custody.Party, m message) error {
+	if m.Status == nil {
+		return fmt.Errorf("status: %w: no status", custody.ErrMalformed)
+	}
+	e, err := s.st.Get(m.RequestID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.park(m.RequestID, string(from), m)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.peers[m.RequestID] == nil {
+		s.peers[m.RequestID] = map[custody.Party]PeerStatus{}
+	}
+	s.peers[m.RequestID][from] = *m.Status
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.emit(Event{Type: EventPeerStatus, RequestID: m.RequestID, Party: from, Status: m.Status.Status, Detail: m.Status.Reason})
+	if m.Result != nil {
+		if err := s.acceptResult(e.Request, *m.Result); err != nil {
+			return err
+		}
+	}
+	s.step(m.RequestID)
+	return nil
+}
+
+func (s *Service) onQuery(from string, m message) {
+	if _, err := s.st.Get(m.RequestID); err != nil {
+		return
+	}
+	s.mu.Lock()
+	msg := s.statusMessageLocked(m.RequestID)
+	s.mu.Unlock()
+	if msg != nil {
+		s.send(from, *msg)
+	}
+}
+
+// step evaluates a request with this node's policy and acts on the
+// decision. It is the only place a request moves forward on its own.
+func (s *Service) step(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.stepLocked(id)
+}
+
+func (s *Service) stepLocked(id string) {
+	defer s.publishLocked(id)
+	now := s.clock.Now()
+	req, st, err := s.st.State(id, now)
+	if err != nil {
+		s.log.Error("reading request", "request", short(id), "err", err)
+		return
+	}
+	st.Exposure = s.exposure(req.Account)
+	status := st.Record.Status
+	if status == custody.StatusSigned && s.peerDoneLocked(id) {
+		s.applyLocked(id, custody.EvDone, "finalized by a peer")
+	}
+	if status.Terminal() || status == custody.StatusSigned {
+		return
+	}
+	d := custody.Evaluate(s.pol, st, req, now)
+	s.noteDecisionLocked(id, d)
+	if status == custody.StatusSigning || !custody.QuorumFor(req.Kind).Includes(s.party) {
+		return // an attempt is under way; or this node only observes
+	}
+	if why, lost := s.quorumLostLocked(id, req); lost {
+		s.applyLocked(id, custody.EvFail, why)
+		return
+	}
+	switch d.Verdict {
+	case custody.VerdictRefuse:
+		if transient(d) {
+			return // time or an expected fact lifts it: re-evaluated on every tick and message
+		}
+		ev := custody.EvReject
+		switch {
+		case d.Has(custody.ReasonVetoed):
+			ev = custody.EvVeto
+		case d.Has(custody.ReasonLapsed):
+			ev = custody.EvLapse
+		}
+		s.applyLocked(id, ev, reasons(d))
+		return
+	case custody.VerdictNeedOperator:
+		return
+	}
+	if d.Auto {
+		if _, ok := st.Approvals[s.party]; !ok {
+			if _, err := s.st.AddAutoApproval(id, s.party, now); err != nil {
+				s.log.Error("recording automatic approval", "request", short(id), "err", err)
+				return
+			}
+			s.emit(Event{Type: EventApproval, RequestID: id, Party: s.party, Detail: "auto"})
+			s.broadcast(message{Type: msgEndorse, RequestID: id, Request: req.Canonical(), Auto: true})
+		}
+	}
+	if !d.Ready {
+		return
+	}
+	if status == custody.StatusProposed && !s.applyLocked(id, custody.EvApprove, "quorum "+joinParties(d.Signers)) {
+		return
+	}
+	if d.Signers[0] == s.party {
+		s.beginLocked(id, req, d.Signers[1])
+	}
+}
+
+// applyLocked runs one state-machine event and reports whether it applied.
+func (s *Service) applyLocked(id string, t custody.EventType, reason string) bool {
+	return s.applyErrLocked(id, t, reason) == nil
+}
+
+func (s *Service) applyErrLocked(id string, t custody.EventType, reason string) error {
+	ev := custody.Event{Type: t, At: s.clock.Now(), Reason: reason}
+	if t == custody.EvBegin {
+		ev.MaxAttempts = s.pol.MaxSigningAttempts
+	}
+	e, err := s.st.Apply(id, ev, s.pol.SettlementsPerDay)
+	if err != nil {
+		s.log.Warn("state change refused", "request", short(id), "event", t, "err", err)
+		return err
+	}
+	s.m.transitions.WithLabelValues(string(e.Progress.Record.Status)).Inc()
+	s.notifyLocked()
+	s.emit(Event{Type: EventStatus, RequestID: id, Party: s.party, Status: e.Progress.Record.Status, Detail: e.Progress.Record.Reason})
+	s.log.Info("request "+string(e.Progress.Record.Status), "request", short(id), "reason", reason)
+	return nil
+}
+
+// quorumLostLocked reports whether peers' final refusals leave too few
+// parties to ever meet the quorum.
+func (s *Service) quorumLostLocked(id string, req custody.Request) (string, bool) {
+	q := custody.QuorumFor(req.Kind)
+	members := q.All
+	if len(members) == 0 {
+		members = q.Among
+	}
+	var refused []string
+	for _, p := range members {
+		// A peer's veto reaches this node too and is judged here; a
+		// peer's "vetoed" alone decides nothing.
+		if ps, ok := s.peers[id][p]; ok && p != s.party && ps.Status.Terminal() && ps.Status != custody.StatusDone && ps.Status != custody.StatusVetoed {
+			refused = append(refused, fmt.Sprintf("%s %s (%s)", p, ps.Status, clip(ps.Reason)))
+		}
+	}
+	lost := len(refused) > 0
+	if len(q.All) == 0 {
+		lost = len(members)-len(refused) < q.Any
+	}
+	return "quorum impossible: " + strings.Join(refused, "; "), lost
+}
+
+func (s *Service) peerDoneLocked(id string) bool {
+	for _, ps := range s.peers[id] {
+		if ps.Status == custody.StatusDone {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) noteDecisionLocked(id string, d custody.Decision) {
+	if prev, ok := s.decisions[id]; ok && prev.String() == d.String() {
+		return
+	}
+	s.decisions[id] = d
+	s.m.decisions.WithLabelValues(string(d.Verdict)).Inc()
+	s.appendAudit(KindDecision, id, string(s.party), []byte(id+"|"+d.String()))
+	s.emit(Event{Type: EventDecision, RequestID: id, Party: s.party, Detail: d.String(), Decision: &d})
+}
+
+// publishLocked tells peers when this node's status or decision changed.
+func (s *Service) publishLocked(id string) {
+	msg := s.statusMessageLocked(id)
+	if msg == nil {
+		return
+	}
+	key := fmt.Sprintf("%s|%s|%v", msg.Status.Status, msg.Status.Reason, msg.Result != nil)
+	if msg.Status.Decision != nil {
+		key += "|" + msg.Status.Decision.String()
+	}
+	if s.published[id] == key {
+		return
+	}
+	s.published[id] = key
+	s.broadcast(*msg)
+}
+
+func (s *Service) statusMessageLocked(id string) *message {
+	e, err := s.st.Get(id)
+	if err != nil {
+		return nil
+	}
+	ps := &PeerStatus{Status: e.Progress.Record.Status, Reason: e.Progress.Record.Reason, At: s.clock.Now(),
+		Observer: !custody.QuorumFor(e.Request.Kind).Includes(s.party)}
+	if d, ok := s.decisions[id]; ok {
+		ps.Decision = &d
+	}
+	m := &message{Type: msgStatus, RequestID: id, Status: ps}
+	if res, ok := s.resultLocked(id); ok && res.Complete {
+		m.Result = &res
+	}
+	return m
+}
+
+func (s *Service) exposure(account string) map[string]uint64 {
+	if s.o.Exposure == nil || account == "" {
+		return nil
+	}
+	if x, ok := s.o.Exposure(account); ok {
+		return map[string]uint64{account: x}
+	}
+	return nil
+}
+
+// transient reports whether every reason of a refusal can still go away:
+// the notice period ends, the opener's signed approval arrives, the
+// requester's clock was only a little ahead. Anything else is final.
+func transient(d custody.Decision) bool {
+	for _, r := range d.Reasons {
+		switch r.Code {
+		case custody.ReasonTooEarly, custody.ReasonNotOpened, custody.ReasonFuture:
+		default:
+			return false
+		}
+	}
+	return len(d.Reasons) > 0
+}
+
+func reasons(d custody.Decision) string {
+	var codes []string
+	for _, r := range d.Reasons {
+		codes = append(codes, r.Code+": "+r.Detail)
+	}
+	return strings.Join(codes, "; ")
+}
+
+func joinParties(ps []custody.Party) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return strings.Join(out, "+")
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

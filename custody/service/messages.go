@@ -1,0 +1,184 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/audit"
+)
+
+// Topic is the app topic of custody messages between nodes.
+const Topic = "custody/v1"
+
+// Message types.
+const (
+	msgPropose   = "propose"    // a request this party's node accepted
+	msgEndorse   = "endorse"    // a signed approval or veto, or the sender's automatic approval
+	msgStatus    = "status"     // the sender's status, decision and (once signed) the signature
+	msgQuery     = "query"      // ask for the receiver's status of a request
+	msgHead      = "head"       // the sender's audit head, and ours as the sender last saw it
+	msgAuditReq  = "audit_req"  // ask for audit records from a seq
+	msgAuditResp = "audit_resp" // records answering an audit_req
+)
+
+const (
+	maxOrphanRequests = 256
+	maxOrphansEach    = 16
+	auditPage         = 500
+)
+
+// message is every custody message between nodes. The sender is the
+// transport's authenticated party, never a field in here.
+type message struct {
+	Type      string            `json:"type"`
+	RequestID string            `json:"request_id,omitempty"`
+	Request   json.RawMessage   `json:"request,omitempty"` // canonical encoding
+	Approval  *custody.Approval `json:"approval,omitempty"`
+	Auto      bool              `json:"auto,omitempty"`
+	Status    *PeerStatus       `json:"status,omitempty"`
+	Result    *Result           `json:"result,omitempty"`
+	Head      *audit.Head       `json:"head,omitempty"`
+	Pinned    *audit.Head       `json:"pinned,omitempty"`
+	Nonce     string            `json:"nonce,omitempty"`
+	From      uint64            `json:"from,omitempty"`
+	Records   []audit.Record    `json:"records,omitempty"`
+}
+
+// PeerStatus is a node's own view of a request, as it reports it.
+type PeerStatus struct {
+	Status   custody.Status    `json:"status"`
+	Reason   string            `json:"reason,omitempty"`
+	Decision *custody.Decision `json:"decision,omitempty"`
+	Observer bool              `json:"observer,omitempty"`
+	At       time.Time         `json:"at"` // the reporting node's clock
+}
+
+func decodeMessage(b []byte) (message, error) {
+	var m message
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return message{}, fmt.Errorf("decoding custody message: %w", err)
+	}
+	if dec.More() {
+		return message{}, fmt.Errorf("decoding custody message: trailing data")
+	}
+	if len(m.RequestID) > 64 || len(m.Nonce) > 64 || len(m.Records) > auditPage {
+		return message{}, fmt.Errorf("decoding custody message: field out of bounds")
+	}
+	return m, nil
+}
+
+// send delivers m to one peer, in the background with its own deadline.
+func (s *Service) send(to string, m message) {
+	n, _ := s.network()
+	if n == nil {
+		return
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		s.log.Error("encoding custody message", "type", m.Type, "err", err)
+		return
+	}
+	s.spawn(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		if err := n.SendApp(ctx, to, Topic, b); err != nil {
+			s.m.peerMsgs.WithLabelValues(m.Type, "send_failed").Inc()
+			s.log.Warn("sending custody message", "peer", to, "type", m.Type, "request", short(m.RequestID), "err", err)
+		}
+	})
+}
+
+// broadcast sends m to both peers.
+func (s *Service) broadcast(m message) {
+	n, _ := s.network()
+	if n == nil {
+		return
+	}
+	for _, p := range n.Peers() {
+		s.send(p, m)
+	}
+}
+
+// receive is the app handler: it runs on the transport's goroutine, so it
+// only decodes and queues.
+func (s *Service) receive(from string, payload []byte) {
+	m, err := decodeMessage(payload)
+	if err != nil {
+		s.m.peerMsgs.WithLabelValues("malformed", "refused").Inc()
+		s.log.Warn("dropped custody message", "peer", from, "err", err)
+		return
+	}
+	if m.Type == msgAuditResp { // answers a call: deliver directly
+		s.answer(from, m)
+		return
+	}
+	s.work.push(func() { s.handle(from, m) })
+}
+
+func (s *Service) handle(from string, m message) {
+	fromParty := custody.Party(from)
+	if !fromParty.Valid() || fromParty == s.party {
+		s.m.peerMsgs.WithLabelValues(m.Type, "refused").Inc()
+		return
+	}
+	var err error
+	switch m.Type {
+	case msgPropose:
+		err = s.onPropose(fromParty, m)
+	case msgEndorse:
+		err = s.onEndorse(fromParty, m)
+	case msgStatus:
+		err = s.onStatus(fromParty, m)
+	case msgQuery:
+		s.onQuery(from, m)
+	case msgHead:
+		s.onHead(from, m)
+	case msgAuditReq:
+		s.onAuditReq(from, m)
+	default:
+		err = fmt.Errorf("unknown message type %q", m.Type)
+	}
+	result := "ok"
+	if err != nil {
+		result = "refused"
+		s.log.Warn("refused custody message", "peer", from, "type", m.Type, "request", short(m.RequestID), "err", err)
+	}
+	s.m.peerMsgs.WithLabelValues(m.Type, result).Inc()
+}
+
+// park keeps a message about a request this node has not stored yet; it
+// is handled again when the request's proposal arrives (the network does
+// not keep order).
+func (s *Service) park(id, from string, m message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.orphans[id]; !ok && len(s.orphans) >= maxOrphanRequests {
+		return
+	}
+	if len(s.orphans[id]) < maxOrphansEach {
+		s.orphans[id] = append(s.orphans[id], orphan{from: from, msg: m})
+	}
+}
+
+func (s *Service) unpark(id string) {
+	s.mu.Lock()
+	list := s.orphans[id]
+	delete(s.orphans, id)
+	s.mu.Unlock()
+	for _, o := range list {
+		s.handle(o.from, o.msg)
+	}
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

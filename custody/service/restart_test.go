@@ -1,0 +1,84 @@
+package service_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/service"
+	st "github.com/triad-custody/triad/custody/service/servicetest"
+)
+
+// The custodian is killed between the two approvals and restarted on its
+// store: the request continues and is signed once.
+func TestRestartBetweenApprovals(t *testing.T) {
+	c := st.New(t, st.Options{})
+	v, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleOperator), st.Release("restart-1", 5000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve(t, c, custody.Custodian, v, "1")
+	c.Restart(custody.Custodian)
+	got, err := c.Svc(custody.Custodian).Get(v.ID)
+	if err != nil || got.Approvals[custody.Custodian].Operator != "alice" {
+		t.Fatalf("after restart: %v %+v", err, got.Approvals)
+	}
+	approve(t, c, custody.Exchange, v, "1")
+	for _, p := range custody.Parties {
+		done := c.WaitStatus(t, p, v.ID, custody.StatusDone)
+		if len(done.Result.Signatures) != 1 {
+			t.Fatalf("%s: %d signatures", p, len(done.Result.Signatures))
+		}
+	}
+}
+
+// The coordinator dies while its signing session runs (the proposal never
+// reaches the partner). On restart the attempt is aborted and counted, the
+// request continues on the next tick with a fresh session, and exactly one
+// signature results.
+func TestRestartDuringSigning(t *testing.T) {
+	c := st.New(t, st.Options{SignTimeout: 20 * time.Second})
+	drop := make(chan struct{}, 1)
+	c.Net.Intercept(func(from, to string, f []byte) [][]byte {
+		if from == "custodian" && to == "exchange" && bytes.Contains(f, []byte(`"kind":"propose"`)) {
+			select {
+			case drop <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		return [][]byte{f}
+	})
+	v, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleOperator), st.Release("restart-2", 5000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve(t, c, custody.Exchange, v, "1")
+	c.WaitFor(t, custody.Custodian, v.ID, "exchange approval", hasApprovals(1))
+	approve(t, c, custody.Custodian, v, "1")
+	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusSigning)
+	select {
+	case <-drop:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no signing proposal was sent")
+	}
+	c.Stop(custody.Custodian) // kill -9 mid-session: "signing" is on disk
+	c.Net.Intercept(nil)
+	c.Start(custody.Custodian)
+	got, _ := c.Svc(custody.Custodian).Get(v.ID)
+	if got.Status != custody.StatusApproved || got.Attempts != 1 {
+		t.Fatalf("after restart: %s attempts=%d", got.Status, got.Attempts)
+	}
+	c.Tick()
+	done := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
+	if done.Attempts != 2 || len(done.Result.Signatures) != 1 {
+		t.Fatalf("attempts %d, result %+v", done.Attempts, done.Result)
+	}
+	c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
+	// Nothing signs it again.
+	c.Tick()
+	if again, _ := c.Svc(custody.Custodian).Get(v.ID); again.Attempts != 2 || again.Status != custody.StatusDone {
+		t.Fatalf("after done: %+v", again)
+	}
+}

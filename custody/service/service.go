@@ -1,0 +1,384 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/audit"
+	"github.com/triad-custody/triad/custody/store"
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/tss"
+)
+
+// Network is what the service needs of the signing network; *node.Node
+// implements it.
+type Network interface {
+	Sign(ctx context.Context, req node.SignRequest) (*node.SignResult, error)
+	SendApp(ctx context.Context, to, topic string, payload []byte) error
+	HandleApp(topic string, h func(from string, payload []byte))
+	Peers() []string
+}
+
+// KeyLoader loads this node's key shares (for their public keys);
+// *node.KeyStore implements it.
+type KeyLoader interface {
+	Load(ctx context.Context, keyID string) (*tss.KeyShare, error)
+}
+
+var (
+	_ Network         = (*node.Node)(nil)
+	_ KeyLoader       = (*node.KeyStore)(nil)
+	_ node.Authorizer = (*Service)(nil)
+)
+
+// StoreFile is the custody store's file name inside a node's data dir.
+const StoreFile = "custody.db"
+
+// Options configure a Service. Policy and Store (or Path) are required.
+type Options struct {
+	Policy custody.Policy
+	// Store is an open store; else Path is opened (and closed by Close).
+	Store *store.Store
+	Path  string
+	// Clock is this node's clock (default: the real one). Tests give each
+	// node its own FakeClock.
+	Clock  custody.Clock
+	Logger *slog.Logger
+	// Digester computes what a request signs (default DefaultDigester).
+	Digester Digester
+	// Finalizer runs on the coordinator after signing (nil: the signature
+	// is the product and the request is done at once).
+	Finalizer Finalizer
+	// Exposure reports an account's open exposure (require_zero_exposure).
+	Exposure func(account string) (uint64, bool)
+	// SignTimeout is the node's per-attempt signing deadline (default 30s):
+	// a session this node joined is live that long.
+	SignTimeout time.Duration
+	// TickEvery is the period of Tick when Attach/Start runs the loop
+	// (default 5s; negative: no ticker, the caller calls Tick).
+	TickEvery time.Duration
+	// AuthorizeWait bounds how long a partner waits for facts still in
+	// flight (the coordinator's approval) before declining (default 5s).
+	AuthorizeWait time.Duration
+	// ReconcileMargin leaves the newest records out of a reconciliation,
+	// since peers may not have them yet (default 5m).
+	ReconcileMargin time.Duration
+}
+
+// Service is one node's custody service.
+type Service struct {
+	o       Options
+	party   custody.Party
+	pol     custody.Policy
+	clock   custody.Clock
+	st      *store.Store
+	ownsSt  bool
+	log     *slog.Logger
+	watch   *custody.Stopwatch
+	monitor *custody.ClockMonitor
+	events  *broker
+	m       *metrics
+	work    *queue
+
+	netMu sync.Mutex // guards net and keys only
+	net   Network
+	keys  KeyLoader
+
+	mu        sync.Mutex // serializes every decision and transition
+	changed   chan struct{}
+	decisions map[string]custody.Decision // request ID → this node's latest decision
+	inflight  map[string]string           // request ID → nonce of the attempt this node coordinates
+	sessions  map[string]liveSession      // partner: request/digest → session this node joined
+	published map[string]string           // request ID → last status/decision sent
+	peers     map[string]map[custody.Party]PeerStatus
+	orphans   map[string][]orphan
+	jumped    bool
+	pinned    map[string]audit.Head // the last head each peer sent us
+	calls     map[string]pendingCall
+	nextRecon time.Time
+	lastRecon []ReconcileResult
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	goMu     sync.RWMutex // orders goroutine starts before Close's Wait
+	stopping bool
+	closed   bool
+}
+
+type liveSession struct {
+	coordinator string
+	until       time.Time
+}
+
+type orphan struct {
+	from string
+	msg  message
+}
+
+// Open opens the store in cfg's data dir and makes the service with cfg's
+// policy. Use it before node.Start (the service is the authorizer).
+func Open(cfg *node.Config, o Options) (*Service, error) {
+	o.Policy = cfg.Policy
+	if o.Path == "" && o.Store == nil {
+		o.Path = filepath.Join(cfg.Resolve(cfg.DataDir), StoreFile)
+	}
+	if o.SignTimeout == 0 {
+		o.SignTimeout = cfg.Sessions.SignTimeout
+	}
+	return New(o)
+}
+
+// New makes a service. It serves Submit, Endorse, AuthorizeSign and reads
+// at once; it talks to peers once bound (Attach or Bind).
+func New(o Options) (*Service, error) {
+	if err := o.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("starting custody service: %w", err)
+	}
+	if o.Clock == nil {
+		o.Clock = custody.NewRealClock()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Digester == nil {
+		o.Digester = DefaultDigester
+	}
+	if o.SignTimeout <= 0 {
+		o.SignTimeout = 30 * time.Second
+	}
+	if o.TickEvery == 0 {
+		o.TickEvery = 5 * time.Second
+	}
+	if o.AuthorizeWait <= 0 {
+		o.AuthorizeWait = 5 * time.Second
+	}
+	if o.ReconcileMargin <= 0 {
+		o.ReconcileMargin = 5 * time.Minute
+	}
+	st, owns := o.Store, false
+	if st == nil {
+		if o.Path == "" {
+			return nil, fmt.Errorf("starting custody service: a store or a store path is required")
+		}
+		var err error
+		if st, err = store.Open(o.Path, o.Policy.Party); err != nil {
+			return nil, fmt.Errorf("starting custody service: %w", err)
+		}
+		owns = true
+	}
+	s := &Service{o: o, party: o.Policy.Party, pol: o.Policy, clock: o.Clock, st: st, ownsSt: owns,
+		log:   o.Logger.With("component", "custody", "party", string(o.Policy.Party)),
+		watch: custody.NewStopwatch(o.Clock), monitor: custody.NewClockMonitor(o.Clock, o.Policy.ClockSkew),
+		events: newBroker(512), m: newMetrics(), work: newQueue(),
+		changed: make(chan struct{}), decisions: map[string]custody.Decision{}, inflight: map[string]string{}, sessions: map[string]liveSession{},
+		published: map[string]string{}, peers: map[string]map[custody.Party]PeerStatus{}, orphans: map[string][]orphan{},
+		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.watch.Lap()
+	s.nextRecon = s.clock.Now().Add(s.reconcileEvery())
+	s.spawn(func() { s.work.run(s.ctx) })
+	if err := s.recover(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Attach binds the service to a started runtime: the node's app topic and
+// key store, then runs the loop (Start). Call it right after node.Start.
+func (s *Service) Attach(rt *node.Runtime) error {
+	if rt == nil || rt.Node == nil || rt.Keys == nil {
+		return fmt.Errorf("attaching custody service: runtime without node or key store")
+	}
+	s.Bind(rt.Node, rt.Keys)
+	s.Start()
+	return nil
+}
+
+// Bind connects the service to the signing network and key store and
+// installs its app-message handler. It asks peers for the status of every
+// open request, so one that finished while this node was down catches up.
+func (s *Service) Bind(n Network, keys KeyLoader) {
+	s.netMu.Lock()
+	s.net, s.keys = n, keys
+	s.netMu.Unlock()
+	n.HandleApp(Topic, s.receive)
+	pending, err := s.st.Pending()
+	if err != nil {
+		s.log.Error("listing open requests", "err", err)
+	}
+	for _, e := range pending {
+		id := e.Request.ID()
+		s.broadcast(message{Type: msgQuery, RequestID: id})
+		s.work.push(func() { s.step(id) })
+	}
+}
+
+// Start runs the ticker loop (unless TickEvery is negative).
+func (s *Service) Start() {
+	if s.o.TickEvery < 0 {
+		return
+	}
+	s.spawn(func() {
+		t := time.NewTicker(s.o.TickEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.Tick(s.ctx)
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	})
+}
+
+// Close stops the loop and signing attempts, and closes the store if the
+// service opened it. The store's state is always on disk: closing at any
+// moment is like a kill -9.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.goMu.Lock()
+	s.stopping = true
+	s.goMu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	s.events.close()
+	if s.ownsSt {
+		return s.st.Close()
+	}
+	return nil
+}
+
+// Party returns this node's party.
+func (s *Service) Party() custody.Party { return s.party }
+
+// Policy returns this node's policy.
+func (s *Service) Policy() custody.Policy { return s.pol }
+
+// Store returns the node's custody store.
+func (s *Service) Store() *store.Store { return s.st }
+
+// Now is this node's clock.
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+// recover finishes what a crash interrupted: a signing attempt in flight
+// when the process died is over (its session died with it). If the whole
+// signature was stored, the request is signed; otherwise the attempt is
+// aborted and counted, and the request continues (or fails when attempts
+// are spent) on the next step.
+func (s *Service) recover() error {
+	pending, err := s.st.Pending()
+	if err != nil {
+		return fmt.Errorf("resuming open requests: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range pending {
+		if e.Progress.Record.Status != custody.StatusSigning {
+			continue
+		}
+		id := e.Request.ID()
+		if res, ok := s.resultLocked(id); ok && res.Complete {
+			s.applyLocked(id, custody.EvSigned, "signature stored before restart")
+			s.finishLocked(id, e.Request, res)
+			continue
+		}
+		s.applyLocked(id, custody.EvAbort, "node restarted during the signing attempt")
+	}
+	return nil
+}
+
+// notifyLocked wakes everyone waiting for a state change.
+func (s *Service) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Service) changedCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// spawn runs f in a goroutine Close waits for, unless closing.
+func (s *Service) spawn(f func()) bool {
+	s.goMu.RLock()
+	defer s.goMu.RUnlock()
+	if s.stopping {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func (s *Service) network() (Network, KeyLoader) {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	return s.net, s.keys
+}
+
+func (s *Service) reconcileEvery() time.Duration {
+	if s.pol.ReconcileEvery > 0 {
+		return s.pol.ReconcileEvery
+	}
+	return custody.DefaultReconcileEvery
+}
+
+// queue runs jobs one at a time, in order, off the transport's goroutine.
+type queue struct {
+	mu   sync.Mutex
+	jobs []func()
+	sig  chan struct{}
+}
+
+func newQueue() *queue { return &queue{sig: make(chan struct{}, 1)} }
+
+func (q *queue) push(f func()) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, f)
+	q.mu.Unlock()
+	select {
+	case q.sig <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) run(ctx context.Context) {
+	for {
+		q.mu.Lock()
+		jobs := q.jobs
+		q.jobs = nil
+		q.mu.Unlock()
+		for _, f := range jobs {
+			if ctx.Err() != nil {
+				return
+			}
+			f()
+		}
+		if len(jobs) > 0 {
+			continue
+		}
+		select {
+		case <-q.sig:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,41 @@
+// Package settle turns Triad's typed custody requests into Bitcoin
+// transactions that every signing node builds, checks and sighashes for
+// itself, and finalises, verifies and broadcasts the signed result.
+//
+// A transfer request (collateral_release, liquidation, emergency_unfreeze)
+// names its account, amount, destination, fee rate and the coins it spends
+// (custody.Input; FillInputs picks them from a btcd node when the caller
+// did not). From that request alone, this node's own policy and its own key
+// share, Plan builds the one transaction the request means:
+//
+//	the account's key and child path       → source key (BIP32, non-hardened) and P2WPKH address
+//	the request's coins at that address    → inputs (every node derives the script itself)
+//	destination allowed for the kind       → one output of the amount
+//	change                                 → back to the source custody address
+//	fee rate ≤ policy max_fee_rate         → fee; the effective rate may not exceed the ceiling
+//
+// and its BIP143 sighashes, one per input. Each input is one threshold
+// signature (one node.Sign session named "<request>/<input>/<attempt>"),
+// and each signer joins only if the proposed digest is the one it computed
+// for that input (CheckProposal), so a coordinator that built the
+// transaction differently is refused by the honest node. After signing:
+//
+//	plan, tx, err := settler.Finalize(ctx, req, sigs) // low-S DER, witness, btcd script engine
+//	rec, err := settler.Settle(ctx, req, sigs)         // Finalize, record, broadcast (idempotent)
+//	rec, err = settler.Refresh(ctx, req)               // confirmations from this node's btcd
+//
+// With package service the settler is the Digester and Finalizer:
+//
+//	svc, _ := service.Open(cfg, service.Options{
+//		Digester:  settler.Digester(service.DefaultDigester),
+//		Finalizer: settler.Finalizer(),
+//	})
+//
+// Without it, Authorizer is a node.Authorizer doing the same check and
+// SignAll sequences the per-input signatures.
+//
+// The txid follows from the request (witnesses do not change it), so every
+// node, signer or not, can track a settlement it did not broadcast.
+// Nothing here logs or returns key material: only public keys, addresses,
+// digests and signatures.
+package settle

@@ -1,0 +1,28 @@
+package settle
+
+import "errors"
+
+// Sentinel errors. Every error returned by this package wraps one of these
+// or one of package btc's (test with errors.Is) and says what was being
+// done.
+var (
+	// ErrNotSettled: the request is not a Bitcoin transfer this package
+	// settles (a canary drill, another asset).
+	ErrNotSettled = errors.New("settle: not a bitcoin settlement")
+	// ErrPolicy: the request disagrees with this node's policy (account,
+	// key, child path, destination, fee rate).
+	ErrPolicy = errors.New("settle: request does not match this node's policy")
+	// ErrNoInputs: the request names no coins and none can be found.
+	ErrNoInputs = errors.New("settle: no inputs")
+	// ErrKey: this node holds no usable share of the request's key.
+	ErrKey = errors.New("settle: key unavailable")
+	// ErrProposal: a signing proposal is not for a digest this node
+	// computed itself for that input.
+	ErrProposal = errors.New("settle: proposal refused")
+	// ErrNoChain: the operation needs a Bitcoin node and none is configured.
+	ErrNoChain = errors.New("settle: no bitcoin node configured")
+	// ErrUnbound: a late-bound key store or custody store is not bound yet.
+	ErrUnbound = errors.New("settle: not bound yet")
+	// ErrSignatures: the signatures do not make a valid transaction.
+	ErrSignatures = errors.New("settle: signatures do not complete the transaction")
+)

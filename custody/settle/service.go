@@ -1,0 +1,55 @@
+package settle
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/custody/service"
+)
+
+// Digester plugs settlement into the custody service's Digester seam:
+// Bitcoin transfers are signed as their BIP143 sighashes (Digests), every
+// other request (canary drills) as fallback signs it, normally
+// service.DefaultDigester.
+//
+//	svc, _ := service.Open(cfg, service.Options{
+//		Digester:  settler.Digester(service.DefaultDigester),
+//		Finalizer: settler.Finalizer(),
+//	})
+func (s *Settler) Digester(fallback service.Digester) service.Digester {
+	return func(req custody.Request) ([][32]byte, error) {
+		if _, err := actionOf(req.Kind); err != nil {
+			if fallback == nil {
+				return nil, err
+			}
+			return fallback(req)
+		}
+		return s.Digests(context.Background(), req)
+	}
+}
+
+// Finalizer plugs settlement into the service's Finalizer seam: on the
+// coordinator, once the signatures are complete, finalise the transaction
+// (script engine), record it and broadcast it where configured. Requests
+// that are not Bitcoin transfers need nothing more.
+func (s *Settler) Finalizer() service.Finalizer {
+	return func(ctx context.Context, req custody.Request, res service.Result) error {
+		if _, err := actionOf(req.Kind); err != nil {
+			return nil
+		}
+		sigs := make([]btc.Signature, len(res.Signatures))
+		for i, sg := range res.Signatures {
+			r, err1 := hex.DecodeString(sg.R)
+			sv, err2 := hex.DecodeString(sg.S)
+			if err1 != nil || err2 != nil {
+				return fmt.Errorf("finalizing %.12s: %w: signature %d is not hex", req.ID(), ErrSignatures, i)
+			}
+			sigs[i] = btc.SignatureFromBytes(r, sv)
+		}
+		_, err := s.Settle(ctx, req, sigs)
+		return err
+	}
+}

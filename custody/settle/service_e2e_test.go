@@ -1,0 +1,182 @@
+package settle_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/service"
+	st "github.com/triad-custody/triad/custody/service/servicetest"
+	"github.com/triad-custody/triad/custody/settle"
+	"github.com/triad-custody/triad/custody/store"
+	"github.com/triad-custody/triad/tss"
+)
+
+// lazyKeys and lazyRecords reach a member's key store and custody store,
+// which the cluster makes after the service options are set.
+type lazyKeys func() settle.KeyLoader
+
+func (f lazyKeys) Load(ctx context.Context, id string) (*tss.KeyShare, error) {
+	return f().Load(ctx, id)
+}
+
+type lazyRecords func() *store.Store
+
+func (f lazyRecords) PutSettlement(id string, b []byte) error    { return f().PutSettlement(id, b) }
+func (f lazyRecords) Settlement(id string) ([]byte, bool, error) { return f().Settlement(id) }
+
+// settledCluster is servicetest's three-node cluster with the world's
+// accounts and a settler as every node's Digester and Finalizer, against
+// chain.
+func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map[custody.Party]*settle.Settler) {
+	t.Helper()
+	settlers := map[custody.Party]*settle.Settler{}
+	var c *st.Cluster
+	c = st.New(t, st.Options{
+		Policy: func(p custody.Party, pol *custody.Policy) {
+			pol.Accounts = w.policy.Accounts
+			pol.Assets = w.policy.Assets
+			pol.MaxFeeRate = w.policy.MaxFeeRate
+			pol.AutoApprove = []custody.Kind{custody.KindLiquidation}
+			pol.SettlementsPerDay = 10
+		},
+		Service: func(p custody.Party, o *service.Options) {
+			s, err := settle.New(settle.Config{Network: network, Policy: o.Policy, Chain: chain, Broadcast: true,
+				Keys:    lazyKeys(func() settle.KeyLoader { return c.Members[p].Keys }),
+				Records: lazyRecords(func() *store.Store { return c.Svc(p).Store() })})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Digester, o.Finalizer = s.Digester(service.DefaultDigester), s.Finalizer()
+			settlers[p] = s
+		},
+	})
+	return c, settlers
+}
+
+// mineAndCheck mines a block and checks that every node's own Bitcoin
+// view records one confirmation of the request's transaction.
+func mineAndCheck(ctx context.Context, t *testing.T, chain interface{ Generate(testing.TB, uint32) }, settlers map[custody.Party]*settle.Settler, req custody.Request) settle.Record {
+	t.Helper()
+	chain.Generate(t, 1)
+	var rec settle.Record
+	for p, s := range settlers {
+		r, err := s.Refresh(ctx, req)
+		if err != nil || r.Confirmations != 1 {
+			t.Fatalf("%s: %s record %+v, %v", p, req.Kind, r, err)
+		}
+		rec = r
+	}
+	return rec
+}
+
+// The three actions through the custody service on three nodes: requests
+// stored everywhere, each node's policy, operator approvals (automatic for
+// the liquidation), the service's coordinator signing each input with the
+// settler as every node's Digester, the coordinator's Finalizer
+// finalising and broadcasting; then a block, the confirmation in every
+// node's record, and the balances.
+func TestServiceSettlementRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts btcd and runs threshold signatures")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	w := newWorld(t)
+	chain := regtest(ctx, t, w.pool)
+	c, settlers := settledCluster(t, w, chain.Client)
+
+	// Collateral release of 60 BTC from the pool (two coins) into the
+	// client's derived address: the custodian's node picks the coins,
+	// both operators approve.
+	draft := release(w, 60*btcutil.SatoshiPerBitcoin, 4)
+	draft.Requester, draft.CreatedAt = custody.Requester{}, time.Time{}
+	draft, err := settlers[custody.Custodian].FillInputs(ctx, draft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), draft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
+		c.WaitFor(t, p, v.ID, "stored", func(service.View) bool { return true })
+		if _, err := c.Svc(p).Endorse(ctx, c.Approval(p, v, custody.Approve, "rel")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
+	if len(done.Result.Signatures) != 2 {
+		t.Fatalf("release: %d signatures", len(done.Result.Signatures))
+	}
+	for _, p := range custody.Parties {
+		c.WaitFor(t, p, v.ID, "the result", func(v service.View) bool { return v.Result != nil && v.Result.Complete })
+	}
+	rec := mineAndCheck(ctx, t, chain, settlers, v.Request)
+	if b := balanceOf(ctx, t, chain, w.client); b != 60*btcutil.SatoshiPerBitcoin {
+		t.Fatalf("client balance %d (record %+v)", b, rec)
+	}
+
+	// Liquidation from the derived address: the margin engine asks the
+	// exchange; custodian and exchange approve automatically.
+	liq := liquidation(w, 20*btcutil.SatoshiPerBitcoin, 3)
+	ev := custody.SignMarginCall(custody.MarginCall{Account: "client-7", Asset: "BTC", Shortfall: liq.Amount,
+		Collateral: []custody.Holding{{Asset: "BTC", Value: 6_000_000}}, Exposure: 5_000_000, Price: 10_000,
+		Time: st.Epoch.Add(-time.Minute), Nonce: "mc-btc-1"}, st.MarginKey())
+	liq.Evidence, liq.Requester, liq.CreatedAt = &ev, custody.Requester{}, time.Time{}
+	if liq, err = settlers[custody.Exchange].FillInputs(ctx, liq); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err = c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleMarginEngine), liq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
+	c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
+	mineAndCheck(ctx, t, chain, settlers, v.Request)
+	if b := balanceOf(ctx, t, chain, w.lender); b != 20*btcutil.SatoshiPerBitcoin {
+		t.Fatalf("lender balance %d", b)
+	}
+
+	// Emergency unfreeze of 15 BTC to the owner: opened and approved by
+	// the custodian, approved by the regulator, signed 25 h later by the
+	// nodes' own clocks.
+	unf := unfreeze(w, 15*btcutil.SatoshiPerBitcoin, 2)
+	unf.Requester, unf.CreatedAt = custody.Requester{}, time.Time{}
+	if unf, err = settlers[custody.Custodian].FillInputs(ctx, unf); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err = c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), unf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Svc(custody.Custodian).Endorse(ctx, c.Approval(custody.Custodian, v, custody.Approve, "unf")); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(t, custody.Regulator, v.ID, "stored", func(service.View) bool { return true })
+	if _, err := c.Svc(custody.Regulator).Endorse(ctx, c.Approval(custody.Regulator, v, custody.Approve, "unf")); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(t, custody.Custodian, v.ID, "two approvals", func(v service.View) bool { return len(v.Approvals) >= 2 })
+	// 25 h pass on every clock; the regulator witnesses them before the
+	// custodian's tick begins the attempt (custodian first, as c.Advance
+	// ticks, can race the regulator's own witnessing of the notice period).
+	for _, m := range c.Members {
+		m.Clock.Advance(25 * time.Hour)
+	}
+	for _, p := range []custody.Party{custody.Regulator, custody.Exchange, custody.Custodian} {
+		c.Svc(p).Tick(ctx)
+	}
+	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
+	mineAndCheck(ctx, t, chain, settlers, v.Request)
+	if b := balanceOf(ctx, t, chain, w.borrower); b != 15*btcutil.SatoshiPerBitcoin {
+		t.Fatalf("borrower balance %d", b)
+	}
+	r, ok, err := settlers[custody.Custodian].Record(v.ID)
+	if err != nil || !ok || !r.Broadcast || r.Raw == "" {
+		t.Fatalf("coordinator's record %+v, %v", r, err)
+	}
+}

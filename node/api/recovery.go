@@ -1,0 +1,135 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/recovery"
+)
+
+// Recovery endpoints (drills and resharing). The API owner wires them with
+// one line in New: s.registerRecovery()
+//
+//	POST /v1/recovery/reshare       admin            run an approved reshare (node.ReshareOrder)
+//	POST /v1/recovery/canary-sign   admin            sign a canary digest with a chosen partner
+//	GET  /v1/recovery/unseal-check  admin, auditor   prove every shard unseals (public data only)
+//	POST /v1/recovery/attest        admin, operator, auditor   sign a drill report with the node identity
+func (s *Server) registerRecovery() {
+	s.Handle("POST /v1/recovery/reshare", []string{"admin"}, s.reshare)
+	s.Handle("POST /v1/recovery/canary-sign", []string{"admin"}, s.canarySign)
+	s.Handle("GET /v1/recovery/unseal-check", []string{"admin", "auditor"}, s.unsealCheck)
+	s.Handle("POST /v1/recovery/attest", []string{"admin", "operator", "auditor"}, s.attest)
+}
+
+func (s *Server) reshare(w http.ResponseWriter, r *http.Request, who string) {
+	var o node.ReshareOrder
+	if !decode(w, r, &o) {
+		return
+	}
+	s.log.Info("reshare requested", "caller", who, "reshare", o.Spec.ReshareID, "key", o.Spec.KeyID, "replace", o.Spec.Replace)
+	ctx, cancel := context.WithTimeout(r.Context(), s.rt.Cfg.Sessions.KeygenTimeout+time.Minute)
+	defer cancel()
+	res, err := s.rt.Node.Reshare(ctx, o, nil)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, node.ErrReshareApproval) {
+			code = http.StatusForbidden
+		}
+		writeJSON(w, code, map[string]any{"error": map[string]string{"code": "reshare_failed", "message": err.Error()}, "result": res})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// CanarySignRequest is POST /v1/recovery/canary-sign.
+type CanarySignRequest struct {
+	KeyID     string `json:"key_id"`
+	Digest    string `json:"digest"`
+	RequestID string `json:"request_id"`
+	Partner   string `json:"partner,omitempty"`
+}
+
+// CanarySignResponse is a verified signature and who made it.
+type CanarySignResponse struct {
+	R         string         `json:"r"`
+	S         string         `json:"s"`
+	Signers   []string       `json:"signers"`
+	PublicKey string         `json:"public_key"`
+	Attempts  []node.Attempt `json:"attempts"`
+}
+
+func (s *Server) canarySign(w http.ResponseWriter, r *http.Request, who string) {
+	var req CanarySignRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	d, err := hex.DecodeString(req.Digest)
+	if err != nil || len(d) != 32 {
+		writeError(w, http.StatusBadRequest, "bad_request", "digest must be 64 hex characters")
+		return
+	}
+	var digest [32]byte
+	copy(digest[:], d)
+	s.log.Info("canary signature requested", "caller", who, "key", req.KeyID, "partner", req.Partner)
+	res, err := s.rt.Node.Sign(r.Context(), node.SignRequest{KeyID: req.KeyID, RequestID: req.RequestID, Digest: digest, Partner: req.Partner})
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, node.ErrNoKey) {
+			code = http.StatusNotFound
+		}
+		var attempts []node.Attempt
+		if res != nil {
+			attempts = res.Attempts
+		}
+		writeJSON(w, code, map[string]any{"error": map[string]string{"code": "sign_failed", "message": err.Error()}, "attempts": attempts})
+		return
+	}
+	share, err := s.rt.Keys.Load(r.Context(), req.KeyID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	pub, _ := share.PublicKey()
+	writeJSON(w, http.StatusOK, CanarySignResponse{R: hex.EncodeToString(res.Signature.R.Bytes()), S: hex.EncodeToString(res.Signature.S.Bytes()),
+		Signers: res.Signers, PublicKey: hex.EncodeToString(pub.SerializeCompressed()), Attempts: res.Attempts})
+}
+
+// UnsealCheckResponse is GET /v1/recovery/unseal-check.
+type UnsealCheckResponse struct {
+	Party string             `json:"party"`
+	HSM   string             `json:"hsm"`
+	Keys  []node.UnsealCheck `json:"keys"`
+}
+
+func (s *Server) unsealCheck(w http.ResponseWriter, r *http.Request, _ string) {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	keys, err := s.rt.Keys.CheckUnseal(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, UnsealCheckResponse{Party: s.rt.Cfg.Party, HSM: s.rt.Sealer.Backend(), Keys: keys})
+}
+
+func (s *Server) attest(w http.ResponseWriter, r *http.Request, who string) {
+	var rep recovery.Report
+	if !decode(w, r, &rep) {
+		return
+	}
+	if rep.Format != recovery.ReportFormat || (rep.Verdict != recovery.Pass && rep.Verdict != recovery.Fail) {
+		writeError(w, http.StatusBadRequest, "bad_request", "not a finished drill report")
+		return
+	}
+	id, sig, err := s.rt.AttestDrill(recovery.SigningBytes(rep.Digest()))
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+		return
+	}
+	s.log.Info("drill report attested", "caller", who, "drill", rep.Drill, "id", rep.ID, "verdict", rep.Verdict)
+	writeJSON(w, http.StatusOK, recovery.Attestation{Party: s.rt.Cfg.Party, PeerID: id, Signature: sig})
+}

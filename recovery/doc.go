@@ -1,0 +1,28 @@
+// Package recovery owns what an operator does on the worst day and
+// rehearses on ordinary days:
+//
+//   - backup.go: a node's data dir (sealed shard, sealed identity, sealed
+//     pre-params, state) exported as one file that stays sealed: a random
+//     data key encrypts the bundle and the node's own HSM seals that key,
+//     bound to the node's party. Restoring needs the same HSM key and the
+//     same party, into an empty data dir.
+//   - report.go: drill reports — steps, timings, verdict — in JSON and
+//     Markdown, signed (ed25519) by each participating node's operator
+//     key, so a regulator can check them later with Verify.
+//   - reshare.go: helpers to build and sign reshare orders
+//     (node.ReshareSpec, node.ReshareApproval) for `triad reshare`.
+//
+// Resharing itself runs inside the nodes (package node, reshare.go); this
+// package drives and records it. Nothing here prints or logs key material:
+// backups are opaque, reports carry only public data.
+//
+// A drill, in a dozen lines:
+//
+//	d := recovery.NewDrill("node-loss", time.Now)
+//	st := d.Step("canary signature by exchange+regulator")
+//	sig, err := client.Sign(...)
+//	st.End(err)
+//	rep := d.Finish()            // verdict: pass when every step passed
+//	rep.Sign("exchange", key)    // each participating node signs
+//	err = rep.Verify(trusted)    // later, by anyone holding the public keys
+package recovery
