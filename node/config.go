@@ -133,6 +133,9 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	c.dir = filepath.Dir(abs)
+	if c.Policy.Party == "" {
+		c.Policy.Party = custody.Party(c.Party)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -152,6 +155,17 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("preparams.generate", true)
 	v.SetDefault("hsm.backend", "local")
 	v.SetDefault("log.level", "info")
+	// Policy defaults are the pilot's (custody.DefaultPolicy).
+	d := custody.DefaultPolicy("")
+	for k, val := range map[string]any{
+		"policy.settlements_per_day": d.SettlementsPerDay, "policy.max_fee_rate": d.MaxFeeRate,
+		"policy.max_leverage_bps": d.MaxLeverageBps, "policy.evidence_max_age": d.EvidenceMaxAge.String(),
+		"policy.approval_max_ttl": d.ApprovalMaxTTL.String(), "policy.clock_skew": d.ClockSkew.String(),
+		"policy.notice_period": d.NoticePeriod.String(), "policy.unfreeze_lapse": d.UnfreezeLapse.String(),
+		"policy.max_signing_attempts": d.MaxSigningAttempts,
+	} {
+		v.SetDefault(k, val)
+	}
 	// Every key must be known to viper for TRIAD_* overrides to apply.
 	for _, k := range []string{"party", "data_dir", "bitcoin.network", "bitcoin.rpc_host", "bitcoin.rpc_user",
 		"bitcoin.rpc_pass_env", "bitcoin.broadcast", "hsm.local.passphrase_env", "hsm.local.passphrase_file"} {
@@ -241,6 +255,12 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return cfgErr("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	if string(c.Policy.Party) != c.Party {
+		return cfgErr("policy.party", "%q is not this node's party %q", c.Policy.Party, c.Party)
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return fmt.Errorf("%w: policy.%v", ErrConfig, strings.TrimPrefix(err.Error(), custody.ErrInvalidPolicy.Error()+": "))
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
@@ -60,11 +62,27 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if err != nil {
 		return fmt.Errorf("opening the HSM: %w", err)
 	}
-	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log,
+	// The custody service is every node's own policy and each signer's
+	// authorizer; the settler builds and checks Bitcoin transactions.
+	keys, recs := &settle.KeysLater{}, &settle.RecordsLater{}
+	settler, err := settle.ForNode(cfg, keys, recs, nil)
+	if err != nil {
+		s.Close()
+		return userError{err}
+	}
+	svc, err := service.Open(cfg, service.Options{Logger: log,
+		Digester: settler.Digester(service.DefaultDigester), Finalizer: settler.Finalizer()})
+	if err != nil {
+		s.Close()
+		return err
+	}
+	recs.Bind(svc.Store())
+	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log, Authorizer: svc,
 		PreParamsProgress: func(ready, target, running int) {
 			log.Info("pre-params pool", "ready", ready, "target", target, "generating", running)
 		}})
 	if err != nil {
+		svc.Close()
 		s.Close()
 		if errors.Is(err, node.ErrConfig) {
 			return userError{err}
@@ -72,10 +90,15 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return err
 	}
 	defer rt.Close()
+	defer svc.Close() // deferred calls run last-in first-out: the service stops before the node
+	keys.Bind(rt.Keys)
 	rt.EnableRecovery(func(e node.ReshareEvent) {
 		log.Info("reshare", "reshare", e.ReshareID, "peer", e.Party, "step", e.Step, "detail", e.Detail)
 	})
-	srv, err := api.New(rt, api.Options{})
+	if err := svc.Attach(rt); err != nil {
+		return err
+	}
+	srv, err := api.New(rt, api.Options{Custody: svc})
 	if err != nil {
 		return userError{err}
 	}

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/custody/store"
 )
 
@@ -61,6 +63,9 @@ func custodyError(w http.ResponseWriter, err error) {
 		{custody.ErrBadSignature, http.StatusUnprocessableEntity, "bad_signature"},
 		{custody.ErrExpired, http.StatusUnprocessableEntity, "expired"},
 		{custody.ErrMismatch, http.StatusUnprocessableEntity, "mismatch"},
+		{settle.ErrPolicy, http.StatusUnprocessableEntity, "policy"},
+		{settle.ErrNoInputs, http.StatusUnprocessableEntity, "no_inputs"},
+		{btc.ErrInsufficientFunds, http.StatusUnprocessableEntity, "insufficient_funds"},
 	} {
 		if errors.Is(err, x.err) {
 			writeError(w, x.code, x.name, err.Error())
@@ -80,6 +85,12 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, who strin
 	}
 	draft, err := custody.DecodeRequestDraft(body)
 	if err != nil {
+		custodyError(w, err)
+		return
+	}
+	// Bitcoin requests without inputs get this node's confirmed coins; the
+	// inputs are then part of the request every node checks.
+	if draft, err = s.fillInputs(r.Context(), draft); err != nil {
 		custodyError(w, err)
 		return
 	}
