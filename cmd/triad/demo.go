@@ -81,6 +81,9 @@ func runDemo(ctx context.Context, out io.Writer, dir string, log *slog.Logger) e
 	if err := waitPreParams(ctx, out, rts); err != nil {
 		return err
 	}
+	if err := keepDemoPreParams(rts); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nDKG %s: 2-of-3 over libp2p...\n", keyID)
 	t0 := time.Now()
 	share, err := rts[0].Node.Keygen(ctx, keyID)
@@ -169,6 +172,11 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, s hsm
 			Log:       node.LogConfig{Level: "error"}}
 		// Each demo run makes a fresh key; old demo shares are dropped.
 		os.RemoveAll(filepath.Join(c.DataDir, "keys"))
+		cached, err := restoreDemoPreParams(c.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		c.PreParams.Generate = !cached
 		if _, err := os.Stat(filepath.Join(c.DataDir, "identity.sealed")); errors.Is(err, os.ErrNotExist) {
 			if _, err := node.Init(ctx, c, s); err != nil {
 				return nil, err
@@ -200,7 +208,44 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, s hsm
 		rts = append(rts, rt)
 		fmt.Fprintf(out, "%-9s node up: peer %s on %s\n", p, shortPeer(rt.Host.ID()), rt.Host.Addrs()[0])
 	}
+	// Each node knows the addresses of those started before it: dialling
+	// them now connects every pair before the DKG needs them.
+	for _, rt := range rts {
+		rt.Host.Connect(ctx)
+	}
 	return rts, nil
+}
+
+// The demo reuses each node's first pre-params on every run (a DKG takes
+// them from the pool): a sealed copy is kept beside the pool file. Reusing
+// pre-params across keys is for demos only; a real node never does.
+const demoPreParams = "demo-preparams.sealed"
+
+func restoreDemoPreParams(dataDir string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, demoPreParams))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, hsm.WriteFileAtomic(filepath.Join(dataDir, "preparams.sealed"), b, 0o600)
+}
+
+func keepDemoPreParams(rts []*node.Runtime) error {
+	for _, rt := range rts {
+		dir := rt.Cfg.DataDir
+		if _, err := os.Stat(filepath.Join(dir, demoPreParams)); err == nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "preparams.sealed"))
+		if err != nil {
+			return fmt.Errorf("keeping the demo pre-params: %w", err)
+		}
+		if err := hsm.WriteFileAtomic(filepath.Join(dir, demoPreParams), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func shortPeer(id peer.ID) string {
