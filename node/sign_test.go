@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,5 +229,51 @@ func TestConcurrentSessions(t *testing.T) {
 			t.Fatal(r.err)
 		}
 		verifySig(t, pub, r.res.Signature)
+	}
+}
+
+// Scenarios 12 and 13: the exchange is cut off mid-signing. The attempt
+// aborts at its deadline and the other pair signs; when the link heals,
+// the held-back envelopes arrive late and are dropped as belonging to an
+// ended session: no stale session resumes, and the exchange signs nothing
+// alone.
+func TestCutOffMidSigningThenHealed(t *testing.T) {
+	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 3 * time.Second})
+	var mu sync.Mutex
+	var held [][]byte
+	seen := 0
+	net.Intercept(func(from, to string, f []byte) [][]byte {
+		if from != "exchange" {
+			return [][]byte{f}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen++; seen <= 2 {
+			return [][]byte{f} // round 1 gets through, then the link is cut
+		}
+		held = append(held, f)
+		return nil
+	})
+	res, err := nodes["custodian"].Sign(context.Background(), SignRequest{KeyID: fixtures.KeyID, RequestID: "cut",
+		Digest: sha256.Sum256([]byte("cut")), Partner: "exchange"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Attempts) != 2 || res.Signers[1] != "regulator" {
+		t.Fatalf("attempts %+v", res.Attempts)
+	}
+	net.Intercept(nil)
+	mu.Lock()
+	late := held
+	mu.Unlock()
+	if len(late) == 0 {
+		t.Fatal("nothing was held back")
+	}
+	before := nodes["custodian"].Counters()["replay_ended_session"]
+	for _, f := range late {
+		nodes["custodian"].handle("exchange", f)
+	}
+	if got := nodes["custodian"].Counters()["replay_ended_session"] - before; got != len(late) {
+		t.Fatalf("%d of %d late envelopes dropped as stale", got, len(late))
 	}
 }
