@@ -56,6 +56,9 @@ func newLogger(level string) *slog.Logger {
 }
 
 func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slog.Logger) error {
+	if err := disableCoreDumps(); err != nil {
+		log.Warn("could not disable core dumps", "err", err)
+	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	s, err := hsm.New(sctx, cfg.HSM)
 	cancel()
@@ -71,7 +74,8 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return userError{err}
 	}
 	svc, err := service.Open(cfg, service.Options{Logger: log,
-		Digester: settler.Digester(service.DefaultDigester), Finalizer: settler.Finalizer()})
+		Digester:  service.CanaryDigester(cfg.Policy, settler.Digester(service.DefaultDigester)),
+		Finalizer: service.CanaryFinalizer(cfg.Policy, settler.Finalizer())})
 	if err != nil {
 		s.Close()
 		return err
@@ -92,9 +96,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	defer rt.Close()
 	defer svc.Close() // deferred calls run last-in first-out: the service stops before the node
 	keys.Bind(rt.Keys)
-	rt.EnableRecovery(func(e node.ReshareEvent) {
-		log.Info("reshare", "reshare", e.ReshareID, "peer", e.Party, "step", e.Step, "detail", e.Detail)
-	})
+	rt.EnableRecovery(reshareAuditor(svc, log))
 	if err := svc.Attach(rt); err != nil {
 		return err
 	}

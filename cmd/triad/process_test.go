@@ -199,6 +199,14 @@ func TestThreeProcesses(t *testing.T) {
 	for _, p := range node.DefaultParties {
 		started[p] = startNode(t, bin, writeConfig(t, dir, p, started))
 	}
+	// Scenario 24: a running node cannot write a core dump.
+	if lim, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", started["custodian"].cmd.Process.Pid)); err == nil {
+		for _, l := range strings.Split(string(lim), "\n") {
+			if strings.HasPrefix(l, "Max core file size") && strings.Fields(l)[4] != "0" {
+				t.Fatalf("node may dump core: %q", l)
+			}
+		}
+	}
 	cust := started["custodian"].cfg
 	out, errOut, code := triad(t, bin, "keygen", "-c", cust, "--key-id", "canary-1")
 	if code != 0 {
