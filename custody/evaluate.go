@@ -99,7 +99,11 @@ func requesterMayAsk(k Kind, p Party) bool {
 // checkTransfer holds the checks common to every fund-moving kind.
 func (e *evaluation) checkTransfer() {
 	req := e.req
-	if role, ok := e.p.keyRole(req.KeyID); !ok || role != RoleCustody {
+	switch role, ok := e.p.keyRole(req.KeyID); {
+	case ok && role == RoleCustody:
+	case ok && role == RoleCanary && req.Kind == KindUnfreeze:
+		// The unfreeze drill: a canary account, the canary notice period.
+	default:
 		e.refusef(ReasonKey, "key %s is not a configured custody key", req.KeyID)
 	}
 	acct, ok := e.p.account(req.Account)
@@ -217,7 +221,7 @@ func (e *evaluation) checkUnfreeze() {
 		e.refusef(ReasonLapsed, "opened over %s ago (wall %s, witnessed %s)", lapse, fmtDur(wall), fmtDur(tl.Witnessed))
 		return
 	}
-	notice := e.p.NoticePeriod
+	notice := e.p.NoticeFor(req.KeyID)
 	if wall < notice || tl.Witnessed < notice {
 		wait := max(notice-wall, notice-tl.Witnessed)
 		e.retryAt = e.now.Add(wait)

@@ -44,6 +44,10 @@ type Policy struct {
 	ClockSkew time.Duration `mapstructure:"clock_skew" yaml:"clock_skew"`
 	// NoticePeriod of an emergency unfreeze (default 24h).
 	NoticePeriod time.Duration `mapstructure:"notice_period" yaml:"notice_period"`
+	// CanaryNoticePeriod, when set, replaces NoticePeriod for an emergency
+	// unfreeze on a canary key (the unfreeze drill), and only there: an
+	// unfreeze on a custody key always waits NoticePeriod. 0: NoticePeriod.
+	CanaryNoticePeriod time.Duration `mapstructure:"canary_notice_period" yaml:"canary_notice_period"`
 	// UnfreezeLapse: an emergency unfreeze lapses this long after opening (48h).
 	UnfreezeLapse time.Duration `mapstructure:"unfreeze_lapse" yaml:"unfreeze_lapse"`
 	// MaxSigningAttempts bounds signing attempts per request.
@@ -151,6 +155,10 @@ func (p Policy) Validate() error {
 		return bad("clock_skew", "must be 0..1h")
 	case p.NoticePeriod <= 0:
 		return bad("notice_period", "must be positive")
+	case p.CanaryNoticePeriod < 0 || p.CanaryNoticePeriod > p.NoticePeriod:
+		return bad("canary_notice_period", "must be 0 (notice_period) .. notice_period (%s)", p.NoticePeriod)
+	case p.CanaryNoticePeriod > 0 && !p.hasCanaryKey():
+		return bad("canary_notice_period", "set, but no key has role canary")
 	case p.UnfreezeLapse <= p.NoticePeriod:
 		return bad("unfreeze_lapse", "must be longer than notice_period (%s)", p.NoticePeriod)
 	case p.MaxSigningAttempts < 1:
@@ -210,8 +218,10 @@ func (p Policy) validateLists(bad func(key, format string, args ...any) error) e
 			return bad(key+".id", "must be a unique identifier")
 		}
 		accts[a.ID] = true
-		if r, ok := p.keyRole(a.KeyID); !ok || r != RoleCustody {
-			return bad(key+".key_id", "must name a key with role custody")
+		// A canary account (on a canary key) serves the unfreeze drill
+		// only: Evaluate refuses every other kind on it.
+		if r, ok := p.keyRole(a.KeyID); !ok || (r != RoleCustody && r != RoleCanary) {
+			return bad(key+".key_id", "must name a key with role custody (or canary, for the unfreeze drill)")
 		}
 		if a.ChildPath != "" {
 			if _, err := ParseChildPath(a.ChildPath); err != nil {
@@ -260,6 +270,24 @@ func (p Policy) operatorKey(party Party, name string) (ed25519.PublicKey, bool) 
 		}
 	}
 	return nil, false
+}
+
+func (p Policy) hasCanaryKey() bool {
+	for _, k := range p.Keys {
+		if k.Role == RoleCanary {
+			return true
+		}
+	}
+	return false
+}
+
+// NoticeFor is the notice period of an emergency unfreeze on keyID:
+// CanaryNoticePeriod for a canary key when set, else NoticePeriod.
+func (p Policy) NoticeFor(keyID string) time.Duration {
+	if r, ok := p.keyRole(keyID); ok && r == RoleCanary && p.CanaryNoticePeriod > 0 {
+		return p.CanaryNoticePeriod
+	}
+	return p.NoticePeriod
 }
 
 func (p Policy) marginKeys() []ed25519.PublicKey {

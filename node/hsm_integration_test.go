@@ -133,6 +133,12 @@ peers:
 preparams: {target: 1, concurrency: 1, generate: false}
 hsm:
 %s
+policy:
+  party: %[1]s
+  operators:
+    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
+    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
+    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
 `, party, filepath.Join(root, party), peers.String(), hsmYAML)
 	p := filepath.Join(root, party+".yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {

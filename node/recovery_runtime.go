@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/triad-custody/triad/tss"
@@ -18,6 +19,7 @@ func (r *Runtime) EnableRecovery(observer func(ReshareEvent)) {
 		Operators: r.Cfg.Policy.Operators,
 		Observer:  observer,
 		Timeout:   r.Cfg.Sessions.KeygenTimeout,
+		NonceFile: filepath.Join(r.Cfg.Resolve(r.Cfg.DataDir), NonceFile),
 		Pin: func(party, id string, persist bool) error {
 			pid, err := peer.Decode(id)
 			if err != nil {

@@ -26,6 +26,9 @@ type RecoveryOptions struct {
 	// Timeout is one reshare's deadline, commit included; the node's
 	// keygen timeout when zero.
 	Timeout time.Duration
+	// NonceFile keeps the used approval nonces across restarts
+	// (reshare_nonces.go); "" keeps them in memory only (tests).
+	NonceFile string
 }
 
 // App topics of the commit exchange.
@@ -35,16 +38,21 @@ const (
 )
 
 type recoveryState struct {
-	opt     RecoveryOptions
-	mu      sync.Mutex
-	nonces  map[string]bool
-	commits map[tss.SessionID]*commitState
+	opt      RecoveryOptions
+	mu       sync.Mutex
+	nonces   map[string]time.Time // party/nonce → approval expiry
+	nonceErr error                // the nonce file could not be read: refuse reshares
+	commits  map[tss.SessionID]*commitState
 }
 
 // EnableRecovery turns on resharing for this node. Until it is called the
 // node declines reshare proposals.
 func (n *Node) EnableRecovery(o RecoveryOptions) {
-	rs := &recoveryState{opt: o, nonces: map[string]bool{}, commits: map[tss.SessionID]*commitState{}}
+	rs := &recoveryState{opt: o, commits: map[tss.SessionID]*commitState{}}
+	rs.nonces, rs.nonceErr = loadNonces(o.NonceFile)
+	if rs.nonceErr != nil {
+		n.log.Error("reshare approvals refused until the nonce file is repaired", "err", rs.nonceErr)
+	}
 	n.mu.Lock()
 	n.rec = rs
 	n.mu.Unlock()

@@ -47,7 +47,8 @@ type drill struct {
 	id      string
 	clients map[string]*client
 	cfgs    map[string]*node.Config
-	pub     string // group key seen so far
+	paths   map[string]string // party → config file
+	pub     string            // group key seen so far
 }
 
 func newDrill(out io.Writer, f *drillFlags, kind string) (*drill, error) {
@@ -56,7 +57,7 @@ func newDrill(out io.Writer, f *drillFlags, kind string) (*drill, error) {
 	}
 	id := time.Now().UTC().Format("20060102T150405Z") + "-" + recovery.NewNonce()[:6]
 	dr := &drill{f: f, out: out, kind: kind, id: id, d: recovery.NewDrill(kind, id, nil),
-		clients: map[string]*client{}, cfgs: map[string]*node.Config{}}
+		clients: map[string]*client{}, cfgs: map[string]*node.Config{}, paths: map[string]string{}}
 	for _, path := range f.configs {
 		cfg, err := node.LoadConfig(path)
 		if err != nil {
@@ -71,6 +72,7 @@ func newDrill(out io.Writer, f *drillFlags, kind string) (*drill, error) {
 			dr.clients[cfg.Party] = cl
 		}
 		dr.cfgs[cfg.Party] = cfg
+		dr.paths[cfg.Party] = path
 	}
 	if f.keyID != "" {
 		dr.d.Param("key_id", f.keyID)
@@ -139,7 +141,7 @@ func (dr *drill) canary(coord, partner string) (string, error) {
 	want := []string{coord, partner}
 	sort.Strings(want)
 	if strings.Join(signers, "+") != strings.Join(want, "+") {
-		return "", fmt.Errorf("signed by %v, not %v", signers, want)
+		return "", fmt.Errorf("signed by %v, not %v: the pair could not sign (the node failed over)", signers, want)
 	}
 	return fmt.Sprintf("signature by %s verified under %s", strings.Join(signers, "+"), res.PublicKey[:16]+"…"), nil
 }
@@ -168,12 +170,20 @@ func verifyCanary(res api.CanarySignResponse, digest [32]byte) error {
 	return nil
 }
 
-// finish signs the report with the participating nodes, writes it and
-// maps the verdict to an exit code.
+// finish has every reachable node record the report on its audit chain
+// and sign it (the participants first, then any other reachable node, so
+// that the drill lands on every chain it can), writes it and maps the
+// verdict to an exit code.
 func (dr *drill) finish(participants []string) error {
 	rep := dr.d.Finish()
 	var signed []string
-	for _, p := range participants {
+	order := append([]string(nil), participants...)
+	for _, p := range drillParties {
+		if !drillContains(order, p) {
+			order = append(order, p)
+		}
+	}
+	for _, p := range order {
 		cl, ok := dr.clients[p]
 		if !ok {
 			continue
@@ -186,7 +196,7 @@ func (dr *drill) finish(participants []string) error {
 			err = rep.Attest(a)
 		}
 		if err != nil {
-			fmt.Fprintf(dr.out, "  note: %s did not sign the report: %v\n", p, err)
+			fmt.Fprintf(dr.out, "  note: %s did not record and sign the report: %v\n", p, err)
 			continue
 		}
 		signed = append(signed, p)
@@ -201,7 +211,7 @@ func (dr *drill) finish(participants []string) error {
 	if err := hsm.WriteFileAtomic(base+".md", []byte(rep.Markdown()), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(dr.out, "report: %s.json (signed by %s), %s.md\n", base, strings.Join(signed, ", "), base)
+	fmt.Fprintf(dr.out, "report: %s.json (recorded on the audit chain and signed by %s), %s.md\n", base, strings.Join(signed, ", "), base)
 	fmt.Fprintf(dr.out, "verdict: %s\n", strings.ToUpper(rep.Verdict))
 	if rep.Verdict != recovery.Pass {
 		return userErr("drill %s failed", dr.kind)
@@ -399,14 +409,7 @@ spec for the canary key ('triad reshare spec', 'triad reshare approve'), then ru
 	reshare.Flags().StringVar(&spec, "spec", "", "approved reshare spec")
 	reshare.Flags().StringArrayVar(&approvals, "approval", nil, "approval file (two parties)")
 
-	unfreeze := &cobra.Command{
-		Use:   "unfreeze",
-		Short: "A full emergency unfreeze on a canary key (needs the custody service)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("drill unfreeze needs the custody request API, which this build does not expose yet: the drill could not run")
-		},
-	}
+	unfreeze := newDrillUnfreezeCmd()
 
 	var vcfg string
 	var minSigners int

@@ -68,6 +68,15 @@ func randomPeerID(t *testing.T) string {
 	return id.String()
 }
 
+// testOperatorsYAML is a policy section with the demo operators (a policy
+// must name every party's operators).
+const testOperatorsYAML = `policy:
+  operators:
+    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
+    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
+    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
+`
+
 // writeHSMConfig writes a node config for party with the given hsm section
 // (indented under "hsm:"); the other parties are pinned by random IDs.
 func writeHSMConfig(t *testing.T, party, hsmYAML string) string {
@@ -80,7 +89,7 @@ func writeHSMConfig(t *testing.T, party, hsmYAML string) string {
 		}
 	}
 	y := fmt.Sprintf("party: %s\ndata_dir: data\np2p: {listen: [/ip4/127.0.0.1/tcp/0]}\npeers:\n%s"+
-		"preparams: {target: 1, concurrency: 1, generate: false}\nhsm:\n%s\n", party, peers.String(), hsmYAML)
+		"preparams: {target: 1, concurrency: 1, generate: false}\nhsm:\n%s\n"+testOperatorsYAML, party, peers.String(), hsmYAML)
 	p := filepath.Join(dir, party+".yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)

@@ -37,9 +37,10 @@ func (s *Service) appendAudit(kind, id, party string, payload []byte) {
 // periods end, unfreezes lapse, failed attempts retry), send audit heads
 // to peers and, on the regulator's node, reconcile when due.
 func (s *Service) Tick(ctx context.Context) {
-	if err := s.st.Witness(s.watch.Lap()); err != nil {
-		s.log.Error("witnessing time", "err", err)
-	}
+	s.witness()
+	s.mu.Lock()
+	s.notifyLocked() // a partner waiting in AuthorizeSign looks again
+	s.mu.Unlock()
 	s.checkClock()
 	if pending, err := s.st.Pending(); err == nil {
 		for _, e := range pending {
@@ -68,6 +69,15 @@ func (s *Service) Tick(ctx context.Context) {
 			defer cancel()
 			s.Reconcile(rctx)
 		})
+	}
+}
+
+// witness adds the monotonic time since the last lap to every open
+// request's witnessed time. Each lap is counted once, however often it
+// runs.
+func (s *Service) witness() {
+	if err := s.st.Witness(s.watch.Lap()); err != nil {
+		s.log.Error("witnessing time", "err", err)
 	}
 }
 

@@ -21,7 +21,8 @@
 //	step: Evaluate(policy, own state, request, own clock) ─►
 //	    refuse: reject | veto | lapse (unless only time can lift it)
 //	    auto:   record this party's automatic approval, tell peers
-//	    ready:  approve; the coordinator (first signer in party order)
+//	    ready:  approve; the coordinator (first signer in party order,
+//	            passing over a party that cannot sign now: signers.go)
 //	            begins an attempt and calls node.Sign with the canonical
 //	            request as payload; the partner's AuthorizeSign re-evaluates
 //	            its own policy, recomputes the digest with the Digester and

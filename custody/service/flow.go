@@ -226,7 +226,9 @@ func (s *Service) onStatus(from custody.Party, m message) error {
 	if s.peers[m.RequestID] == nil {
 		s.peers[m.RequestID] = map[custody.Party]PeerStatus{}
 	}
-	s.peers[m.RequestID][from] = *m.Status
+	ps := *m.Status
+	ps.seen = s.clock.Monotonic()
+	s.peers[m.RequestID][from] = ps
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.emit(Event{Type: EventPeerStatus, RequestID: m.RequestID, Party: from, Status: m.Status.Status, Detail: m.Status.Reason})
@@ -314,14 +316,20 @@ func (s *Service) stepLocked(id string) {
 			s.broadcast(message{Type: msgEndorse, RequestID: id, Request: req.Canonical(), Auto: true})
 		}
 	}
-	if !d.Ready {
+	if d.Verdict != custody.VerdictApprove {
 		return
 	}
-	if status == custody.StatusProposed && !s.applyLocked(id, custody.EvApprove, "quorum "+joinParties(d.Signers)) {
+	// Evaluate's pair is the first two approved parties; the pair that
+	// signs also passes over a party that cannot sign now (signers.go).
+	pair := s.signersLocked(id, req, st)
+	if pair == nil {
 		return
 	}
-	if d.Signers[0] == s.party {
-		s.beginLocked(id, req, d.Signers[1])
+	if status == custody.StatusProposed && !s.applyLocked(id, custody.EvApprove, "quorum "+joinParties(pair)) {
+		return
+	}
+	if pair[0] == s.party {
+		s.beginLocked(id, req, pair[1])
 	}
 }
 

@@ -55,6 +55,8 @@ type PeerStatus struct {
 	Decision *custody.Decision `json:"decision,omitempty"`
 	Observer bool              `json:"observer,omitempty"`
 	At       time.Time         `json:"at"` // the reporting node's clock
+	// seen is this node's monotonic clock when the report arrived.
+	seen time.Duration
 }
 
 func decodeMessage(b []byte) (message, error) {

@@ -22,6 +22,8 @@ type Network interface {
 	SendApp(ctx context.Context, to, topic string, payload []byte) error
 	HandleApp(topic string, h func(from string, payload []byte))
 	Peers() []string
+	// Connected reports whether a peer's node is reachable now.
+	Connected(party string) bool
 }
 
 // KeyLoader loads this node's key shares (for their public keys);

@@ -288,6 +288,12 @@ func (s *Service) tryAuthorize(keyID string, p *node.Proposal) error {
 	} else if err != nil {
 		return refuse("%v", err)
 	}
+	// Time witnessed since this node's last tick counts now: a partner
+	// whose tick has not yet run must not see a notice period as unserved
+	// that its own clock has served.
+	if req.Kind == custody.KindUnfreeze {
+		s.witness()
+	}
 	own := s.inflight[id]
 	if own != "" && own != nonce {
 		return refuse("this node is coordinating its own attempt for %.12s", id)
@@ -307,6 +313,11 @@ func (s *Service) tryAuthorize(keyID string, p *node.Proposal) error {
 	d := custody.Evaluate(s.pol, st, req, now)
 	switch d.Verdict {
 	case custody.VerdictRefuse:
+		if transient(d) && own != nonce {
+			// Not yet by this node's clock, or a fact still in flight:
+			// wait (AuthorizeWait) rather than decline at once.
+			return fmt.Errorf("%w: policy: %s", ErrNotReady, reasons(d))
+		}
 		return refuse("policy: %s", reasons(d))
 	case custody.VerdictNeedOperator:
 		return fmt.Errorf("%w: %s", ErrNotReady, reasons(d))
@@ -320,6 +331,9 @@ func (s *Service) tryAuthorize(keyID string, p *node.Proposal) error {
 		return q == s.party || ok && (!operatorOnly || !a.Auto)
 	})
 	if len(signers) != len(p.Participants) {
+		if own == nonce { // this node's own attempt: its view is the one that counts
+			return refuse("participants %v are not an approved quorum here", p.Participants)
+		}
 		return fmt.Errorf("%w: participants %v are not an approved quorum here yet", ErrNotReady, p.Participants)
 	}
 	if own == nonce {

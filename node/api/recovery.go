@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/recovery"
 )
@@ -17,7 +19,7 @@ import (
 //	POST /v1/recovery/reshare       admin            run an approved reshare (node.ReshareOrder)
 //	POST /v1/recovery/canary-sign   admin            sign a canary digest with a chosen partner
 //	GET  /v1/recovery/unseal-check  admin, auditor   prove every shard unseals (public data only)
-//	POST /v1/recovery/attest        admin, operator, auditor   sign a drill report with the node identity
+//	POST /v1/recovery/attest        admin, operator, auditor   record a drill report on the audit chain and sign it with the node identity
 func (s *Server) registerRecovery() {
 	s.Handle("POST /v1/recovery/reshare", []string{"admin"}, s.reshare)
 	s.Handle("POST /v1/recovery/canary-sign", []string{"admin"}, s.canarySign)
@@ -125,7 +127,20 @@ func (s *Server) attest(w http.ResponseWriter, r *http.Request, who string) {
 		writeError(w, http.StatusBadRequest, "bad_request", "not a finished drill report")
 		return
 	}
-	id, sig, err := s.rt.AttestDrill(recovery.SigningBytes(rep.Digest()))
+	// The report lands on this node's audit chain before the node vouches
+	// for it: no signature for a drill the chain does not hold.
+	d := rep.Digest()
+	if s.svc != nil {
+		if err := s.svc.Record(service.KindDrill, "drill/"+rep.Drill+"/"+rep.ID, d[:]); err != nil {
+			if errors.Is(err, custody.ErrMalformed) {
+				writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			} else {
+				writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
+			}
+			return
+		}
+	}
+	id, sig, err := s.rt.AttestDrill(recovery.SigningBytes(d))
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "not_ready", err.Error())
 		return

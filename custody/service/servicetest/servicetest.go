@@ -1,7 +1,8 @@
 // Package servicetest runs three Triad nodes in one process for tests of
 // the custody flow: each with its own fake clock, policy, bbolt store,
 // sealed fixture key share (tss/fixtures, key "fixture") and custody
-// service, on node.MemNetwork. Clocks never tick by themselves: a test
+// service, on node.MemNetwork (or, with Options.Libp2p, on real libp2p
+// hosts on loopback). Clocks never tick by themselves: a test
 // moves them (Advance, Jump) and calls Tick; waits follow events, with one
 // deadline each.
 //
@@ -24,6 +25,9 @@ import (
 	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
@@ -100,6 +104,11 @@ type Options struct {
 	Service func(p custody.Party, o *service.Options)
 	// Start is where the clocks start (default Epoch).
 	Start time.Time
+	// Libp2p puts each node on its own libp2p host on 127.0.0.1:0 (TCP,
+	// Noise, pinned peer IDs, the connection gater) instead of the
+	// in-memory network; Net is then nil. A restarted node listens on a
+	// new port and its running peers are told where.
+	Libp2p bool
 }
 
 // Member is one node of the cluster.
@@ -113,7 +122,11 @@ type Member struct {
 	Node    *node.Node
 	Svc     *service.Service
 	Runtime *node.Runtime
-	path    string
+	// Host is the node's libp2p host (Options.Libp2p), else nil.
+	Host  *node.Host
+	path  string
+	conn  node.Transport
+	ident crypto.PrivKey
 }
 
 // Cluster is three members on one MemNetwork.
@@ -130,7 +143,10 @@ func New(t testing.TB, o Options) *Cluster {
 	if o.SignTimeout == 0 {
 		o.SignTimeout = 20 * time.Second
 	}
-	c := &Cluster{Net: node.NewMemNetwork(), Members: map[custody.Party]*Member{}, o: o, t: t}
+	c := &Cluster{Members: map[custody.Party]*Member{}, o: o, t: t}
+	if !o.Libp2p {
+		c.Net = node.NewMemNetwork()
+	}
 	for i, p := range custody.Parties {
 		start := o.Start
 		if start.IsZero() {
@@ -158,7 +174,14 @@ func New(t testing.TB, o Options) *Cluster {
 		}
 		m.Keys = ks
 		m.Pool = emptyPool(t, i)
+		if o.Libp2p {
+			if m.ident, _, err = crypto.GenerateEd25519Key(nil); err != nil {
+				t.Fatal(err)
+			}
+		}
 		c.Members[p] = m
+	}
+	for _, p := range custody.Parties {
 		c.Start(p)
 	}
 	t.Cleanup(func() {
@@ -192,7 +215,13 @@ func (c *Cluster) Start(p custody.Party) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	n, err := node.New(node.Options{Party: string(p), Parties: fixtures.Parties, Transport: c.Net.Join(string(p)), Keys: m.Keys,
+	if c.o.Libp2p {
+		m.Host = c.startHost(p, log)
+		m.conn = m.Host
+	} else {
+		m.conn = c.Net.Join(string(p))
+	}
+	n, err := node.New(node.Options{Party: string(p), Parties: fixtures.Parties, Transport: m.conn, Keys: m.Keys,
 		Pool: m.Pool, Sealer: m.Sealer, Authorizer: svc, SignTimeout: c.o.SignTimeout, KeygenTimeout: 5 * time.Minute, Logger: log})
 	if err != nil {
 		c.t.Fatal(err)
@@ -202,19 +231,70 @@ func (c *Cluster) Start(p custody.Party) {
 	cfg := &node.Config{Party: string(p), Parties: fixtures.Parties, Policy: m.Policy,
 		API: node.APIConfig{MaxBodyBytes: 64 << 10}, PreParams: node.PreParamsConfig{Target: 1, Concurrency: 1},
 		Sessions: node.SessionsConfig{SignTimeout: c.o.SignTimeout, KeygenTimeout: 5 * time.Minute}}
-	m.Runtime = &node.Runtime{Cfg: cfg, Sealer: m.Sealer, Keys: m.Keys, Pool: m.Pool, Node: n, Log: log}
+	m.Runtime = &node.Runtime{Cfg: cfg, Sealer: m.Sealer, Host: m.Host, Keys: m.Keys, Pool: m.Pool, Node: n, Log: log}
+}
+
+// startHost starts party p's libp2p host on 127.0.0.1:0, pinning the
+// other members' identities (with the addresses of those running), tells
+// the running ones where p now listens, and dials them.
+func (c *Cluster) startHost(p custody.Party, log *slog.Logger) *node.Host {
+	c.t.Helper()
+	var peers []node.Peer
+	for _, q := range custody.Parties {
+		if q == p {
+			continue
+		}
+		o := c.Members[q]
+		id, err := peer.IDFromPrivateKey(o.ident)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		pp := node.Peer{Party: string(q), ID: id}
+		if o.Host != nil {
+			pp.Addrs = dialAddrs(o.Host)
+		}
+		peers = append(peers, pp)
+	}
+	h, err := node.NewHost(node.HostConfig{Party: string(p), Identity: c.Members[p].ident, Logger: log,
+		Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}, Peers: peers})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, q := range custody.Parties {
+		if o := c.Members[q]; q != p && o.Host != nil {
+			if err := o.Host.Repin(string(p), h.ID(), dialAddrs(h)); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.Connect(ctx)
+	return h
+}
+
+// dialAddrs are h's listen addresses without the /p2p/<id> suffix.
+func dialAddrs(h *node.Host) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range h.Addrs() {
+		if tr, _ := peer.SplitAddr(a); tr != nil {
+			out = append(out, tr)
+		}
+	}
+	return out
 }
 
 // Stop kills party p's node and service, as a crash would: every state
-// change is already on disk.
+// change is already on disk. Its peers see it disconnected until Start.
 func (c *Cluster) Stop(p custody.Party) {
 	m := c.Members[p]
 	if m.Svc == nil {
 		return
 	}
-	m.Svc.Close()
+	m.Svc.Close() // messages it already sent are delivered
 	m.Node.Close()
-	m.Svc, m.Node, m.Runtime = nil, nil, nil
+	m.conn.Close()
+	m.Svc, m.Node, m.Runtime, m.conn, m.Host = nil, nil, nil, nil, nil
 }
 
 // Restart stops and starts party p.

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/tss/fixtures"
+)
+
+// Helpers shared by the tests that run the built binary as three OS
+// processes (process_test.go, drill_process_test.go).
+
+const testPassphrase = "process-test-passphrase-not-secret"
+
+// buildBinary compiles triad once per test binary.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "triad")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	cfg    string
+	p2p    []string
+	api    string
+	stderr *bytes.Buffer
+}
+
+// writeConfig writes party's config in dir, its data dir dir/party.
+func writeConfig(t *testing.T, dir, party string, started map[string]*proc) string {
+	t.Helper()
+	return writeConfigAt(t, dir, party, party, "", started)
+}
+
+// writeConfigAt writes party's config as dir/<dataDir>.yaml with data dir
+// dir/<dataDir> (a replacement node gets a fresh one). Peers are found by
+// the peer.id files in their own data dirs (peerDirs, default the party
+// name) and, once started, their addresses. listen is the p2p address
+// ("" for 127.0.0.1, port 0). The policy has a canary
+// account with a 2s canary notice period (the unfreeze drill) and each
+// node an operator credential.
+func writeConfigAt(t *testing.T, dir, party, dataDir, listen string, started map[string]*proc, peerDirs ...map[string]string) string {
+	t.Helper()
+	if listen == "" {
+		listen = "/ip4/127.0.0.1/tcp/0"
+	}
+	var peers strings.Builder
+	for _, o := range node.DefaultParties {
+		if o == party {
+			continue
+		}
+		pd := o
+		if len(peerDirs) > 0 && peerDirs[0][o] != "" {
+			pd = peerDirs[0][o]
+		}
+		fmt.Fprintf(&peers, "  - party: %s\n    peer_id_file: %s/peer.id\n", o, pd)
+		if p, ok := started[o]; ok {
+			fmt.Fprintf(&peers, "    addrs: [%s]\n", strings.Join(p.p2p, ", "))
+		}
+	}
+	y := fmt.Sprintf(`party: %[1]s
+data_dir: %[3]s
+p2p: {listen: [%[4]s]}
+peers:
+%[2]sapi:
+  listen: 127.0.0.1:0
+  credentials:
+    - {name: admin, role: admin, token_file: %[3]s/admin.token}
+    - {name: operator, role: operator, token_file: %[3]s/operator.token}
+sessions: {sign_timeout: 8s, keygen_timeout: 3m}
+preparams: {target: 1, concurrency: 1, generate: false}
+hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE}}
+policy:
+  party: %[1]s
+  keys: [{id: canary-1, role: canary}, {id: vault-1, role: custody}]
+  canary_notice_period: 2s
+  accounts: [{id: canary-acct, key_id: canary-1, owner_address: bcrt1qcanary0drill0owner}]
+  assets: [{symbol: BTC, decimals: 8, max_amount: 100000, collateral_factor_bps: 10000}]
+  operators:
+    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
+    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
+    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
+log: {level: info}
+`, party, peers.String(), dataDir, listen)
+	path := filepath.Join(dir, dataDir+".yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func triad(t *testing.T, bin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "TRIAD_PASSPHRASE="+testPassphrase)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("triad %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// startNode runs `triad node run` and waits, with one deadline, for the
+// lines announcing its addresses.
+func startNode(t *testing.T, bin, cfg string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "node", "run", "-c", cfg)
+	cmd.Env = append(os.Environ(), "TRIAD_PASSPHRASE="+testPassphrase)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, cfg: cfg, stderr: &bytes.Buffer{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s", filepath.Base(cfg), p.stderr.String())
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		io.Copy(io.Discard, stdout)
+	}()
+	deadline := time.NewTimer(60 * time.Second)
+	defer deadline.Stop()
+	for p.api == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("%s exited early: %s", cfg, p.stderr.String())
+			}
+			if a, ok := strings.CutPrefix(l, "p2p "); ok {
+				p.p2p = append(p.p2p, a[:strings.Index(a, "/p2p/")])
+			}
+			if a, ok := strings.CutPrefix(l, "api "); ok {
+				p.api = a
+			}
+		case <-deadline.C:
+			t.Fatalf("%s did not announce its API in time", cfg)
+		}
+	}
+	return p
+}
+
+// seedFixturePreParams puts fixture pre-params sets into a node's
+// sealed pool, so the processes need not spend minutes on safe primes.
+func seedFixturePreParams(t *testing.T, cfgPath string, i ...int) {
+	t.Helper()
+	t.Setenv("TRIAD_PASSPHRASE", testPassphrase)
+	cfg, err := node.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := hsm.New(context.Background(), cfg.HSM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	list, err := fixtures.PreParamsList(i...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.SeedPreParams(context.Background(), cfg, s, list); err != nil {
+		t.Fatal(err)
+	}
+}
