@@ -35,7 +35,8 @@ func (s *Service) appendAudit(kind, id, party string, payload []byte) {
 // Tick is the node's periodic work: witness monotonic time on open
 // requests, report a wall-clock jump, re-evaluate open requests (notice
 // periods end, unfreezes lapse, failed attempts retry), send audit heads
-// to peers and, on the regulator's node, reconcile when due.
+// to peers, follow done requests' transactions (Tracker) and, on the
+// regulator's node, reconcile when due.
 func (s *Service) Tick(ctx context.Context) {
 	s.witness()
 	s.mu.Lock()
@@ -52,6 +53,7 @@ func (s *Service) Tick(ctx context.Context) {
 		s.log.Warn("pruning nonces", "err", err)
 	}
 	s.sendHeads()
+	s.trackSettlements()
 	s.mu.Lock()
 	for k, ls := range s.sessions {
 		if time.Now().After(ls.until) {

@@ -30,7 +30,8 @@
 //	signed: the coordinator verifies and stores the signature, tells peers;
 //	    every peer verifies it against its own digest before recording it
 //	Tick: witness monotonic time, report clock jumps, re-evaluate open
-//	    requests (notice periods, lapses, retries), exchange audit heads;
+//	    requests (notice periods, lapses, retries), exchange audit heads,
+//	    follow done requests' transactions (Tracker: txid, confirmations);
 //	    the regulator reconciles audit chains on its schedule.
 //
 // A node outside a kind's quorum (the regulator for releases and

@@ -20,6 +20,7 @@ const (
 	EventClockJump  = "clock_jump"  // this node's wall clock jumped
 	EventDivergence = "divergence"  // an audit chain diverged
 	EventReconcile  = "reconcile"   // a reconciliation finished
+	EventSettlement = "settlement"  // a done request's txid or confirmations changed here
 )
 
 // Event is one entry of the node's event stream. It carries no key

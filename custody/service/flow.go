@@ -227,7 +227,13 @@ func (s *Service) onStatus(from custody.Party, m message) error {
 		s.peers[m.RequestID] = map[custody.Party]PeerStatus{}
 	}
 	ps := *m.Status
-	ps.seen = s.clock.Monotonic()
+	ps.wait = peerWait{at: ps.At, seen: s.clock.Monotonic()}
+	if d := ps.Decision; d != nil && d.Verdict == custody.VerdictRefuse {
+		ps.wait.retryAt = d.RetryAt
+	}
+	if prev, ok := s.peers[m.RequestID][from]; ok && prev.wait.at.After(ps.At) {
+		ps.wait = prev.wait // an older report, delivered late
+	}
 	s.peers[m.RequestID][from] = ps
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -266,6 +272,12 @@ func (s *Service) step(id string) {
 
 func (s *Service) stepLocked(id string) {
 	defer s.publishLocked(id)
+	if e, err := s.st.Get(id); err == nil && e.Request.Kind == custody.KindUnfreeze && !e.Progress.Record.Status.Terminal() {
+		// The notice period counts time witnessed up to now, not up to
+		// the last tick: what this node decides and tells its peers
+		// between ticks is not stale.
+		s.witness()
+	}
 	now := s.clock.Now()
 	req, st, err := s.st.State(id, now)
 	if err != nil {
@@ -349,6 +361,9 @@ func (s *Service) applyErrLocked(id string, t custody.EventType, reason string) 
 		return err
 	}
 	s.m.transitions.WithLabelValues(string(e.Progress.Record.Status)).Inc()
+	if e.Progress.Record.Status == custody.StatusDone {
+		s.trackLocked(id)
+	}
 	s.notifyLocked()
 	s.emit(Event{Type: EventStatus, RequestID: id, Party: s.party, Status: e.Progress.Record.Status, Detail: e.Progress.Record.Reason})
 	s.log.Info("request "+string(e.Progress.Record.Status), "request", short(id), "reason", reason)

@@ -55,8 +55,17 @@ type PeerStatus struct {
 	Decision *custody.Decision `json:"decision,omitempty"`
 	Observer bool              `json:"observer,omitempty"`
 	At       time.Time         `json:"at"` // the reporting node's clock
-	// seen is this node's monotonic clock when the report arrived.
-	seen time.Duration
+	// wait is what this node makes of the newest report (by the peer's
+	// At) that said "too early": reports can arrive out of order.
+	wait peerWait
+}
+
+// peerWait is a peer's "too early" report: its time (At), the time it
+// gave (RetryAt, on its clock) and this node's monotonic clock when the
+// report arrived.
+type peerWait struct {
+	at, retryAt time.Time
+	seen        time.Duration
 }
 
 func decodeMessage(b []byte) (message, error) {

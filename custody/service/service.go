@@ -58,6 +58,11 @@ type Options struct {
 	Finalizer Finalizer
 	// Exposure reports an account's open exposure (require_zero_exposure).
 	Exposure func(account string) (uint64, bool)
+	// Tracker follows a done request's Bitcoin transaction on this node's
+	// Bitcoin node, from Tick, until it has TrackConfirmations (default
+	// 6); nil: nothing is tracked.
+	Tracker            Tracker
+	TrackConfirmations int64
 	// SignTimeout is the node's per-attempt signing deadline (default 30s):
 	// a session this node joined is live that long.
 	SignTimeout time.Duration
@@ -104,6 +109,11 @@ type Service struct {
 	calls     map[string]pendingCall
 	nextRecon time.Time
 	lastRecon []ReconcileResult
+
+	// Settlement tracking (track.go), under mu.
+	tracked    map[string]bool // done requests whose transaction Tick follows
+	trackBusy  bool            // a tracking run is under way
+	trackAgain bool            // a tick came during it: one more pass
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -163,6 +173,9 @@ func New(o Options) (*Service, error) {
 	if o.ReconcileMargin <= 0 {
 		o.ReconcileMargin = 5 * time.Minute
 	}
+	if o.TrackConfirmations <= 0 {
+		o.TrackConfirmations = DefaultTrackConfirmations
+	}
 	st, owns := o.Store, false
 	if st == nil {
 		if o.Path == "" {
@@ -180,12 +193,16 @@ func New(o Options) (*Service, error) {
 		events: newBroker(512), m: newMetrics(), work: newQueue(),
 		changed: make(chan struct{}), decisions: map[string]custody.Decision{}, inflight: map[string]string{}, sessions: map[string]liveSession{},
 		published: map[string]string{}, peers: map[string]map[custody.Party]PeerStatus{}, orphans: map[string][]orphan{},
-		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}}
+		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}, tracked: map[string]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.watch.Lap()
 	s.nextRecon = s.clock.Now().Add(s.reconcileEvery())
 	s.spawn(func() { s.work.run(s.ctx) })
 	if err := s.recover(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.resumeTracking(); err != nil {
 		s.Close()
 		return nil, err
 	}

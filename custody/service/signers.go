@@ -49,10 +49,13 @@ func (s *Service) reachableLocked(p custody.Party) bool {
 }
 
 // peerCannotSignLocked reports whether peer p said it cannot sign request
-// id: a final status, or a refusal only time lifts ("too early") whose
-// wait, as p reported it, has not yet passed on this node's monotonic
-// clock since the report arrived. Neither node's wall clock counts, and a
-// stale or reordered report blocks nothing past the wait it gave.
+// id: a final status, or, in its newest report, a refusal only time lifts
+// ("too early") whose time has not come by either of this node's clocks:
+// the wall clock against the time p gave (RetryAt), and the monotonic time
+// since the report arrived against the wait p gave. Either one ends the
+// wait, so a report delivered late, or this node's wall clock running
+// behind, holds nothing back for long; a wasted attempt is the worst a
+// wrong guess costs, since p decides for itself when asked to sign.
 func (s *Service) peerCannotSignLocked(id string, p custody.Party) bool {
 	if p == s.party {
 		return false
@@ -63,9 +66,10 @@ func (s *Service) peerCannotSignLocked(id string, p custody.Party) bool {
 		return false
 	case ps.Status.Terminal() && ps.Status != custody.StatusDone:
 		return true
-	case ps.Decision != nil && ps.Decision.Verdict == custody.VerdictRefuse && !ps.Decision.RetryAt.IsZero():
-		wait := ps.Decision.RetryAt.Sub(ps.At)
-		return s.clock.Monotonic()-ps.seen < wait
 	}
-	return false
+	w := ps.wait
+	if w.retryAt.IsZero() {
+		return false
+	}
+	return s.clock.Now().Before(w.retryAt) && s.clock.Monotonic()-w.seen < w.retryAt.Sub(w.at)
 }

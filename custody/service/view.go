@@ -25,6 +25,9 @@ type View struct {
 	// Peers are the other nodes' statuses as they last reported them.
 	Peers  map[custody.Party]PeerStatus `json:"peers,omitempty"`
 	Result *Result                      `json:"result,omitempty"`
+	// Settlement is this node's record of the request's Bitcoin
+	// transaction: txid and confirmations (Options.Tracker).
+	Settlement *Settlement `json:"settlement,omitempty"`
 }
 
 // Get returns this node's view of a request (store.ErrNotFound if unknown).
@@ -57,6 +60,9 @@ func (s *Service) viewLocked(e store.Entry) View {
 	}
 	if r, ok := s.resultLocked(id); ok {
 		v.Result = &r
+	}
+	if rec, ok := s.settlementLocked(id); ok {
+		v.Settlement = &rec
 	}
 	return v
 }

@@ -3,6 +3,7 @@ package settle
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/triad-custody/triad/custody"
@@ -51,5 +52,38 @@ func (s *Settler) Finalizer() service.Finalizer {
 		}
 		_, err := s.Settle(ctx, req, sigs)
 		return err
+	}
+}
+
+// Tracker plugs settlement into the service's Tracker seam: the service
+// calls it from its tick for every done request until the transaction has
+// enough confirmations; it asks this node's own Bitcoin node (Refresh)
+// and records the answer, so every node, signer or not, reports the txid
+// and confirmations of the transaction the request means. A transaction
+// its Bitcoin node does not know (yet) is recorded with confirmations 0
+// and the reason. nil when this node has no Bitcoin node.
+//
+//	svc, _ := service.Open(cfg, service.Options{..., Tracker: settler.Tracker()})
+func (s *Settler) Tracker() service.Tracker {
+	if s.cfg.Chain == nil {
+		return nil
+	}
+	return func(ctx context.Context, req custody.Request) (service.Settlement, bool, error) {
+		if _, err := actionOf(req.Kind); err != nil || len(req.Inputs) == 0 || req.Asset != Asset {
+			return service.Settlement{}, false, nil // no transaction (a canary drill)
+		}
+		rec, err := s.Refresh(ctx, req)
+		if errors.Is(err, btc.ErrNotFound) && rec.TxID != "" {
+			rec.Confirmations, rec.Error = 0, "not known to this node's bitcoin node"
+			err = s.putRecord(rec)
+		}
+		if err != nil {
+			return service.Settlement{}, !errors.Is(err, ErrNotSettled), err
+		}
+		if stored, ok, _ := s.Record(rec.RequestID); ok {
+			rec = stored // with its update time
+		}
+		return service.Settlement{TxID: rec.TxID, Broadcast: rec.Broadcast, Confirmations: rec.Confirmations,
+			Updated: rec.Updated, Error: rec.Error}, true, nil
 	}
 }

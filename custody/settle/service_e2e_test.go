@@ -50,7 +50,7 @@ func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.Digester, o.Finalizer = s.Digester(service.DefaultDigester), s.Finalizer()
+			o.Digester, o.Finalizer, o.Tracker = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker()
 			settlers[p] = s
 		},
 	})
@@ -178,5 +178,83 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	r, ok, err := settlers[custody.Custodian].Record(v.ID)
 	if err != nil || !ok || !r.Broadcast || r.Raw == "" {
 		t.Fatalf("coordinator's record %+v, %v", r, err)
+	}
+}
+
+// Every node follows a done request's transaction on its tick, from its
+// own view of the chain: the txid and the confirmations show in its view
+// of the request (GET /v1/requests/{id}), with an event on each change,
+// until the transaction has 6 confirmations; then it stops asking.
+func TestServiceTracksConfirmations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts btcd and runs threshold signatures")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	w := newWorld(t)
+	chain := regtest(ctx, t, w.pool)
+	c, settlers := settledCluster(t, w, chain.Client)
+	draft := release(w, 10*btcutil.SatoshiPerBitcoin, 2)
+	draft.Requester, draft.CreatedAt = custody.Requester{}, time.Time{}
+	draft, err := settlers[custody.Custodian].FillInputs(ctx, draft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), draft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
+		c.WaitFor(t, p, v.ID, "stored", func(service.View) bool { return true })
+		if _, err := c.Svc(p).Endorse(ctx, c.Approval(p, v, custody.Approve, "track")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := settlers[custody.Regulator].Plan(ctx, v.Request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txid := plan.TxID().String()
+	for _, p := range custody.Parties {
+		c.WaitStatus(t, p, v.ID, custody.StatusDone)
+	}
+	confirmed := func(n int64) func(service.View) bool {
+		return func(v service.View) bool {
+			return v.Settlement != nil && v.Settlement.TxID == txid && v.Settlement.Confirmations == n && v.Settlement.Error == ""
+		}
+	}
+	c.Tick() // in the mempool: known, no confirmation yet
+	for _, p := range custody.Parties {
+		c.WaitFor(t, p, v.ID, "the txid, unconfirmed", confirmed(0))
+	}
+	chain.Generate(t, 1)
+	c.Tick()
+	for _, p := range custody.Parties {
+		got := c.WaitFor(t, p, v.ID, "one confirmation", confirmed(1))
+		if ids := c.Svc(p).Tracking(); len(ids) != 1 || ids[0] != v.ID {
+			t.Fatalf("%s tracks %v", p, ids)
+		}
+		if p == custody.Custodian && (!got.Settlement.Broadcast || got.Settlement.Updated.IsZero()) {
+			t.Fatalf("coordinator's settlement %+v", got.Settlement)
+		}
+	}
+	chain.Generate(t, 5)
+	c.Tick()
+	for _, p := range custody.Parties {
+		c.WaitFor(t, p, v.ID, "six confirmations, tracking over", func(v service.View) bool {
+			return confirmed(6)(v) && len(c.Svc(p).Tracking()) == 0
+		})
+	}
+	chain.Generate(t, 1)
+	c.Tick() // nothing is followed any more
+	for _, p := range custody.Parties {
+		if got, _ := c.Svc(p).Get(v.ID); got.Settlement.Confirmations != 6 {
+			t.Fatalf("%s still tracking: %+v", p, got.Settlement)
+		}
+	}
+	// A restart does not follow it again.
+	c.Restart(custody.Exchange)
+	if ids := c.Svc(custody.Exchange).Tracking(); len(ids) != 0 {
+		t.Fatalf("after restart the exchange tracks %v", ids)
 	}
 }

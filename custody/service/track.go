@@ -1,0 +1,165 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/store"
+)
+
+// Settlement is what this node knows of a request's Bitcoin transaction:
+// its txid and how many blocks confirm it in this node's own Bitcoin
+// node. Package settle writes it (settle.Record, whose JSON carries these
+// fields) into the store's settlement record.
+type Settlement struct {
+	TxID          string    `json:"txid"`
+	Broadcast     bool      `json:"broadcast,omitempty"`
+	Confirmations int64     `json:"confirmations"`
+	Updated       time.Time `json:"updated,omitzero"`
+	// Error is the last broadcast or lookup failure, if any.
+	Error string `json:"error,omitempty"`
+}
+
+// Tracker asks this node's Bitcoin node about a done request's transaction,
+// records the answer in the store's settlement record and returns it
+// (settle.Settler.Tracker). ok is false for a request with no transaction
+// to follow (a canary drill); it is then not asked again.
+type Tracker func(ctx context.Context, req custody.Request) (rec Settlement, ok bool, err error)
+
+// DefaultTrackConfirmations is how many confirmations end tracking.
+const DefaultTrackConfirmations = 6
+
+// settlementLocked is this node's settlement record of request id.
+func (s *Service) settlementLocked(id string) (Settlement, bool) {
+	b, ok, err := s.st.Settlement(id)
+	if err != nil || !ok {
+		return Settlement{}, false
+	}
+	var rec Settlement
+	if json.Unmarshal(b, &rec) != nil {
+		return Settlement{}, false
+	}
+	return rec, true
+}
+
+// trackLocked starts following request id's transaction, unless it has
+// already reached the confirmations that end tracking.
+func (s *Service) trackLocked(id string) {
+	if s.o.Tracker == nil {
+		return
+	}
+	if rec, ok := s.settlementLocked(id); ok && rec.Confirmations >= s.o.TrackConfirmations {
+		return
+	}
+	s.tracked[id] = true
+}
+
+// resumeTracking follows again, after a restart, every done request
+// whose transaction had fewer confirmations than the target.
+func (s *Service) resumeTracking() error {
+	if s.o.Tracker == nil {
+		return nil
+	}
+	done, err := s.st.List(func(e store.Entry) bool { return e.Progress.Record.Status == custody.StatusDone })
+	if err != nil {
+		return fmt.Errorf("resuming settlement tracking: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range done {
+		s.trackLocked(e.Request.ID())
+	}
+	return nil
+}
+
+// Tracking lists the done requests whose transaction this node still
+// follows.
+func (s *Service) Tracking() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.tracked))
+	for id := range s.tracked {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// trackSettlements runs on every tick: in the background (one run at a
+// time; a tick during a run asks for one more pass), it asks the Tracker
+// about every followed request, emits an event when the txid or
+// confirmations changed, and stops following a request once its
+// transaction has TrackConfirmations.
+func (s *Service) trackSettlements() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.o.Tracker == nil || len(s.tracked) == 0 {
+		return
+	}
+	if s.trackBusy {
+		s.trackAgain = true
+		return
+	}
+	s.trackBusy = true
+	if !s.spawn(s.trackLoop) {
+		s.trackBusy = false
+	}
+}
+
+func (s *Service) trackLoop() {
+	for {
+		for _, id := range s.Tracking() {
+			if s.ctx.Err() != nil {
+				break
+			}
+			s.trackOne(id)
+		}
+		s.mu.Lock()
+		if !s.trackAgain || s.ctx.Err() != nil {
+			s.trackBusy, s.trackAgain = false, false
+			s.mu.Unlock()
+			return
+		}
+		s.trackAgain = false
+		s.mu.Unlock()
+	}
+}
+
+func (s *Service) trackOne(id string) {
+	e, err := s.st.Get(id)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	prev, had := s.settlementLocked(id)
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	rec, ok, err := s.o.Tracker(ctx, e.Request)
+	cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err != nil:
+		s.log.Debug("tracking settlement", "request", short(id), "err", err)
+		return
+	case !ok:
+		delete(s.tracked, id)
+		return
+	}
+	if rec.Confirmations >= s.o.TrackConfirmations {
+		delete(s.tracked, id)
+	}
+	if had && prev.TxID == rec.TxID && prev.Confirmations == rec.Confirmations && prev.Error == rec.Error {
+		return
+	}
+	detail := fmt.Sprintf("txid %s, %d confirmation(s)", rec.TxID, rec.Confirmations)
+	if rec.Error != "" {
+		detail += ": " + clip(rec.Error)
+	}
+	s.log.Info("settlement", "request", short(id), "txid", rec.TxID, "confirmations", rec.Confirmations)
+	s.emit(Event{Type: EventSettlement, RequestID: id, Party: s.party, Status: e.Progress.Record.Status, Detail: detail})
+}
