@@ -86,13 +86,7 @@ func BenchmarkSignVsRawTSSLib(b *testing.B) {
 	_, nodes := libp2pCluster(b, clusterOpts{withShares: true})
 	shares := map[string]*tss.KeyShare{}
 	for _, p := range parties {
-		raw, err := fixtures.Share(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if shares[p], err = tss.UnmarshalShare(raw); err != nil {
-			b.Fatal(err)
-		}
+		shares[p] = fixtureShare(b, p)
 	}
 	ctx := context.Background()
 	// Warm up both paths (connections, allocations).

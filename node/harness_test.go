@@ -79,15 +79,7 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 			t.Fatal(err)
 		}
 		if o.withShares {
-			b, err := fixtures.Share(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			share, err := tss.UnmarshalShare(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ks.Save(context.Background(), share); err != nil {
+			if err := ks.Save(context.Background(), fixtureShare(t, p)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -125,8 +117,9 @@ func verifySig(t testing.TB, pub *btcec.PublicKey, sig *tss.Signature) {
 	}
 }
 
-func fixturePub(t testing.TB) *btcec.PublicKey {
-	b, err := fixtures.Share("custodian")
+func fixtureShare(t testing.TB, party string) *tss.KeyShare {
+	t.Helper()
+	b, err := fixtures.Share(party)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +127,11 @@ func fixturePub(t testing.TB) *btcec.PublicKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := s.PublicKey()
+	return s
+}
+
+func fixturePub(t testing.TB) *btcec.PublicKey {
+	pub, err := fixtureShare(t, "custodian").PublicKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,19 +17,6 @@ import (
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
-func fixtureShare(t testing.TB, party string) *tss.KeyShare {
-	t.Helper()
-	b, err := fixtures.Share(party)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tss.UnmarshalShare(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)

@@ -9,23 +9,14 @@ import (
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/node/api"
-	"github.com/triad-custody/triad/tss"
-	"github.com/triad-custody/triad/tss/fixtures"
+	"github.com/triad-custody/triad/node/nodetest"
 )
 
 // `triad address --pubkey` derives the same custody addresses as the
 // settlement package (and so as every node), for the group key and a
 // client's child; bad input is the caller's mistake.
 func TestAddressOffline(t *testing.T) {
-	b, err := fixtures.Share("regulator")
-	if err != nil {
-		t.Fatal(err)
-	}
-	share, err := tss.UnmarshalShare(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	group, _ := share.PublicKey()
+	group, _ := nodetest.Share(t, "regulator").PublicKey()
 	pub := hex.EncodeToString(group.SerializeCompressed())
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer

@@ -22,7 +22,7 @@ import (
 	"github.com/triad-custody/triad/hsm/vaulttest"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
-	"github.com/triad-custody/triad/tss"
+	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
@@ -181,21 +181,7 @@ func TestShardRewrapRotationCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	keysDir := filepath.Join(cfg.Resolve(cfg.DataDir), "keys")
-	ks, err := node.NewKeyStore(keysDir, "exchange", s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := fixtures.Share("exchange")
-	if err != nil {
-		t.Fatal(err)
-	}
-	share, err := tss.UnmarshalShare(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ks.Save(ctx, share); err != nil {
-		t.Fatal(err)
-	}
+	nodetest.KeyStore(t, keysDir, "exchange", s)
 	sharePath := filepath.Join(keysDir, fixtures.KeyID+".share")
 	oldBlob, err := os.ReadFile(sharePath)
 	if err != nil {

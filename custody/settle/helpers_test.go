@@ -18,6 +18,7 @@ import (
 	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -37,15 +38,7 @@ func (k fixtureKeys) Load(_ context.Context, id string) (*tss.KeyShare, error) {
 
 func fixtureShare(t testing.TB, party string) *tss.KeyShare {
 	t.Helper()
-	b, err := fixtures.Share(party)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tss.UnmarshalShare(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return nodetest.Share(t, party)
 }
 
 func fixturePub(t testing.TB) *btcec.PublicKey {

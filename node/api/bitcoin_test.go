@@ -16,28 +16,13 @@ import (
 	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/tss"
-	"github.com/triad-custody/triad/tss/fixtures"
+	"github.com/triad-custody/triad/node/nodetest"
 )
 
 // GET /v1/bitcoin/address derives the custody address from this node's
 // own share: the group key's and a client's child, on the asked network.
 func TestBitcoinAddress(t *testing.T) {
-	ks, err := node.NewKeyStore(t.TempDir(), "exchange", hsm.NewMemory())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := fixtures.Share("exchange")
-	if err != nil {
-		t.Fatal(err)
-	}
-	share, err := tss.UnmarshalShare(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ks.Save(context.Background(), share); err != nil {
-		t.Fatal(err)
-	}
+	ks := nodetest.KeyStore(t, t.TempDir(), "exchange", hsm.NewMemory())
 	const token = "bitcoin-test-token-0123456789"
 	cfg := &node.Config{Party: "exchange", API: node.APIConfig{MaxBodyBytes: 1 << 16,
 		Credentials: []node.Credential{{Name: "ops", Role: "operator", TokenEnv: "T"}}}, Bitcoin: node.BitcoinConfig{Network: "regtest"}}
@@ -47,7 +32,7 @@ func TestBitcoinAddress(t *testing.T) {
 	}
 	s.registerBitcoin()
 	s.registerBitcoin() // idempotent
-	group, _ := share.PublicKey()
+	group, _ := nodetest.Share(t, "exchange").PublicKey()
 	get := func(query string, out any) int {
 		r := httptest.NewRequest("GET", "/v1/bitcoin/address?"+query, nil)
 		r.Header.Set("Authorization", "Bearer "+token)
@@ -88,9 +73,7 @@ func TestBitcoinAddress(t *testing.T) {
 // GET /v1/requests/{id}/tx decodes a stored request's transaction as the
 // node builds it.
 func TestRequestTx(t *testing.T) {
-	b, _ := fixtures.Share("custodian")
-	share, _ := tss.UnmarshalShare(b)
-	group, _ := share.PublicKey()
+	group, _ := nodetest.Share(t, "custodian").PublicKey()
 	child, _ := settle.DeriveAddressKey(group, st.ChildPath)
 	src, _ := btc.CustodyAddress(child, "regtest")
 	ownerKey, _ := settle.DeriveAddressKey(group, "m/9")

@@ -33,6 +33,7 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -157,24 +158,10 @@ func New(t testing.TB, o Options) *Cluster {
 		if o.Policy != nil {
 			o.Policy(p, &m.Policy)
 		}
-		ks, err := node.NewKeyStore(t.TempDir(), string(p), m.Sealer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := fixtures.Share(string(p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		share, err := tss.UnmarshalShare(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ks.Save(context.Background(), share); err != nil {
-			t.Fatal(err)
-		}
-		m.Keys = ks
+		m.Keys = nodetest.KeyStore(t, t.TempDir(), string(p), m.Sealer)
 		m.Pool = emptyPool(t, i)
 		if o.Libp2p {
+			var err error
 			if m.ident, _, err = crypto.GenerateEd25519Key(nil); err != nil {
 				t.Fatal(err)
 			}
