@@ -96,11 +96,16 @@ type outcome struct {
 
 // runAll drives one session per node over net and returns their outcomes.
 func runAll(t testing.TB, net *memNet, sessions map[string]*Session) map[string]outcome {
-	return runUntil(t, net, sessions, len(sessions))
+	var all []string
+	for n := range sessions {
+		all = append(all, n)
+	}
+	return runUntil(t, net, sessions, all...)
 }
 
-// runUntil returns once n sessions have ended and cancels the rest.
-func runUntil(t testing.TB, net *memNet, sessions map[string]*Session, n int) map[string]outcome {
+// runUntil returns once the sessions of the nodes named have ended (with
+// none named: once any has), and cancels the rest.
+func runUntil(t testing.TB, net *memNet, sessions map[string]*Session, want ...string) map[string]outcome {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -112,9 +117,17 @@ func runUntil(t testing.TB, net *memNet, sessions map[string]*Session, n int) ma
 		}()
 	}
 	res := map[string]outcome{}
-	for range n {
+	for missing := max(len(want), 1); missing > 0; {
 		o := <-ch
 		res[o.node] = o
+		for _, w := range want {
+			if w == o.node {
+				missing--
+			}
+		}
+		if len(want) == 0 {
+			missing--
+		}
 	}
 	return res
 }

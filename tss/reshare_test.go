@@ -284,7 +284,7 @@ func mixedSign(t testing.TB, mixed map[string]*KeyShare, digest [32]byte) error 
 	}
 	// The first failure ends the test run: the other signer would only
 	// wait for its deadline.
-	r := runUntil(t, newMemNet(testParties...), sessions, 1)
+	r := runUntil(t, newMemNet(testParties...), sessions)
 	for _, o := range r {
 		if o.err != nil {
 			return o.err
