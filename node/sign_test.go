@@ -36,7 +36,7 @@ func TestSignFromEveryNode(t *testing.T) {
 // A partner that looks connected but never answers: the attempt aborts at
 // its deadline blaming it, and the other pair signs with a fresh session.
 func TestFailoverFromSilentPartner(t *testing.T) {
-	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 3 * time.Second})
+	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 6 * time.Second})
 	net.Intercept(func(from, to string, f []byte) [][]byte {
 		if from == "exchange" || to == "exchange" {
 			return nil // paused: frames vanish
@@ -238,7 +238,7 @@ func TestConcurrentSessions(t *testing.T) {
 // ended session: no stale session resumes, and the exchange signs nothing
 // alone.
 func TestCutOffMidSigningThenHealed(t *testing.T) {
-	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 3 * time.Second})
+	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 6 * time.Second})
 	var mu sync.Mutex
 	var held [][]byte
 	seen := 0
