@@ -166,6 +166,15 @@ func (p *Pool) Take(ctx context.Context) (*keygen.LocalPreParams, error) {
 	}
 }
 
+// StopRefill keeps Take from starting new generations (generations
+// already running finish). The demo uses it once its pre-params are
+// cached, so that refilling does not compete with its signing.
+func (p *Pool) StopRefill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fillCtx = nil
+}
+
 // Ready returns how many pre-params are ready and how many are being made.
 func (p *Pool) Ready() (ready, running int) {
 	p.mu.Lock()

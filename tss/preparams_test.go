@@ -87,12 +87,20 @@ func TestPoolFillsWithinConcurrencyAndPersists(t *testing.T) {
 			t.Fatal("pool did not refill")
 		}
 	}
+	// With refill stopped, a Take does not start a generation.
+	pool.StopRefill()
+	if _, err := pool.Take(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, running := pool.Ready(); running != 0 {
+		t.Fatalf("%d generations started after StopRefill", running)
+	}
 	if peak.Load() > 2 {
 		t.Fatalf("%d generations ran at once, cap is 2", peak.Load())
 	}
 	progressMu.Lock()
-	if lastReady != 3 {
-		t.Fatalf("progress last reported %d ready", lastReady)
+	if lastReady != 2 {
+		t.Fatalf("progress last reported %d ready, want 2 after the second Take", lastReady)
 	}
 	progressMu.Unlock()
 	// A new pool over the same store starts full, without generating.
@@ -104,7 +112,7 @@ func TestPoolFillsWithinConcurrencyAndPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := again.Ready(); r != 3 {
+	if r, _ := again.Ready(); r != 2 {
 		t.Fatalf("reloaded pool has %d", r)
 	}
 }

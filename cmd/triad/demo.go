@@ -84,6 +84,9 @@ func runDemo(ctx context.Context, out io.Writer, dir string, log *slog.Logger) e
 	if err := keepDemoPreParams(rts); err != nil {
 		return err
 	}
+	for _, rt := range rts {
+		rt.Pool.StopRefill() // the demo reuses its cached pre-params
+	}
 	fmt.Fprintf(out, "\nDKG %s: 2-of-3 over libp2p...\n", keyID)
 	t0 := time.Now()
 	share, err := rts[0].Node.Keygen(ctx, keyID)
