@@ -92,22 +92,7 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	// Collateral release of 60 BTC from the pool (two coins) into the
 	// client's derived address: the custodian's node picks the coins,
 	// both operators approve.
-	draft := release(w, 60*btcutil.SatoshiPerBitcoin, 4)
-	draft.Requester, draft.CreatedAt = custody.Requester{}, time.Time{}
-	draft, err := settlers[custody.Custodian].FillInputs(ctx, draft)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), draft)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
-		c.WaitFor(t, p, v.ID, "stored", func(service.View) bool { return true })
-		if _, err := c.Svc(p).Endorse(ctx, c.Approval(p, v, custody.Approve, "rel")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	v := submitApprovedRelease(ctx, t, c, settlers, release(w, 60*btcutil.SatoshiPerBitcoin, 4), "rel")
 	done := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
 	if len(done.Result.Signatures) != 2 {
 		t.Fatalf("release: %d signatures", len(done.Result.Signatures))
@@ -127,7 +112,8 @@ func TestServiceSettlementRegtest(t *testing.T) {
 		Collateral: []custody.Holding{{Asset: "BTC", Value: 6_000_000}}, Exposure: 5_000_000, Price: 10_000,
 		Time: st.Epoch.Add(-time.Minute), Nonce: "mc-btc-1"}, st.MarginKey())
 	liq.Evidence, liq.Requester, liq.CreatedAt = &ev, custody.Requester{}, time.Time{}
-	if liq, err = settlers[custody.Exchange].FillInputs(ctx, liq); err != nil {
+	liq, err := settlers[custody.Exchange].FillInputs(ctx, liq)
+	if err != nil {
 		t.Fatal(err)
 	}
 	v, _, err = c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleMarginEngine), liq)
@@ -194,22 +180,7 @@ func TestServiceTracksConfirmations(t *testing.T) {
 	w := newWorld(t)
 	chain := regtest(ctx, t, w.pool)
 	c, settlers := settledCluster(t, w, chain.Client)
-	draft := release(w, 10*btcutil.SatoshiPerBitcoin, 2)
-	draft.Requester, draft.CreatedAt = custody.Requester{}, time.Time{}
-	draft, err := settlers[custody.Custodian].FillInputs(ctx, draft)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), draft)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
-		c.WaitFor(t, p, v.ID, "stored", func(service.View) bool { return true })
-		if _, err := c.Svc(p).Endorse(ctx, c.Approval(p, v, custody.Approve, "track")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	v := submitApprovedRelease(ctx, t, c, settlers, release(w, 10*btcutil.SatoshiPerBitcoin, 2), "track")
 	plan, err := settlers[custody.Regulator].Plan(ctx, v.Request)
 	if err != nil {
 		t.Fatal(err)
@@ -257,4 +228,26 @@ func TestServiceTracksConfirmations(t *testing.T) {
 	if ids := c.Svc(custody.Exchange).Tracking(); len(ids) != 0 {
 		t.Fatalf("after restart the exchange tracks %v", ids)
 	}
+}
+
+// submitApprovedRelease has the custodian's node pick the coins for a
+// release draft and store it, and both required operators approve it.
+func submitApprovedRelease(ctx context.Context, t *testing.T, c *st.Cluster, settlers map[custody.Party]*settle.Settler, draft custody.Request, nonce string) service.View {
+	t.Helper()
+	draft.Requester, draft.CreatedAt = custody.Requester{}, time.Time{}
+	draft, err := settlers[custody.Custodian].FillInputs(ctx, draft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), draft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
+		c.WaitFor(t, p, v.ID, "stored", func(service.View) bool { return true })
+		if _, err := c.Svc(p).Endorse(ctx, c.Approval(p, v, custody.Approve, nonce)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v
 }
