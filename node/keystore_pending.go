@@ -62,6 +62,10 @@ func (k *KeyStore) commitPending(ctx context.Context, keyID string) (bool, error
 	if err := os.Rename(pf.Path, k.file(keyID, 1).Path); err != nil {
 		return false, fmt.Errorf("node: committing share of %s: %w", keyID, err)
 	}
+	// The rename is the commit: make it durable before anyone is told.
+	if err := syncDir(k.dir); err != nil {
+		return false, fmt.Errorf("node: committing share of %s: syncing %s: %w", keyID, k.dir, err)
+	}
 	// The old share leaves the cache; sessions already holding it finish
 	// with it, new ones load the new share.
 	k.cache[keyID] = s
@@ -88,4 +92,14 @@ func (k *KeyStore) destroy(keyID string) error {
 		return nil
 	}
 	return err
+}
+
+// syncDir flushes a directory's entries (a rename) to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
