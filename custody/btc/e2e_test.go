@@ -85,23 +85,7 @@ func TestEndToEndRegtest(t *testing.T) {
 	group := testKey(t, "e2e group key")
 	custody, _ := addressOf(t, group.PubKey(), "regtest")
 	node := btcdtest.Start(t, btcdtest.Options{MiningAddr: custody})
-
-	// Segwit activates through BIP9 on regtest (3 windows of 144 blocks);
-	// then 100 more blocks mature the coinbases.
-	for i := 0; ; i++ {
-		st, err := node.Client.SoftForkStatus(ctx, "segwit")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st == "active" {
-			break
-		}
-		if i == 5 {
-			t.Fatalf("segwit still %q", st)
-		}
-		node.Generate(t, 144)
-	}
-	node.Generate(t, 101)
+	node.Mature(ctx, t)
 	coins, err := node.Client.ListUnspent(ctx, custody, 1)
 	if err != nil || len(coins) < 3 {
 		t.Fatalf("custody coins: %d, %v", len(coins), err)

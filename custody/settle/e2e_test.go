@@ -23,20 +23,7 @@ import (
 func regtest(ctx context.Context, t *testing.T, miningAddr string) *btcdtest.Node {
 	t.Helper()
 	n := btcdtest.Start(t, btcdtest.Options{MiningAddr: miningAddr})
-	for i := 0; ; i++ {
-		st, err := n.Client.SoftForkStatus(ctx, "segwit")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st == "active" {
-			break
-		}
-		if i == 5 {
-			t.Fatalf("segwit still %q", st)
-		}
-		n.Generate(t, 144)
-	}
-	n.Generate(t, 101)
+	n.Mature(ctx, t)
 	return n
 }
 

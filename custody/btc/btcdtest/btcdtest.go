@@ -234,6 +234,27 @@ func (n *Node) Generate(t testing.TB, blocks uint32) {
 	}
 }
 
+// Mature activates segwit (BIP9 on regtest: windows of 144 blocks) and
+// then mines 101 more blocks, so the coinbases paid to the mining address
+// are spendable P2WPKH outputs.
+func (n *Node) Mature(ctx context.Context, t testing.TB) {
+	t.Helper()
+	for i := 0; ; i++ {
+		st, err := n.Client.SoftForkStatus(ctx, "segwit")
+		if err != nil {
+			t.Fatalf("btcdtest: %v", err)
+		}
+		if st == "active" {
+			break
+		}
+		if i == 5 {
+			t.Fatalf("btcdtest: segwit still %q", st)
+		}
+		n.Generate(t, 144)
+	}
+	n.Generate(t, 101)
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
