@@ -177,19 +177,9 @@ func TestSettlementRegtest(t *testing.T) {
 		"wrong change address": func(sp *btc.Spend) { sp.ChangeAddress = w.attacker },
 	}
 	for name, f := range tampered {
-		sp := uplan.Spend
-		sp.Outputs = append([]btc.Output(nil), sp.Outputs...)
-		f(&sp)
-		tx, err := btc.Build(sp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := btc.SigHashes(tx, sp.Inputs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = evil.node.Sign(ctx, node.SignRequest{KeyID: fixtures.KeyID, RequestID: settle.InputRequestID(unf.ID(), 0, "evil-"+strings.ReplaceAll(name, " ", "-")),
-			Digest: d[0], ChildPath: clientPath, Payload: unf.Canonical(), Partner: "custodian"})
+		d := tamperedDigest(t, uplan.Spend, f)
+		_, err := evil.node.Sign(ctx, node.SignRequest{KeyID: fixtures.KeyID, RequestID: settle.InputRequestID(unf.ID(), 0, "evil-"+strings.ReplaceAll(name, " ", "-")),
+			Digest: d, ChildPath: clientPath, Payload: unf.Canonical(), Partner: "custodian"})
 		if !errors.Is(err, node.ErrNoSigners) || !strings.Contains(err.Error(), "is not the sighash this node computes") {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -198,21 +198,7 @@ func TestCheckProposal(t *testing.T) {
 		}
 	}
 	// The digest of another input, another transaction, or a bare hash.
-	other := func(f func(*btc.Spend)) [32]byte {
-		sp := plan.Spend
-		sp.Inputs = append([]btc.UTXO(nil), sp.Inputs...)
-		sp.Outputs = append([]btc.Output(nil), sp.Outputs...)
-		f(&sp)
-		tx, err := btc.Build(sp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := btc.SigHashes(tx, sp.Inputs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d[0]
-	}
+	other := func(f func(*btc.Spend)) [32]byte { return tamperedDigest(t, plan.Spend, f) }
 	bad := []struct {
 		name string
 		p    *node.Proposal
@@ -277,4 +263,22 @@ func TestRequestInputs(t *testing.T) {
 	if err != nil || got.ID() != a.ID() {
 		t.Fatalf("round trip: %v", err)
 	}
+}
+
+// tamperedDigest is input 0's sighash of the transaction built from a copy
+// of spend changed by f: what a dishonest coordinator would ask to sign.
+func tamperedDigest(t testing.TB, spend btc.Spend, f func(*btc.Spend)) [32]byte {
+	t.Helper()
+	spend.Inputs = append([]btc.UTXO(nil), spend.Inputs...)
+	spend.Outputs = append([]btc.Output(nil), spend.Outputs...)
+	f(&spend)
+	tx, err := btc.Build(spend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := btc.SigHashes(tx, spend.Inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d[0]
 }
