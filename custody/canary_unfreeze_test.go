@@ -35,6 +35,19 @@ func TestCanaryNoticePeriodOnlyForCanaryKeys(t *testing.T) {
 	if d := custody.Evaluate(p, opened(canary, 31*time.Second), canary, epoch.Add(31*time.Second)); d.Verdict != custody.VerdictApprove || !d.Ready {
 		t.Fatalf("canary unfreeze at 31s: %v", d)
 	}
+	// The day's settlements are spent: the drill is outside the cap, a
+	// custody-key unfreeze is not.
+	spent := func(req custody.Request, age time.Duration) custody.State {
+		st := opened(req, age)
+		st.Settlements = map[string]int{custody.DayKey(epoch.Add(age)): p.SettlementsPerDay}
+		return st
+	}
+	if d := custody.Evaluate(p, spent(canary, 31*time.Second), canary, epoch.Add(31*time.Second)); !d.Ready || d.Has(custody.ReasonDailyCap) {
+		t.Fatalf("canary unfreeze with the day's settlements spent: %v", d)
+	}
+	if d := custody.Evaluate(p, spent(custodyKey, 25*time.Hour), custodyKey, epoch.Add(25*time.Hour)); !d.Has(custody.ReasonDailyCap) {
+		t.Fatalf("custody-key unfreeze with the day's settlements spent: %v", d)
+	}
 	if d := custody.Evaluate(p, opened(custodyKey, time.Hour), custodyKey, epoch.Add(time.Hour)); !d.Has(custody.ReasonTooEarly) {
 		t.Fatalf("custody-key unfreeze after 1h with a canary notice of 30s: %v", d)
 	}

@@ -122,8 +122,9 @@ func (e *evaluation) checkTransfer() {
 	if req.FeeRate > e.p.MaxFeeRate {
 		e.refusef(ReasonFeeCap, "fee rate %d over %d sat/vB", req.FeeRate, e.p.MaxFeeRate)
 	}
-	// A request that already began signing was counted when it began.
-	if day := DayKey(e.now); e.st.Record.Attempts == 0 && e.st.Settlements[day] >= e.p.SettlementsPerDay {
+	// A request that already began signing was counted when it began; a
+	// drill on a canary key is never counted.
+	if day := DayKey(e.now); e.p.CountsTowardCap(req) && e.st.Record.Attempts == 0 && e.st.Settlements[day] >= e.p.SettlementsPerDay {
 		e.refusef(ReasonDailyCap, "%d of %d settlements on %s already begun", e.st.Settlements[day], e.p.SettlementsPerDay, day)
 	}
 }

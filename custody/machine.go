@@ -67,6 +67,9 @@ type Event struct {
 	Reason string // short, no key material
 	// MaxAttempts bounds signing attempts for EvBegin (0: no bound).
 	MaxAttempts int
+	// Uncapped marks an EvBegin that the daily settlement cap does not
+	// count: a drill on a canary key (Policy.CountsTowardCap).
+	Uncapped bool
 }
 
 // Record is the lifecycle state of one request.

@@ -336,6 +336,14 @@ func (p Policy) autoApproves(k Kind) bool {
 	return false
 }
 
+// CountsTowardCap reports whether beginning to sign req counts against
+// SettlementsPerDay: every fund-moving request except one on a canary key
+// (the unfreeze drill), so drills never use up a day's settlements.
+func (p Policy) CountsTowardCap(req Request) bool {
+	r, ok := p.keyRole(req.KeyID)
+	return req.Kind.MovesFunds() && !(ok && r == RoleCanary)
+}
+
 // CheckRawDigest is the guard of the raw-digest admin signing path: every
 // node calls it before signing a digest it did not build itself, and it
 // refuses any key that is not configured as a canary key.

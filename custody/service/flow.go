@@ -354,6 +354,9 @@ func (s *Service) applyErrLocked(id string, t custody.EventType, reason string) 
 	ev := custody.Event{Type: t, At: s.clock.Now(), Reason: reason}
 	if t == custody.EvBegin {
 		ev.MaxAttempts = s.pol.MaxSigningAttempts
+		if e, err := s.st.Get(id); err == nil {
+			ev.Uncapped = !s.pol.CountsTowardCap(e.Request)
+		}
 	}
 	e, err := s.st.Apply(id, ev, s.pol.SettlementsPerDay)
 	if err != nil {

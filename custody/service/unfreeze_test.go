@@ -8,6 +8,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
+	"github.com/triad-custody/triad/tss/fixtures"
 )
 
 // open submits an emergency unfreeze at the custodian and signs its
@@ -107,7 +108,7 @@ func TestUnfreezeLapse(t *testing.T) {
 	}})
 	v := open(t, c, "lapse")
 	c.Advance(time.Hour)
-	if got, _ := c.Svc(custody.Custodian).Get(v.ID); !got.Decision.Has(custody.ReasonTooEarly) {
+	if got, _ := c.Svc(custody.Custodian).Get(v.ID); got.Decision == nil || !got.Decision.Has(custody.ReasonTooEarly) {
 		t.Fatalf("1h: %v", got.Decision)
 	}
 	c.Advance(48 * time.Hour)
@@ -134,4 +135,30 @@ func waitEvent(t *testing.T, ch <-chan service.Event, typ string) service.Event 
 			t.Fatalf("no %s event", typ)
 		}
 	}
+}
+
+// The unfreeze drill on a canary key is outside the daily settlement cap:
+// with settlements_per_day 0 (no settlement may begin today) it still
+// waits the canary notice period, signs, and counts nothing.
+func TestUnfreezeDrillOutsideDailyCap(t *testing.T) {
+	c := st.New(t, st.Options{Policy: func(_ custody.Party, pol *custody.Policy) {
+		pol.Keys = []custody.KeyConfig{{ID: fixtures.KeyID, Role: custody.RoleCanary}}
+		pol.CanaryNoticePeriod = time.Minute
+		pol.SettlementsPerDay = 0
+	}})
+	v := open(t, c, "drill-cap")
+	approve(t, c, custody.Exchange, v, "1")
+	for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
+		c.WaitFor(t, p, v.ID, "two approvals", hasApprovals(2))
+	}
+	c.Advance(30 * time.Second)
+	if got, _ := c.Svc(custody.Custodian).Get(v.ID); got.Decision == nil || !got.Decision.Has(custody.ReasonTooEarly) || got.Decision.Has(custody.ReasonDailyCap) {
+		t.Fatalf("drill at 30s: %s %v", got.Status, got.Decision)
+	}
+	c.Advance(time.Minute)
+	done := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
+	if done.Attempts != 1 || len(done.Result.Signatures) != 1 {
+		t.Fatalf("drill: %d attempts, result %+v", done.Attempts, done.Result)
+	}
+	c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
 }

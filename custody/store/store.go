@@ -231,14 +231,15 @@ func (s *Store) update(id string, fn func(tx *bolt.Tx, e *Entry) error) (Entry, 
 // Apply runs the state machine on the stored record and persists the new
 // record with its audit record atomically. The first EvBegin of a
 // fund-moving request counts one settlement for today and is refused with
-// ErrDailyCap once settlementsPerDay have begun (negative: no cap).
+// ErrDailyCap once settlementsPerDay have begun (negative: no cap); an
+// Uncapped one (a drill on a canary key) is neither counted nor refused.
 func (s *Store) Apply(id string, ev custody.Event, settlementsPerDay int) (Entry, error) {
 	return s.update(id, func(tx *bolt.Tx, e *Entry) error {
 		next, err := custody.Transition(e.Progress.Record, ev)
 		if err != nil {
 			return err
 		}
-		if ev.Type == custody.EvBegin && e.Progress.Record.Attempts == 0 && e.Request.Kind.MovesFunds() {
+		if ev.Type == custody.EvBegin && e.Progress.Record.Attempts == 0 && e.Request.Kind.MovesFunds() && !ev.Uncapped {
 			if err := countSettlement(tx, custody.DayKey(ev.At), settlementsPerDay); err != nil {
 				return fmt.Errorf("beginning signing of request %.12s: %w", id, err)
 			}

@@ -137,6 +137,16 @@ func TestTransitionsCapsAndAudit(t *testing.T) {
 	if err != nil || st.Settlements[custody.DayKey(t0)] != 2 || st.Record.Status != custody.StatusApproved {
 		t.Fatalf("state: %+v %v", st, err)
 	}
+	// A drill on a canary key (Uncapped) begins past the cap and is not
+	// counted.
+	drill := ev(custody.EvBegin)
+	drill.Uncapped = true
+	if _, err := s.Apply(ids[2], drill, 2); err != nil {
+		t.Fatalf("uncapped begin past the cap: %v", err)
+	}
+	if n, _ := s.Settlements(custody.DayKey(t0)); n != 2 {
+		t.Fatalf("an uncapped begin was counted: %d settlements", n)
+	}
 }
 
 func TestApprovalsNoncesAndWitness(t *testing.T) {
