@@ -28,7 +28,7 @@ type Policy struct {
 	// emergency_unfreeze and canary always need operator signatures.
 	AutoApprove []Kind `mapstructure:"auto_approve" yaml:"auto_approve"`
 	// SettlementsPerDay caps fund-moving requests this node begins signing
-	// per UTC day (pilot: 2).
+	// per UTC day (pilot: 2); unfreeze drills on canary keys are not counted.
 	SettlementsPerDay int `mapstructure:"settlements_per_day" yaml:"settlements_per_day"`
 	// MaxFeeRate caps the fee rate in sat/vB.
 	MaxFeeRate uint64 `mapstructure:"max_fee_rate" yaml:"max_fee_rate"`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -98,47 +99,86 @@ func (e *apiError) Error() string { return fmt.Sprintf("%s (%d): %s", e.Code, e.
 // do sends a JSON request and decodes a JSON response into out. A 4xx
 // answer is the caller's mistake (exit 1), anything else the server's.
 func (c *client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("calling the node: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode >= 300 {
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		json.Unmarshal(raw, &eb)
-		ae := &apiError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-		if ae.Code == "" {
-			ae.Message = strings.TrimSpace(string(raw))
-		}
-		if resp.StatusCode < 500 {
-			return userError{ae}
-		}
-		return ae
-	}
 	if out != nil {
 		return json.Unmarshal(raw, out)
 	}
 	return nil
+}
+
+// stream sends a JSON request and hands each line of a newline-delimited
+// JSON answer to line as it arrives (lines of at most 1 MiB).
+func (c *client) stream(ctx context.Context, method, path string, in any, line func([]byte) error) error {
+	resp, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		if err := line(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading the node's answer: %w", err)
+	}
+	return nil
+}
+
+// send makes the request; an answer of 300 or more becomes the error
+// (apiError; a 4xx one is the caller's mistake).
+func (c *client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("calling the node: %w", err)
+	}
+	if resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, err
+	}
+	var eb struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	json.Unmarshal(raw, &eb)
+	ae := &apiError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	if ae.Code == "" {
+		ae.Message = strings.TrimSpace(string(raw))
+	}
+	if resp.StatusCode < 500 {
+		return nil, userError{ae}
+	}
+	return nil, ae
 }
 
 func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {

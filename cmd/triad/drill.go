@@ -391,7 +391,7 @@ spec for the canary key ('triad reshare spec', 'triad reshare approve'), then ru
 			}
 			dr.pub = o.Spec.PublicKey
 			ok := dr.step("reshare "+o.Spec.KeyID+" to the fresh "+o.Spec.Replace, func() (string, error) {
-				res, err := runReshare(io.Discard, dr.clients[coord], o)
+				res, err := runReshare(dr.out, "      ", dr.clients[coord], o)
 				if err != nil {
 					return "", err
 				}

@@ -245,7 +245,7 @@ func (c *procCluster) replaceExchange(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "verdict: PASS") {
 		t.Fatalf("reshare drill: exit %d", code)
 	}
-	for _, want := range []string{"ok   custodian+exchange sign a canary with the new shares", "ok   exchange+regulator sign a canary with the new shares"} {
+	for _, want := range []string{"approvals verified: 2 approval(s)", "reshare complete", "ok   custodian+exchange sign a canary with the new shares", "ok   exchange+regulator sign a canary with the new shares"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("reshare drill output lacks %q", want)
 		}

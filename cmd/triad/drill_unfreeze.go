@@ -151,6 +151,11 @@ func (u *unfreezeDrill) run() error {
 	ok = ok && u.step("the signature verifies under the canary key", func() (string, error) {
 		return u.verify(ctx)
 	})
+	if ok && len(u.view.Request.Inputs) > 0 {
+		ok = u.step("the coordinator's transaction reaches the regtest node", func() (string, error) {
+			return u.broadcast(ctx)
+		})
+	}
 	if ok {
 		for _, p := range drillParties {
 			if _, reachable := u.clients[p]; !reachable {
@@ -327,6 +332,22 @@ func parsePub(h string) (*btcec.PublicKey, error) {
 		return nil, err
 	}
 	return btcec.ParsePubKey(b)
+}
+
+// broadcast waits until the coordinator's node sees the unfreeze's
+// transaction on its Bitcoin node (its settlement record has the txid).
+func (u *unfreezeDrill) broadcast(ctx context.Context) (string, error) {
+	v, err := u.poll(ctx, u.view.Result.Coordinator, func(v service.View) (bool, error) {
+		return v.Settlement != nil && v.Settlement.TxID != "" && v.Settlement.Error == "", nil
+	})
+	if err != nil {
+		if v.Settlement != nil && v.Settlement.Error != "" {
+			return "", fmt.Errorf("%w (the node reports: %s)", err, v.Settlement.Error)
+		}
+		return "", err
+	}
+	u.d.Param("txid", v.Settlement.TxID)
+	return fmt.Sprintf("txid %s, %d confirmation(s)", v.Settlement.TxID, v.Settlement.Confirmations), nil
 }
 
 // done waits until party's node records the unfreeze as done.

@@ -90,7 +90,7 @@ policy:
   party: %[1]s
   keys: [{id: canary-1, role: canary}, {id: vault-1, role: custody}]
   canary_notice_period: 2s
-  accounts: [{id: canary-acct, key_id: canary-1, owner_address: bcrt1qcanary0drill0owner}]
+  accounts: [{id: canary-acct, key_id: canary-1, owner_address: bcrt1qqz7uva24ykly7sjdp9q3wjk3xqdvkne9d20ael}]
   assets: [{symbol: BTC, decimals: 8, max_amount: 100000, collateral_factor_bps: 10000}]
   operators:
     custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery"
 )
 
@@ -100,7 +101,7 @@ the same; the old shards are destroyed once every node confirms the new ones.
 			if err != nil {
 				return err
 			}
-			res, err := runReshare(cmd.OutOrStdout(), cl, o)
+			res, err := runReshare(cmd.OutOrStdout(), "", cl, o)
 			if err != nil {
 				return err
 			}
@@ -136,20 +137,38 @@ func loadOrder(specFile string, approvals []string) (node.ReshareOrder, error) {
 	return o, nil
 }
 
-// runReshare asks a surviving node to run o and prints its steps.
-func runReshare(w io.Writer, cl *client, o node.ReshareOrder) (*node.ReshareResult, error) {
-	fmt.Fprintf(w, "reshare %s: replacing %s on key %s (this takes about a minute)...\n", o.Spec.ReshareID, o.Spec.Replace, o.Spec.KeyID)
+// runReshare asks a surviving node to run o and prints each step as the
+// node reports it, indented by indent.
+func runReshare(w io.Writer, indent string, cl *client, o node.ReshareOrder) (*node.ReshareResult, error) {
+	fmt.Fprintf(w, "%sreshare %s: replacing %s on key %s (usually well under a minute)...\n", indent, o.Spec.ReshareID, o.Spec.Replace, o.Spec.KeyID)
 	ctx, cancel := withTimeout(15 * time.Minute)
 	defer cancel()
-	var res node.ReshareResult
-	err := cl.do(ctx, "POST", "/v1/recovery/reshare", o, &res)
-	for _, e := range res.Steps {
-		fmt.Fprintln(w, "  "+recovery.Progress(e))
+	var last api.ReshareLine
+	err := cl.stream(ctx, "POST", "/v1/recovery/reshare?stream=1", o, func(b []byte) error {
+		var l api.ReshareLine
+		if err := json.Unmarshal(b, &l); err != nil {
+			return fmt.Errorf("the node's progress: %w", err)
+		}
+		if l.Step != nil {
+			fmt.Fprintln(w, indent+"  "+recovery.Progress(*l.Step))
+			return nil
+		}
+		last = l
+		return nil
+	})
+	switch {
+	case err != nil:
+	case last.Error != nil && last.Error.Status < 500:
+		err = userErr("%s", last.Error.Message)
+	case last.Error != nil:
+		err = errors.New(last.Error.Message)
+	case last.Result == nil:
+		err = errors.New("the node ended its answer without a result: the reshare's outcome is unknown; check `triad status` on every node")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reshare %s: %w", o.Spec.ReshareID, err)
 	}
-	return &res, nil
+	return last.Result, nil
 }
 
 func readJSONFile(path string, v any) error {

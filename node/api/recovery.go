@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/triad-custody/triad/custody"
@@ -16,7 +18,7 @@ import (
 // Recovery endpoints (drills and resharing). The API owner wires them with
 // one line in New: s.registerRecovery()
 //
-//	POST /v1/recovery/reshare       admin            run an approved reshare (node.ReshareOrder)
+//	POST /v1/recovery/reshare       admin            run an approved reshare (node.ReshareOrder); ?stream=1: its steps as they happen
 //	POST /v1/recovery/canary-sign   admin            sign a canary digest with a chosen partner
 //	GET  /v1/recovery/unseal-check  admin, auditor   prove every shard unseals (public data only)
 //	POST /v1/recovery/attest        admin, operator, auditor   record a drill report on the audit chain and sign it with the node identity
@@ -35,16 +37,68 @@ func (s *Server) reshare(w http.ResponseWriter, r *http.Request, who string) {
 	s.log.Info("reshare requested", "caller", who, "reshare", o.Spec.ReshareID, "key", o.Spec.KeyID, "replace", o.Spec.Replace)
 	ctx, cancel := context.WithTimeout(r.Context(), s.rt.Cfg.Sessions.KeygenTimeout+time.Minute)
 	defer cancel()
+	if r.URL.Query().Get("stream") == "1" {
+		s.reshareStream(ctx, w, o)
+		return
+	}
 	res, err := s.rt.Node.Reshare(ctx, o, nil)
 	if err != nil {
-		code := http.StatusBadGateway
-		if errors.Is(err, node.ErrReshareApproval) {
-			code = http.StatusForbidden
-		}
-		writeJSON(w, code, map[string]any{"error": map[string]string{"code": "reshare_failed", "message": err.Error()}, "result": res})
+		writeJSON(w, reshareStatus(err), map[string]any{"error": reshareError(err), "result": res})
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// ReshareLine is one line of POST /v1/recovery/reshare?stream=1, whose
+// body is newline-delimited JSON: a Step as each happens, then one last
+// line with the Result, and the Error if the reshare failed (the HTTP
+// status is 200 once the first line is out; Error.Status is what the
+// unstreamed call would have answered).
+type ReshareLine struct {
+	Step   *node.ReshareEvent  `json:"step,omitempty"`
+	Result *node.ReshareResult `json:"result,omitempty"`
+	Error  *ReshareFailure     `json:"error,omitempty"`
+}
+
+// ReshareFailure is why a reshare failed.
+type ReshareFailure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
+func reshareStatus(err error) int {
+	if errors.Is(err, node.ErrReshareApproval) {
+		return http.StatusForbidden
+	}
+	return http.StatusBadGateway
+}
+
+func reshareError(err error) *ReshareFailure {
+	return &ReshareFailure{Code: "reshare_failed", Message: err.Error(), Status: reshareStatus(err)}
+}
+
+// reshareStream runs the reshare, writing each step as it happens.
+func (s *Server) reshareStream(ctx context.Context, w http.ResponseWriter, o node.ReshareOrder) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	line := func(l ReshareLine) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := enc.Encode(l); err == nil {
+			rc.Flush()
+		}
+	}
+	res, err := s.rt.Node.Reshare(ctx, o, func(e node.ReshareEvent) { line(ReshareLine{Step: &e}) })
+	last := ReshareLine{Result: res}
+	if err != nil {
+		last.Error = reshareError(err)
+	}
+	line(last)
 }
 
 // CanarySignRequest is POST /v1/recovery/canary-sign.

@@ -1,0 +1,58 @@
+package api_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+	st "github.com/triad-custody/triad/custody/service/servicetest"
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/api"
+	"github.com/triad-custody/triad/tss/fixtures"
+)
+
+// A reshare whose approvals do not verify is refused before any step:
+// 403 unstreamed; streamed, a 200 whose one NDJSON line carries the
+// error with the status the unstreamed call answers.
+func TestReshareRefusedStreamedAndNot(t *testing.T) {
+	c := newAPICluster(t, st.Options{})
+	c.Members[custody.Custodian].Runtime.EnableRecovery(nil)
+	o := node.ReshareOrder{Spec: node.ReshareSpec{ReshareID: "r1", KeyID: fixtures.KeyID, Replace: "exchange",
+		PublicKey: strings.Repeat("02", 33), Expires: st.Epoch.Add(-time.Hour)}}
+
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if code := c.call(t, custody.Custodian, "admin", "POST", "/v1/recovery/reshare", o, &body); code != http.StatusForbidden || body.Error.Code != "reshare_failed" {
+		t.Fatalf("unstreamed: %d %+v", code, body)
+	}
+
+	raw, _ := json.Marshal(o)
+	req, _ := http.NewRequest("POST", c.urls[custody.Custodian]+"/v1/recovery/reshare?stream=1", strings.NewReader(string(raw)))
+	req.Header.Set("Authorization", "Bearer "+tokens["admin"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("streamed: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var lines []api.ReshareLine
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var l api.ReshareLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) != 1 || lines[0].Step != nil || lines[0].Error == nil || lines[0].Error.Status != http.StatusForbidden ||
+		!strings.Contains(lines[0].Error.Message, "expired") {
+		t.Fatalf("streamed lines: %+v", lines)
+	}
+}
