@@ -34,7 +34,8 @@ func (s *Service) appendAudit(kind, id, party string, payload []byte) {
 
 // Tick is the node's periodic work: witness monotonic time on open
 // requests, report a wall-clock jump, re-evaluate open requests (notice
-// periods end, unfreezes lapse, failed attempts retry), send audit heads
+// periods end, unfreezes lapse, failed attempts retry), offer peers what
+// they missed of open requests (offer), send audit heads
 // to peers, follow done requests' transactions (Tracker) and, on the
 // regulator's node, reconcile when due.
 func (s *Service) Tick(ctx context.Context) {
@@ -47,6 +48,7 @@ func (s *Service) Tick(ctx context.Context) {
 		for _, e := range pending {
 			s.step(e.Request.ID())
 		}
+		s.offer(pending)
 	}
 	now := s.clock.Now()
 	if _, err := s.st.PruneNonces(now.Add(-s.pol.ClockSkew)); err != nil {

@@ -421,7 +421,7 @@ func (s *Service) publishLocked(id string) {
 	if msg == nil {
 		return
 	}
-	key := fmt.Sprintf("%s|%s|%v", msg.Status.Status, msg.Status.Reason, msg.Result != nil)
+	key := fmt.Sprintf("%s|%s|%v|%v", msg.Status.Status, msg.Status.Reason, msg.Result != nil, msg.Status.Holds)
 	if msg.Status.Decision != nil {
 		key += "|" + msg.Status.Decision.String()
 	}
@@ -438,7 +438,7 @@ func (s *Service) statusMessageLocked(id string) *message {
 		return nil
 	}
 	ps := &PeerStatus{Status: e.Progress.Record.Status, Reason: e.Progress.Record.Reason, At: s.clock.Now(),
-		Observer: !custody.QuorumFor(e.Request.Kind).Includes(s.party)}
+		Observer: !custody.QuorumFor(e.Request.Kind).Includes(s.party), Holds: holds(e.Progress)}
 	if d, ok := s.decisions[id]; ok {
 		ps.Decision = &d
 	}

@@ -55,6 +55,9 @@ type PeerStatus struct {
 	Decision *custody.Decision `json:"decision,omitempty"`
 	Observer bool              `json:"observer,omitempty"`
 	At       time.Time         `json:"at"` // the reporting node's clock
+	// Holds names the endorsements the reporter has recorded, as
+	// "party:stance" (sorted), so a peer can offer the ones it missed.
+	Holds []string `json:"holds,omitempty"`
 	// wait is what this node makes of the newest report (by the peer's
 	// At) that said "too early": reports can arrive out of order.
 	wait peerWait
@@ -78,7 +81,7 @@ func decodeMessage(b []byte) (message, error) {
 	if dec.More() {
 		return message{}, fmt.Errorf("decoding custody message: trailing data")
 	}
-	if len(m.RequestID) > 64 || len(m.Nonce) > 64 || len(m.Records) > auditPage {
+	if len(m.RequestID) > 64 || len(m.Nonce) > 64 || len(m.Records) > auditPage || m.Status != nil && len(m.Status.Holds) > 2*len(custody.Parties) {
 		return message{}, fmt.Errorf("decoding custody message: field out of bounds")
 	}
 	return m, nil

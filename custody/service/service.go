@@ -102,6 +102,7 @@ type Service struct {
 	inflight  map[string]string           // request ID → nonce of the attempt this node coordinates
 	sessions  map[string]liveSession      // partner: request/digest → session this node joined
 	published map[string]string           // request ID → last status/decision sent
+	offered   map[string]time.Duration    // "id|peer" → monotonic time of the last offer
 	peers     map[string]map[custody.Party]PeerStatus
 	orphans   map[string][]orphan
 	jumped    bool
@@ -192,7 +193,7 @@ func New(o Options) (*Service, error) {
 		watch: custody.NewStopwatch(o.Clock), monitor: custody.NewClockMonitor(o.Clock, o.Policy.ClockSkew),
 		events: newBroker(512), m: newMetrics(), work: newQueue(),
 		changed: make(chan struct{}), decisions: map[string]custody.Decision{}, inflight: map[string]string{}, sessions: map[string]liveSession{},
-		published: map[string]string{}, peers: map[string]map[custody.Party]PeerStatus{}, orphans: map[string][]orphan{},
+		published: map[string]string{}, offered: map[string]time.Duration{}, peers: map[string]map[custody.Party]PeerStatus{}, orphans: map[string][]orphan{},
 		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}, tracked: map[string]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.watch.Lap()

@@ -288,6 +288,9 @@ func (s *Store) AddApproval(id string, a custody.Approval, now time.Time) (Entry
 		if err := useNonce(tx, a.Party, a.Nonce, a.Expires); err != nil {
 			return err
 		}
+		if err := putSigned(tx, a); err != nil {
+			return err
+		}
 		en := a.Endorse(now)
 		kind := audit.KindApproval
 		if a.Stance == custody.Veto {

@@ -179,6 +179,16 @@ func TestApprovalsNoncesAndWitness(t *testing.T) {
 	if len(e.Progress.Approvals) != 2 || !e.Progress.Approvals[custody.Custodian].Auto || len(e.Progress.Vetoes) != 1 || e.Progress.Timeline.Witnessed != 3*time.Hour {
 		t.Fatalf("progress %+v", e.Progress)
 	}
+	// The signed approval and veto are kept as signed (the automatic
+	// approval has no signature to keep), for offering to peers.
+	signed, err := s.SignedApprovals(id)
+	if err != nil || len(signed) != 2 || signed[0].Stance != custody.Approve || signed[1].Stance != custody.Veto ||
+		string(signed[0].Signature) != string(a.Signature) || signed[1].Nonce != v.Nonce {
+		t.Fatalf("signed approvals %+v, %v", signed, err)
+	}
+	if other, err := s.SignedApprovals("other"); err != nil || len(other) != 0 {
+		t.Fatalf("another request's signed approvals: %+v, %v", other, err)
+	}
 	if n, err := s.PruneNonces(t0.Add(time.Hour)); err != nil || n != 2 {
 		t.Fatalf("pruned %d %v", n, err)
 	}

@@ -1,0 +1,109 @@
+package service
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/store"
+)
+
+// offerEvery bounds how often one request is offered to one peer.
+const offerEvery = 30 * time.Second
+
+// The request flow's anti-entropy. Sends are not queued: a peer that was
+// down or cut off when a request was proposed or endorsed never got those
+// messages, and nothing else would tell it. So on each tick a node offers
+// every open request to each connected peer whose newest report shows it
+// lacks something this node holds (no report at all: it may lack
+// everything): the proposal, if this node's party made it; the operators'
+// signed approvals and vetoes, which any node may relay because the
+// receiver verifies every signature with its own policy; and this node's
+// own automatic approval, which only it can vouch for. Approvals already
+// expired are not offered (the receiver would refuse them: an operator
+// approves again). Duplicates cost nothing: a stored proposal is
+// idempotent and a known approval is a replay the receiver ignores.
+
+// holds is what a node reports it has recorded of a request's
+// endorsements ("party:stance", sorted).
+func holds(p custody.Progress) []string {
+	var out []string
+	for party := range p.Approvals {
+		out = append(out, string(party)+":"+string(custody.Approve))
+	}
+	for party := range p.Vetoes {
+		out = append(out, string(party)+":"+string(custody.Veto))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// offer runs the anti-entropy pass over the open requests.
+func (s *Service) offer(pending []store.Entry) {
+	n, _ := s.network()
+	if n == nil {
+		return
+	}
+	open := map[string]bool{}
+	for _, e := range pending {
+		open[e.Request.ID()] = true
+	}
+	s.mu.Lock()
+	for k := range s.offered {
+		if id, _, _ := strings.Cut(k, "|"); !open[id] {
+			delete(s.offered, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range pending {
+		id := e.Request.ID()
+		signed, err := s.st.SignedApprovals(id)
+		if err != nil {
+			s.log.Warn("reading signed approvals", "request", short(id), "err", err)
+			continue
+		}
+		for _, p := range n.Peers() {
+			if !n.Connected(p) {
+				continue
+			}
+			for _, m := range s.missingFor(custody.Party(p), e, signed) {
+				s.send(p, m)
+			}
+		}
+	}
+}
+
+// missingFor returns the messages of request e that peer p's newest
+// report says it lacks, at most once per offerEvery.
+func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Approval) []message {
+	id := e.Request.ID()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, reported := s.peers[id][p]
+	key := id + "|" + string(p)
+	if last, ok := s.offered[key]; ok && s.clock.Monotonic()-last < offerEvery {
+		return nil
+	}
+	has := func(party custody.Party, st custody.Stance) bool {
+		return reported && slices.Contains(ps.Holds, string(party)+":"+string(st))
+	}
+	canon := e.Request.Canonical()
+	var out []message
+	if !reported && e.Request.Requester.Party == s.party {
+		out = append(out, message{Type: msgPropose, RequestID: id, Request: canon})
+	}
+	now := s.clock.Now()
+	for _, a := range signed {
+		if !has(a.Party, a.Stance) && now.Before(a.Expires) {
+			out = append(out, message{Type: msgEndorse, RequestID: id, Request: canon, Approval: &a})
+		}
+	}
+	if en, ok := e.Progress.Approvals[s.party]; ok && en.Auto && !has(s.party, custody.Approve) {
+		out = append(out, message{Type: msgEndorse, RequestID: id, Request: canon, Auto: true})
+	}
+	if len(out) > 0 {
+		s.offered[key] = s.clock.Monotonic()
+	}
+	return out
+}
