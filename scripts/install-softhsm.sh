@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # install-softhsm.sh — make SoftHSM2 available for Triad's PKCS#11 tests.
 #
-# Idempotent: installs Debian's softhsm2 with apt-get only when softhsm2-util
-# is missing (running `apt-get update` first only if the package is not known
-# yet), then prints the PKCS#11 module path as the last line on stdout.
+# Idempotent: installs Debian's softhsm2 (pinned: SOFTHSM_VERSION) with
+# apt-get only when softhsm2-util is missing (running `apt-get update` first
+# only if the package is not known yet), then prints the PKCS#11 module
+# path as the last line on stdout.
 # Tests export it as TRIAD_SOFTHSM_MODULE, or find it in the standard paths.
 set -euo pipefail
 
 log() { echo "install-softhsm: $*" >&2; }
+
+# The Debian bookworm build the tests are pinned to.
+SOFTHSM_VERSION="${TRIAD_SOFTHSM_VERSION:-2.6.1-2.1}"
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
@@ -20,8 +24,17 @@ if ! command -v softhsm2-util >/dev/null; then
 		log "package lists do not know softhsm2; running apt-get update"
 		$SUDO apt-get update -qq >&2
 	fi
-	log "installing softhsm2"
-	$SUDO apt-get install -y -qq --no-install-recommends softhsm2 >&2
+	log "installing softhsm2=$SOFTHSM_VERSION"
+	if ! $SUDO apt-get install -y -qq --no-install-recommends "softhsm2=$SOFTHSM_VERSION" "libsofthsm2=$SOFTHSM_VERSION" >&2; then
+		# A Debian point release may replace the pinned build; the PKCS#11
+		# conformance suite checks whatever is installed.
+		log "WARNING: softhsm2 $SOFTHSM_VERSION is not available here; installing the distribution's candidate"
+		$SUDO apt-get install -y -qq --no-install-recommends softhsm2 >&2
+	fi
+fi
+installed="$(dpkg-query -W -f='${Version}' softhsm2 2>/dev/null || echo unknown)"
+if [[ "$installed" != "$SOFTHSM_VERSION" ]]; then
+	log "WARNING: softhsm2 $installed is installed; the tests are pinned to $SOFTHSM_VERSION"
 fi
 
 find_module() {

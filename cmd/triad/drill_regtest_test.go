@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,5 +94,18 @@ func TestDrillUnfreezeRegtest(t *testing.T) {
 	chain.Generate(t, 1)
 	if got, err := chain.Client.Balance(ctx, canaryOwner, 1); err != nil || int64(got) != amount {
 		t.Fatalf("owner's balance %d after the drill's transaction %s, %v", got, txid, err)
+	}
+	// The operators' list shows the transaction once the node's tick has
+	// seen it confirmed.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, errOut, code := triad(t, c.bin, "requests", "-c", c.cfgs["custodian"], "--token-file", filepath.Join(c.dir, "custodian", "admin.token"))
+		if code == 0 && strings.Contains(out, txid[:12]+" (1)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("triad requests never showed %s with 1 confirmation: %d\n%s%s", txid[:12], code, out, errOut)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

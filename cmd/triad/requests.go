@@ -63,10 +63,10 @@ this node's decision, the peers' reported statuses and the signature.
 				return printJSON(cmd.OutOrStdout(), list)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tAMOUNT\tAPPROVALS\tATTEMPTS\tUPDATED\tREASON")
+			fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tAMOUNT\tAPPROVALS\tATTEMPTS\tTX (CONF)\tUPDATED\tREASON")
 			for _, v := range list.Requests {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%.60s\n", short12(v.ID), v.Request.Kind, v.Status, v.Request.Amount,
-					len(v.Approvals), v.Attempts, v.UpdatedAt.Format(time.RFC3339), v.Reason)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%.60s\n", short12(v.ID), v.Request.Kind, v.Status, v.Request.Amount,
+					len(v.Approvals), v.Attempts, txCell(v.Settlement), v.UpdatedAt.Format(time.RFC3339), v.Reason)
 			}
 			return tw.Flush()
 		},
@@ -77,4 +77,17 @@ this node's decision, the peers' reported statuses and the signature.
 	c.Flags().IntVar(&limit, "limit", 0, "at most this many (1..500)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(c)
+}
+
+// txCell is a request's transaction as the list shows it: the txid's
+// first 12 digits and its confirmations, "-" for none yet (or none at
+// all: a canary drill signs no transaction).
+func txCell(st *service.Settlement) string {
+	switch {
+	case st == nil || st.TxID == "":
+		return "-"
+	case st.Error != "":
+		return short12(st.TxID) + " (error)"
+	}
+	return fmt.Sprintf("%s (%d)", short12(st.TxID), st.Confirmations)
 }
