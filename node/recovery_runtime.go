@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/triad-custody/triad/tss"
@@ -57,7 +58,10 @@ type UnsealCheck struct {
 	Party     string `json:"party"`
 	PublicKey string `json:"public_key"`
 	View      string `json:"view"`
-	Error     string `json:"error,omitempty"`
+	// PendingView is the public view of a pending share an undecided
+	// reshare left (ResolveReshare), if any.
+	PendingView string `json:"pending_view,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 // CheckUnseal reads and unseals every share from disk (not from the
@@ -72,6 +76,15 @@ func (k *KeyStore) CheckUnseal(ctx context.Context) ([]UnsealCheck, error) {
 		return nil, fmt.Errorf("node: HSM not ready: %w", err)
 	}
 	var out []UnsealCheck
+	for _, id := range k.PendingKeys() {
+		if !slices.Contains(ids, id) { // a replacement's first share, undecided
+			c := UnsealCheck{KeyID: id}
+			if c.PendingView, err = k.pendingView(ctx, id); err != nil {
+				c.Error = "pending share: " + err.Error()
+			}
+			out = append(out, c)
+		}
+	}
 	for _, id := range ids {
 		c := UnsealCheck{KeyID: id}
 		b, err := k.file(id, 1).Read(ctx)
@@ -93,6 +106,11 @@ func (k *KeyStore) CheckUnseal(ctx context.Context) ([]UnsealCheck, error) {
 		pub, _ := s.PublicKey()
 		v, _ := s.PublicView()
 		c.Party, c.PublicKey, c.View = s.Self.ID, hex.EncodeToString(pub.SerializeCompressed()), hex.EncodeToString(v[:])
+		if k.HasPending(id) {
+			if c.PendingView, err = k.pendingView(ctx, id); err != nil {
+				c.Error = "pending share: " + err.Error()
+			}
+		}
 		out = append(out, c)
 	}
 	return out, nil

@@ -156,6 +156,9 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 		host.Close()
 		return nil, err
 	}
+	for _, id := range keys.PendingKeys() {
+		log.Error("a reshare of this key is undecided here: the old share is in force and the new one pending; compare the nodes' views with `triad reshare resolve`", "key", id)
+	}
 	pool, err := tss.NewPool(ctx, tss.PoolConfig{Target: c.PreParams.Target, Concurrency: c.PreParams.Concurrency,
 		Store: sealedPreParams{c.sealedFile(s, preParamsFile, "preparams")}, Progress: o.PreParamsProgress})
 	if err != nil {

@@ -332,6 +332,9 @@ Example:
 						if k.Error != "" {
 							return "", fmt.Errorf("%s: %s", k.KeyID, k.Error)
 						}
+						if k.PendingView != "" {
+							return "", fmt.Errorf("%s: a reshare is undecided here (pending share %.16s…): run `triad reshare resolve`", k.KeyID, k.PendingView)
+						}
 						if views[k.KeyID] == nil {
 							views[k.KeyID] = map[string]string{}
 						}

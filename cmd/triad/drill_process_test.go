@@ -241,6 +241,11 @@ func (c *procCluster) replaceExchange(t *testing.T) {
 		}
 		args = append(args, "--approval", ap)
 	}
+	// The custodian's old share, kept aside to stage an undecided reshare.
+	oldShare, err := os.ReadFile(c.shareFile("custodian"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, code := c.drill(t, args...)
 	if code != 0 || !strings.Contains(out, "verdict: PASS") {
 		t.Fatalf("reshare drill: exit %d", code)
@@ -263,13 +268,65 @@ func (c *procCluster) replaceExchange(t *testing.T) {
 		}
 	}
 	// The approvals' nonces outlive a restart: the coordinator, killed and
-	// started again, refuses the same approvals.
+	// started again, refuses the same approvals. It comes back as if its
+	// commit had not happened: the old share in force, the new one
+	// pending (the same sealing serves both).
 	c.started["custodian"].cmd.Process.Signal(syscall.SIGKILL)
 	c.started["custodian"].cmd.Wait()
+	// Back on its old address, with its peers' addresses, so they meet again.
+	writeConfigAt(t, c.dir, "custodian", "custodian", c.started["custodian"].p2p[0], c.started, map[string]string{"exchange": "exchange2"})
+	share := c.shareFile("custodian")
+	if err := os.Rename(share, share+".pending"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(share, oldShare, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c.started["custodian"] = startNode(t, c.bin, c.cfgs["custodian"])
 	run := append([]string{"reshare", "run", "-c", c.cfgs["custodian"]}, args[1:]...)
 	if out, errOut, code := triad(t, c.bin, run...); code != 1 || !strings.Contains(errOut, "already used") {
 		t.Fatalf("replayed reshare approvals after a restart: exit %d %s %s", code, out, errOut)
+	}
+	c.resolveUndecided(t)
+}
+
+// shareFile is party's sealed share of canary-1.
+func (c *procCluster) shareFile(party string) string {
+	return filepath.Join(filepath.Dir(c.cfgs[party]), party, "keys", "canary-1.share")
+}
+
+// resolveUndecided: the custodian's reshare is undecided. The unseal
+// drill says so; `reshare resolve` sees the other two hold the pending
+// committee in force and commits it at the custodian; every pair signs.
+func (c *procCluster) resolveUndecided(t *testing.T) {
+	t.Helper()
+	out, code := c.drill(t, "unseal")
+	if code != 1 || !strings.Contains(out, "a reshare is undecided here") {
+		t.Fatalf("unseal drill with an undecided reshare: exit %d", code)
+	}
+	args := []string{"reshare", "resolve", "--key-id", "canary-1"}
+	for _, p := range node.DefaultParties {
+		args = append(args, "-c", c.cfgs[p])
+	}
+	rout, rerr, rcode := triad(t, c.bin, append(args, "--dry-run")...)
+	if rcode != 0 || !strings.Contains(rout, "custodian would commit") {
+		t.Fatalf("reshare resolve --dry-run: %d\n%s%s", rcode, rout, rerr)
+	}
+	rout, rerr, rcode = triad(t, c.bin, args...)
+	t.Logf("triad reshare resolve: exit %d\n%s%s", rcode, rout, rerr)
+	if rcode != 0 || !strings.Contains(rout, "custodian: pending share committed") {
+		t.Fatalf("reshare resolve: exit %d", rcode)
+	}
+	out, code = c.drill(t, "all-pairs", "--key-id", "canary-1")
+	if code != 0 || !strings.Contains(out, "verdict: PASS") {
+		t.Fatalf("all-pairs after resolving: exit %d", code)
+	}
+	found := false
+	for _, r := range c.chain(t, "custodian") {
+		found = found || r.Kind == service.KindReshare && r.RequestID == "reshare/undecided-canary-1"
+	}
+	if !found {
+		t.Fatal("the resolution is not on the custodian's audit chain")
 	}
 }
 

@@ -115,7 +115,7 @@ the same; the old shards are destroyed once every node confirms the new ones.
 	runCmd.Flags().StringArrayVar(&approvals, "approval", nil, "signed approval file (two parties)")
 	runCmd.MarkFlagRequired("spec")
 
-	rc.AddCommand(specCmd, approveCmd, runCmd)
+	rc.AddCommand(specCmd, approveCmd, runCmd, newReshareResolveCmd())
 	root.AddCommand(rc)
 }
 

@@ -19,11 +19,13 @@ import (
 // one line in New: s.registerRecovery()
 //
 //	POST /v1/recovery/reshare       admin            run an approved reshare (node.ReshareOrder); ?stream=1: its steps as they happen
+//	POST /v1/recovery/reshare/resolve admin        end an undecided reshare here (commit or discard the pending share)
 //	POST /v1/recovery/canary-sign   admin            sign a canary digest with a chosen partner
 //	GET  /v1/recovery/unseal-check  admin, auditor   prove every shard unseals (public data only)
 //	POST /v1/recovery/attest        admin, operator, auditor   record a drill report on the audit chain and sign it with the node identity
 func (s *Server) registerRecovery() {
 	s.Handle("POST /v1/recovery/reshare", []string{"admin"}, s.reshare)
+	s.Handle("POST /v1/recovery/reshare/resolve", []string{"admin"}, s.resolveReshare)
 	s.Handle("POST /v1/recovery/canary-sign", []string{"admin"}, s.canarySign)
 	s.Handle("GET /v1/recovery/unseal-check", []string{"admin", "auditor"}, s.unsealCheck)
 	s.Handle("POST /v1/recovery/attest", []string{"admin", "operator", "auditor"}, s.attest)
@@ -47,6 +49,38 @@ func (s *Server) reshare(w http.ResponseWriter, r *http.Request, who string) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// ResolveRequest is POST /v1/recovery/reshare/resolve: end the undecided
+// reshare of KeyID at this node. PendingView must be the pending share's
+// public view (GET /v1/recovery/unseal-check shows it).
+type ResolveRequest struct {
+	KeyID       string `json:"key_id"`
+	PendingView string `json:"pending_view"`
+	Action      string `json:"action"` // "commit" or "discard"
+}
+
+func (s *Server) resolveReshare(w http.ResponseWriter, r *http.Request, who string) {
+	var req ResolveRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Action != "commit" && req.Action != "discard" {
+		writeError(w, http.StatusBadRequest, "bad_request", `action must be "commit" or "discard"`)
+		return
+	}
+	s.log.Warn("undecided reshare resolved by an operator", "caller", who, "key", req.KeyID, "action", req.Action)
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	err := s.rt.Node.ResolveReshare(ctx, req.KeyID, req.PendingView, req.Action == "commit")
+	switch {
+	case errors.Is(err, node.ErrNoPending):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case err != nil:
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"key_id": req.KeyID, "action": req.Action})
+	}
 }
 
 // ReshareLine is one line of POST /v1/recovery/reshare?stream=1, whose

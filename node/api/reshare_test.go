@@ -56,3 +56,20 @@ func TestReshareRefusedStreamedAndNot(t *testing.T) {
 		t.Fatalf("streamed lines: %+v", lines)
 	}
 }
+
+// Resolving an undecided reshare names an action; with nothing pending
+// at the node there is nothing to resolve.
+func TestResolveReshareAPI(t *testing.T) {
+	c := newAPICluster(t, st.Options{})
+	req := api.ResolveRequest{KeyID: fixtures.KeyID, PendingView: strings.Repeat("ab", 32), Action: "keep-both"}
+	if code := c.call(t, custody.Custodian, "admin", "POST", "/v1/recovery/reshare/resolve", req, nil); code != http.StatusBadRequest {
+		t.Fatalf("unknown action: %d", code)
+	}
+	req.Action = "commit"
+	if code := c.call(t, custody.Custodian, "auditor", "POST", "/v1/recovery/reshare/resolve", req, nil); code != http.StatusForbidden {
+		t.Fatalf("auditor resolving: %d", code)
+	}
+	if code := c.call(t, custody.Custodian, "admin", "POST", "/v1/recovery/reshare/resolve", req, nil); code != http.StatusNotFound {
+		t.Fatalf("nothing pending: %d", code)
+	}
+}

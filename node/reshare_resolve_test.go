@@ -1,0 +1,80 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/triad-custody/triad/tss"
+	"github.com/triad-custody/triad/tss/fixtures"
+)
+
+// pendingLike seals, as n's pending share of the fixture key, its share
+// relabelled as a reshare's new committee would be ("<party>#2"): another
+// public view, as an undecided reshare leaves. It returns that view.
+func pendingLike(t *testing.T, ctx context.Context, n *testNode) string {
+	t.Helper()
+	cur, err := n.keys.Load(ctx, fixtures.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := tss.MarshalShare(cur)
+	next, _ := tss.UnmarshalShare(b)
+	for i := range next.Parties {
+		next.Parties[i].ID = next.Parties[i].Node + "#2"
+	}
+	next.Self.ID = next.Self.Node + "#2"
+	if err := n.keys.savePending(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := next.PublicView()
+	return hex.EncodeToString(v[:])
+}
+
+// An undecided reshare is resolved at one node by naming the pending
+// view: a wrong view changes nothing, discard keeps the old share, commit
+// puts the pending one in force (on disk too); each resolution is a
+// reshare step for the audit chain.
+func TestResolveUndecidedReshare(t *testing.T) {
+	_, nodes := memCluster(t, clusterOpts{withShares: true})
+	ev := &events{}
+	n := nodes["custodian"]
+	n.EnableRecovery(RecoveryOptions{Observer: ev.add})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	if err := n.ResolveReshare(ctx, fixtures.KeyID, "", true); !errors.Is(err, ErrNoPending) {
+		t.Fatalf("nothing pending: %v", err)
+	}
+	view := pendingLike(t, ctx, n)
+	checks, err := n.keys.CheckUnseal(ctx)
+	if err != nil || len(checks) != 1 || checks[0].PendingView != view || checks[0].View == view {
+		t.Fatalf("unseal check %+v, %v", checks, err)
+	}
+	if got := n.keys.PendingKeys(); len(got) != 1 || got[0] != fixtures.KeyID {
+		t.Fatalf("pending keys %v", got)
+	}
+	if err := n.ResolveReshare(ctx, fixtures.KeyID, checks[0].View, true); err == nil || !n.keys.HasPending(fixtures.KeyID) {
+		t.Fatalf("commit naming the in-force view: %v", err)
+	}
+	if err := n.ResolveReshare(ctx, fixtures.KeyID, view, false); err != nil || n.keys.HasPending(fixtures.KeyID) {
+		t.Fatalf("discard: %v", err)
+	}
+	if s, _ := n.keys.Load(ctx, fixtures.KeyID); s.Self.ID != "custodian" {
+		t.Fatalf("after discard %s is in force", s.Self.ID)
+	}
+
+	view = pendingLike(t, ctx, n)
+	if err := n.ResolveReshare(ctx, fixtures.KeyID, view, true); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	ks, _ := NewKeyStore(n.keys.dir, "custodian", n.sealer)
+	if s, err := ks.Load(ctx, fixtures.KeyID); err != nil || s.Self.ID != "custodian#2" || ks.HasPending(fixtures.KeyID) {
+		t.Fatalf("on disk after commit: %v %v", s, err)
+	}
+	if got := ev.steps("custodian"); len(got) != 2 || got[0] != "resolved: discarded" || got[1] != "resolved: committed" {
+		t.Fatalf("steps %v", got)
+	}
+}
