@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -14,6 +15,18 @@ import (
 
 // ErrNoSigners: no pair of signers could complete the signature.
 var ErrNoSigners = errors.New("node: no signer pair could sign")
+
+// ErrShareMismatch: a signing partner holds another sharing of the key.
+var ErrShareMismatch = errors.New("node: share views differ")
+
+// shareView is the hex public view of a share ("" if it has none).
+func shareView(s *tss.KeyShare) string {
+	v, err := s.PublicView()
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(v[:])
+}
 
 // SignRequest asks the cluster for one signature.
 type SignRequest struct {
@@ -73,7 +86,8 @@ func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
 		signers := []string{n.opt.Party, partner}
 		sort.Strings(signers)
 		p := &Proposal{Protocol: tss.Sign, KeyID: req.KeyID, RequestID: req.RequestID, Attempt: attempt,
-			Participants: signers, Threshold: share.Threshold, Digest: req.Digest[:], ChildPath: req.ChildPath, Payload: req.Payload}
+			Participants: signers, Threshold: share.Threshold, Digest: req.Digest[:], ChildPath: req.ChildPath, Payload: req.Payload,
+			ShareView: shareView(share)}
 		p.SessionID = p.sessionIDFor()
 		sig, err := n.attempt(ctx, p, partner)
 		a := Attempt{SessionID: p.SessionID.String(), Signers: signers}
@@ -168,6 +182,10 @@ func (n *Node) signSession(p *Proposal) (*tss.Session, error) {
 	}
 	if p.Threshold != share.Threshold {
 		return nil, fmt.Errorf("node: proposal threshold %d, key has %d", p.Threshold, share.Threshold)
+	}
+	if mine := shareView(share); p.ShareView != "" && p.ShareView != mine {
+		return nil, fmt.Errorf("%w: the proposer holds %.16s…, this node %.16s… of %s: one of the two holds a stale share (a reshare undecided on one side, or a share restored from an old backup); compare with `triad drill unseal`, then `triad reshare resolve`",
+			ErrShareMismatch, p.ShareView, mine, p.KeyID)
 	}
 	if err := n.opt.Authorizer.AuthorizeSign(ctx, p.KeyID, p); err != nil {
 		return nil, fmt.Errorf("node: policy refuses: %w", err)

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +79,39 @@ func TestResolveUndecidedReshare(t *testing.T) {
 	if got := ev.steps("custodian"); len(got) != 2 || got[0] != "resolved: discarded" || got[1] != "resolved: committed" {
 		t.Fatalf("steps %v", got)
 	}
+}
+
+// A partner holding another sharing of the key (here the exchange, whose
+// share in force is relabelled as after a reshare the custodian never
+// committed) declines a signing proposal at once, naming the stale share;
+// the coordinator fails over to the regulator, which holds the same
+// sharing, and signs.
+func TestSignDeclinedOnShareMismatch(t *testing.T) {
+	_, nodes := memCluster(t, clusterOpts{withShares: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ex := nodes["exchange"]
+	cur, err := ex.keys.Load(ctx, fixtures.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := tss.MarshalShare(cur)
+	other, _ := tss.UnmarshalShare(b)
+	for i := range other.Parties {
+		other.Parties[i].ID += "#2"
+	}
+	other.Self.ID += "#2"
+	ex.keys.mu.Lock()
+	ex.keys.cache[fixtures.KeyID] = other
+	ex.keys.mu.Unlock()
+
+	res, err := nodes["custodian"].Sign(ctx, SignRequest{KeyID: fixtures.KeyID, RequestID: "stale-partner",
+		Digest: sha256.Sum256([]byte("stale")), Partner: "exchange"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Attempts) != 2 || !strings.Contains(res.Attempts[0].Error, "share views differ") || res.Signers[1] != "regulator" {
+		t.Fatalf("attempts %+v, signers %v", res.Attempts, res.Signers)
+	}
+	verifySig(t, fixturePub(t), res.Signature)
 }

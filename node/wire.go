@@ -64,6 +64,12 @@ type Proposal struct {
 	// Payload is the typed request a signer rebuilds its digest from
 	// (custody actions); opaque to the transport.
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// ShareView is the proposer's public view of its share (hex
+	// tss.KeyShare.PublicView) for signing: a partner holding another
+	// sharing of the key (a stale share restored from an old backup, or a
+	// reshare undecided on one side) declines at once, saying so, rather
+	// than fail mid-protocol.
+	ShareView string `json:"share_view,omitempty"`
 }
 
 // Decline tells the proposer a participant will not join, and why.
@@ -90,6 +96,8 @@ func (p *Proposal) validate() error {
 		return fmt.Errorf("invalid key id %q", p.KeyID)
 	case len(p.Participants) < 2 || len(p.Participants) > 8:
 		return fmt.Errorf("%d participants", len(p.Participants))
+	case len(p.ShareView) > 64:
+		return fmt.Errorf("share view of %d characters", len(p.ShareView))
 	case p.Protocol == tss.Sign && len(p.Digest) != 32:
 		return fmt.Errorf("digest of %d bytes, want 32", len(p.Digest))
 	case p.Attempt < 0 || p.Attempt > 16:
