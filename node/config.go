@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,28 @@ type APIConfig struct {
 	// Credentials: every caller has its own token and role.
 	Credentials  []Credential `mapstructure:"credentials"`
 	MaxBodyBytes int64        `mapstructure:"max_body_bytes"`
+	// TLS serves the API over HTTPS, optionally with client certificates.
+	TLS APITLSConfig `mapstructure:"tls"`
 }
+
+// APITLSConfig serves the API over TLS. Paths resolve against the config
+// file's directory. A node whose api.listen is not a loopback address
+// refuses to start without TLS unless InsecurePlaintext is set.
+type APITLSConfig struct {
+	// CertFile is the server's PEM certificate chain (leaf first) and
+	// KeyFile its PEM private key (not accessible to other users).
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+	// ClientCAFile, when set, turns on mutual TLS: every client must
+	// present a certificate signed by one of these PEM CA certificates.
+	ClientCAFile string `mapstructure:"client_ca_file"`
+	// InsecurePlaintext allows plain HTTP on a non-loopback api.listen,
+	// for a node behind a TLS-terminating proxy on a trusted network.
+	InsecurePlaintext bool `mapstructure:"insecure_plaintext"`
+}
+
+// Enabled reports whether the API is served over TLS.
+func (t APITLSConfig) Enabled() bool { return t.CertFile != "" }
 
 // Credential is one API caller. The token is read from TokenEnv or
 // TokenFile; only its hash is kept in memory.
@@ -148,6 +170,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("p2p.dial_timeout", "3s")
 	v.SetDefault("api.listen", "127.0.0.1:0")
 	v.SetDefault("api.max_body_bytes", 64<<10)
+	v.SetDefault("api.tls.insecure_plaintext", false)
 	v.SetDefault("sessions.sign_timeout", "30s")
 	v.SetDefault("sessions.keygen_timeout", "5m")
 	v.SetDefault("preparams.target", 2)
@@ -169,7 +192,8 @@ func setDefaults(v *viper.Viper) {
 	}
 	// Every key must be known to viper for TRIAD_* overrides to apply.
 	for _, k := range []string{"party", "data_dir", "bitcoin.network", "bitcoin.rpc_host", "bitcoin.rpc_user",
-		"bitcoin.rpc_pass_env", "bitcoin.broadcast", "hsm.local.passphrase_env", "hsm.local.passphrase_file"} {
+		"bitcoin.rpc_pass_env", "bitcoin.broadcast", "hsm.local.passphrase_env", "hsm.local.passphrase_file",
+		"api.tls.cert_file", "api.tls.key_file", "api.tls.client_ca_file"} {
 		v.SetDefault(k, nil)
 	}
 }
@@ -237,6 +261,9 @@ func (c *Config) Validate() error {
 	if c.API.MaxBodyBytes <= 0 || c.API.MaxBodyBytes > 16<<20 {
 		return cfgErr("api.max_body_bytes", "must be in 1..16777216")
 	}
+	if err := c.validateAPITLS(); err != nil {
+		return err
+	}
 	if c.Sessions.SignTimeout < time.Second || c.Sessions.SignTimeout > 10*time.Minute {
 		return cfgErr("sessions.sign_timeout", "must be between 1s and 10m, got %v", c.Sessions.SignTimeout)
 	}
@@ -264,6 +291,55 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: policy.%v", ErrConfig, strings.TrimPrefix(err.Error(), custody.ErrInvalidPolicy.Error()+": "))
 	}
 	return nil
+}
+
+// validateAPITLS checks api.tls and refuses plain HTTP off loopback.
+func (c *Config) validateAPITLS() error {
+	t := c.API.TLS
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		return cfgErr("api.tls.key_file", "required with api.tls.cert_file")
+	case t.KeyFile != "" && t.CertFile == "":
+		return cfgErr("api.tls.cert_file", "required with api.tls.key_file")
+	case t.ClientCAFile != "" && t.CertFile == "":
+		return cfgErr("api.tls.client_ca_file", "needs api.tls.cert_file and api.tls.key_file (client certificates are checked on top of TLS)")
+	case t.InsecurePlaintext && t.Enabled():
+		return cfgErr("api.tls.insecure_plaintext", "contradicts api.tls.cert_file: set one or the other")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"api.tls.cert_file", t.CertFile}, {"api.tls.key_file", t.KeyFile}, {"api.tls.client_ca_file", t.ClientCAFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		st, err := os.Stat(c.Resolve(f.path))
+		if err != nil {
+			return cfgErr(f.key, "%v", err)
+		}
+		if st.IsDir() {
+			return cfgErr(f.key, "%s is a directory", c.Resolve(f.path))
+		}
+	}
+	host, _, err := net.SplitHostPort(c.API.Listen)
+	if err != nil {
+		return cfgErr("api.listen", "%q is not host:port: %v", c.API.Listen, err)
+	}
+	if !t.Enabled() && !t.InsecurePlaintext && !isLoopback(host) {
+		return cfgErr("api.listen", "%q is not a loopback address and the API would serve bearer tokens in plain HTTP: "+
+			"set api.tls.cert_file and api.tls.key_file (and api.tls.client_ca_file for client certificates), "+
+			"or api.tls.insecure_plaintext: true behind your own TLS proxy", c.API.Listen)
+	}
+	return nil
+}
+
+// isLoopback: "localhost", 127.0.0.0/8 or ::1. An empty host (every
+// interface) and other names are not.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Roles of API callers.

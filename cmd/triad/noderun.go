@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,8 @@ func init() {
 		Short: "Run the node daemon: libp2p host, signing sessions and the HTTP API",
 		Long: `Run one party's node until SIGINT or SIGTERM. It prints the addresses it listens on
 ("p2p <multiaddr>", "api <host:port>") and writes the API address to <data_dir>/api.addr.
+With api.tls set the API is served over HTTPS (and, with api.tls.client_ca_file, only to
+clients presenting a certificate that CA signed); the lines and the file stay host:port.
 
 Example:
   TRIAD_PASSPHRASE=... triad node run --config configs/custodian.yaml`,
@@ -58,6 +61,11 @@ func newLogger(level string) *slog.Logger {
 func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slog.Logger) error {
 	if err := disableCoreDumps(); err != nil {
 		log.Warn("could not disable core dumps", "err", err)
+	}
+	// TLS material is checked before anything starts.
+	tlsCfg, err := api.ServerTLS(cfg.API.TLS, cfg.Resolve)
+	if err != nil {
+		return userError{err}
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	s, err := hsm.New(sctx, cfg.HSM)
@@ -110,6 +118,13 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
 	}
 	addr := ln.Addr().String()
+	switch {
+	case tlsCfg != nil:
+		ln = tls.NewListener(ln, tlsCfg)
+		log.Info("api serves https", "addr", addr, "client_certificates", tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
+	case cfg.API.TLS.InsecurePlaintext:
+		log.Warn("api serves plain http (api.tls.insecure_plaintext): bearer tokens cross the network unencrypted unless a TLS proxy is in front", "addr", addr)
+	}
 	if err := hsm.WriteFileAtomic(filepath.Join(cfg.Resolve(cfg.DataDir), apiAddrFile), []byte(addr+"\n"), 0o644); err != nil {
 		return err
 	}
