@@ -13,21 +13,33 @@ import (
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
-// pendingLike seals, as n's pending share of the fixture key, its share
-// relabelled as a reshare's new committee would be ("<party>#2"): another
-// public view, as an undecided reshare leaves. It returns that view.
-func pendingLike(t *testing.T, ctx context.Context, n *testNode) string {
+// relabelled is n's share of the fixture key with every participant
+// renamed "<party>#2", as a reshare's new committee is: the same key,
+// another public view.
+func relabelled(t *testing.T, ctx context.Context, n *testNode) *tss.KeyShare {
 	t.Helper()
 	cur, err := n.keys.Load(ctx, fixtures.KeyID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := tss.MarshalShare(cur)
-	next, _ := tss.UnmarshalShare(b)
+	next, err := tss.UnmarshalShare(b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range next.Parties {
 		next.Parties[i].ID = next.Parties[i].Node + "#2"
 	}
 	next.Self.ID = next.Self.Node + "#2"
+	return next
+}
+
+// pendingLike seals, as n's pending share of the fixture key, its share
+// relabelled as a reshare's new committee would be ("<party>#2"): another
+// public view, as an undecided reshare leaves. It returns that view.
+func pendingLike(t *testing.T, ctx context.Context, n *testNode) string {
+	t.Helper()
+	next := relabelled(t, ctx, n)
 	if err := n.keys.savePending(ctx, next); err != nil {
 		t.Fatal(err)
 	}
@@ -91,16 +103,7 @@ func TestSignDeclinedOnShareMismatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ex := nodes["exchange"]
-	cur, err := ex.keys.Load(ctx, fixtures.KeyID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := tss.MarshalShare(cur)
-	other, _ := tss.UnmarshalShare(b)
-	for i := range other.Parties {
-		other.Parties[i].ID += "#2"
-	}
-	other.Self.ID += "#2"
+	other := relabelled(t, ctx, ex)
 	ex.keys.mu.Lock()
 	ex.keys.cache[fixtures.KeyID] = other
 	ex.keys.mu.Unlock()

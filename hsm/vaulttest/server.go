@@ -20,6 +20,7 @@ import (
 
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/hsm/internal/testtools"
+	"github.com/triad-custody/triad/internal/certtest"
 )
 
 // Options configures Start.
@@ -37,7 +38,7 @@ type Server struct {
 	unsealKey string
 	bin, dir  string
 	port      int
-	tls       bool
+	tls       *certtest.Files // nil: plain HTTP
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	logPath   string
@@ -53,10 +54,11 @@ func Start(t testing.TB, opts Options) *Server {
 	if bin == "" {
 		testtools.Missing(t, "vault binary", "run scripts/build-vault.sh or set TRIAD_VAULT_BIN")
 	}
-	s := &Server{bin: bin, dir: t.TempDir(), tls: opts.TLS}
+	s := &Server{bin: bin, dir: t.TempDir()}
 	s.logPath = filepath.Join(s.dir, "vault.log")
 	if opts.TLS {
-		s.CACert = writeTLSFiles(t, s.dir)
+		s.tls = certtest.New(t)
+		s.CACert = s.tls.CA
 	}
 	t.Cleanup(func() { s.stop(t) })
 
@@ -89,7 +91,7 @@ func Start(t testing.TB, opts Options) *Server {
 }
 
 func (s *Server) scheme() string {
-	if s.tls {
+	if s.tls != nil {
 		return "https"
 	}
 	return "http"
@@ -98,8 +100,8 @@ func (s *Server) scheme() string {
 func (s *Server) writeConfig() (string, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(s.port)
 	tlsLines := "tls_disable = true"
-	if s.tls {
-		tlsLines = fmt.Sprintf("tls_cert_file = %q\n  tls_key_file = %q", filepath.Join(s.dir, "server.pem"), filepath.Join(s.dir, "server-key.pem"))
+	if s.tls != nil {
+		tlsLines = fmt.Sprintf("tls_cert_file = %q\n  tls_key_file = %q", s.tls.ServerCert, s.tls.ServerKey)
 	}
 	hcl := fmt.Sprintf(`storage "file" {
   path = %q
