@@ -40,18 +40,7 @@ func tlsNodeConfig(t *testing.T, dir, tlsBlock, addr string) string {
 	t.Helper()
 	path := writeConfigAt(t, dir, "custodian", "custodian", "", nil)
 	if tlsBlock != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		const listen = "  listen: 127.0.0.1:0\n"
-		y := strings.Replace(string(b), listen, listen+"  tls:\n"+tlsBlock, 1)
-		if y == string(b) {
-			t.Fatal("no api listen line in the written config")
-		}
-		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		withAPITLS(t, path, tlsBlock)
 	}
 	data := filepath.Join(dir, "custodian")
 	if err := os.MkdirAll(data, 0o700); err != nil {
@@ -63,6 +52,57 @@ func tlsNodeConfig(t *testing.T, dir, tlsBlock, addr string) string {
 		}
 	}
 	return path
+}
+
+// withAPITLS adds tlsBlock as the api.tls section of the config at path
+// (written by writeConfigAt).
+func withAPITLS(t *testing.T, path, tlsBlock string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const listen = "  listen: 127.0.0.1:0\n"
+	y := strings.Replace(string(b), listen, listen+"  tls:\n"+tlsBlock, 1)
+	if y == string(b) {
+		t.Fatal("no api listen line in the written config")
+	}
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// `triad node run` with api.tls and a client CA serves only https to
+// clients with a certificate: `triad status` with the operator's
+// certificate (TRIAD_TLS_CERT/KEY) works; without one it fails, saying so.
+func TestNodeRunMutualTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a node")
+	}
+	f := certtest.New(t)
+	bin, dir := buildBinary(t), t.TempDir()
+	var cfg string
+	for _, p := range node.DefaultParties { // the peers' identities must exist; only the custodian runs
+		path := writeConfig(t, dir, p, nil)
+		if p == "custodian" {
+			cfg = path
+			withAPITLS(t, cfg, "    cert_file: "+f.ServerCert+"\n    key_file: "+f.ServerKey+"\n    client_ca_file: "+f.CA+"\n")
+		}
+		if out, errOut, code := triad(t, bin, "init", "-c", path); code != 0 {
+			t.Fatalf("init %s: %d %s %s", p, code, out, errOut)
+		}
+	}
+	startNode(t, bin, cfg)
+	t.Setenv("TRIAD_TLS_CERT", "")
+	t.Setenv("TRIAD_TLS_KEY", "")
+	if out, errOut, code := triad(t, bin, "status", "-c", cfg); code != 1 || !strings.Contains(errOut, "client certificate") {
+		t.Fatalf("status without a client certificate: %d %s %s", code, out, errOut)
+	}
+	t.Setenv("TRIAD_TLS_CERT", f.ClientCert)
+	t.Setenv("TRIAD_TLS_KEY", f.ClientKey)
+	if out, errOut, code := triad(t, bin, "status", "-c", cfg); code != 0 || !strings.Contains(out, "custodian") {
+		t.Fatalf("status with the client certificate: %d %s %s", code, out, errOut)
+	}
 }
 
 // serveTLSHandler serves h on 127.0.0.1:0 with tc; it returns host:port.
