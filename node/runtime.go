@@ -38,6 +38,9 @@ const (
 
 func (c *Config) dataPath(name string) string { return filepath.Join(c.Resolve(c.DataDir), name) }
 
+// KeysDir is where the node's sealed key shares live.
+func (c *Config) KeysDir() string { return c.dataPath(keysDir) }
+
 func (c *Config) sealedFile(s hsm.Sealer, name, what string) hsm.SealedFile {
 	return hsm.SealedFile{Path: c.dataPath(name), Sealer: s, AAD: hsm.AAD{Node: c.Party, Party: c.Party, KeyID: what, Version: 1}}
 }
@@ -151,7 +154,7 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := NewKeyStore(c.dataPath(keysDir), c.Party, s)
+	keys, err := NewKeyStore(c.KeysDir(), c.Party, s)
 	if err != nil {
 		host.Close()
 		return nil, err

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/recovery"
 )
@@ -47,9 +50,10 @@ Example:
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored backup %s of %s (made %s) into %s: %d file(s)\n",
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "restored backup %s of %s (made %s) into %s: %d file(s)\n",
 				h.BackupID, h.Party, h.Created.Format("2006-01-02 15:04:05Z"), cfg.Resolve(cfg.DataDir), len(h.Files))
-			return nil
+			return reportRestoredShares(ctx, w, cfg, s)
 		},
 	}
 	c.Flags().StringVarP(&config, "config", "c", "", "node config file")
@@ -57,4 +61,39 @@ Example:
 	c.MarkFlagRequired("config")
 	c.MarkFlagRequired("in")
 	root.AddCommand(c)
+}
+
+// reportRestoredShares unseals every restored share and prints its public
+// view: a backup made before a reshare holds shares no longer in force,
+// which the other nodes will refuse to sign with, so the operator compares
+// the views with theirs before relying on this node.
+func reportRestoredShares(ctx context.Context, w io.Writer, cfg *node.Config, s hsm.Sealer) error {
+	ks, err := node.NewKeyStore(cfg.KeysDir(), cfg.Party, s)
+	if err != nil {
+		return err
+	}
+	checks, err := ks.CheckUnseal(ctx)
+	if err != nil {
+		return fmt.Errorf("the restored shares do not unseal: %w", err)
+	}
+	bad := 0
+	for _, c := range checks {
+		switch {
+		case c.Error != "":
+			bad++
+			fmt.Fprintf(w, "  key %s: %s\n", c.KeyID, c.Error)
+		case c.View != "":
+			fmt.Fprintf(w, "  key %s: share %s unseals; public view %.16s…\n", c.KeyID, c.Party, c.View)
+		}
+		if c.PendingView != "" {
+			fmt.Fprintf(w, "  key %s: a reshare was undecided when the backup was made (pending view %.16s…)\n", c.KeyID, c.PendingView)
+		}
+	}
+	if len(checks) > 0 {
+		fmt.Fprintln(w, "before relying on this node, start it and run `triad drill unseal` against all three: a backup older than the last reshare holds shares no longer in force, and partners decline to sign with them")
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d restored share(s) do not unseal", bad)
+	}
+	return nil
 }
