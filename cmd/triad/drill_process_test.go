@@ -304,6 +304,16 @@ func (c *procCluster) resolveUndecided(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "a reshare is undecided here") {
 		t.Fatalf("unseal drill with an undecided reshare: exit %d", code)
 	}
+	status := func() string {
+		out, errOut, code := triad(t, c.bin, "status", "-c", c.cfgs["custodian"])
+		if code != 0 {
+			t.Fatalf("status: %d %s %s", code, out, errOut)
+		}
+		return out
+	}
+	if out := status(); !strings.Contains(out, "UNDECIDED  reshare of [canary-1]") {
+		t.Fatalf("status does not show the undecided reshare:\n%s", out)
+	}
 	args := []string{"reshare", "resolve", "--key-id", "canary-1"}
 	for _, p := range node.DefaultParties {
 		args = append(args, "-c", c.cfgs[p])
@@ -316,6 +326,9 @@ func (c *procCluster) resolveUndecided(t *testing.T) {
 	t.Logf("triad reshare resolve: exit %d\n%s%s", rcode, rout, rerr)
 	if rcode != 0 || !strings.Contains(rout, "custodian: pending share committed") {
 		t.Fatalf("reshare resolve: exit %d", rcode)
+	}
+	if out := status(); strings.Contains(out, "UNDECIDED") {
+		t.Fatalf("status after resolving:\n%s", out)
 	}
 	out, code = c.drill(t, "all-pairs", "--key-id", "canary-1")
 	if code != 0 || !strings.Contains(out, "verdict: PASS") {

@@ -43,6 +43,9 @@ func init() {
 				fmt.Fprintf(out, "peer       %-10s %s\n", p.Party, conn)
 			}
 			fmt.Fprintf(out, "keys       %v\npre-params %d ready of %d (%d generating)\n", st.Keys, st.PreParams.Ready, st.PreParams.Target, st.PreParams.Running)
+			if len(st.Undecided) > 0 {
+				fmt.Fprintf(out, "UNDECIDED  reshare of %v: old share in force, new one pending; run `triad reshare resolve`\n", st.Undecided)
+			}
 			if len(st.Incidents) > 0 {
 				fmt.Fprintf(out, "incidents  %d (latest: %s)\n", len(st.Incidents), st.Incidents[len(st.Incidents)-1].Error)
 			}

@@ -247,13 +247,24 @@ func (s *Service) onStatus(from custody.Party, m message) error {
 	return nil
 }
 
+// onQuery answers a peer's question about a request with this node's
+// status and every endorsement it holds of it (the peer ignores the ones
+// it has).
 func (s *Service) onQuery(from string, m message) {
-	if _, err := s.st.Get(m.RequestID); err != nil {
+	e, err := s.st.Get(m.RequestID)
+	if err != nil {
 		return
+	}
+	signed, err := s.st.SignedApprovals(m.RequestID)
+	if err != nil {
+		s.log.Warn("reading signed approvals", "request", short(m.RequestID), "err", err)
 	}
 	s.mu.Lock()
 	msg := s.statusMessageLocked(m.RequestID)
 	s.mu.Unlock()
+	for _, en := range s.endorsements(e, signed, func(custody.Party, custody.Stance) bool { return false }) {
+		s.send(from, en)
+	}
 	if msg != nil {
 		s.send(from, *msg)
 	}

@@ -51,7 +51,7 @@ func (s *Service) offer(pending []store.Entry) {
 	}
 	s.mu.Lock()
 	for k := range s.offered {
-		if id, _, _ := strings.Cut(k, "|"); !open[id] {
+		if id, _, _ := strings.Cut(strings.TrimPrefix(k, "q|"), "|"); !open[id] {
 			delete(s.offered, k)
 		}
 	}
@@ -70,6 +70,16 @@ func (s *Service) offer(pending []store.Entry) {
 			for _, m := range s.missingFor(custody.Party(p), e, signed) {
 				s.send(p, m)
 			}
+			// Pull as well as push: the peer answers with its status and
+			// the endorsements it holds (onQuery), so a veto recorded while
+			// this node was away reaches it even when the request has
+			// ended at the peer.
+			s.mu.Lock()
+			due := s.dueLocked("q|" + id + "|" + p)
+			s.mu.Unlock()
+			if due {
+				s.send(p, message{Type: msgQuery, RequestID: id})
+			}
 		}
 	}
 }
@@ -81,18 +91,27 @@ func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Ap
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ps, reported := s.peers[id][p]
-	key := id + "|" + string(p)
-	if last, ok := s.offered[key]; ok && s.clock.Monotonic()-last < offerEvery {
-		return nil
-	}
 	has := func(party custody.Party, st custody.Stance) bool {
 		return reported && slices.Contains(ps.Holds, string(party)+":"+string(st))
 	}
-	canon := e.Request.Canonical()
 	var out []message
 	if !reported && e.Request.Requester.Party == s.party {
-		out = append(out, message{Type: msgPropose, RequestID: id, Request: canon})
+		out = append(out, message{Type: msgPropose, RequestID: id, Request: e.Request.Canonical()})
 	}
+	out = append(out, s.endorsements(e, signed, has)...)
+	if len(out) == 0 || !s.dueLocked(id+"|"+string(p)) {
+		return nil
+	}
+	return out
+}
+
+// endorsements are the messages carrying what this node holds of request
+// e's endorsements and has says the receiver lacks: the operators'
+// unexpired signed approvals and vetoes, and this node's own automatic
+// approval.
+func (s *Service) endorsements(e store.Entry, signed []custody.Approval, has func(custody.Party, custody.Stance) bool) []message {
+	id, canon := e.Request.ID(), e.Request.Canonical()
+	var out []message
 	now := s.clock.Now()
 	for _, a := range signed {
 		if !has(a.Party, a.Stance) && now.Before(a.Expires) {
@@ -102,8 +121,16 @@ func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Ap
 	if en, ok := e.Progress.Approvals[s.party]; ok && en.Auto && !has(s.party, custody.Approve) {
 		out = append(out, message{Type: msgEndorse, RequestID: id, Request: canon, Auto: true})
 	}
-	if len(out) > 0 {
-		s.offered[key] = s.clock.Monotonic()
-	}
 	return out
+}
+
+// dueLocked reports whether key ("id|peer", "q|id|peer") was last acted
+// on at least offerEvery ago (or never), and if so marks it now.
+func (s *Service) dueLocked(key string) bool {
+	now := s.clock.Monotonic()
+	if last, ok := s.offered[key]; ok && now-last < offerEvery {
+		return false
+	}
+	s.offered[key] = now
+	return true
 }

@@ -31,3 +31,41 @@ func TestRequestReachesPeerThatWasDown(t *testing.T) {
 	}
 	c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
 }
+
+// A veto recorded while a party's node was down reaches it once it is
+// back, though the request has ended at the others: the returning node
+// asks about its open requests and the answer carries the endorsements.
+func TestVetoReachesPeerThatWasDown(t *testing.T) {
+	c := st.New(t, st.Options{})
+	v := open(t, c, "veto-while-down")
+	c.WaitFor(t, custody.Exchange, v.ID, "the opening approval", hasApprovals(1))
+	c.Stop(custody.Exchange)
+	c.WaitFor(t, custody.Regulator, v.ID, "the request", func(service.View) bool { return true })
+	if _, err := c.Svc(custody.Regulator).Endorse(ctx, c.Approval(custody.Regulator, v, custody.Veto, "v")); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusVetoed)
+	c.Start(custody.Exchange) // asks its peers about its open requests
+	c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusVetoed)
+}
+
+// The same veto while the exchange's node runs but is cut off: once the
+// link heals, the exchange's tick asks about its open request and learns
+// of the veto.
+func TestVetoReachesPeerThatWasCutOff(t *testing.T) {
+	c := st.New(t, st.Options{})
+	v := open(t, c, "veto-while-cut-off")
+	c.WaitFor(t, custody.Exchange, v.ID, "the opening approval", hasApprovals(1))
+	c.Net.Isolate(string(custody.Exchange), true)
+	c.WaitFor(t, custody.Regulator, v.ID, "the request", func(service.View) bool { return true })
+	if _, err := c.Svc(custody.Regulator).Endorse(ctx, c.Approval(custody.Regulator, v, custody.Veto, "v")); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusVetoed)
+	if got, _ := c.Svc(custody.Exchange).Get(v.ID); got.Status == custody.StatusVetoed {
+		t.Fatal("the veto crossed the cut")
+	}
+	c.Net.Isolate(string(custody.Exchange), false)
+	c.Tick()
+	c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusVetoed)
+}

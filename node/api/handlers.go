@@ -26,14 +26,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Status is GET /v1/status.
 type Status struct {
-	Party     string          `json:"party"`
-	PeerID    string          `json:"peer_id"`
-	Addrs     []string        `json:"addrs"`
-	Ready     bool            `json:"ready"`
-	NotReady  string          `json:"not_ready,omitempty"`
-	HSM       string          `json:"hsm"`
-	Peers     []PeerStatus    `json:"peers"`
-	Keys      []string        `json:"keys"`
+	Party    string       `json:"party"`
+	PeerID   string       `json:"peer_id"`
+	Addrs    []string     `json:"addrs"`
+	Ready    bool         `json:"ready"`
+	NotReady string       `json:"not_ready,omitempty"`
+	HSM      string       `json:"hsm"`
+	Peers    []PeerStatus `json:"peers"`
+	Keys     []string     `json:"keys"`
+	// Undecided names the keys whose reshare is undecided here: the old
+	// share in force, the new one pending (`triad reshare resolve`).
+	Undecided []string        `json:"undecided_reshares,omitempty"`
 	PreParams PreParams       `json:"preparams"`
 	Counters  map[string]int  `json:"counters"`
 	Incidents []node.Incident `json:"incidents"`
@@ -89,6 +92,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	st.Keys = keys
+	st.Undecided = s.rt.Keys.PendingKeys()
 	st.PreParams.Ready, st.PreParams.Running = s.rt.Pool.Ready()
 	st.PreParams.Target = s.rt.Cfg.PreParams.Target
 	writeJSON(w, http.StatusOK, st)
