@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/triad-custody/triad/custody"
@@ -248,8 +249,8 @@ func (s *Service) onStatus(from custody.Party, m message) error {
 }
 
 // onQuery answers a peer's question about a request with this node's
-// status and every endorsement it holds of it (the peer ignores the ones
-// it has).
+// status and the endorsements it holds that the status the peer sent with
+// its question does not list (all of them if it sent none).
 func (s *Service) onQuery(from string, m message) {
 	e, err := s.st.Get(m.RequestID)
 	if err != nil {
@@ -262,7 +263,10 @@ func (s *Service) onQuery(from string, m message) {
 	s.mu.Lock()
 	msg := s.statusMessageLocked(m.RequestID)
 	s.mu.Unlock()
-	for _, en := range s.endorsements(e, signed, func(custody.Party, custody.Stance) bool { return false }) {
+	has := func(p custody.Party, st custody.Stance) bool {
+		return m.Status != nil && slices.Contains(m.Status.Holds, string(p)+":"+string(st))
+	}
+	for _, en := range s.endorsements(e, signed, has) {
 		s.send(from, en)
 	}
 	if msg != nil {

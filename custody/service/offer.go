@@ -71,14 +71,21 @@ func (s *Service) offer(pending []store.Entry) {
 				s.send(p, m)
 			}
 			// Pull as well as push: the peer answers with its status and
-			// the endorsements it holds (onQuery), so a veto recorded while
+			// the endorsements it holds that this node's status does not
+			// list (onQuery), so a veto recorded while
 			// this node was away reaches it even when the request has
 			// ended at the peer.
 			s.mu.Lock()
-			due := s.dueLocked("q|" + id + "|" + p)
+			var q *message
+			if s.dueLocked("q|" + id + "|" + p) {
+				q = &message{Type: msgQuery, RequestID: id}
+				if st := s.statusMessageLocked(id); st != nil {
+					q.Status = st.Status // what this node holds: the answer skips it
+				}
+			}
 			s.mu.Unlock()
-			if due {
-				s.send(p, message{Type: msgQuery, RequestID: id})
+			if q != nil {
+				s.send(p, *q)
 			}
 		}
 	}
