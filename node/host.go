@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -203,6 +204,28 @@ func (t *Host) SetHandler(h func(string, []byte)) {
 func (t *Host) Connected(to string) bool {
 	id, ok := t.peerOf(to)
 	return ok && t.h.Network().Connectedness(id) == network.Connected
+}
+
+// WaitConnected returns once a connection to party is open (an inbound
+// one is registered a moment after the dialer sees it), or when ctx ends.
+func (t *Host) WaitConnected(ctx context.Context, party string) error {
+	id, ok := t.peerOf(party)
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownPeer, party)
+	}
+	sub, err := t.h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	for t.h.Network().Connectedness(id) != network.Connected { // checked after subscribing: no change is missed
+		select {
+		case <-sub.Out():
+		case <-ctx.Done():
+			return fmt.Errorf("node: not connected to %s: %w", party, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // Connect dials every pinned peer with a known address, in parallel, and

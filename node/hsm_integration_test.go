@@ -225,10 +225,15 @@ func TestThreeBackendsKeygenSignVaultOutage(t *testing.T) {
 	for i := len(parties) - 1; i >= 0; i-- {
 		rts[parties[i]].Host.Connect(ctx)
 	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
 	for _, p := range parties {
 		for _, o := range parties {
-			if o != p && !rts[p].Host.Connected(o) {
-				t.Fatalf("%s is not connected to %s", p, o)
+			if o == p {
+				continue
+			}
+			if err := rts[p].Host.WaitConnected(wctx, o); err != nil {
+				t.Fatalf("%s: %v", p, err)
 			}
 		}
 	}

@@ -257,6 +257,18 @@ func (c *Cluster) startHost(p custody.Party, log *slog.Logger) *node.Host {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	h.Connect(ctx)
+	// Both ends register the connection before the cluster is used: the
+	// accepting side a moment after the dialer.
+	for _, q := range custody.Parties {
+		if o := c.Members[q]; q != p && o.Host != nil {
+			if err := h.WaitConnected(ctx, string(q)); err != nil {
+				c.t.Fatalf("%s: %v", p, err)
+			}
+			if err := o.Host.WaitConnected(ctx, string(p)); err != nil {
+				c.t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
 	return h
 }
 
