@@ -23,7 +23,11 @@ const offerEvery = 30 * time.Second
 // own automatic approval, which only it can vouch for. Approvals already
 // expired are not offered (the receiver would refuse them: an operator
 // approves again). Duplicates cost nothing: a stored proposal is
-// idempotent and a known approval is a replay the receiver ignores.
+// idempotent and a known approval is a replay the receiver ignores. It
+// also pulls: it asks each connected peer about every open request, with
+// its own status, and the answer (onQuery) carries what the peer holds
+// and the status does not list, so what ended at the peers while this
+// node was away (a veto) still reaches it.
 
 // holds is what a node reports it has recorded of a request's
 // endorsements ("party:stance", sorted).
@@ -72,9 +76,8 @@ func (s *Service) offer(pending []store.Entry) {
 			}
 			// Pull as well as push: the peer answers with its status and
 			// the endorsements it holds that this node's status does not
-			// list (onQuery), so a veto recorded while
-			// this node was away reaches it even when the request has
-			// ended at the peer.
+			// list (onQuery), so a veto recorded while this node was away
+			// reaches it even when the request has ended at the peer.
 			s.mu.Lock()
 			var q *message
 			if s.dueLocked("q|" + id + "|" + p) {
