@@ -228,7 +228,7 @@ func (s *Service) onStatus(from custody.Party, m message) error {
 		s.peers[m.RequestID] = map[custody.Party]PeerStatus{}
 	}
 	ps := *m.Status
-	ps.wait = peerWait{at: ps.At, seen: s.clock.Monotonic()}
+	ps.wait = peerWait{at: ps.At}
 	if d := ps.Decision; d != nil && d.Verdict == custody.VerdictRefuse {
 		ps.wait.retryAt = d.RetryAt
 	}
@@ -249,13 +249,14 @@ func (s *Service) onStatus(from custody.Party, m message) error {
 }
 
 // onQuery answers a peer's question about a request with this node's
-// status and the endorsements it holds that the status the peer sent with
+// status, evaluated afresh, and the endorsements it holds that the status the peer sent with
 // its question does not list (all of them if it sent none).
 func (s *Service) onQuery(from string, m message) {
 	e, err := s.st.Get(m.RequestID)
 	if err != nil {
 		return
 	}
+	s.step(m.RequestID) // the answer is this node's view now, not at its last tick
 	signed, err := s.st.SignedApprovals(m.RequestID)
 	if err != nil {
 		s.log.Warn("reading signed approvals", "request", short(m.RequestID), "err", err)

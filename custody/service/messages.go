@@ -63,12 +63,10 @@ type PeerStatus struct {
 	wait peerWait
 }
 
-// peerWait is a peer's "too early" report: its time (At), the time it
-// gave (RetryAt, on its clock) and this node's monotonic clock when the
-// report arrived.
+// peerWait is a peer's "too early" report: its time (At) and the time it
+// gave (RetryAt, on its clock; zero: no such refusal).
 type peerWait struct {
 	at, retryAt time.Time
-	seen        time.Duration
 }
 
 func decodeMessage(b []byte) (message, error) {

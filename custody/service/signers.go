@@ -50,12 +50,12 @@ func (s *Service) reachableLocked(p custody.Party) bool {
 
 // peerCannotSignLocked reports whether peer p said it cannot sign request
 // id: a final status, or, in its newest report, a refusal only time lifts
-// ("too early") whose time has not come by either of this node's clocks:
-// the wall clock against the time p gave (RetryAt), and the monotonic time
-// since the report arrived against the wait p gave. Either one ends the
-// wait, so a report delivered late, or this node's wall clock running
-// behind, holds nothing back for long; a wasted attempt is the worst a
-// wrong guess costs, since p decides for itself when asked to sign.
+// ("too early"). Such a refusal holds until p reports again, which it does
+// when its own decision changes and when this node asks (offer's query,
+// which p answers after evaluating afresh), not until the time p gave:
+// p's node may have been down meanwhile, and down time never counts
+// toward its notice period, so only p can say its time has come. No
+// attempt is spent on a guess (a request has few).
 func (s *Service) peerCannotSignLocked(id string, p custody.Party) bool {
 	if p == s.party {
 		return false
@@ -67,9 +67,5 @@ func (s *Service) peerCannotSignLocked(id string, p custody.Party) bool {
 	case ps.Status.Terminal() && ps.Status != custody.StatusDone:
 		return true
 	}
-	w := ps.wait
-	if w.retryAt.IsZero() {
-		return false
-	}
-	return s.clock.Now().Before(w.retryAt) && s.clock.Monotonic()-w.seen < w.retryAt.Sub(w.at)
+	return !ps.wait.retryAt.IsZero()
 }
