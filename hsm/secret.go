@@ -3,8 +3,9 @@ package hsm
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
+
+	"github.com/triad-custody/triad/internal/securefile"
 )
 
 // maxSecretFile bounds PIN, passphrase, token and secret-id files.
@@ -29,28 +30,9 @@ func readSecret(key, envName, file string) ([]byte, error) {
 }
 
 func readSecretFile(key, path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := securefile.Read(key, path, maxSecretFile, true)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, key, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, key, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s: %s is not a regular file", ErrConfig, key, path)
-	}
-	if st.Mode().Perm()&0o007 != 0 {
-		return nil, fmt.Errorf("%w: %s: %s is accessible to other users (mode %v); chmod o-rwx", ErrConfig, key, path, st.Mode().Perm())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: reading %s: %v", ErrConfig, key, path, err)
-	}
-	if len(b) > maxSecretFile {
-		zero(b)
-		return nil, fmt.Errorf("%w: %s: %s is larger than %d bytes", ErrConfig, key, path, maxSecretFile)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	b = bytes.TrimSuffix(b, []byte("\r"))

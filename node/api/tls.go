@@ -5,11 +5,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/triad-custody/triad/internal/securefile"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -145,34 +144,8 @@ func parseCerts(key, file string, b []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// readPEMFile reads a regular file of at most maxPEMFile bytes; a secret
-// one must not be accessible to other users.
+// readPEMFile reads a certificate, key or CA file; a secret one must not
+// be accessible to other users.
 func readPEMFile(key, path string, secret bool) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", key, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", key, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %s is not a regular file", key, path)
-	}
-	if secret && st.Mode().Perm()&0o007 != 0 {
-		return nil, fmt.Errorf("%s: %s is accessible to other users (mode %v); chmod o-rwx", key, path, st.Mode().Perm())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading %s: %v", key, path, err)
-	}
-	if len(b) > maxPEMFile {
-		clear(b)
-		return nil, fmt.Errorf("%s: %s is larger than %d bytes", key, path, maxPEMFile)
-	}
-	if len(b) == 0 {
-		return nil, fmt.Errorf("%s: %s is empty", key, path)
-	}
-	return b, nil
+	return securefile.Read(key, path, maxPEMFile, secret)
 }
