@@ -112,6 +112,32 @@ func (f *clientFlags) client() (*client, error) {
 	return &client{base: "https://" + addr, token: token, http: &http.Client{Transport: tr}}, nil
 }
 
+// adminNode is one node named by its config file, with an admin client
+// unless its API cannot be reached (err says why: a node that is down has
+// no api.addr).
+type adminNode struct {
+	path string
+	cfg  *node.Config
+	cl   *client
+	err  error
+}
+
+// adminNodes loads each config and makes an admin client for its node;
+// a config that does not load is the caller's mistake.
+func adminNodes(paths []string) ([]adminNode, error) {
+	var out []adminNode
+	for _, path := range paths {
+		cfg, err := node.LoadConfig(path)
+		if err != nil {
+			return nil, userError{err}
+		}
+		cf := clientFlags{config: path, role: "admin"}
+		cl, err := cf.client()
+		out = append(out, adminNode{path: path, cfg: cfg, cl: cl, err: err})
+	}
+	return out, nil
+}
+
 // dialable turns a wildcard listen address as written to api.addr (Go
 // reports a 0.0.0.0 listener as the dual-stack [::]) into 127.0.0.1,
 // which either accepts and which a loopback certificate names.

@@ -58,21 +58,19 @@ func newDrill(out io.Writer, f *drillFlags, kind string) (*drill, error) {
 	id := time.Now().UTC().Format("20060102T150405Z") + "-" + recovery.NewNonce()[:6]
 	dr := &drill{f: f, out: out, kind: kind, id: id, d: recovery.NewDrill(kind, id, nil),
 		clients: map[string]*client{}, cfgs: map[string]*node.Config{}, paths: map[string]string{}}
-	for _, path := range f.configs {
-		cfg, err := node.LoadConfig(path)
-		if err != nil {
-			return nil, userError{err}
-		}
-		cf := clientFlags{config: path, role: "admin"}
-		cl, err := cf.client()
-		if err != nil {
+	nodes, err := adminNodes(f.configs)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if n.err != nil {
 			// A node that is down has no api.addr: the drill records it.
-			fmt.Fprintf(out, "  note: %s: %v\n", cfg.Party, err)
+			fmt.Fprintf(out, "  note: %s: %v\n", n.cfg.Party, n.err)
 		} else {
-			dr.clients[cfg.Party] = cl
+			dr.clients[n.cfg.Party] = n.cl
 		}
-		dr.cfgs[cfg.Party] = cfg
-		dr.paths[cfg.Party] = path
+		dr.cfgs[n.cfg.Party] = n.cfg
+		dr.paths[n.cfg.Party] = n.path
 	}
 	if f.keyID != "" {
 		dr.d.Param("key_id", f.keyID)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
 )
 
@@ -97,13 +96,12 @@ to do. Each resolution lands on the node's audit chain.
 func resolveReshare(out io.Writer, configs []string, keyID, action string, dryRun bool) error {
 	views := map[string]shareViews{}
 	clients := map[string]*client{}
-	for _, path := range configs {
-		cfg, err := node.LoadConfig(path)
-		if err != nil {
-			return userError{err}
-		}
-		cf := clientFlags{config: path, role: "admin"}
-		cl, err := cf.client()
+	nodes, err := adminNodes(configs)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		cfg, cl, err := n.cfg, n.cl, n.err
 		if err == nil {
 			ctx, cancel := withTimeout(30 * time.Second)
 			var uc api.UnsealCheckResponse
