@@ -163,19 +163,25 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request, who string) {
 	s.log.Info("raw signature requested", "caller", who, "key", req.KeyID, "request", req.RequestID)
 	res, err := s.rt.Node.Sign(r.Context(), node.SignRequest{KeyID: req.KeyID, RequestID: req.RequestID, Digest: d, ChildPath: req.ChildPath})
 	if err != nil {
-		code := http.StatusBadGateway
-		if errors.Is(err, node.ErrNoKey) {
-			code = http.StatusNotFound
-		}
-		body := map[string]any{"error": map[string]string{"code": "sign_failed", "message": err.Error()}}
-		if res != nil {
-			body["attempts"] = res.Attempts
-		}
-		writeJSON(w, code, body)
+		writeSignError(w, res, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, SignResponse{R: pad32(res.Signature.R.Bytes()), S: pad32(res.Signature.S.Bytes()),
 		Signers: res.Signers, Attempts: res.Attempts})
+}
+
+// writeSignError answers a failed signature: 404 for a key this node holds
+// no share of, else 502, with the attempts made, if any.
+func writeSignError(w http.ResponseWriter, res *node.SignResult, err error) {
+	code := http.StatusBadGateway
+	if errors.Is(err, node.ErrNoKey) {
+		code = http.StatusNotFound
+	}
+	body := map[string]any{"error": map[string]string{"code": "sign_failed", "message": err.Error()}}
+	if res != nil {
+		body["attempts"] = res.Attempts
+	}
+	writeJSON(w, code, body)
 }
 
 func pad32(b []byte) string {

@@ -167,15 +167,7 @@ func (s *Server) canarySign(w http.ResponseWriter, r *http.Request, who string) 
 	s.log.Info("canary signature requested", "caller", who, "key", req.KeyID, "partner", req.Partner)
 	res, err := s.rt.Node.Sign(r.Context(), node.SignRequest{KeyID: req.KeyID, RequestID: req.RequestID, Digest: digest, Partner: req.Partner})
 	if err != nil {
-		code := http.StatusBadGateway
-		if errors.Is(err, node.ErrNoKey) {
-			code = http.StatusNotFound
-		}
-		var attempts []node.Attempt
-		if res != nil {
-			attempts = res.Attempts
-		}
-		writeJSON(w, code, map[string]any{"error": map[string]string{"code": "sign_failed", "message": err.Error()}, "attempts": attempts})
+		writeSignError(w, res, err)
 		return
 	}
 	share, err := s.rt.Keys.Load(r.Context(), req.KeyID)
