@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -41,7 +42,7 @@ func (s *Store) SignedApprovals(id string) ([]custody.Approval, error) {
 		}
 		c := b.Cursor()
 		prefix := []byte(id + "/")
-		for k, v := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = c.Next() {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var a custody.Approval
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("signed approval %s: %w", k, err)
