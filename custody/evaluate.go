@@ -124,8 +124,13 @@ func (e *evaluation) checkTransfer() {
 	}
 	// A request that already began signing was counted when it began; a
 	// drill on a canary key is never counted.
-	if day := DayKey(e.now); e.p.CountsTowardCap(req) && e.st.Record.Attempts == 0 && e.st.Settlements[day] >= e.p.SettlementsPerDay {
-		e.refusef(ReasonDailyCap, "%d of %d settlements on %s already begun", e.st.Settlements[day], e.p.SettlementsPerDay, day)
+	class, limit := e.p.CapOf(req)
+	if key := CapKey(DayKey(e.now), class); e.p.CountsTowardCap(req) && e.st.Record.Attempts == 0 && e.st.Settlements[key] >= limit {
+		what := "settlements"
+		if class != "" {
+			what = class + "es"
+		}
+		e.refusef(ReasonDailyCap, "%d of %d %s on %s already begun", e.st.Settlements[key], limit, what, DayKey(e.now))
 	}
 }
 

@@ -47,6 +47,8 @@ func (h *harness) sign(pos []string, kv map[string]string) (string, error) {
 		n := h.nodes[p]
 		prog := n.progress[alias]
 		at := n.clock.Now()
+		class, _ := n.policy.CapOf(req)
+		capKey := custody.CapKey(custody.DayKey(at), class)
 		steps := []custody.EventType{}
 		if prog.Record.Status == custody.StatusProposed {
 			steps = append(steps, custody.EvApprove)
@@ -57,7 +59,7 @@ func (h *harness) sign(pos []string, kv map[string]string) (string, error) {
 		steps = append(steps, custody.EvBegin, custody.EvSigned, custody.EvDone)
 		for _, ev := range steps {
 			if ev == custody.EvBegin && prog.Record.Attempts == 0 && req.Kind.MovesFunds() {
-				n.settlements[custody.DayKey(at)]++
+				n.settlements[capKey]++
 			}
 			next, err := custody.Transition(prog.Record, custody.Event{Type: ev, At: at, MaxAttempts: n.policy.MaxSigningAttempts})
 			if err != nil {
@@ -66,7 +68,7 @@ func (h *harness) sign(pos []string, kv map[string]string) (string, error) {
 			}
 			prog.Record = next
 		}
-		fmt.Fprintf(&b, "%s: %s attempts=%d settlements-today=%d\n", p, prog.Record.Status, prog.Record.Attempts, n.settlements[custody.DayKey(at)])
+		fmt.Fprintf(&b, "%s: %s attempts=%d settlements-today=%d\n", p, prog.Record.Status, prog.Record.Attempts, n.settlements[capKey])
 	}
 	return b.String(), nil
 }

@@ -14,11 +14,12 @@ const MaxRequestInputs = 64
 // path. BIP143 commits every signature to the value, so a wrong value or
 // a coin of another key yields a transaction no Bitcoin node accepts.
 //
-// Inputs are part of the request (and so of its ID): operators approve
-// exactly which coins move, and every node builds the same transaction
-// from the request alone, whatever its own chain view at the time. The
-// node that accepts a request fills them in from its Bitcoin node when
-// the caller leaves them out (package settle).
+// Inputs are a request's plan, not part of what the caller asks (nor of
+// its ID): the coordinator of a signing attempt chooses them from its own
+// Bitcoin node and reserves them in its store; every signer looks each one
+// up on its own Bitcoin node (value, script, unspent, confirmations) and
+// reserves it in its own store before it joins (package settle and
+// service). Two open requests never hold the same outpoint.
 type Input struct {
 	TxID  string `json:"txid"` // hex, as block explorers show it
 	Vout  uint32 `json:"vout"`

@@ -70,6 +70,8 @@ type Event struct {
 	// Uncapped marks an EvBegin that the daily settlement cap does not
 	// count: a drill on a canary key (Policy.CountsTowardCap).
 	Uncapped bool
+	// Cap is the cap class an EvBegin counts against (Policy.CapOf).
+	Cap string
 }
 
 // Record is the lifecycle state of one request.

@@ -30,8 +30,18 @@ type Policy struct {
 	// SettlementsPerDay caps fund-moving requests this node begins signing
 	// per UTC day (pilot: 2); unfreeze drills on canary keys are not counted.
 	SettlementsPerDay int `mapstructure:"settlements_per_day" yaml:"settlements_per_day"`
+	// LiquidationBatchesPerDay caps liquidation settlements this node
+	// begins signing per UTC day, apart from SettlementsPerDay: the
+	// pre-authorised liquidation path exists to cap losses, so a storm of
+	// margin calls must not wait for tomorrow's settlement quota.
+	// 0: DefaultLiquidationBatchesPerDay.
+	LiquidationBatchesPerDay int `mapstructure:"liquidation_batches_per_day" yaml:"liquidation_batches_per_day"`
 	// MaxFeeRate caps the fee rate in sat/vB.
 	MaxFeeRate uint64 `mapstructure:"max_fee_rate" yaml:"max_fee_rate"`
+	// MaxFee caps one transaction's absolute fee in satoshis, computed by
+	// each signer from the input values its own Bitcoin node reports.
+	// 0: DefaultMaxFee.
+	MaxFee uint64 `mapstructure:"max_fee" yaml:"max_fee"`
 	// MaxLeverageBps: exposure / haircut collateral above this (basis
 	// points; 20000 = 2.00x) means the exchange extended credit beyond the
 	// pilot limit; such a liquidation is not automatic and needs an operator.
@@ -110,20 +120,28 @@ type Asset struct {
 	CollateralFactorBps uint64 `mapstructure:"collateral_factor_bps" yaml:"collateral_factor_bps"`
 }
 
+// Defaults of the caps that are not the pilot's settlement limits.
+const (
+	DefaultLiquidationBatchesPerDay = 288     // one every five minutes
+	DefaultMaxFee                   = 1000000 // 0.01 BTC
+)
+
 // DefaultPolicy returns the pilot's defaults for party; the caller adds
 // keys, accounts, assets, operators and addresses.
 func DefaultPolicy(party Party) Policy {
 	return Policy{
-		Party:              party,
-		SettlementsPerDay:  2,
-		MaxFeeRate:         500,
-		MaxLeverageBps:     20000,
-		EvidenceMaxAge:     15 * time.Minute,
-		ApprovalMaxTTL:     time.Hour,
-		ClockSkew:          2 * time.Minute,
-		NoticePeriod:       24 * time.Hour,
-		UnfreezeLapse:      48 * time.Hour,
-		MaxSigningAttempts: 3,
+		Party:                    party,
+		SettlementsPerDay:        2,
+		LiquidationBatchesPerDay: DefaultLiquidationBatchesPerDay,
+		MaxFeeRate:               500,
+		MaxFee:                   DefaultMaxFee,
+		MaxLeverageBps:           20000,
+		EvidenceMaxAge:           15 * time.Minute,
+		ApprovalMaxTTL:           time.Hour,
+		ClockSkew:                2 * time.Minute,
+		NoticePeriod:             24 * time.Hour,
+		UnfreezeLapse:            48 * time.Hour,
+		MaxSigningAttempts:       3,
 	}
 }
 
@@ -143,6 +161,10 @@ func (p Policy) Validate() error {
 	switch {
 	case p.SettlementsPerDay < 0:
 		return bad("settlements_per_day", "must not be negative")
+	case p.LiquidationBatchesPerDay < 0:
+		return bad("liquidation_batches_per_day", "must not be negative")
+	case p.MaxFee > MaxAmount:
+		return bad("max_fee", "must be 0 (the default, %d) .. %d satoshis", DefaultMaxFee, uint64(MaxAmount))
 	case p.MaxFeeRate == 0 || p.MaxFeeRate > MaxFeeRate:
 		return bad("max_fee_rate", "must be 1..%d", MaxFeeRate)
 	case p.MaxLeverageBps < 10000:
@@ -336,12 +358,37 @@ func (p Policy) autoApproves(k Kind) bool {
 	return false
 }
 
-// CountsTowardCap reports whether beginning to sign req counts against
-// SettlementsPerDay: every fund-moving request except one on a canary key
+// CountsTowardCap reports whether beginning to sign req counts against a
+// daily cap (CapOf): every fund-moving request except one on a canary key
 // (the unfreeze drill), so drills never use up a day's settlements.
 func (p Policy) CountsTowardCap(req Request) bool {
 	r, ok := p.keyRole(req.KeyID)
 	return req.Kind.MovesFunds() && !(ok && r == RoleCanary)
+}
+
+// CapLiquidation is the cap class of liquidation settlements; the other
+// fund-moving kinds share the class "" (SettlementsPerDay).
+const CapLiquidation = "liquidation_batch"
+
+// CapOf returns the daily cap req counts against: its class (the key
+// suffix of State.Settlements, CapKey) and the limit.
+func (p Policy) CapOf(req Request) (class string, limit int) {
+	if req.Kind == KindLiquidation {
+		if p.LiquidationBatchesPerDay == 0 {
+			return CapLiquidation, DefaultLiquidationBatchesPerDay
+		}
+		return CapLiquidation, p.LiquidationBatchesPerDay
+	}
+	return "", p.SettlementsPerDay
+}
+
+// FeeCap is the absolute fee one transaction may pay (MaxFee, or its
+// default).
+func (p Policy) FeeCap() uint64 {
+	if p.MaxFee == 0 {
+		return DefaultMaxFee
+	}
+	return p.MaxFee
 }
 
 // CheckRawDigest is the guard of the raw-digest admin signing path: every

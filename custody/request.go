@@ -33,8 +33,9 @@ type Requester struct {
 }
 
 // Request is one typed custody action. Every node evaluates the same Request;
-// its ID is the SHA-256 of its canonical encoding, so any change to any field
-// (evidence included) makes a different request.
+// its ID is the SHA-256 of its canonical encoding without Inputs, so any
+// change to what the caller asked (evidence included) makes a different
+// request, while the coins the nodes choose to pay it (its plan) do not.
 type Request struct {
 	Kind           Kind        `json:"kind"`
 	IdempotencyKey string      `json:"idempotency_key"`
@@ -50,7 +51,20 @@ type Request struct {
 	Digest         string      `json:"digest,omitempty"`   // canary only: hex SHA-256 to sign raw
 	CreatedAt      time.Time   `json:"created_at"`         // the requester's clock; never trusted for timing
 	Evidence       *MarginCall `json:"evidence,omitempty"` // liquidation only
-	Inputs         []Input     `json:"inputs,omitempty"`   // coins to spend (inputs.go); not for canary
+	Inputs         []Input     `json:"inputs,omitempty"`   // the plan: coins the nodes chose (inputs.go); not part of the ID
+}
+
+// Base returns r without its plan: what the caller asked and every node
+// stores.
+func (r Request) Base() Request {
+	r.Inputs = nil
+	return r
+}
+
+// WithInputs returns r paid by ins (its plan).
+func (r Request) WithInputs(ins []Input) Request {
+	r.Inputs = ins
+	return r
 }
 
 // Normalize returns r with times in UTC at millisecond precision and no
@@ -79,8 +93,13 @@ func (r Request) Canonical() []byte {
 	return b
 }
 
-// ID is the hex SHA-256 of the domain-separated canonical encoding.
+// ID is the hex SHA-256 of the domain-separated canonical encoding of the
+// caller's content: every field but Inputs. The coins a request spends are
+// chosen and reserved by the nodes when it is signed, so the same request
+// sent twice is one request whatever coins are free at the time, and a
+// request with its plan (the signing payload) names the request it pays.
 func (r Request) ID() string {
+	r.Inputs = nil
 	h := sha256.New()
 	h.Write([]byte(requestDomain))
 	h.Write(r.Canonical())

@@ -51,8 +51,9 @@ type Progress struct {
 // It is this node's own view: counts are over its own store.
 type State struct {
 	Progress
-	// Settlements maps a UTC day ("2006-01-02") to the number of
-	// fund-moving requests this node has begun signing that day.
+	// Settlements maps a cap key (CapKey: a UTC day "2006-01-02", and a
+	// cap class for liquidations) to the number of fund-moving requests of
+	// that class this node has begun signing that day.
 	Settlements map[string]int
 	// Exposure maps an account to its open exposure in quote minor units,
 	// as this node knows it (the exchange fills it from its margin engine).
@@ -61,8 +62,16 @@ type State struct {
 	Exposure map[string]uint64
 }
 
-// DayKey is the key of Settlements for t.
+// DayKey is the UTC day of t, the key of Settlements for the class "".
 func DayKey(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// CapKey is the key of Settlements for a day and a cap class (Policy.CapOf).
+func CapKey(day, class string) string {
+	if class == "" {
+		return day
+	}
+	return day + "/" + class
+}
 
 func (s State) approved(p Party, operatorOnly bool) bool {
 	e, ok := s.Approvals[p]

@@ -182,6 +182,7 @@ func setDefaults(v *viper.Viper) {
 	d := custody.DefaultPolicy("")
 	for k, val := range map[string]any{
 		"policy.settlements_per_day": d.SettlementsPerDay, "policy.max_fee_rate": d.MaxFeeRate,
+		"policy.liquidation_batches_per_day": d.LiquidationBatchesPerDay, "policy.max_fee": d.MaxFee,
 		"policy.max_leverage_bps": d.MaxLeverageBps, "policy.evidence_max_age": d.EvidenceMaxAge.String(),
 		"policy.approval_max_ttl": d.ApprovalMaxTTL.String(), "policy.clock_skew": d.ClockSkew.String(),
 		"policy.notice_period": d.NoticePeriod.String(), "policy.unfreeze_lapse": d.UnfreezeLapse.String(),

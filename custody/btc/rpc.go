@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,13 @@ import (
 // ErrNotFound is wrapped when the node does not know a transaction.
 var ErrNotFound = errors.New("btc: not found")
 
+// ErrUnavailable is wrapped when the Bitcoin node cannot answer now: it is
+// down, refused the connection, or answered something that is not
+// JSON-RPC (btcd's plain-text "503 Too busy" past its RPC client limit).
+// Calls retry it within their deadline; callers should wait, not fail
+// the request.
+var ErrUnavailable = errors.New("btc: bitcoin node unavailable")
+
 // ClientConfig configures a Client. Host, User and Pass are required.
 type ClientConfig struct {
 	Host    string // host:port of btcd's RPC listener, e.g. 127.0.0.1:18334
@@ -33,17 +41,30 @@ type ClientConfig struct {
 	Timeout time.Duration
 	// MaxResponseBytes bounds a response body (default 32 MiB).
 	MaxResponseBytes int64
+	// MaxConcurrent bounds the calls in flight to the node at once
+	// (default 4; btcd serves 10 RPC clients by default, and the three
+	// nodes of a test cluster may share one). Others wait their turn
+	// within their own deadline.
+	MaxConcurrent int
+	// Retries is how often a call is retried when the node is
+	// unavailable (ErrUnavailable), with backoff from RetryBackoff
+	// (default 50ms, doubling), within the call's deadline (default 6;
+	// negative: none).
+	Retries      int
+	RetryBackoff time.Duration
 }
 
 // Client is a small JSON-RPC client for btcd over plain HTTP POST, meant for
 // a node on loopback (no TLS). Commands and results use btcd's btcjson types,
 // as rpcclient does; unlike rpcclient, every call takes a context and has a
-// deadline, and nothing is retried behind the caller's back.
+// deadline, at most MaxConcurrent calls are in flight, and only an
+// unavailable node (ErrUnavailable) is retried, within that deadline.
 type Client struct {
 	cfg    ClientConfig
 	params *chaincfg.Params
 	http   *http.Client
 	nextID atomic.Uint64
+	slots  chan struct{}
 }
 
 // NewClient validates cfg and returns a Client. It does not contact the node.
@@ -61,14 +82,51 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 32 << 20
 	}
-	return &Client{cfg: cfg, params: params, http: &http.Client{Transport: &http.Transport{Proxy: nil}}}, nil
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 4
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 6
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 50 * time.Millisecond
+	}
+	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: cfg.MaxConcurrent}
+	return &Client{cfg: cfg, params: params, http: &http.Client{Transport: tr}, slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
 }
 
-// call sends one command and decodes its result into result (may be nil).
+// call sends one command and decodes its result into result (may be nil):
+// it waits for one of MaxConcurrent slots, and retries an unavailable
+// node with backoff, all within Timeout (and ctx).
 func (c *Client) call(ctx context.Context, cmd any, result any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	method, _ := btcjson.CmdMethod(cmd)
+	select {
+	case c.slots <- struct{}{}:
+		defer func() { <-c.slots }()
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %s: waiting for a free connection: %w", ErrUnavailable, method, ctx.Err())
+	}
+	backoff := c.cfg.RetryBackoff
+	for try := 0; ; try++ {
+		err := c.callOnce(ctx, method, cmd, result)
+		if !errors.Is(err, ErrUnavailable) || try >= c.cfg.Retries || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// callOnce is one HTTP round trip.
+func (c *Client) callOnce(ctx context.Context, method string, cmd any, result any) error {
 	body, err := btcjson.MarshalCmd(btcjson.RpcVersion1, c.nextID.Add(1), cmd)
 	if err != nil {
 		return fmt.Errorf("%w: %s: marshal: %v", ErrRPC, method, err)
@@ -81,7 +139,10 @@ func (c *Client) call(ctx context.Context, cmd any, result any) error {
 	req.SetBasicAuth(c.cfg.User, c.cfg.Pass)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrRPC, method, err) // keeps context errors visible
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %s: %w", ErrRPC, method, err) // keeps context errors visible
+		}
+		return fmt.Errorf("%w: %w: %s: %w", ErrRPC, ErrUnavailable, method, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
@@ -96,7 +157,13 @@ func (c *Client) call(ctx context.Context, cmd any, result any) error {
 		Error  *btcjson.RPCError `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("%w: %s: HTTP %d: %v", ErrRPC, method, resp.StatusCode, err)
+		// Not JSON-RPC: btcd's "503 Too busy", a proxy's error page, a
+		// node starting up. The text says why; nothing is parsed from it.
+		why := fmt.Errorf("%w: %w: %s: HTTP %d: %q", ErrRPC, ErrUnavailable, method, resp.StatusCode, clipText(raw))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return fmt.Errorf("%w: %s: HTTP %d: credentials refused", ErrRPC, method, resp.StatusCode)
+		}
+		return why
 	}
 	if r.Error != nil {
 		return fmt.Errorf("%w: %s: %w", ErrRPC, method, r.Error)
@@ -108,6 +175,21 @@ func (c *Client) call(ctx context.Context, cmd any, result any) error {
 		return fmt.Errorf("%w: %s: decode result: %v", ErrRPC, method, err)
 	}
 	return nil
+}
+
+// clipText is a short, printable excerpt of a non-JSON answer.
+func clipText(b []byte) string {
+	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return s
 }
 
 func rpcCode(err error) (btcjson.RPCErrorCode, bool) {
@@ -200,6 +282,40 @@ func (c *Client) SoftForkStatus(ctx context.Context, name string) (string, error
 		}
 	}
 	return "", fmt.Errorf("getblockchaininfo: %w: no deployment %q", ErrNotFound, name)
+}
+
+// TxOut is what the node says of one unspent output (gettxout).
+type TxOut struct {
+	Value         int64
+	PkScript      []byte
+	Confirmations int64 // 0 while the creating tx is in the mempool
+	Coinbase      bool
+	// Mature: not a coinbase output, or one past coinbase maturity.
+	Mature bool
+}
+
+// TxOut looks one outpoint up (gettxout, mempool included): nil and
+// ErrNotFound when the node knows no unspent output there (spent, by a
+// mempool transaction too, or never created).
+func (c *Client) TxOut(ctx context.Context, op wire.OutPoint) (*TxOut, error) {
+	var info *btcjson.GetTxOutResult
+	mempool := true
+	if err := c.call(ctx, btcjson.NewGetTxOutCmd(op.Hash.String(), op.Index, &mempool), &info); err != nil {
+		return nil, fmt.Errorf("looking up %v: %w", op, err)
+	}
+	if info == nil {
+		return nil, fmt.Errorf("looking up %v: %w: spent or never created", op, ErrNotFound)
+	}
+	value, err := btcutil.NewAmount(info.Value)
+	if err != nil || value <= 0 {
+		return nil, fmt.Errorf("looking up %v: %w: value %v", op, ErrRPC, info.Value)
+	}
+	script, err := hex.DecodeString(info.ScriptPubKey.Hex)
+	if err != nil {
+		return nil, fmt.Errorf("looking up %v: %w: script is not hex", op, ErrRPC)
+	}
+	return &TxOut{Value: int64(value), PkScript: script, Confirmations: info.Confirmations, Coinbase: info.Coinbase,
+		Mature: !info.Coinbase || info.Confirmations >= int64(c.params.CoinbaseMaturity)}, nil
 }
 
 // Unspent is a UTXO with what the node says about it.

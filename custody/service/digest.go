@@ -63,6 +63,9 @@ type Result struct {
 	Signers     []string    `json:"signers"`
 	Signatures  []Signature `json:"signatures"`
 	Complete    bool        `json:"complete"`
+	// Inputs is the plan the signatures pay the request with (plan.go);
+	// empty for a request signed without one.
+	Inputs []custody.Input `json:"inputs,omitempty"`
 }
 
 func (r Result) digest() string {
@@ -111,9 +114,10 @@ func (s *Service) publicKey(ctx context.Context, req custody.Request) (*btcec.Pu
 }
 
 // verifyResult checks every signature against the digests this node
-// computes itself and the key it holds a share of. Partial results check
-// the signatures they have.
+// computes itself (for the result's plan) and the key it holds a share
+// of. Partial results check the signatures they have.
 func (s *Service) verifyResult(ctx context.Context, req custody.Request, res Result) error {
+	req = req.WithInputs(res.Inputs)
 	digests, err := s.o.Digester(req)
 	if err != nil {
 		return err

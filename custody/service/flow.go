@@ -40,6 +40,8 @@ func (s *Service) Submit(ctx context.Context, c Caller, draft custody.Request) (
 		return View{}, false, fmt.Errorf("submitting liquidation: %w: only the margin engine requests liquidations", ErrForbidden)
 	case draft.Requester.Party != "" && draft.Requester.Party != s.party:
 		return View{}, false, fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
+	case len(draft.Inputs) > 0:
+		return View{}, false, fmt.Errorf("submitting: %w: inputs: the nodes choose and reserve the coins when signing begins; leave inputs out", custody.ErrMalformed)
 	case draft.Requester.Caller != "" && draft.Requester.Caller != c.Name:
 		return View{}, false, fmt.Errorf("submitting: %w: requester.caller must be the authenticated caller %q", ErrForbidden, c.Name)
 	}
@@ -356,7 +358,7 @@ func (s *Service) stepLocked(id string) {
 	if status == custody.StatusProposed && !s.applyLocked(id, custody.EvApprove, "quorum "+joinParties(pair)) {
 		return
 	}
-	if pair[0] == s.party {
+	if pair[0] == s.party && s.plannedHereLocked(id, req) {
 		s.beginLocked(id, req, pair[1])
 	}
 }
@@ -368,18 +370,23 @@ func (s *Service) applyLocked(id string, t custody.EventType, reason string) boo
 
 func (s *Service) applyErrLocked(id string, t custody.EventType, reason string) error {
 	ev := custody.Event{Type: t, At: s.clock.Now(), Reason: reason}
+	limit := s.pol.SettlementsPerDay
 	if t == custody.EvBegin {
 		ev.MaxAttempts = s.pol.MaxSigningAttempts
 		if e, err := s.st.Get(id); err == nil {
 			ev.Uncapped = !s.pol.CountsTowardCap(e.Request)
+			ev.Cap, limit = s.pol.CapOf(e.Request)
 		}
 	}
-	e, err := s.st.Apply(id, ev, s.pol.SettlementsPerDay)
+	e, err := s.st.Apply(id, ev, limit)
 	if err != nil {
 		s.log.Warn("state change refused", "request", short(id), "event", t, "err", err)
 		return err
 	}
 	s.m.transitions.WithLabelValues(string(e.Progress.Record.Status)).Inc()
+	if e.Progress.Record.Status.Terminal() {
+		delete(s.waiting, id)
+	}
 	if e.Progress.Record.Status == custody.StatusDone {
 		s.trackLocked(id)
 	}

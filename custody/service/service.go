@@ -56,6 +56,9 @@ type Options struct {
 	// Finalizer runs on the coordinator after signing (nil: the signature
 	// is the product and the request is done at once).
 	Finalizer Finalizer
+	// Coins chooses, reserves and checks the coins that pay a transfer
+	// (plan.go; settle.Settler). nil: no request has a plan.
+	Coins Coins
 	// Exposure reports an account's open exposure (require_zero_exposure).
 	Exposure func(account string) (uint64, bool)
 	// Tracker follows a done request's Bitcoin transaction on this node's
@@ -91,6 +94,11 @@ type Service struct {
 	events  *broker
 	m       *metrics
 	work    *queue
+
+	choosing keyedMutex        // per account: coin choice and reservation
+	checked  seenSet           // plans checked on the chain, per attempt
+	planning map[string]bool   // under mu: coins being chosen for a request
+	waiting  map[string]string // under mu: why a request's coins could not be reserved yet
 
 	netMu sync.Mutex // guards net and keys only
 	net   Network
@@ -194,7 +202,8 @@ func New(o Options) (*Service, error) {
 		events: newBroker(512), m: newMetrics(), work: newQueue(),
 		changed: make(chan struct{}), decisions: map[string]custody.Decision{}, inflight: map[string]string{}, sessions: map[string]liveSession{},
 		published: map[string]string{}, offered: map[string]time.Duration{}, peers: map[string]map[custody.Party]PeerStatus{}, orphans: map[string][]orphan{},
-		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}, tracked: map[string]bool{}}
+		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}, tracked: map[string]bool{},
+		planning: map[string]bool{}, waiting: map[string]string{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.watch.Lap()
 	s.nextRecon = s.clock.Now().Add(s.reconcileEvery())

@@ -46,7 +46,7 @@ func (s *Service) beginLocked(id string, req custody.Request, partner custody.Pa
 func (s *Service) coordinate(n Network, id string, req custody.Request, partner custody.Party, nonce string) {
 	ctx, cancel := context.WithTimeout(s.ctx, 3*s.o.SignTimeout)
 	defer cancel()
-	res, err := s.signDigests(ctx, n, id, req, partner, nonce)
+	res, err := s.signPlanned(ctx, n, id, req, partner, nonce)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.inflight, id)
@@ -70,6 +70,16 @@ func (s *Service) coordinate(n Network, id string, req custody.Request, partner 
 	s.finishLocked(id, req, res)
 }
 
+// signPlanned fixes the request's plan (coins chosen, checked, reserved
+// and locked here) and signs it.
+func (s *Service) signPlanned(ctx context.Context, n Network, id string, req custody.Request, partner custody.Party, nonce string) (Result, error) {
+	planned, err := s.planFor(ctx, id, req)
+	if err != nil {
+		return Result{}, fmt.Errorf("planning the transaction: %w", err)
+	}
+	return s.signDigests(ctx, n, id, planned, partner, nonce)
+}
+
 func (s *Service) signDigests(ctx context.Context, n Network, id string, req custody.Request, partner custody.Party, nonce string) (Result, error) {
 	digests, err := s.o.Digester(req)
 	if err != nil {
@@ -78,10 +88,10 @@ func (s *Service) signDigests(ctx context.Context, n Network, id string, req cus
 	s.mu.Lock()
 	res, _ := s.resultLocked(id) // signatures of an earlier attempt are kept
 	s.mu.Unlock()
-	if s.verifyResult(ctx, req, res) != nil {
+	if !slices.Equal(res.Inputs, req.Inputs) || s.verifyResult(ctx, req, res) != nil {
 		res = Result{}
 	}
-	res.Coordinator = string(s.party)
+	res.Coordinator, res.Inputs = string(s.party), req.Inputs
 	for i := len(res.Signatures); i < len(digests); i++ {
 		out, err := n.Sign(ctx, node.SignRequest{KeyID: req.KeyID, RequestID: fmt.Sprintf("%s/%d/%s", id, i, nonce),
 			Digest: digests[i], ChildPath: req.ChildPath, Payload: req.Canonical(), Partner: string(partner)})
@@ -139,6 +149,7 @@ func (s *Service) finishLocked(id string, req custody.Request, res Result) {
 	if res.Coordinator != string(s.party) {
 		return
 	}
+	req = req.WithInputs(res.Inputs)
 	s.spawn(func() {
 		err := s.o.Finalizer(s.ctx, req, res)
 		s.mu.Lock()
@@ -181,6 +192,11 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 	defer s.mu.Unlock()
 	if err := s.putResult(id, res); err != nil {
 		return err
+	}
+	// The signed plan's coins are spent here too: no other request of
+	// this node may plan them.
+	if err := s.reservePlanLocked(id, req.WithInputs(res.Inputs)); err != nil {
+		s.log.Warn("reserving the coins of a signed plan", "request", short(id), "err", err)
 	}
 	e, err := s.st.Get(id)
 	if err != nil {
@@ -280,6 +296,14 @@ func (s *Service) tryAuthorize(keyID string, p *node.Proposal) error {
 	if other == string(s.party) {
 		other = p.Participants[1]
 	}
+	// The plan's coins are facts this node looks up on its own Bitcoin
+	// node, before it locks anything.
+	cctx, cancel := context.WithTimeout(s.ctx, s.o.AuthorizeWait)
+	err = s.checkPlan(cctx, req, nonce)
+	cancel()
+	if err != nil {
+		return refuse("plan: %v", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.st.Get(id)
@@ -342,6 +366,9 @@ func (s *Service) tryAuthorize(keyID string, p *node.Proposal) error {
 	key := id + "/" + parts[1]
 	if ls, ok := s.sessions[key]; ok && time.Now().Before(ls.until) && ls.coordinator != other {
 		return refuse("a session with %s for this request is live", ls.coordinator)
+	}
+	if err := s.reservePlanLocked(id, req); err != nil {
+		return refuse("plan: %v", err)
 	}
 	switch st.Record.Status {
 	case custody.StatusProposed: // approves, but its default pair was another one (failover)

@@ -136,9 +136,10 @@ func (s *Service) trackOne(id string) {
 	}
 	s.mu.Lock()
 	prev, had := s.settlementLocked(id)
+	req := s.plannedLocked(id, e.Request)
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	rec, ok, err := s.o.Tracker(ctx, e.Request)
+	rec, ok, err := s.o.Tracker(ctx, req)
 	cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()

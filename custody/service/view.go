@@ -28,6 +28,9 @@ type View struct {
 	// Settlement is this node's record of the request's Bitcoin
 	// transaction: txid and confirmations (Options.Tracker).
 	Settlement *Settlement `json:"settlement,omitempty"`
+	// Waiting says why this node, the coordinator, has not begun signing
+	// an approved request: its coins cannot be reserved yet.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Get returns this node's view of a request (store.ErrNotFound if unknown).
@@ -44,7 +47,7 @@ func (s *Service) Get(id string) (View, error) {
 func (s *Service) viewLocked(e store.Entry) View {
 	id := e.Request.ID()
 	rec := e.Progress.Record
-	v := View{ID: id, Request: e.Request, Status: rec.Status, Reason: rec.Reason, Attempts: rec.Attempts,
+	v := View{ID: id, Request: s.plannedLocked(id, e.Request), Status: rec.Status, Reason: rec.Reason, Attempts: rec.Attempts,
 		UpdatedAt: rec.UpdatedAt, Timeline: e.Progress.Timeline, Approvals: e.Progress.Approvals, Vetoes: e.Progress.Vetoes,
 		Observer: !custody.QuorumFor(e.Request.Kind).Includes(s.party)}
 	if !rec.Status.Terminal() && rec.Status != custody.StatusSigned {
@@ -63,6 +66,9 @@ func (s *Service) viewLocked(e store.Entry) View {
 	}
 	if rec, ok := s.settlementLocked(id); ok {
 		v.Settlement = &rec
+	}
+	if !rec.Status.Terminal() {
+		v.Waiting = s.waiting[id]
 	}
 	return v
 }

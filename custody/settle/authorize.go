@@ -64,6 +64,9 @@ func (s *Settler) CheckProposal(ctx context.Context, keyID string, p *node.Propo
 	if err != nil {
 		return req, 0, fmt.Errorf("%w: %w", ErrProposal, err)
 	}
+	if err := s.CheckInputs(ctx, req); err != nil {
+		return req, 0, fmt.Errorf("%w: %w", ErrProposal, err)
+	}
 	switch {
 	case i >= len(plan.Digests):
 		return req, 0, fmt.Errorf("%w: input %d of a %d-input transaction", ErrProposal, i, len(plan.Digests))

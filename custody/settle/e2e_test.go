@@ -113,7 +113,7 @@ func TestSettlementRegtest(t *testing.T) {
 	// coins; the custodian's node picks them and they become part of the
 	// request every node approves.
 	draft := release(w, 60*btcutil.SatoshiPerBitcoin, 4)
-	req, err := nodes["custodian"].settler.FillInputs(ctx, draft)
+	req, err := nodes["custodian"].settler.ChooseInputs(ctx, draft, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestSettlementRegtest(t *testing.T) {
 
 	// 2. Liquidation from the client's derived address to the lender,
 	// coordinated by the exchange with the custodian.
-	liq, err := nodes["exchange"].settler.FillInputs(ctx, liquidation(w, 20*btcutil.SatoshiPerBitcoin, 3))
+	liq, err := nodes["exchange"].settler.ChooseInputs(ctx, liquidation(w, 20*btcutil.SatoshiPerBitcoin, 3), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestSettlementRegtest(t *testing.T) {
 	// proposes digests of transactions built its own way for the genuine
 	// request. Both honest nodes compute their own digests and refuse; no
 	// session starts.
-	unf, err := nodes["regulator"].settler.FillInputs(ctx, unfreeze(w, 15*btcutil.SatoshiPerBitcoin, 2))
+	unf, err := nodes["regulator"].settler.ChooseInputs(ctx, unfreeze(w, 15*btcutil.SatoshiPerBitcoin, 2), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,9 @@ var (
 	ErrNoChain = errors.New("settle: no bitcoin node configured")
 	// ErrUnbound: a late-bound key store or custody store is not bound yet.
 	ErrUnbound = errors.New("settle: not bound yet")
+	// ErrInputMismatch: an input of a plan is not what this node's own
+	// Bitcoin node says (value, script, spent, confirmations).
+	ErrInputMismatch = errors.New("settle: input differs from this node's bitcoin node")
 	// ErrSignatures: the signatures do not make a valid transaction.
 	ErrSignatures = errors.New("settle: signatures do not complete the transaction")
 )

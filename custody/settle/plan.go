@@ -38,8 +38,8 @@ type Config struct {
 	Chain Chain
 	// Broadcast sends finalised transactions to Chain.
 	Broadcast bool
-	// MinConf is the confirmations a coin needs before FillInputs picks it
-	// (default 1).
+	// MinConf is the confirmations a coin needs before ChooseInputs picks
+	// it and CheckInputs accepts it (default 1).
 	MinConf int64
 	// Records keeps what happened to each settlement (optional).
 	Records Recorder
@@ -121,7 +121,11 @@ func (p *Plan) TxID() chainhash.Hash { return p.Tx.TxHash() }
 //   - one output pays the amount to the destination; change goes back to
 //     the account's own custody address;
 //   - the fee follows the request's fee rate, and the transaction's
-//     effective fee rate may not exceed the policy's max_fee_rate.
+//     effective fee rate may not exceed the policy's max_fee_rate, nor its
+//     fee the policy's max_fee.
+//
+// Plan takes the input values from the plan (req.Inputs); CheckInputs
+// holds them against this node's own Bitcoin node.
 func (s *Settler) Plan(ctx context.Context, req custody.Request) (*Plan, error) {
 	p, err := s.plan(ctx, req)
 	if err != nil {
@@ -201,6 +205,9 @@ func (s *Settler) plan(ctx context.Context, req custody.Request) (*Plan, error) 
 	fee, err := btc.Fee(tx, spend.Inputs)
 	if err != nil {
 		return nil, err
+	}
+	if uint64(fee) > pol.FeeCap() {
+		return nil, fmt.Errorf("%w: fee %d sat over this node's max_fee %d", ErrPolicy, fee, pol.FeeCap())
 	}
 	return &Plan{RequestID: req.ID(), Kind: req.Kind, Spend: spend, Tx: tx, Digests: digests,
 		Key: key, Source: source.String(), Fee: fee, VSize: vsize}, nil

@@ -181,7 +181,10 @@ func outputIndexes(t testing.TB, p *settle.Plan) (dest, change int) {
 func TestCheckProposal(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	s := newSettler(t, w, "exchange", keysOf(t, "exchange"), nil)
+	chain := newMemChain()
+	chain.fund(t, coin("a", 0, 50_000_000), w.pool, 1)
+	chain.fund(t, coin("b", 0, 50_000_000), w.pool, 1)
+	s := newSettler(t, w, "exchange", keysOf(t, "exchange"), chain)
 	req := release(w, 60_000_000, 5, coin("a", 0, 50_000_000), coin("b", 0, 50_000_000))
 	plan, err := s.Plan(ctx, req)
 	if err != nil {
@@ -237,13 +240,17 @@ func TestCheckProposal(t *testing.T) {
 	}
 }
 
-// Inputs travel in the request: validated, bounded, part of the ID.
+// Inputs travel with the request as its plan: validated and bounded, but
+// not part of the ID, which is the caller's content alone (issue 9 item 4).
 func TestRequestInputs(t *testing.T) {
 	w := newWorld(t)
 	a := release(w, 1000, 1, coin("a", 0, 5000))
 	b := release(w, 1000, 1, coin("a", 1, 5000))
-	if a.ID() == b.ID() {
-		t.Fatal("inputs are not part of the request ID")
+	if a.ID() != b.ID() || a.ID() != a.Base().ID() {
+		t.Fatal("the coins chosen to pay a request change its ID")
+	}
+	if string(a.Canonical()) == string(b.Canonical()) {
+		t.Fatal("the plan is not part of the canonical encoding (the signing payload)")
 	}
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)

@@ -70,6 +70,7 @@ func (s *Settler) Tracker() service.Tracker {
 	}
 	return func(ctx context.Context, req custody.Request) (service.Settlement, bool, error) {
 		if _, err := actionOf(req.Kind); err != nil || len(req.Inputs) == 0 || req.Asset != Asset {
+			// No plan: nothing was paid (a coinless canary drill).
 			return service.Settlement{}, false, nil // no transaction (a canary drill)
 		}
 		rec, err := s.Refresh(ctx, req)
@@ -87,3 +88,4 @@ func (s *Settler) Tracker() service.Tracker {
 			Updated: rec.Updated, Error: rec.Error}, true, nil
 	}
 }
+var _ service.Coins = (*Settler)(nil)

@@ -50,7 +50,7 @@ func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.Digester, o.Finalizer, o.Tracker = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker()
+			o.Digester, o.Finalizer, o.Tracker, o.Coins = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker(), s
 			settlers[p] = s
 		},
 	})
@@ -100,7 +100,7 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	for _, p := range custody.Parties {
 		c.WaitFor(t, p, v.ID, "the result", func(v service.View) bool { return v.Result != nil && v.Result.Complete })
 	}
-	rec := mineAndCheck(ctx, t, chain, settlers, v.Request)
+	rec := mineAndCheck(ctx, t, chain, settlers, done.Request)
 	if b := balanceOf(ctx, t, chain, w.client); b != 60*btcutil.SatoshiPerBitcoin {
 		t.Fatalf("client balance %d (record %+v)", b, rec)
 	}
@@ -112,17 +112,13 @@ func TestServiceSettlementRegtest(t *testing.T) {
 		Collateral: []custody.Holding{{Asset: "BTC", Value: 6_000_000}}, Exposure: 5_000_000, Price: 10_000,
 		Time: st.Epoch.Add(-time.Minute), Nonce: "mc-btc-1"}, st.MarginKey())
 	liq.Evidence, liq.Requester, liq.CreatedAt = &ev, custody.Requester{}, time.Time{}
-	liq, err := settlers[custody.Exchange].FillInputs(ctx, liq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _, err = c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleMarginEngine), liq)
+	v, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleMarginEngine), liq)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
-	c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
-	mineAndCheck(ctx, t, chain, settlers, v.Request)
+	done = c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
+	mineAndCheck(ctx, t, chain, settlers, done.Request)
 	if b := balanceOf(ctx, t, chain, w.lender); b != 20*btcutil.SatoshiPerBitcoin {
 		t.Fatalf("lender balance %d", b)
 	}
@@ -132,9 +128,6 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	// nodes' own clocks.
 	unf := unfreeze(w, 15*btcutil.SatoshiPerBitcoin, 2)
 	unf.Requester, unf.CreatedAt = custody.Requester{}, time.Time{}
-	if unf, err = settlers[custody.Custodian].FillInputs(ctx, unf); err != nil {
-		t.Fatal(err)
-	}
 	v, _, err = c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), unf)
 	if err != nil {
 		t.Fatal(err)
@@ -160,8 +153,8 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	for _, p := range []custody.Party{custody.Regulator, custody.Exchange, custody.Custodian} {
 		c.Svc(p).Tick(ctx)
 	}
-	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
-	mineAndCheck(ctx, t, chain, settlers, v.Request)
+	done = c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
+	mineAndCheck(ctx, t, chain, settlers, done.Request)
 	if b := balanceOf(ctx, t, chain, w.borrower); b != 15*btcutil.SatoshiPerBitcoin {
 		t.Fatalf("borrower balance %d", b)
 	}
@@ -185,14 +178,14 @@ func TestServiceTracksConfirmations(t *testing.T) {
 	chain := regtest(ctx, t, w.pool)
 	c, settlers := settledCluster(t, w, chain.Client)
 	v := submitApprovedRelease(ctx, t, c, settlers, release(w, 10*btcutil.SatoshiPerBitcoin, 2), "track")
+	for _, p := range custody.Parties {
+		v = c.WaitStatus(t, p, v.ID, custody.StatusDone)
+	}
 	plan, err := settlers[custody.Regulator].Plan(ctx, v.Request)
 	if err != nil {
 		t.Fatal(err)
 	}
 	txid := plan.TxID().String()
-	for _, p := range custody.Parties {
-		c.WaitStatus(t, p, v.ID, custody.StatusDone)
-	}
 	confirmed := func(n int64) func(service.View) bool {
 		return func(v service.View) bool {
 			return v.Settlement != nil && v.Settlement.TxID == txid && v.Settlement.Confirmations == n && v.Settlement.Error == ""
@@ -234,15 +227,12 @@ func TestServiceTracksConfirmations(t *testing.T) {
 	}
 }
 
-// submitApprovedRelease has the custodian's node pick the coins for a
-// release draft and store it, and both required operators approve it.
+// submitApprovedRelease stores a release draft at the custodian's node
+// (coins are chosen when signing begins), and both required operators
+// approve it.
 func submitApprovedRelease(ctx context.Context, t *testing.T, c *st.Cluster, settlers map[custody.Party]*settle.Settler, draft custody.Request, nonce string) service.View {
 	t.Helper()
-	draft.Requester, draft.CreatedAt = custody.Requester{}, time.Time{}
-	draft, err := settlers[custody.Custodian].FillInputs(ctx, draft)
-	if err != nil {
-		t.Fatal(err)
-	}
+	draft.Requester, draft.CreatedAt, draft.Inputs = custody.Requester{}, time.Time{}, nil
 	v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), draft)
 	if err != nil {
 		t.Fatal(err)

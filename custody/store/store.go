@@ -28,6 +28,8 @@ var (
 	bucketEvidence = []byte("evidence_nonces")
 	bucketNonces   = []byte("approval_nonces")
 	bucketDays     = []byte("settlements")
+	bucketPlans    = []byte("plans")
+	bucketReserved = []byte("reserved_outpoints")
 )
 
 // Entry is a stored request and this node's progress on it.
@@ -61,7 +63,7 @@ func Open(path string, party custody.Party) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRequests, bucketIdem, bucketEvidence, bucketNonces, bucketDays} {
+		for _, b := range [][]byte{bucketRequests, bucketIdem, bucketEvidence, bucketNonces, bucketDays, bucketPlans, bucketReserved} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -118,9 +120,10 @@ func putEntry(tx *bolt.Tx, e Entry) error {
 // the same idempotency key (created false). The same key with a different
 // body is ErrIdempotencyConflict; liquidation evidence whose nonce another
 // request already used is ErrEvidenceReused. The first-seen time on this
-// node's clock starts the request's timeline.
+// node's clock starts the request's timeline. Only the request itself is
+// stored, never a plan (Inputs): coins are reserved by Reserve.
 func (s *Store) Propose(req custody.Request, now time.Time) (Entry, bool, error) {
-	req = req.Normalize()
+	req = req.Normalize().Base()
 	if err := req.Validate(); err != nil {
 		return Entry{}, false, fmt.Errorf("proposing request: %w", err)
 	}
@@ -184,12 +187,14 @@ func (s *Store) State(id string, now time.Time) (custody.Request, custody.State,
 	if err != nil {
 		return custody.Request{}, custody.State{}, err
 	}
-	day := custody.DayKey(now)
-	n, err := s.Settlements(day)
-	if err != nil {
-		return custody.Request{}, custody.State{}, err
+	counts := map[string]int{}
+	for _, class := range []string{"", custody.CapLiquidation} {
+		key := custody.CapKey(custody.DayKey(now), class)
+		if counts[key], err = s.Settlements(key); err != nil {
+			return custody.Request{}, custody.State{}, err
+		}
 	}
-	return e.Request, custody.State{Progress: e.Progress, Settlements: map[string]int{day: n}}, nil
+	return e.Request, custody.State{Progress: e.Progress, Settlements: counts}, nil
 }
 
 // Pending lists requests not in a terminal status (to resume after a restart).
@@ -230,18 +235,26 @@ func (s *Store) update(id string, fn func(tx *bolt.Tx, e *Entry) error) (Entry, 
 
 // Apply runs the state machine on the stored record and persists the new
 // record with its audit record atomically. The first EvBegin of a
-// fund-moving request counts one settlement for today and is refused with
-// ErrDailyCap once settlementsPerDay have begun (negative: no cap); an
-// Uncapped one (a drill on a canary key) is neither counted nor refused.
-func (s *Store) Apply(id string, ev custody.Event, settlementsPerDay int) (Entry, error) {
+// fund-moving request counts one settlement of its cap class (ev.Cap) for
+// today and is refused with ErrDailyCap once limit have begun (negative:
+// no cap); an Uncapped one (a drill on a canary key) is neither counted
+// nor refused. A request that ends without being paid (rejected, vetoed,
+// lapsed, failed) releases the outpoints it reserved in the same
+// transaction.
+func (s *Store) Apply(id string, ev custody.Event, limit int) (Entry, error) {
 	return s.update(id, func(tx *bolt.Tx, e *Entry) error {
 		next, err := custody.Transition(e.Progress.Record, ev)
 		if err != nil {
 			return err
 		}
 		if ev.Type == custody.EvBegin && e.Progress.Record.Attempts == 0 && e.Request.Kind.MovesFunds() && !ev.Uncapped {
-			if err := countSettlement(tx, custody.DayKey(ev.At), settlementsPerDay); err != nil {
+			if err := countSettlement(tx, custody.CapKey(custody.DayKey(ev.At), ev.Cap), limit); err != nil {
 				return fmt.Errorf("beginning signing of request %.12s: %w", id, err)
+			}
+		}
+		if next.Status.Terminal() && next.Status != custody.StatusDone {
+			if err := releaseTx(tx, id); err != nil {
+				return err
 			}
 		}
 		e.Progress.Record = next
@@ -265,7 +278,8 @@ func countSettlement(tx *bolt.Tx, day string, limit int) error {
 	return b.Put([]byte(day), v)
 }
 
-// Settlements returns how many fund-moving requests began signing on day.
+// Settlements returns how many fund-moving requests began signing under a
+// cap key (custody.CapKey: a day, and a class).
 func (s *Store) Settlements(day string) (int, error) {
 	var n int
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/node"
@@ -88,12 +87,17 @@ func (s *Server) bitcoinAddress(w http.ResponseWriter, r *http.Request, _ string
 }
 
 // requestTx is GET /v1/requests/{id}/tx: the request's transaction as this
-// node builds it from the typed request, its own policy and its own key
-// share (settle.View), with this node's settlement record if any.
+// node builds it from the typed request, its plan (the coins reserved when
+// signing began), its own policy and its own key share (settle.View), with
+// this node's settlement record if any.
 func (s *Server) requestTx(w http.ResponseWriter, r *http.Request, _ string) {
 	v, err := s.svc.Get(r.PathValue("id"))
 	if err != nil {
 		custodyError(w, err)
+		return
+	}
+	if len(v.Request.Inputs) == 0 {
+		writeError(w, http.StatusNotFound, "no_transaction", "no coins are reserved for this request at this node: its transaction is planned when signing begins")
 		return
 	}
 	st, err := settle.New(settle.Config{Network: s.network(), Policy: s.rt.Cfg.Policy, Keys: s.rt.Keys, Records: s.svc.Store()})
@@ -119,22 +123,6 @@ func (s *Server) requestTx(w http.ResponseWriter, r *http.Request, _ string) {
 		view.Record = &rec
 	}
 	writeJSON(w, http.StatusOK, view)
-}
-
-// fillInputs is for createRequest: when the draft of a Bitcoin transfer
-// names no coins, this node picks them from its Bitcoin node (bitcoin
-// section of the config) before the request is stored and proposed.
-func (s *Server) fillInputs(ctx context.Context, draft custody.Request) (custody.Request, error) {
-	if len(draft.Inputs) > 0 || draft.Asset != settle.Asset || s.rt.Cfg.Bitcoin.RPCHost == "" {
-		return draft, nil
-	}
-	st, err := settle.ForNode(s.rt.Cfg, s.rt.Keys, nil, nil)
-	if err != nil {
-		return draft, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return st.FillInputs(ctx, draft)
 }
 
 func (s *Server) network() string {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -83,10 +84,16 @@ func TestRequestTx(t *testing.T) {
 	}})
 	req := st.Release("tx-show", 1_000_000)
 	req.Destination = owner.String()
-	req.Inputs = []custody.Input{{TxID: strings.Repeat("ab", 32), Vout: 1, Value: 5_000_000}}
 	v, _, err := c.Svc(custody.Custodian).Submit(context.Background(), st.Caller(service.RoleOperator), req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The caller names no coins (issue 9): a request that names them is
+	// refused, and the plan is what the coordinator reserves.
+	named := req
+	named.Inputs = []custody.Input{{TxID: strings.Repeat("ab", 32), Vout: 1, Value: 5_000_000}}
+	if _, _, err := c.Svc(custody.Custodian).Submit(context.Background(), st.Caller(service.RoleOperator), named); !errors.Is(err, custody.ErrMalformed) {
+		t.Fatalf("a request naming its coins: %v", err)
 	}
 	m := c.Members[custody.Custodian]
 	rt := *m.Runtime
@@ -108,6 +115,12 @@ func TestRequestTx(t *testing.T) {
 		var view settle.View
 		json.Unmarshal(w.Body.Bytes(), &view)
 		return w.Code, view
+	}
+	if code, _ := get(v.ID); code != http.StatusNotFound {
+		t.Fatalf("before any coins are reserved: %d", code)
+	}
+	if err := c.Svc(custody.Custodian).Store().Reserve(v.ID, named.Inputs, false); err != nil {
+		t.Fatal(err)
 	}
 	code, view := get(v.ID)
 	if code != http.StatusOK || view.Source != src.String() || len(view.Inputs) != 1 || len(view.Outputs) != 2 || view.PSBT == "" {

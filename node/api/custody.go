@@ -46,33 +46,46 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return b, true
 }
 
-// custodyError maps the custody layers' sentinel errors to HTTP answers.
+// custodyErrors maps the custody layers' sentinel errors (all of them
+// the caller's mistake) to HTTP answers.
+var custodyErrors = []struct {
+	err  error
+	code int
+	name string
+}{
+	{custody.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{service.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{store.ErrNotFound, http.StatusNotFound, "not_found"},
+	{store.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict"},
+	{store.ErrEvidenceReused, http.StatusConflict, "evidence_reused"},
+	{custody.ErrReplay, http.StatusConflict, "replay"},
+	{custody.ErrBadSignature, http.StatusUnprocessableEntity, "bad_signature"},
+	{custody.ErrExpired, http.StatusUnprocessableEntity, "expired"},
+	{custody.ErrMismatch, http.StatusUnprocessableEntity, "mismatch"},
+	{settle.ErrPolicy, http.StatusUnprocessableEntity, "policy"},
+	{settle.ErrNoInputs, http.StatusUnprocessableEntity, "no_inputs"},
+	{btc.ErrInsufficientFunds, http.StatusUnprocessableEntity, "insufficient_funds"},
+}
+
+// custodyError answers err: a 4xx for the caller's mistakes, else 500.
 func custodyError(w http.ResponseWriter, err error) {
-	type m struct {
-		err  error
-		code int
-		name string
-	}
-	for _, x := range []m{
-		{custody.ErrMalformed, http.StatusBadRequest, "malformed"},
-		{service.ErrForbidden, http.StatusForbidden, "forbidden"},
-		{store.ErrNotFound, http.StatusNotFound, "not_found"},
-		{store.ErrIdempotencyConflict, http.StatusConflict, "idempotency_conflict"},
-		{store.ErrEvidenceReused, http.StatusConflict, "evidence_reused"},
-		{custody.ErrReplay, http.StatusConflict, "replay"},
-		{custody.ErrBadSignature, http.StatusUnprocessableEntity, "bad_signature"},
-		{custody.ErrExpired, http.StatusUnprocessableEntity, "expired"},
-		{custody.ErrMismatch, http.StatusUnprocessableEntity, "mismatch"},
-		{settle.ErrPolicy, http.StatusUnprocessableEntity, "policy"},
-		{settle.ErrNoInputs, http.StatusUnprocessableEntity, "no_inputs"},
-		{btc.ErrInsufficientFunds, http.StatusUnprocessableEntity, "insufficient_funds"},
-	} {
+	for _, x := range custodyErrors {
 		if errors.Is(err, x.err) {
 			writeError(w, x.code, x.name, err.Error())
 			return
 		}
 	}
 	writeError(w, http.StatusInternalServerError, "internal", err.Error())
+}
+
+// isCallerError reports whether err is one custodyError answers with a 4xx.
+func isCallerError(err error) bool {
+	for _, x := range custodyErrors {
+		if errors.Is(err, x.err) {
+			return true
+		}
+	}
+	return false
 }
 
 // createRequest is POST /v1/requests: a typed request; requester and
@@ -88,14 +101,17 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, who strin
 		custodyError(w, err)
 		return
 	}
-	// Bitcoin requests without inputs get this node's confirmed coins; the
-	// inputs are then part of the request every node checks.
-	if draft, err = s.fillInputs(r.Context(), draft); err != nil {
-		custodyError(w, err)
-		return
-	}
+	// No chain work here: the coins are chosen and reserved when signing
+	// begins, so a request is stored and answered at once, whatever the
+	// Bitcoin node's state.
 	v, created, err := s.svc.Submit(r.Context(), callerOf(r), draft)
 	if err != nil {
+		if !isCallerError(err) {
+			// Nothing was stored: the caller may send the same request again.
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "the request was not stored: "+err.Error())
+			return
+		}
 		custodyError(w, err)
 		return
 	}

@@ -1,0 +1,220 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/store"
+)
+
+// Coins chooses and checks the coins that pay a transfer (its plan);
+// *settle.Settler implements it. Without Coins no request has a plan and
+// every request signs as the Digester computes it from the request alone.
+type Coins interface {
+	// Pays reports whether req is paid by a transaction that needs a plan.
+	Pays(req custody.Request) bool
+	// ChooseInputs returns req with coins from this node's Bitcoin node
+	// that reserved does not report as held by another request.
+	ChooseInputs(ctx context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error)
+	// CheckInputs looks every input of req's plan up on this node's own
+	// Bitcoin node and refuses any mismatch (and any plan, without one).
+	CheckInputs(ctx context.Context, req custody.Request) error
+}
+
+// ErrNoPlan: a transfer that must be paid by a checked plan came without one.
+var ErrNoPlan = errors.New("custody: transfer without a plan")
+
+// planFor is the coordinator's plan of request id: the one this node
+// already holds (checked again on its Bitcoin node), or coins it chooses
+// now; either way reserved and locked in the store before any signing, so
+// no other request here can take them and this node never signs another
+// plan for id. A request that needs no plan is returned as it is.
+func (s *Service) planFor(ctx context.Context, id string, req custody.Request) (custody.Request, error) {
+	if s.o.Coins == nil || !s.o.Coins.Pays(req) {
+		return req, nil
+	}
+	have, ok, err := s.st.PlanOf(id)
+	if err != nil {
+		return req, err
+	}
+	if ok {
+		planned := req.WithInputs(have.Inputs)
+		err := s.o.Coins.CheckInputs(ctx, planned)
+		if err == nil || have.Locked {
+			if err == nil {
+				err = s.st.Reserve(id, have.Inputs, true)
+			}
+			return planned, err
+		}
+		s.log.Warn("planned coins no longer check out; choosing again", "request", short(id), "err", err)
+	}
+	// Choosing and reserving are one step per account at this node: two
+	// requests of one account never race for the same coin here.
+	unlock := s.choosing.lock(req.Account)
+	defer unlock()
+	planned, err := s.o.Coins.ChooseInputs(ctx, req, func(c []custody.Input) ([]custody.Input, error) { return s.st.Reserved(id, c) })
+	if err != nil {
+		return req, err
+	}
+	if err := s.st.Reserve(id, planned.Inputs, false); err != nil {
+		return req, err
+	}
+	s.log.Info("coins reserved", "request", short(id), "inputs", len(planned.Inputs))
+	return planned, nil
+}
+
+// plannedHereLocked reports whether the coordinator may begin an attempt
+// on request id: it needs no plan, or holds one. Otherwise coins are
+// chosen and reserved off the lock first, and the request steps again
+// when they are; a request whose coins cannot be had now (none free, the
+// Bitcoin node down or busy) waits, saying why in its view, and is tried
+// again on the next tick. No attempt and no daily settlement is spent on
+// waiting for coins.
+func (s *Service) plannedHereLocked(id string, req custody.Request) bool {
+	if s.o.Coins == nil || !s.o.Coins.Pays(req) {
+		return true
+	}
+	if _, ok, err := s.st.PlanOf(id); err == nil && ok {
+		return true
+	}
+	if s.planning[id] {
+		return false
+	}
+	s.planning[id] = true
+	ok := s.spawn(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, s.o.SignTimeout)
+		_, err := s.planFor(ctx, id, req)
+		cancel()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.planning, id)
+		if s.closed {
+			return
+		}
+		if err != nil {
+			why := "waiting for coins: " + clip(err.Error())
+			if s.waiting[id] != why {
+				s.waiting[id] = why
+				s.log.Warn("no coins reserved yet", "request", short(id), "err", err)
+				s.emit(Event{Type: EventStatus, RequestID: id, Party: s.party, Status: custody.StatusApproved, Detail: why})
+			}
+			return
+		}
+		delete(s.waiting, id)
+		s.stepLocked(id)
+	})
+	if !ok {
+		delete(s.planning, id)
+	}
+	return false
+}
+
+// checkPlan is a partner's check of the plan a coordinator proposes,
+// before it locks anything: a plan is looked up on this node's own
+// Bitcoin node (every input), and a transfer that needs one must bring
+// one. Checks are remembered per attempt (one per input session).
+func (s *Service) checkPlan(ctx context.Context, req custody.Request, attempt string) error {
+	if len(req.Inputs) == 0 {
+		if s.o.Coins != nil && s.o.Coins.Pays(req) {
+			return fmt.Errorf("%w: this node pays %s only with coins it checked", ErrNoPlan, req.Kind)
+		}
+		return nil
+	}
+	if s.o.Coins == nil {
+		return fmt.Errorf("%w: this node has no settlement configured and signs no plan", ErrNoPlan)
+	}
+	key := req.ID() + "/" + attempt
+	if s.checked.seen(key) {
+		return nil
+	}
+	if err := s.o.Coins.CheckInputs(ctx, req); err != nil {
+		return err
+	}
+	s.checked.add(key)
+	return nil
+}
+
+// reservePlanLocked reserves and locks a plan this node is about to sign
+// or has seen signed. A plan whose coins another open request holds here,
+// or a second plan for a request this node signed, is refused.
+func (s *Service) reservePlanLocked(id string, req custody.Request) error {
+	if len(req.Inputs) == 0 {
+		return nil
+	}
+	if err := s.st.Reserve(id, req.Inputs, true); err != nil {
+		if errors.Is(err, store.ErrReserved) || errors.Is(err, store.ErrPlanLocked) {
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// plannedLocked is request req (stored, without plan) with the plan this
+// node knows: the coins of its complete signature, else its reservation.
+func (s *Service) plannedLocked(id string, req custody.Request) custody.Request {
+	if res, ok := s.resultLocked(id); ok && len(res.Inputs) > 0 {
+		return req.WithInputs(res.Inputs)
+	}
+	if p, ok, err := s.st.PlanOf(id); err == nil && ok {
+		return req.WithInputs(p.Inputs)
+	}
+	return req
+}
+
+// keyedMutex serialises work per key (an account); keys are few (the
+// policy's accounts) and never forgotten.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*sync.Mutex{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		k.m[key] = l
+	}
+	k.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// seenSet is a bounded set of keys (checked plans per attempt).
+type seenSet struct {
+	mu   sync.Mutex
+	keys map[string]bool
+	fifo []string
+}
+
+const seenMax = 4096
+
+func (c *seenSet) seen(k string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.keys[k]
+}
+
+func (c *seenSet) add(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil {
+		c.keys = map[string]bool{}
+	}
+	if c.keys[k] {
+		return
+	}
+	c.keys[k] = true
+	c.fifo = append(c.fifo, k)
+	if len(c.fifo) > seenMax {
+		delete(c.keys, c.fifo[0])
+		c.fifo = c.fifo[1:]
+	}
+}
