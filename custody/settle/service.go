@@ -88,4 +88,5 @@ func (s *Settler) Tracker() service.Tracker {
 			Updated: rec.Updated, Error: rec.Error}, true, nil
 	}
 }
+
 var _ service.Coins = (*Settler)(nil)
