@@ -247,6 +247,29 @@ func (c *Client) Confirmations(ctx context.Context, txid *chainhash.Hash) (int64
 	return res.Confirmations, nil
 }
 
+// RawTransaction returns a transaction the node knows (mempool, or
+// confirmed with --txindex); ErrNotFound if it knows none.
+func (c *Client) RawTransaction(ctx context.Context, txid *chainhash.Hash) (*wire.MsgTx, error) {
+	verbose := 0
+	var raw string
+	err := c.call(ctx, btcjson.NewGetRawTransactionCmd(txid.String(), &verbose), &raw)
+	if code, ok := rpcCode(err); ok && code == btcjson.ErrRPCNoTxInfo {
+		return nil, fmt.Errorf("transaction %v: %w: %w", txid, ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transaction %v: %w", txid, err)
+	}
+	b, err := hex.DecodeString(raw)
+	if err != nil {
+		return nil, fmt.Errorf("transaction %v: %w: not hex", txid, ErrRPC)
+	}
+	tx := wire.NewMsgTx(wire.TxVersion)
+	if err := tx.Deserialize(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("transaction %v: %w: %v", txid, ErrRPC, err)
+	}
+	return tx, nil
+}
+
 // Generate mines n blocks to the node's --miningaddr (regtest/simnet only).
 func (c *Client) Generate(ctx context.Context, n uint32) ([]*chainhash.Hash, error) {
 	var hashes []string

@@ -95,7 +95,7 @@ func (s *Service) plannedHereLocked(id string, req custody.Request) bool {
 			return
 		}
 		if err != nil {
-			why := "waiting for coins: " + clip(err.Error())
+			why := "waiting for coins: " + err.Error()
 			if s.waiting[id] != why {
 				s.waiting[id] = why
 				s.log.Warn("no coins reserved yet", "request", short(id), "err", err)
