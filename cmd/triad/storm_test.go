@@ -20,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -35,7 +36,8 @@ import (
 //	TRIAD_STORM_SMALL=1 go test ./cmd/triad -run TestLiquidationStormSmall -v       # N=12, 8 clients, 4 repeats
 //
 // TRIAD_STORM_N, TRIAD_STORM_CLIENTS and TRIAD_STORM_REPEATS resize the
-// full run; TRIAD_STORM_REPORT names a file for the markdown report.
+// full run; TRIAD_STORM_REPORT names a file for the markdown report and
+// TRIAD_STORM_RECORDS one for every submission (JSON lines).
 // The policy keeps the pilot's settlements_per_day: 2 (liquidations are
 // batched under their own daily batch limit, which the harness sets to N
 // when configs/sample.yaml has the key); TRIAD_STORM_SETTLEMENTS_PER_DAY
@@ -94,6 +96,11 @@ func runStormTest(t *testing.T, o stormOpts) {
 			t.Error(err)
 		}
 	}
+	if path := os.Getenv("TRIAD_STORM_RECORDS"); path != "" {
+		if err := os.WriteFile(path, r.records(), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
 	for _, p := range r.problems {
 		t.Log(p)
 	}
@@ -127,21 +134,27 @@ type stormView struct {
 		Account        string `json:"account"`
 		Amount         uint64 `json:"amount"`
 	} `json:"request"`
-	Status string `json:"status"`
-	Reason string `json:"reason"`
-	Result *struct {
-		Signatures []struct {
-			R string `json:"r"`
-			S string `json:"s"`
-		} `json:"signatures"`
-	} `json:"result"`
-	Settlement *struct {
-		TxID          string  `json:"txid"`
-		Vout          *uint32 `json:"vout"`
-		OutputIndex   *uint32 `json:"output_index"`
-		Confirmations int64   `json:"confirmations"`
-		Error         string  `json:"error"`
-	} `json:"settlement"`
+	Status     string           `json:"status"`
+	Reason     string           `json:"reason"`
+	Result     *stormResult     `json:"result"`
+	Settlement *stormSettlement `json:"settlement"`
+}
+
+type stormResult struct {
+	Signatures []struct {
+		R string `json:"r"`
+		S string `json:"s"`
+	} `json:"signatures"`
+}
+
+// stormSettlement is a view's settlement: the txid and, once the views
+// give it, the output that pays the request (vout or output_index).
+type stormSettlement struct {
+	TxID          string  `json:"txid"`
+	Vout          *uint32 `json:"vout"`
+	OutputIndex   *uint32 `json:"output_index"`
+	Confirmations int64   `json:"confirmations"`
+	Error         string  `json:"error"`
 }
 
 func (v stormView) terminal() bool {
@@ -393,21 +406,45 @@ func (c *stormCluster) drain(ctx context.Context, t *testing.T, cl *client, liqs
 	}
 }
 
-// verify checks, on btcd, that each liquidation was paid exactly once:
-// its view names a confirmed transaction whose output (at the view's
-// index, if it gives one) pays its amount to the settlement address, no
-// output is claimed twice, exactly one confirmed output on chain pays it,
-// and the outputs to the settlement address sum to the liquidated amounts.
+// verify checks, on btcd, that each liquidation was paid exactly once
+// (checkPayments): the outputs to the settlement address come from btcd's
+// address index, every transaction from getrawtransaction.
 func (c *stormCluster) verify(ctx context.Context, t *testing.T, r *stormReport, mine *miner) {
 	t.Helper()
-	byAmount := map[int64]*liquidation{}
-	for _, l := range r.liqs {
-		byAmount[int64(l.amount)] = l
-		r.wantSum += int64(l.amount)
-	}
 	outs, err := c.chain.Client.ListUnspent(ctx, c.settle, 0)
 	if err != nil {
 		t.Fatalf("outputs to the settlement address: %v", err)
+	}
+	cache := map[string]chainTx{}
+	getTx := func(id string) (chainTx, error) {
+		if tx, ok := cache[id]; ok {
+			return tx, nil
+		}
+		tx, err := c.rpc.tx(ctx, id)
+		if err == nil {
+			cache[id] = tx
+		}
+		return tx, err
+	}
+	if err := r.checkPayments(c.settleSc, outs, getTx, mine.at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkPayments is the on-chain verdict: a liquidation is paid exactly
+// once when its view names a confirmed transaction whose output (at the
+// view's index, if it gives one) pays its amount to the settlement script,
+// no other liquidation claims that output, and it is the only confirmed
+// output to the settlement address of that amount (amounts are unique per
+// liquidation). The outputs must sum to the liquidated amounts. outs are
+// every output to the settlement address (it never spends); minedAt says
+// when the harness mined a block.
+func (r *stormReport) checkPayments(settleSc []byte, outs []btc.Unspent, getTx func(string) (chainTx, error), minedAt func(string) (time.Time, bool)) error {
+	byAmount := map[int64]*liquidation{}
+	r.wantSum = 0
+	for _, l := range r.liqs {
+		byAmount[int64(l.amount)] = l
+		r.wantSum += int64(l.amount)
 	}
 	paidBy := map[*liquidation][]wire.OutPoint{}
 	txs := map[string]bool{}
@@ -425,30 +462,20 @@ func (c *stormCluster) verify(ctx context.Context, t *testing.T, r *stormReport,
 		}
 	}
 	r.transactions = len(txs)
-	cache := map[string]chainTx{}
-	getTx := func(id string) (chainTx, error) {
-		if tx, ok := cache[id]; ok {
-			return tx, nil
-		}
-		tx, err := c.rpc.tx(ctx, id)
-		if err == nil {
-			cache[id] = tx
-		}
-		return tx, err
-	}
 	for id := range txs {
 		tx, err := getTx(id)
 		if err != nil {
-			t.Fatalf("settlement transaction %s: %v", id, err)
+			return fmt.Errorf("settlement transaction %s: %w", id, err)
 		}
-		if at, ok := mine.at(tx.BlockHash); ok && at.After(r.lastConf) {
-			r.lastConf = at
-		} else if !ok {
+		if at, ok := minedAt(tx.BlockHash); !ok {
 			r.problems = append(r.problems, fmt.Sprintf("settlement transaction %s is in block %s, which the harness did not mine", id, tx.BlockHash))
+		} else if at.After(r.lastConf) {
+			r.lastConf = at
 		}
 	}
 	claims := map[wire.OutPoint][]*liquidation{}
 	claimOf := map[*liquidation]wire.OutPoint{}
+	badClaim := map[*liquidation]bool{}
 	sigs := map[string]bool{}
 	for _, l := range r.liqs {
 		v := l.view
@@ -460,32 +487,42 @@ func (c *stormCluster) verify(ctx context.Context, t *testing.T, r *stormReport,
 		if v.Settlement == nil || v.Settlement.TxID == "" {
 			continue
 		}
-		op, err := c.claim(getTx, l, v)
-		if err != nil {
-			r.problems = append(r.problems, fmt.Sprintf("%s: %s, settlement %s: %v", l.label(), v.Status, v.Settlement.TxID, err))
-			continue
+		op, err := claimOutput(getTx, settleSc, l, v)
+		if op != (wire.OutPoint{}) {
+			claims[op] = append(claims[op], l)
+			claimOf[l] = op
 		}
-		claims[op] = append(claims[op], l)
-		claimOf[l] = op
+		if err != nil {
+			badClaim[l] = true
+			r.problems = append(r.problems, fmt.Sprintf("%s: %s, settlement %s: %v", l.label(), v.Status, v.Settlement.TxID, err))
+		}
 	}
 	r.signatures = len(sigs)
+	var shared []wire.OutPoint
 	for op, ls := range claims {
 		if len(ls) > 1 {
-			var names []string
-			for _, l := range ls {
-				names = append(names, l.label())
-			}
-			r.doubleClaimed += len(ls)
-			r.problems = append(r.problems, fmt.Sprintf("output %s is claimed by %d liquidations: %s", op, len(ls), strings.Join(names, "; ")))
+			shared = append(shared, op)
 		}
 	}
+	sort.Slice(shared, func(i, j int) bool { return shared[i].String() < shared[j].String() })
+	for _, op := range shared {
+		var names []string
+		for _, l := range claims[op] {
+			names = append(names, l.label())
+		}
+		r.doubleClaimed += len(claims[op])
+		r.problems = append(r.problems, fmt.Sprintf("output %s is claimed by %d liquidations: %s", op, len(names), strings.Join(names, "; ")))
+	}
+	r.paidOnce, r.paidTwice, r.unpaid = 0, 0, nil
 	for _, l := range r.liqs {
 		op, claimed := claimOf[l]
 		pays := paidBy[l]
 		switch {
-		case len(pays) == 1 && claimed && pays[0] == op && len(claims[op]) == 1:
+		case len(pays) == 1 && claimed && !badClaim[l] && pays[0] == op && len(claims[op]) == 1:
 			r.paidOnce++
 			continue
+		case badClaim[l] || claimed && len(claims[op]) > 1:
+			// Already named above.
 		case len(pays) > 1:
 			r.paidTwice++
 			r.problems = append(r.problems, fmt.Sprintf("%s: paid %d times on chain: %v", l.label(), len(pays), pays))
@@ -498,11 +535,13 @@ func (c *stormCluster) verify(ctx context.Context, t *testing.T, r *stormReport,
 		}
 		r.unpaid = append(r.unpaid, l)
 	}
+	return nil
 }
 
-// claim is the output l's view says pays it, checked on chain: confirmed,
-// to the settlement address, l's amount.
-func (c *stormCluster) claim(getTx func(string) (chainTx, error), l *liquidation, v stormView) (wire.OutPoint, error) {
+// claimOutput is the output l's view says pays it, checked on chain:
+// confirmed, to the settlement script, l's amount. A view that names an
+// output that does not pay l still claims it (err says why).
+func claimOutput(getTx func(string) (chainTx, error), settleSc []byte, l *liquidation, v stormView) (wire.OutPoint, error) {
 	tx, err := getTx(v.Settlement.TxID)
 	if err != nil {
 		return wire.OutPoint{}, fmt.Errorf("not on the chain: %w", err)
@@ -512,17 +551,21 @@ func (c *stormCluster) claim(getTx func(string) (chainTx, error), l *liquidation
 	}
 	pays := func(i int) bool {
 		o := tx.Tx.TxOut[i]
-		return string(o.PkScript) == string(c.settleSc) && o.Value == int64(l.amount)
+		return string(o.PkScript) == string(settleSc) && o.Value == int64(l.amount)
 	}
 	idx := v.Settlement.Vout
 	if idx == nil {
 		idx = v.Settlement.OutputIndex
 	}
 	if idx != nil {
-		if int(*idx) >= len(tx.Tx.TxOut) || !pays(int(*idx)) {
-			return wire.OutPoint{}, fmt.Errorf("output %d does not pay %d sat to the settlement address", *idx, l.amount)
+		if int(*idx) >= len(tx.Tx.TxOut) {
+			return wire.OutPoint{}, fmt.Errorf("the transaction has no output %d", *idx)
 		}
-		return wire.OutPoint{Hash: tx.Tx.TxHash(), Index: *idx}, nil
+		op := wire.OutPoint{Hash: tx.Tx.TxHash(), Index: *idx}
+		if !pays(int(*idx)) {
+			return op, fmt.Errorf("output %d does not pay %d sat to the settlement address", *idx, l.amount)
+		}
+		return op, nil
 	}
 	for i := range tx.Tx.TxOut {
 		if pays(i) {
@@ -637,6 +680,9 @@ func (r *stormReport) failures() []string {
 		for _, l := range r.unpaid {
 			names = append(names, l.acct.ID)
 		}
+		if len(names) > 20 {
+			names = append(names[:20], fmt.Sprintf("and %d more (each is logged above)", len(names)-20))
+		}
 		out = append(out, fmt.Sprintf("%d of %d liquidations paid on chain exactly once (final statuses %v); not: %s",
 			r.paidOnce, r.opts.N, final, strings.Join(names, ", ")))
 	}
@@ -711,4 +757,24 @@ func (r *stormReport) markdown() string {
 	row("raw tss-lib, same machine, same run", raw)
 	row("drain time / raw tss-lib time", ratio)
 	return b.String()
+}
+
+// records is one JSON line per submission: what the margin engine sent,
+// what it was answered, and what became of the request.
+func (r *stormReport) records() []byte {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for _, l := range r.liqs {
+		for i, s := range append([]submission{l.orig}, l.repeats...) {
+			rec := map[string]any{"account": l.acct.ID, "idempotency_key": l.idem, "amount": l.amount, "repeat": i > 0,
+				"http_status": s.Code, "error_code": s.ErrCode, "error": s.Err, "request_id": s.ID,
+				"submitted_at": s.Start.UTC().Format(time.RFC3339Nano), "latency_ms": float64(s.End.Sub(s.Start).Microseconds()) / 1000,
+				"final": l.state()}
+			if i == 0 && !l.signedAt.IsZero() {
+				rec["signed_after_ms"] = float64(l.signedAt.Sub(s.Start).Microseconds()) / 1000
+			}
+			enc.Encode(rec)
+		}
+	}
+	return []byte(b.String())
 }
