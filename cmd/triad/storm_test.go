@@ -334,8 +334,7 @@ func (c *stormCluster) storm(t *testing.T, o stormOpts) *stormReport {
 	// The floor is measured with the nodes stopped, so they do not share
 	// the machine with it.
 	for _, p := range node.DefaultParties {
-		c.started[p].cmd.Process.Signal(syscall.SIGTERM)
-		c.started[p].cmd.Wait()
+		stopProc(c.started[p], 15*time.Second)
 	}
 	r.rawSigs = r.signatures
 	r.load = fmt.Sprintf("%s at the storm's start, %s before the raw run", loadStart, loadAvg())
@@ -344,6 +343,21 @@ func (c *stormCluster) storm(t *testing.T, o stormOpts) *stormReport {
 		r.load += ", " + loadAvg() + " after"
 	}
 	return r
+}
+
+// stopProc stops a node with SIGTERM, or SIGKILL after grace.
+func stopProc(p *proc, grace time.Duration) {
+	exited := make(chan struct{})
+	go func() { p.cmd.Wait(); close(exited) }()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-exited:
+	case <-timer.C:
+		p.cmd.Process.Kill()
+		<-exited
+	}
 }
 
 // loadAvg is the machine's 1-minute load average, or "?".
