@@ -34,7 +34,7 @@ import (
 // chain), and the drain is measured against raw tss-lib signing.
 //
 //	TRIAD_STORM=1 go test ./cmd/triad -run 'TestLiquidationStorm$' -v -timeout 60m   # N=300, 64 clients, 30 repeats
-//	TRIAD_STORM_SMALL=1 go test ./cmd/triad -run TestLiquidationStormSmall -v       # N=12, 8 clients, 4 repeats
+//	go test ./cmd/triad -run TestLiquidationStormSmall -v                            # N=12, 8 clients, 4 repeats (in the suite)
 //
 // TRIAD_STORM_N, TRIAD_STORM_CLIENTS and TRIAD_STORM_REPEATS resize the
 // full run; TRIAD_STORM_REPORT names a file for the markdown report and
@@ -47,11 +47,7 @@ import (
 // TestLiquidationStormSmall is the CI-sized storm. It fails unless every
 // liquidation is paid exactly once on chain, every repeat is answered 200
 // with the original's request ID, and nothing is lost.
-// Skipped until the fix of issue 9 lands (TRIAD_STORM_SMALL=1 runs it).
 func TestLiquidationStormSmall(t *testing.T) {
-	if os.Getenv("TRIAD_STORM_SMALL") != "1" {
-		t.Skip("issue 9: set TRIAD_STORM_SMALL=1 (fails on a Triad without liquidation batching)")
-	}
 	if testing.Short() {
 		t.Skip("builds the binary, runs a DKG and starts btcd")
 	}
