@@ -33,6 +33,13 @@ func (f lazyRecords) Settlement(id string) ([]byte, bool, error) { return f().Se
 // chain.
 func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
+	return settledClusterWith(t, w, chain, nil)
+}
+
+// settledClusterWith is settledCluster with adjust changing a party's
+// service options after the settler is wired in (a hostile party).
+func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
 	c = st.New(t, st.Options{
@@ -52,6 +59,9 @@ func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map
 			}
 			o.Digester, o.Finalizer, o.Tracker, o.Coins = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker(), s
 			settlers[p] = s
+			if adjust != nil {
+				adjust(p, o)
+			}
 		},
 	})
 	return c, settlers
