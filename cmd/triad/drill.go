@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -112,15 +111,21 @@ func (dr *drill) step(name string, f func() (string, error)) bool {
 	return st.OK
 }
 
-// canary has coord sign a fresh canary digest with partner and verifies
-// the signature under the group key.
+// canary has coord sign the drill message of a fresh nonce with partner
+// and verifies the signature, over the digest computed here, under the
+// group key.
 func (dr *drill) canary(coord, partner string) (string, error) {
 	cl, ok := dr.clients[coord]
 	if !ok {
 		return "", fmt.Errorf("%s's API is not reachable", coord)
 	}
-	d := sha256.Sum256([]byte("triad drill " + dr.id + " " + coord + "+" + partner))
-	req := api.CanarySignRequest{KeyID: dr.f.keyID, Digest: hex.EncodeToString(d[:]), RequestID: "drill-" + dr.id + "-" + coord + "-" + partner, Partner: partner}
+	// The drill message of a fresh nonce: every signer recomputes its digest.
+	nonce := "drill-" + dr.id + "-" + coord + "-" + partner
+	d, err := custody.DrillDigest(nonce)
+	if err != nil {
+		return "", err
+	}
+	req := api.CanarySignRequest{KeyID: dr.f.keyID, Nonce: nonce, Partner: partner}
 	ctx, cancel := withTimeout(2 * time.Minute)
 	defer cancel()
 	var res api.CanarySignResponse
