@@ -16,6 +16,8 @@ var (
 	ErrInvalidInput = errors.New("node: invalid input")
 	// ErrKeyExists: a key generation for a key ID this node already holds.
 	ErrKeyExists = errors.New("node: key already exists")
+	// ErrInitialized: `triad init` of a node that already has an identity.
+	ErrInitialized = errors.New("node: already initialized")
 )
 
 // CheckKeygen refuses, before any partner hears of it, a key generation
