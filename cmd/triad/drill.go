@@ -228,9 +228,9 @@ func init() {
 	dc := &cobra.Command{
 		Use:   "drill",
 		Short: "Rehearse recovery against a live cluster with canary keys",
-		Long: `Drills are safe against a live cluster: they sign canary digests with canary keys
-(every node's policy refuses the raw path for custody keys), never a production
-transaction. Each prints its steps, writes a report (JSON and Markdown) signed by the
+		Long: `Drills are safe against a live cluster: canary keys sign drill messages (SHA-256 of a
+fixed tag and a nonce, recomputed by every signer; every node's policy refuses the raw
+path for custody keys and for any other digest), never a production transaction. Each prints its steps, writes a report (JSON and Markdown) signed by the
 participating nodes, and exits 0 when it passed, 1 when it failed, 2 when it could not run.
 
 Example:
