@@ -47,6 +47,7 @@ func TestAdminCallerMistakesAre4xx(t *testing.T) {
 		{"bad nonce", "/v1/admin/sign", `{"key_id":"fixture","nonce":"two words"}`, 400, "bad_request"},
 		{"neither nonce nor digest", "/v1/admin/sign", `{"key_id":"fixture"}`, 400, "bad_request"},
 		{"bad digest", "/v1/admin/sign", `{"key_id":"fixture","digest":"zz"}`, 400, "bad_request"},
+		{"bad child path", "/v1/admin/sign", `{"key_id":"fixture","nonce":"n","child_path":"m/0'/x"}`, 400, "bad_request"},
 		{"unknown partner", "/v1/recovery/canary-sign", `{"key_id":"fixture","nonce":"n","partner":"bank"}`, 400, "bad_request"},
 	}
 	for _, tc := range cases {

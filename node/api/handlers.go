@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -168,6 +169,12 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request, who string) {
 	if err != nil {
 		writeNodeError(w, nil, "sign_failed", err)
 		return
+	}
+	if req.ChildPath != "" {
+		if _, err := btc.ParsePath(req.ChildPath); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "child_path: "+err.Error())
+			return
+		}
 	}
 	sr.ChildPath = req.ChildPath
 	s.log.Info("raw canary signature requested", "caller", who, "key", req.KeyID, "nonce", sr.RequestID)
