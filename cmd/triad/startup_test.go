@@ -61,3 +61,20 @@ func snapshot(t *testing.T, root string) string {
 	}
 	return b.String()
 }
+
+// Issue 10, item 8: a misspelt environment override is the caller's
+// mistake (exit 1), named with the key meant, and nothing is written.
+func TestMisspeltEnvOverrideExitOne(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "custodian", nil)
+	t.Setenv("TRIAD_PASSPHRASE", testPassphrase)
+	t.Setenv("TRIAD_SESSIONS_SIGN_TIMOUT", "45s")
+	_, err := runTriad(t, "init", "-c", cfg)
+	if err == nil || !isUserError(err) || !strings.Contains(err.Error(), "TRIAD_SESSIONS_SIGN_TIMOUT") ||
+		!strings.Contains(err.Error(), "TRIAD_SESSIONS_SIGN_TIMEOUT") {
+		t.Fatalf("init with a misspelt override: %v (exit 1: %v)", err, isUserError(err))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "custodian")); err == nil {
+		t.Fatal("init wrote the data dir despite the refused override")
+	}
+}
