@@ -40,6 +40,12 @@ func DecodeCanonicalRequest(b []byte) (Request, error) {
 	return r, nil
 }
 
+// DecodeStrict decodes one JSON object of at most max bytes into v with
+// the checks of DecodeRequest (no unknown or duplicate keys, bounded
+// nesting, no trailing data); every error wraps ErrMalformed. For the
+// node's other JSON bodies.
+func DecodeStrict(b []byte, max int, v any) error { return strictUnmarshal(b, max, v) }
+
 // strictUnmarshal decodes one JSON value into v with the checks above.
 func strictUnmarshal(b []byte, max int, v any) error {
 	if len(b) > max {

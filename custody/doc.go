@@ -30,5 +30,7 @@
 // the lapse (48 h). ClockMonitor reports wall-clock jumps against the
 // monotonic clock; ComparePeers against peers' reported times.
 //
-// Raw-digest signing (drills) is only for canary keys: CheckRawDigest.
+// Raw-digest signing (drills) is only for canary keys and only over a
+// drill message, SHA-256(DrillTag || nonce), which every signer
+// recomputes: CheckRawDrill.
 package custody

@@ -1,6 +1,7 @@
 package custody_test
 
 import (
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -96,5 +97,40 @@ func TestTooEarlyCarriesRetryAt(t *testing.T) {
 	st.Timeline.Witnessed = 30 * time.Hour
 	if d := custody.Evaluate(p, st, r, epoch.Add(30*time.Hour)); !d.Has(custody.ReasonNotOpened) {
 		t.Fatalf("auto endorsement opened an unfreeze: %v", d)
+	}
+}
+
+// Scenario 33: a raw canary signature only over the drill message of a
+// nonce, which the node recomputes; never over any other 32 bytes.
+func TestCheckRawDrill(t *testing.T) {
+	p := loadPolicy(t)
+	d, err := custody.DrillDigest("drill-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := custody.CheckRawDrill(p, "canary-1", "drill-1", d[:]); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := custody.DrillDigest("drill-2")
+	sighash := make([]byte, 32) // stands for any transaction sighash
+	sighash[0] = 0x42
+	for name, c := range map[string]struct {
+		key, nonce string
+		digest     []byte
+	}{
+		"custody key":       {"vault-1", "drill-1", d[:]},
+		"arbitrary digest":  {"canary-1", "drill-1", sighash},
+		"another nonce's":   {"canary-1", "drill-1", other[:]},
+		"no nonce":          {"canary-1", "", sighash},
+		"bad nonce":         {"canary-1", "drill 1\n", sighash},
+		"nonce too long":    {"canary-1", strings.Repeat("n", custody.MaxDrillNonce+1), sighash},
+		"digest as a nonce": {"canary-1", hex.EncodeToString(sighash), sighash},
+	} {
+		if err := custody.CheckRawDrill(p, c.key, c.nonce, c.digest); !errors.Is(err, custody.ErrRawDigestRefused) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	if len(custody.DrillTag) <= 32 {
+		t.Fatal("the drill tag must be longer than a hash, so tag || nonce is never a sighash's inner hash")
 	}
 }

@@ -133,7 +133,8 @@ func cfgErr(key, format string, a ...any) error {
 var DefaultParties = []string{"custodian", "exchange", "regulator"}
 
 // LoadConfig reads a YAML file, applies TRIAD_* environment overrides and
-// defaults, and validates. Unknown keys are errors.
+// defaults, and validates. Unknown keys are errors, and so are TRIAD_*
+// variables that are no key (checkEnv).
 func LoadConfig(path string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigFile(path)
@@ -157,6 +158,9 @@ func LoadConfig(path string) (*Config, error) {
 	c.dir = filepath.Dir(abs)
 	if c.Policy.Party == "" {
 		c.Policy.Party = custody.Party(c.Party)
+	}
+	if err := checkEnv(&c, os.Environ()); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,43 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	if c.API.Listen != "127.0.0.1:9999" || c.Sessions.SignTimeout != 7*time.Second {
 		t.Fatalf("overrides not applied: %s %v", c.API.Listen, c.Sessions.SignTimeout)
+	}
+}
+
+// Issue 10, item 8 (scenario 21): a misspelt override is refused, naming
+// the variable and the nearest key, as an unknown key in the file is;
+// variables the config names in *_env keys and those Triad reads
+// otherwise stay allowed.
+func TestUnknownEnvOverrideRefused(t *testing.T) {
+	path := filepath.Join("..", "configs", "custodian.yaml")
+	t.Setenv("TRIAD_SESSIONS_SIGN_TIMOUT", "7s")
+	_, err := LoadConfig(path)
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "TRIAD_SESSIONS_SIGN_TIMOUT") ||
+		!strings.Contains(err.Error(), "TRIAD_SESSIONS_SIGN_TIMEOUT") || !strings.Contains(err.Error(), "sessions.sign_timeout") {
+		t.Fatalf("misspelt override: %v", err)
+	}
+	os.Unsetenv("TRIAD_SESSIONS_SIGN_TIMOUT")
+	for _, v := range []string{"TRIAD_PASSPHRASE", "TRIAD_TOKEN", "TRIAD_TLS_CERT", "TRIAD_TOOLS_DIR", "TRIAD_TEST_ANYTHING",
+		"TRIAD_API_TLS_INSECURE_PLAINTEXT", "TRIAD_POLICY_CANARY_NOTICE_PERIOD", "TRIAD_HSM_LOCAL_PASSPHRASE_ENV"} {
+		t.Setenv(v, os.Getenv(v)) // set, with its value if it has one
+	}
+	if _, err := LoadConfig(path); err != nil {
+		t.Fatalf("known variables: %v", err)
+	}
+	// A secret variable the operator chose is allowed only when the config names it.
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.API.Credentials = append(cfg.API.Credentials, Credential{Name: "alice", Role: "operator", TokenEnv: "TRIAD_ALICE_TOKEN"})
+	cfg.Bitcoin.RPCPassEnv = "TRIAD_BTC_RPC_PASS"
+	env := []string{"TRIAD_ALICE_TOKEN=x", "TRIAD_BTC_RPC_PASS=y", "HOME=/root"}
+	if err := checkEnv(cfg, env); err != nil {
+		t.Fatalf("secret variables named by the config: %v", err)
+	}
+	cfg.Bitcoin.RPCPassEnv = ""
+	if err := checkEnv(cfg, env); err == nil || !strings.Contains(err.Error(), "TRIAD_BTC_RPC_PASS") {
+		t.Fatalf("a variable the config does not name: %v", err)
 	}
 }
 

@@ -90,6 +90,9 @@ func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
 			ShareView: shareView(share)}
 		p.SessionID = p.sessionIDFor()
 		sig, err := n.attempt(ctx, p, partner)
+		if errors.Is(err, ErrPolicyRefused) { // refused by this node's own policy before any partner heard of it: no failover
+			return res, err
+		}
 		a := Attempt{SessionID: p.SessionID.String(), Signers: signers}
 		if err == nil {
 			res.Attempts = append(res.Attempts, a)
@@ -188,7 +191,7 @@ func (n *Node) signSession(p *Proposal) (*tss.Session, error) {
 			ErrShareMismatch, p.ShareView, mine, p.KeyID)
 	}
 	if err := n.opt.Authorizer.AuthorizeSign(ctx, p.KeyID, p); err != nil {
-		return nil, fmt.Errorf("node: policy refuses: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrPolicyRefused, err)
 	}
 	var digest [32]byte
 	copy(digest[:], p.Digest)

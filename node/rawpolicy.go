@@ -9,7 +9,8 @@ import (
 
 // RawSignPolicy is the default authorizer while no custody service is
 // wired: it accepts the raw-digest signing path only for keys the node's
-// own policy lists as canary keys, and refuses it for every other key.
+// own policy lists as canary keys, and only over the drill message of the
+// proposal's request ID (custody.CheckRawDrill), which it recomputes.
 type RawSignPolicy struct{ Policy custody.Policy }
 
 // AuthorizeSign implements Authorizer.
@@ -17,5 +18,5 @@ func (r RawSignPolicy) AuthorizeSign(_ context.Context, keyID string, p *Proposa
 	if len(p.Payload) != 0 {
 		return fmt.Errorf("typed requests need the custody service")
 	}
-	return custody.CheckRawDigest(r.Policy, keyID)
+	return custody.CheckRawDrill(r.Policy, keyID, p.RequestID, p.Digest)
 }

@@ -53,7 +53,7 @@ func Init(ctx context.Context, c *Config, s hsm.Sealer) (peer.ID, error) {
 	}
 	f := c.sealedFile(s, identityFile, "libp2p-identity")
 	if _, err := os.Stat(f.Path); err == nil {
-		return "", fmt.Errorf("node: %s already has an identity (%s); refusing to replace it", c.Party, f.Path)
+		return "", fmt.Errorf("%w: %s already has an identity (%s); refusing to replace it", ErrInitialized, c.Party, f.Path)
 	}
 	k, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -88,6 +88,14 @@ func loadIdentity(ctx context.Context, c *Config, s hsm.Sealer) (crypto.PrivKey,
 	}
 	defer clear(b)
 	return crypto.UnmarshalPrivateKey(b)
+}
+
+// CheckUnseal unseals the node's identity and forgets it: a node whose
+// HSM or passphrase cannot open its own sealed state learns so before it
+// writes anything (its custody store above all).
+func CheckUnseal(ctx context.Context, c *Config, s hsm.Sealer) error {
+	_, err := loadIdentity(ctx, c, s)
+	return err
 }
 
 // sealedPreParams keeps the pool sealed at rest.

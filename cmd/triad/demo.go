@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -109,10 +108,14 @@ func runDemo(ctx context.Context, out io.Writer, dir string, log *slog.Logger) e
 	}
 	ok := 0
 	for _, pair := range demoPairs {
-		msg := fmt.Sprintf("Triad demo %s: signed by %s and %s", keyID, pair[0], pair[1])
-		digest := sha256.Sum256([]byte(msg))
+		// A canary key signs only a drill message, which each signer recomputes.
+		nonce := "demo/" + keyID + "/" + pair[0] + "+" + pair[1]
+		digest, err := custody.DrillDigest(nonce)
+		if err != nil {
+			return err
+		}
 		t1 := time.Now()
-		res, err := byParty[pair[0]].Node.Sign(ctx, node.SignRequest{KeyID: keyID, RequestID: "demo/" + pair[0] + "+" + pair[1],
+		res, err := byParty[pair[0]].Node.Sign(ctx, node.SignRequest{KeyID: keyID, RequestID: nonce,
 			Digest: digest, Partner: pair[1]})
 		if err != nil {
 			fmt.Fprintf(out, "  %-9s + %-9s FAILED: %v\n", pair[0], pair[1], err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -112,15 +111,21 @@ func (dr *drill) step(name string, f func() (string, error)) bool {
 	return st.OK
 }
 
-// canary has coord sign a fresh canary digest with partner and verifies
-// the signature under the group key.
+// canary has coord sign the drill message of a fresh nonce with partner
+// and verifies the signature, over the digest computed here, under the
+// group key.
 func (dr *drill) canary(coord, partner string) (string, error) {
 	cl, ok := dr.clients[coord]
 	if !ok {
 		return "", fmt.Errorf("%s's API is not reachable", coord)
 	}
-	d := sha256.Sum256([]byte("triad drill " + dr.id + " " + coord + "+" + partner))
-	req := api.CanarySignRequest{KeyID: dr.f.keyID, Digest: hex.EncodeToString(d[:]), RequestID: "drill-" + dr.id + "-" + coord + "-" + partner, Partner: partner}
+	// The drill message of a fresh nonce: every signer recomputes its digest.
+	nonce := "drill-" + dr.id + "-" + coord + "-" + partner
+	d, err := custody.DrillDigest(nonce)
+	if err != nil {
+		return "", err
+	}
+	req := api.CanarySignRequest{KeyID: dr.f.keyID, Nonce: nonce, Partner: partner}
 	ctx, cancel := withTimeout(2 * time.Minute)
 	defer cancel()
 	var res api.CanarySignResponse
@@ -223,9 +228,9 @@ func init() {
 	dc := &cobra.Command{
 		Use:   "drill",
 		Short: "Rehearse recovery against a live cluster with canary keys",
-		Long: `Drills are safe against a live cluster: they sign canary digests with canary keys
-(every node's policy refuses the raw path for custody keys), never a production
-transaction. Each prints its steps, writes a report (JSON and Markdown) signed by the
+		Long: `Drills are safe against a live cluster: canary keys sign drill messages (SHA-256 of a
+fixed tag and a nonce, recomputed by every signer; every node's policy refuses the raw
+path for custody keys and for any other digest), never a production transaction. Each prints its steps, writes a report (JSON and Markdown) signed by the
 participating nodes, and exits 0 when it passed, 1 when it failed, 2 when it could not run.
 
 Example:

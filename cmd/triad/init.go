@@ -39,7 +39,9 @@ Example:
 			}
 			defer s.Close()
 			id, err := node.Init(ctx, cfg, s)
-			if err != nil {
+			if errors.Is(err, node.ErrInitialized) {
+				return userError{err}
+			} else if err != nil {
 				return err
 			}
 			for _, cr := range cfg.API.Credentials {

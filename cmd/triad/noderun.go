@@ -73,6 +73,15 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if err != nil {
 		return fmt.Errorf("opening the HSM: %w", err)
 	}
+	// Unseal before anything is written: a wrong passphrase or HSM key
+	// leaves the data dir as it was.
+	uctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = node.CheckUnseal(uctx, cfg, s)
+	cancel()
+	if err != nil {
+		s.Close()
+		return err
+	}
 	// The custody service is every node's own policy and each signer's
 	// authorizer; the settler builds and checks Bitcoin transactions.
 	keys, recs := &settle.KeysLater{}, &settle.RecordsLater{}

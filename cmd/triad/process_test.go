@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/tss"
@@ -64,33 +65,48 @@ func TestThreeProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("keygen printed no public key: %q", out)
 	}
-	sign := func(cfg, label string) (api.SignResponse, string, int) {
-		d := tss.DeriveSessionID(tss.Sign, []byte(label)) // any 32 bytes
-		out, errOut, code := triad(t, bin, "sign", "-c", cfg, "--key-id", "canary-1", "--digest", hex.EncodeToString(d[:]))
+	sign := func(cfg, nonce string) (api.SignResponse, string, int) {
+		d, err := custody.DrillDigest(nonce) // the drill message each signer recomputes
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := triad(t, bin, "sign", "-c", cfg, "--key-id", "canary-1", "--nonce", nonce)
 		var res api.SignResponse
 		if code == 0 {
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("sign output: %v: %s", err, out)
+			}
+			if res.Digest != hex.EncodeToString(d[:]) {
+				t.Fatalf("signed %s, not the drill message of %s", res.Digest, nonce)
 			}
 			verifyHex(t, pub, d, res)
 		}
 		return res, errOut, code
 	}
 	for _, p := range node.DefaultParties {
-		if _, errOut, code := sign(started[p].cfg, "from "+p); code != 0 {
+		if _, errOut, code := sign(started[p].cfg, "from-"+p); code != 0 {
 			t.Fatalf("sign via %s: %d %s", p, code, errOut)
+		}
+	}
+	// Scenario 33: a canary key signs no digest the caller chose (a
+	// canary account's sighash, say): the node's own policy refuses it
+	// before any partner hears of it, as the caller's mistake (exit 1).
+	d := tss.DeriveSessionID(tss.Sign, []byte("any 32 bytes"))
+	for _, args := range [][]string{{"--digest", hex.EncodeToString(d[:])}, {"--nonce", "n-1", "--digest", hex.EncodeToString(d[:])}} {
+		out, errOut, code := triad(t, bin, append([]string{"sign", "-c", cust, "--key-id", "canary-1"}, args...)...)
+		if code != 1 || !strings.Contains(errOut, "policy_refused (403)") || !strings.Contains(errOut, "drill message") {
+			t.Fatalf("canary signature over a chosen digest %v: exit %d\n%s%s", args, code, out, errOut)
 		}
 	}
 	// The raw path is refused for a custody key by policy, before any
 	// session: the key does not even need to exist for the refusal.
-	d := tss.DeriveSessionID(tss.Sign, []byte("custody"))
-	if _, errOut, code := triad(t, bin, "sign", "-c", cust, "--key-id", "vault-1", "--digest", hex.EncodeToString(d[:])); code == 0 {
-		t.Fatalf("raw signing with a custody key succeeded: %s", errOut)
+	if _, errOut, code := triad(t, bin, "sign", "-c", cust, "--key-id", "vault-1", "--nonce", "n-2"); code != 1 {
+		t.Fatalf("raw signing with a custody key: exit %d, %s", code, errOut)
 	}
 	// kill -9 the regulator: the other two still sign.
 	started["regulator"].cmd.Process.Signal(syscall.SIGKILL)
 	started["regulator"].cmd.Wait()
-	res, errOut, code := sign(cust, "regulator dead")
+	res, errOut, code := sign(cust, "regulator-dead")
 	if code != 0 {
 		t.Fatalf("sign with the regulator down: %d %s", code, errOut)
 	}
@@ -101,7 +117,7 @@ func TestThreeProcesses(t *testing.T) {
 	started["exchange"].cmd.Process.Signal(syscall.SIGKILL)
 	started["exchange"].cmd.Wait()
 	start := time.Now()
-	_, errOut, code = sign(cust, "two dead")
+	_, errOut, code = sign(cust, "two-dead")
 	if code == 0 || !strings.Contains(errOut, "no signer pair") {
 		t.Fatalf("two down: exit %d, %s", code, errOut)
 	}

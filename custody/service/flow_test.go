@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -56,6 +57,24 @@ func TestReleaseNeedsBothApprovals(t *testing.T) {
 		if err := c.Svc(p).VerifyAudit(); err != nil {
 			t.Fatalf("%s audit: %v", p, err)
 		}
+	}
+}
+
+// Scenario 33: a partner's authorizer joins a raw session on a canary key
+// only over the drill message it recomputes from the request ID, never
+// over a digest the proposer chose (a canary account's sighash).
+func TestAuthorizerRawCanaryOnlyDrillMessages(t *testing.T) {
+	c := st.New(t, st.Options{Policy: func(_ custody.Party, pol *custody.Policy) {
+		pol.Keys = append(pol.Keys, custody.KeyConfig{ID: "canary-x", Role: custody.RoleCanary})
+	}})
+	svc := c.Svc(custody.Exchange)
+	sighash := bytes.Repeat([]byte{0x42}, 32)
+	if err := svc.AuthorizeSign(ctx, "canary-x", &node.Proposal{RequestID: "drill-1", Digest: sighash}); !errors.Is(err, custody.ErrRawDigestRefused) {
+		t.Fatalf("canary key over a chosen digest: %v", err)
+	}
+	d, _ := custody.DrillDigest("drill-1")
+	if err := svc.AuthorizeSign(ctx, "canary-x", &node.Proposal{RequestID: "drill-1", Digest: d[:]}); err != nil {
+		t.Fatalf("canary key over the drill message: %v", err)
 	}
 }
 

@@ -241,7 +241,7 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 // waits briefly (AuthorizeWait) for facts still in flight.
 func (s *Service) AuthorizeSign(ctx context.Context, keyID string, p *node.Proposal) error {
 	if len(p.Payload) == 0 {
-		err := custody.CheckRawDigest(s.pol, keyID)
+		err := custody.CheckRawDrill(s.pol, keyID, p.RequestID, p.Digest)
 		s.m.authorizations.WithLabelValues(authResult(err)).Inc()
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node"
 )
@@ -194,25 +196,50 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.srv.Shutdown(ctx)
 }
 
-// decode reads a JSON body strictly: unknown fields, trailing data and
-// oversized bodies are errors.
+// decode reads a JSON body strictly (readBody): unknown fields,
+// duplicate keys, trailing data and oversized bodies are errors.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body exceeds %d bytes", mbe.Limit))
-			return false
-		}
+	b, ok := readBody(w, r)
+	if !ok {
+		return false
+	}
+	if err := custody.DecodeStrict(b, len(b), v); err != nil {
 		writeError(w, http.StatusBadRequest, "malformed_json", err.Error())
 		return false
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, http.StatusBadRequest, "malformed_json", "trailing data after the JSON object")
-		return false
-	}
 	return true
+}
+
+// readBody reads the body of a JSON endpoint: 415 unless the content type
+// is application/json, 413 past the size limit, 400 when empty.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("content type %q: this endpoint takes application/json", clipText(r.Header.Get("Content-Type"))))
+		return nil, false
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body exceeds %d bytes", mbe.Limit))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "bad_body", "reading the body: "+err.Error())
+		return nil, false
+	}
+	if len(b) == 0 {
+		writeError(w, http.StatusBadRequest, "malformed_json", "empty body: want a JSON object")
+		return nil, false
+	}
+	return b, true
+}
+
+func clipText(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -25,25 +24,6 @@ func (s *Server) registerCustody() {
 	s.Handle("GET /v1/audit", []string{"admin", "operator", "auditor"}, s.auditStatus)
 	s.Handle("GET /v1/audit/records", []string{"admin", "operator", "auditor"}, s.auditRecords)
 	s.Handle("POST /v1/audit/reconcile", []string{"admin", "auditor"}, s.reconcile)
-}
-
-// readBody reads a size-limited body, answering 413 itself.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body exceeds %d bytes", mbe.Limit))
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, "bad_body", "reading the body: "+err.Error())
-		return nil, false
-	}
-	if len(b) == 0 {
-		writeError(w, http.StatusBadRequest, "malformed_json", "empty body: want a JSON object")
-		return nil, false
-	}
-	return b, true
 }
 
 // custodyErrors maps the custody layers' sentinel errors (all of them

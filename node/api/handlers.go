@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -114,12 +117,17 @@ func (s *Server) keygen(w http.ResponseWriter, r *http.Request, who string) {
 	if !decode(w, r, &req) {
 		return
 	}
+	// Refused at once, before any partner hears of it.
+	if err := s.rt.Node.CheckKeygen(req.KeyID); err != nil {
+		writeNodeError(w, nil, "keygen_failed", err)
+		return
+	}
 	s.log.Info("keygen requested", "caller", who, "key", req.KeyID)
 	ctx, cancel := context.WithTimeout(r.Context(), s.rt.Cfg.Sessions.KeygenTimeout)
 	defer cancel()
 	share, err := s.rt.Node.Keygen(ctx, req.KeyID)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, "keygen_failed", err.Error())
+		writeNodeError(w, nil, "keygen_failed", err)
 		return
 	}
 	pub, err := share.PublicKey()
@@ -130,17 +138,22 @@ func (s *Server) keygen(w http.ResponseWriter, r *http.Request, who string) {
 	writeJSON(w, http.StatusOK, KeygenResponse{KeyID: req.KeyID, PublicKey: hex.EncodeToString(pub.SerializeCompressed())})
 }
 
-// SignRequest is POST /v1/admin/sign: a raw 32-byte digest, for canary
-// keys only (every node's policy refuses custody keys).
+// SignRequest is POST /v1/admin/sign: a canary key signs the drill message
+// of Nonce, SHA-256(custody.DrillTag || nonce), which every signer
+// recomputes (scenario 33). Digest, when given, must be that digest: every
+// node's policy refuses any other (and custody keys altogether).
 type SignRequest struct {
 	KeyID     string `json:"key_id"`
-	Digest    string `json:"digest"`
-	RequestID string `json:"request_id"`
+	Nonce     string `json:"nonce,omitempty"`
+	Digest    string `json:"digest,omitempty"`
 	ChildPath string `json:"child_path,omitempty"`
 }
 
-// SignResponse is the signature (r, s as 32-byte hex) and its history.
+// SignResponse is the signature (r, s as 32-byte hex), the drill message
+// it is over, and its history.
 type SignResponse struct {
+	Nonce    string         `json:"nonce"`
+	Digest   string         `json:"digest"`
 	R        string         `json:"r"`
 	S        string         `json:"s"`
 	Signers  []string       `json:"signers"`
@@ -152,36 +165,80 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request, who string) {
 	if !decode(w, r, &req) {
 		return
 	}
-	d, err := hexDigest(req.Digest)
+	sr, err := rawSignRequest(req.KeyID, req.Nonce, req.Digest)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_digest", err.Error())
+		writeNodeError(w, nil, "sign_failed", err)
 		return
 	}
-	if req.RequestID == "" {
-		req.RequestID = hex.EncodeToString(d[:8])
+	if req.ChildPath != "" {
+		if _, err := btc.ParsePath(req.ChildPath); err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "child_path: "+err.Error())
+			return
+		}
 	}
-	s.log.Info("raw signature requested", "caller", who, "key", req.KeyID, "request", req.RequestID)
-	res, err := s.rt.Node.Sign(r.Context(), node.SignRequest{KeyID: req.KeyID, RequestID: req.RequestID, Digest: d, ChildPath: req.ChildPath})
+	sr.ChildPath = req.ChildPath
+	s.log.Info("raw canary signature requested", "caller", who, "key", req.KeyID, "nonce", sr.RequestID)
+	res, err := s.rt.Node.Sign(r.Context(), sr)
 	if err != nil {
-		writeSignError(w, res, err)
+		writeNodeError(w, res, "sign_failed", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SignResponse{R: pad32(res.Signature.R.Bytes()), S: pad32(res.Signature.S.Bytes()),
-		Signers: res.Signers, Attempts: res.Attempts})
+	writeJSON(w, http.StatusOK, SignResponse{Nonce: sr.RequestID, Digest: hex.EncodeToString(sr.Digest[:]),
+		R: pad32(res.Signature.R.Bytes()), S: pad32(res.Signature.S.Bytes()), Signers: res.Signers, Attempts: res.Attempts})
 }
 
-// writeSignError answers a failed signature: 404 for a key this node holds
-// no share of, else 502, with the attempts made, if any.
-func writeSignError(w http.ResponseWriter, res *node.SignResult, err error) {
-	code := http.StatusBadGateway
-	if errors.Is(err, node.ErrNoKey) {
-		code = http.StatusNotFound
+// rawSignRequest builds a raw-path signing request: the nonce travels as
+// the request ID, from which every signer recomputes the drill digest. A
+// digest without a nonce goes to the node's own policy as it is, to be
+// refused there.
+func rawSignRequest(keyID, nonce, digestHex string) (node.SignRequest, error) {
+	sr := node.SignRequest{KeyID: keyID, RequestID: nonce}
+	if nonce != "" {
+		d, err := custody.DrillDigest(nonce)
+		if err != nil {
+			return sr, err
+		}
+		sr.Digest = d
 	}
-	body := map[string]any{"error": map[string]string{"code": "sign_failed", "message": err.Error()}}
+	if digestHex == "" {
+		if nonce == "" {
+			return sr, fmt.Errorf("%w: give nonce: a canary key signs the drill message of a nonce", node.ErrInvalidInput)
+		}
+		return sr, nil
+	}
+	d, err := hexDigest(digestHex)
+	if err != nil {
+		return sr, fmt.Errorf("%w: %v", node.ErrInvalidInput, err)
+	}
+	if nonce == "" {
+		sr.RequestID = "raw-" + hex.EncodeToString(d[:8])
+	}
+	sr.Digest = d
+	return sr, nil
+}
+
+// writeNodeError answers a failed keygen or signature, the one place the
+// node's sentinel errors become status codes: the caller's mistakes are
+// 4xx (400 invalid input, 403 refused by this node's own policy, 404 no
+// share of the key, 409 the key exists); anything else is the cluster's
+// failure (502), with the attempts made, if any.
+func writeNodeError(w http.ResponseWriter, res *node.SignResult, code string, err error) {
+	status := http.StatusBadGateway
+	switch {
+	case errors.Is(err, node.ErrInvalidInput), errors.Is(err, custody.ErrMalformed):
+		status, code = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, node.ErrPolicyRefused):
+		status, code = http.StatusForbidden, "policy_refused"
+	case errors.Is(err, node.ErrNoKey):
+		status = http.StatusNotFound
+	case errors.Is(err, node.ErrKeyExists):
+		status, code = http.StatusConflict, "key_exists"
+	}
+	body := map[string]any{"error": map[string]string{"code": code, "message": err.Error()}}
 	if res != nil {
 		body["attempts"] = res.Attempts
 	}
-	writeJSON(w, code, body)
+	writeJSON(w, status, body)
 }
 
 func pad32(b []byte) string {

@@ -78,6 +78,9 @@ func (c *apiCluster) call(t *testing.T, p custody.Party, role, method, path stri
 		rd = bytes.NewReader(raw)
 	}
 	req, _ := http.NewRequest(method, c.urls[p]+path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if role != "" {
 		tok := tokens[role]
 		if tok == "" {

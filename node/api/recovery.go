@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +22,7 @@ import (
 //
 //	POST /v1/recovery/reshare       admin            run an approved reshare (node.ReshareOrder); ?stream=1: its steps as they happen
 //	POST /v1/recovery/reshare/resolve admin        end an undecided reshare here (commit or discard the pending share)
-//	POST /v1/recovery/canary-sign   admin            sign a canary digest with a chosen partner
+//	POST /v1/recovery/canary-sign   admin            sign a drill message with a canary key and a chosen partner
 //	GET  /v1/recovery/unseal-check  admin, auditor   prove every shard unseals (public data only)
 //	POST /v1/recovery/attest        admin, operator, auditor   record a drill report on the audit chain and sign it with the node identity
 func (s *Server) registerRecovery() {
@@ -135,16 +137,18 @@ func (s *Server) reshareStream(ctx context.Context, w http.ResponseWriter, o nod
 	line(last)
 }
 
-// CanarySignRequest is POST /v1/recovery/canary-sign.
+// CanarySignRequest is POST /v1/recovery/canary-sign: the drill message
+// of Nonce (custody.DrillDigest), signed with a chosen partner.
 type CanarySignRequest struct {
-	KeyID     string `json:"key_id"`
-	Digest    string `json:"digest"`
-	RequestID string `json:"request_id"`
-	Partner   string `json:"partner,omitempty"`
+	KeyID   string `json:"key_id"`
+	Nonce   string `json:"nonce"`
+	Partner string `json:"partner,omitempty"`
 }
 
-// CanarySignResponse is a verified signature and who made it.
+// CanarySignResponse is a verified signature, the digest it is over and
+// who made it.
 type CanarySignResponse struct {
+	Digest    string         `json:"digest"`
 	R         string         `json:"r"`
 	S         string         `json:"s"`
 	Signers   []string       `json:"signers"`
@@ -157,17 +161,20 @@ func (s *Server) canarySign(w http.ResponseWriter, r *http.Request, who string) 
 	if !decode(w, r, &req) {
 		return
 	}
-	d, err := hex.DecodeString(req.Digest)
-	if err != nil || len(d) != 32 {
-		writeError(w, http.StatusBadRequest, "bad_request", "digest must be 64 hex characters")
+	sr, err := rawSignRequest(req.KeyID, req.Nonce, "")
+	if err != nil {
+		writeNodeError(w, nil, "sign_failed", err)
 		return
 	}
-	var digest [32]byte
-	copy(digest[:], d)
-	s.log.Info("canary signature requested", "caller", who, "key", req.KeyID, "partner", req.Partner)
-	res, err := s.rt.Node.Sign(r.Context(), node.SignRequest{KeyID: req.KeyID, RequestID: req.RequestID, Digest: digest, Partner: req.Partner})
+	if req.Partner != "" && !slices.Contains(s.rt.Node.Peers(), req.Partner) {
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("partner %q is not one of %v", req.Partner, s.rt.Node.Peers()))
+		return
+	}
+	sr.Partner = req.Partner
+	s.log.Info("canary signature requested", "caller", who, "key", req.KeyID, "partner", req.Partner, "nonce", req.Nonce)
+	res, err := s.rt.Node.Sign(r.Context(), sr)
 	if err != nil {
-		writeSignError(w, res, err)
+		writeNodeError(w, res, "sign_failed", err)
 		return
 	}
 	share, err := s.rt.Keys.Load(r.Context(), req.KeyID)
@@ -176,7 +183,7 @@ func (s *Server) canarySign(w http.ResponseWriter, r *http.Request, who string) 
 		return
 	}
 	pub, _ := share.PublicKey()
-	writeJSON(w, http.StatusOK, CanarySignResponse{R: hex.EncodeToString(res.Signature.R.Bytes()), S: hex.EncodeToString(res.Signature.S.Bytes()),
+	writeJSON(w, http.StatusOK, CanarySignResponse{Digest: hex.EncodeToString(sr.Digest[:]), R: hex.EncodeToString(res.Signature.R.Bytes()), S: hex.EncodeToString(res.Signature.S.Bytes()),
 		Signers: res.Signers, PublicKey: hex.EncodeToString(pub.SerializeCompressed()), Attempts: res.Attempts})
 }
 

@@ -34,6 +34,7 @@ func TestReshareRefusedStreamedAndNot(t *testing.T) {
 	raw, _ := json.Marshal(o)
 	req, _ := http.NewRequest("POST", c.urls[custody.Custodian]+"/v1/recovery/reshare?stream=1", strings.NewReader(string(raw)))
 	req.Header.Set("Authorization", "Bearer "+tokens["admin"])
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
