@@ -55,6 +55,7 @@
 //
 //	path "transit/keys/triad-node-a"        { capabilities = ["read", "create", "update"] }
 //	path "transit/keys/triad-node-a/rotate" { capabilities = ["update"] }
+//	path "transit/keys/triad-node-a/config" { capabilities = ["update"] }
 //	path "transit/encrypt/triad-node-a"     { capabilities = ["update"] }
 //	path "transit/decrypt/triad-node-a"     { capabilities = ["update"] }
 //	path "transit/rewrap/triad-node-a"      { capabilities = ["update"] }
