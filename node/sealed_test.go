@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -224,7 +225,7 @@ func TestSealedFilesAndRewrap(t *testing.T) {
 	if err := ks.Save(ctx, share); err != nil {
 		t.Fatal(err)
 	}
-	if err := ks.savePending(ctx, share); err != nil {
+	if err := ks.savePending(ctx, nextGeneration(t, share)); err != nil {
 		t.Fatal(err)
 	}
 	files, err := SealedFiles(c, s)
@@ -305,4 +306,21 @@ func TestKeyStoreRemovesStaleTemps(t *testing.T) {
 	if _, err := ks2.Load(context.Background(), "fixture"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// nextGeneration is s relabelled as a reshare's next committee would be
+// ("<party>#<n+1>"): a share of the next generation.
+func nextGeneration(t *testing.T, s *tss.KeyShare) *tss.KeyShare {
+	t.Helper()
+	b, _ := tss.MarshalShare(s)
+	next, err := tss.UnmarshalShare(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := strconv.Itoa(generationOf(s.Self.ID) + 1)
+	for i := range next.Parties {
+		next.Parties[i].ID = next.Parties[i].Node + "#" + gen
+	}
+	next.Self.ID = next.Self.Node + "#" + gen
+	return next
 }
