@@ -223,3 +223,90 @@ func TestOldSharesUselessAfterReshare(t *testing.T) {
 	}
 	signAllPairs(t, ctx, nodes, "after-rekey")
 }
+
+// TestRekeyAfterCommitEveryBackend (SECURITY.md scenarios 16, 32), on Vault,
+// SoftHSM and local: a reshare commit followed by KeyStore.Rekey leaves
+// every sealed file of the data dir — identity, pre-params, the new share
+// — unsealing, while copies taken before it (the old share, the old
+// identity, as a backup or a stolen disk holds them) no longer unseal,
+// under any generation. Before the re-key those copies did unseal: the
+// check can fail.
+func TestRekeyAfterCommitEveryBackend(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, b := range realBackends(ctx) {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t)
+			defer s.Close()
+			c := &Config{Party: "exchange", DataDir: t.TempDir()}
+			if _, err := Init(ctx, c, s); err != nil {
+				t.Fatal(err)
+			}
+			ks, err := NewKeyStore(c.KeysDir(), c.Party, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := fixtureShare(t, "exchange")
+			if err := ks.Save(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			before, err := SealedFiles(c, s)
+			if err != nil || len(before) != 2 {
+				t.Fatalf("sealed files before: %+v %v", before, err)
+			}
+			stolen := map[string]hsm.SealedFile{}
+			for _, f := range before {
+				cp := f.SealedFile
+				cp.Path = filepath.Join(t.TempDir(), filepath.Base(f.Path))
+				copyFile(t, f.Path, cp.Path)
+				stolen[f.Kind] = cp
+			}
+			if err := ks.savePending(ctx, nextGeneration(t, old)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ks.commitPending(ctx, fixtures.KeyID); err != nil {
+				t.Fatal(err)
+			}
+			for kind, f := range stolen {
+				pt, err := f.Read(ctx)
+				if err != nil {
+					t.Fatalf("%s copy before the re-key: %v", kind, err)
+				}
+				clear(pt)
+			}
+			if err := ks.Rekey(ctx); err != nil {
+				t.Fatal(err)
+			}
+			after, err := SealedFiles(c, s)
+			if err != nil || len(after) != 2 {
+				t.Fatalf("sealed files after: %+v %v", after, err)
+			}
+			for _, f := range after {
+				pt, err := f.Read(ctx)
+				if err != nil {
+					t.Fatalf("%s after the re-key: %v", f.Rel, err)
+				}
+				clear(pt)
+			}
+			for kind, f := range stolen {
+				for _, gen := range []uint32{1, 2} {
+					if kind == SealedShare {
+						f.AAD.Version = gen
+					}
+					pt, err := f.Read(ctx)
+					if !errors.Is(err, hsm.ErrAuthFailed) && !errors.Is(err, hsm.ErrVersionBelowMinimum) {
+						clear(pt)
+						t.Fatalf("%s copy after the re-key (AAD version %d): got %v, want it refused", kind, f.AAD.Version, err)
+					}
+				}
+			}
+			fresh, err := NewKeyStore(c.KeysDir(), c.Party, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := fresh.Load(ctx, fixtures.KeyID); err != nil || got.Self.ID != "exchange#2" {
+				t.Fatalf("the new share after the re-key: %v %v", got, err)
+			}
+		})
+	}
+}
