@@ -115,7 +115,7 @@ func (k *KeyStore) Rekey(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := r.Rotate(ctx); err != nil {
-		return fmt.Errorf("node: re-keying: rotating: %w", err)
+		return fmt.Errorf("node: re-keying: %w", err)
 	}
 	files, err := k.dataDirSealed()
 	if err != nil {

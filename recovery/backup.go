@@ -54,8 +54,10 @@ type BackupHeader struct {
 	Created  time.Time `json:"created"`
 	Files    []string  `json:"files"`
 	// KeyEpoch is the sealing key's epoch (hsm.Rekeyer.KeyEpoch) when the
-	// backup was made; Generations the generation of each share in it.
-	KeyEpoch    int               `json:"key_epoch"`
+	// backup was made, nil in backups made before epochs were recorded;
+	// Generations the generation of each share in it. Both are left out
+	// of the JSON when empty, so older backups still authenticate.
+	KeyEpoch    *int              `json:"key_epoch,omitempty"`
 	Generations map[string]uint32 `json:"generations,omitempty"`
 	// SealedKey is the bundle's data key, sealed by the node's HSM under
 	// AAD {party, party, "backup/"+BackupID}.
@@ -149,7 +151,7 @@ func CreateBackup(ctx context.Context, dataDir, party string, s hsm.Sealer, now 
 		return nil, nil, fmt.Errorf("recovery: reading share generations: %w", err)
 	}
 	h := BackupHeader{Format: BackupFormat, BackupID: hex.EncodeToString(id), Party: party, Backend: s.Backend(),
-		Created: now.UTC().Truncate(time.Second), Files: names, KeyEpoch: epoch, Generations: gens, Nonce: nonce}
+		Created: now.UTC().Truncate(time.Second), Files: names, KeyEpoch: &epoch, Generations: gens, Nonce: nonce}
 	if h.SealedKey, err = s.Seal(ctx, dek, backupAAD(party, h.BackupID).Encode()); err != nil {
 		return nil, nil, fmt.Errorf("recovery: sealing the backup key: %w", err)
 	}
@@ -228,16 +230,18 @@ func RestoreBackup(ctx context.Context, b []byte, dataDir, party string, s hsm.S
 	if ents, err := os.ReadDir(dataDir); err == nil && len(ents) > 0 {
 		return nil, fmt.Errorf("%w: %s; restore only into an empty directory", ErrNotEmpty, dataDir)
 	}
-	// The epoch in the header is bound to the sealed part: raising it
-	// makes the backup fail to open below.
+	// The epoch in the header is bound to the sealed part: raising or
+	// removing it makes the backup fail to open below. (A backup from
+	// before epochs were recorded has none; if its key was retired, its
+	// data key does not unseal.)
 	epoch, err := keyEpoch(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	if h.KeyEpoch < epoch {
+	if h.KeyEpoch != nil && *h.KeyEpoch < epoch {
 		return nil, fmt.Errorf("%w: backup %s was sealed under key epoch %d of %s's HSM key, which has been replaced since (epoch %d), as every reshare does: "+
 			"the shares in it are no longer in force; restore a backup made after the last reshare, or have the other two nodes reshare to this one",
-			ErrStaleBackup, h.BackupID, h.KeyEpoch, party, epoch)
+			ErrStaleBackup, h.BackupID, *h.KeyEpoch, party, epoch)
 	}
 	dek, err := s.Unseal(ctx, h.SealedKey, backupAAD(party, h.BackupID).Encode())
 	if err != nil {

@@ -148,8 +148,8 @@ func TestRestoreRefusesBackupFromBeforeReshare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.KeyEpoch != 1 || h.Generations[fixtures.KeyID] != 1 {
-		t.Fatalf("header: epoch %d, generations %v", h.KeyEpoch, h.Generations)
+	if h.KeyEpoch == nil || *h.KeyEpoch != 1 || h.Generations[fixtures.KeyID] != 1 {
+		t.Fatalf("header: epoch %v, generations %v", h.KeyEpoch, h.Generations)
 	}
 	ks, err := node.NewKeyStore(filepath.Join(dir, "keys"), "custodian", s)
 	if err != nil {
@@ -171,10 +171,15 @@ func TestRestoreRefusesBackupFromBeforeReshare(t *testing.T) {
 	// is under the retired key.
 	var f backupFile
 	json.Unmarshal(before, &f)
-	f.Header.KeyEpoch = 2
-	forged, _ := json.Marshal(f)
-	if _, err := RestoreBackup(ctx, forged, empty(), "custodian", s); !errors.Is(err, ErrWrongKey) {
-		t.Fatalf("backup with a forged epoch: %v", err)
+	for name, epoch := range map[string]*int{"a forged epoch": new(int), "no epoch": nil} {
+		if epoch != nil {
+			*epoch = 2
+		}
+		f.Header.KeyEpoch = epoch
+		forged, _ := json.Marshal(f)
+		if _, err := RestoreBackup(ctx, forged, empty(), "custodian", s); !errors.Is(err, ErrWrongKey) {
+			t.Fatalf("backup with %s: %v", name, err)
+		}
 	}
 	// The live data dir was rewrapped and still works; a backup of it
 	// restores.
@@ -182,7 +187,7 @@ func TestRestoreRefusesBackupFromBeforeReshare(t *testing.T) {
 		t.Fatalf("share after the re-key: %v", err)
 	}
 	after, h2, err := CreateBackup(ctx, dir, "custodian", s, time.Now())
-	if err != nil || h2.KeyEpoch != 2 {
+	if err != nil || *h2.KeyEpoch != 2 {
 		t.Fatalf("backup after the re-key: epoch %v, %v", h2, err)
 	}
 	dst = empty()
@@ -192,5 +197,38 @@ func TestRestoreRefusesBackupFromBeforeReshare(t *testing.T) {
 	rks, _ := node.NewKeyStore(filepath.Join(dst, "keys"), "custodian", s)
 	if _, err := rks.Load(ctx, fixtures.KeyID); err != nil {
 		t.Fatalf("share restored from a backup after the re-key: %v", err)
+	}
+}
+
+// A backup made before key epochs were recorded (no key_epoch, no
+// generations in its header) still restores while its key is live.
+func TestRestoreBackupWithoutEpoch(t *testing.T) {
+	ctx := context.Background()
+	s := hsm.NewMemory()
+	b, _, err := CreateBackup(ctx, nodeDir(t, s), "custodian", s, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f backupFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	dek, err := s.Unseal(ctx, f.Header.SealedKey, backupAAD("custodian", f.Header.BackupID).Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, _ := gcm(dek)
+	plain, err := aead.Open(nil, f.Header.Nonce, f.Ciphertext, f.Header.bound())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Header.KeyEpoch, f.Header.Generations = nil, nil
+	if bytes.Contains(f.Header.bound(), []byte("key_epoch")) {
+		t.Fatal("an empty epoch is still in the bound header")
+	}
+	f.Ciphertext = aead.Seal(nil, f.Header.Nonce, plain, f.Header.bound())
+	legacy, _ := json.Marshal(f)
+	if _, err := RestoreBackup(ctx, legacy, filepath.Join(t.TempDir(), "new"), "custodian", s); err != nil {
+		t.Fatalf("backup without an epoch: %v", err)
 	}
 }
