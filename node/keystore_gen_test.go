@@ -310,3 +310,77 @@ func TestRekeyAfterCommitEveryBackend(t *testing.T) {
 		})
 	}
 }
+
+// failingRewrap is a Memory sealer whose Rewrap fails while fail is set: a
+// re-key interrupted midway (the HSM lost, the process killed).
+type failingRewrap struct {
+	*hsm.Memory
+	fail bool
+}
+
+func (f *failingRewrap) Rewrap(ctx context.Context, sealed, aad []byte) ([]byte, error) {
+	if f.fail {
+		return nil, hsm.ErrInjected
+	}
+	return f.Memory.Rewrap(ctx, sealed, aad)
+}
+
+// TestRekeyInterruptedLeavesWorkingNode (SECURITY.md scenario 16): a
+// re-key that fails after rotating, before every file is rewrapped, keeps
+// the old key live, so the node's identity and share still unseal; running
+// it again completes it, and only then does a copy from before stop
+// opening.
+func TestRekeyInterruptedLeavesWorkingNode(t *testing.T) {
+	ctx := context.Background()
+	s := &failingRewrap{Memory: hsm.NewMemory()}
+	c := &Config{Party: "custodian", DataDir: t.TempDir()}
+	if _, err := Init(ctx, c, s); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := NewKeyStore(c.KeysDir(), c.Party, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Save(ctx, fixtureShare(t, "custodian")); err != nil {
+		t.Fatal(err)
+	}
+	old := ks.file(fixtures.KeyID, 1)
+	old.Path = filepath.Join(t.TempDir(), "old.share")
+	copyFile(t, ks.file(fixtures.KeyID, 1).Path, old.Path)
+	unsealAll := func(when string) {
+		t.Helper()
+		files, err := SealedFiles(c, s)
+		if err != nil || len(files) != 2 {
+			t.Fatalf("%s: %+v %v", when, files, err)
+		}
+		for _, f := range files {
+			pt, err := f.Read(ctx)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", when, f.Rel, err)
+			}
+			clear(pt)
+		}
+		fresh, _ := NewKeyStore(c.KeysDir(), c.Party, s)
+		if _, err := fresh.Load(ctx, fixtures.KeyID); err != nil {
+			t.Fatalf("%s: share: %v", when, err)
+		}
+	}
+	s.fail = true
+	if err := ks.Rekey(ctx); !errors.Is(err, hsm.ErrInjected) {
+		t.Fatalf("interrupted re-key: %v", err)
+	}
+	unsealAll("after an interrupted re-key")
+	if pt, err := old.Read(ctx); err != nil {
+		t.Fatalf("the old key was retired by an interrupted re-key: %v", err)
+	} else {
+		clear(pt)
+	}
+	s.fail = false
+	if err := ks.Rekey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	unsealAll("after the re-key completed")
+	if _, err := old.Read(ctx); !errors.Is(err, hsm.ErrAuthFailed) {
+		t.Fatalf("a copy from before the completed re-key: %v", err)
+	}
+}
