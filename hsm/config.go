@@ -102,6 +102,10 @@ type LocalConfig struct {
 	PassphraseEnv  string       `mapstructure:"passphrase_env"`
 	PassphraseFile string       `mapstructure:"passphrase_file"`
 	Argon2         Argon2Params `mapstructure:"argon2"`
+	// SaltFile holds the key epoch's salt, replaced at every reshare's
+	// re-key (Rekeyer); keep it outside the data dir. Empty: the key is
+	// the passphrase's alone and cannot be re-keyed.
+	SaltFile string `mapstructure:"salt_file"`
 }
 
 var (
@@ -243,7 +247,15 @@ func New(ctx context.Context, cfg Config) (Sealer, error) {
 			return nil, err
 		}
 		defer zero(pass)
-		return NewLocal(pass, cfg.Local.Argon2)
+		l, err := NewLocal(pass, cfg.Local.Argon2)
+		if err != nil || cfg.Local.SaltFile == "" {
+			return l, err
+		}
+		if err := l.LoadSaltFile(cfg.Local.SaltFile); err != nil {
+			l.Close()
+			return nil, err
+		}
+		return l, nil
 	}
 	return nil, cfgErr("hsm.backend", "unknown backend %q", cfg.Backend) // unreachable after Validate
 }

@@ -6,8 +6,9 @@
 // # What it owns
 //
 //   - Sealer: Seal/Unseal with additional authenticated data, Health, Close
-//     (the shape of go-kms-wrapping's Wrapper). Rewrapper adds Rewrap for
-//     backends whose key rotates (vault-transit).
+//     (the shape of go-kms-wrapping's Wrapper). Rewrapper adds Rewrap;
+//     Rekeyer (every backend) adds Rotate, Retire and KeyEpoch, which a
+//     reshare runs so that blobs sealed before it no longer open.
 //   - AAD: what a blob belongs to (node, party, key ID, version), with a
 //     canonical length-prefixed encoding. A shard copied to another node or
 //     slot, or an old version put back, does not unseal.
@@ -55,6 +56,7 @@
 //
 //	path "transit/keys/triad-node-a"        { capabilities = ["read", "create", "update"] }
 //	path "transit/keys/triad-node-a/rotate" { capabilities = ["update"] }
+//	path "transit/keys/triad-node-a/config" { capabilities = ["update"] }
 //	path "transit/encrypt/triad-node-a"     { capabilities = ["update"] }
 //	path "transit/decrypt/triad-node-a"     { capabilities = ["update"] }
 //	path "transit/rewrap/triad-node-a"      { capabilities = ["update"] }
@@ -65,6 +67,15 @@
 // (token object, sensitive, never extractable, encrypt/decrypt only);
 // NewPKCS11 only finds it, and refuses an extractable key. Blobs are
 // CKM_AES_GCM with a random 12-byte IV stored in the blob.
+// A re-key generates the next key object, labelled "<label>#<epoch>",
+// and Retire destroys the older ones (pkcs11_rekey.go).
+//
+// # Local
+//
+// The local key is argon2id of the passphrase, salted per blob and, with
+// hsm.local.salt_file set, by the key epoch's salt in that file; a re-key
+// replaces the salt (local_rekey.go). Without a salt file it cannot
+// re-key.
 //
 // Tests: the conformance suite in hsm/hsmtest runs against every backend;
 // hsm/vaulttest runs a real Vault server and hsm/softhsmtest a SoftHSM2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -66,9 +67,13 @@ type Local struct {
 	mu     sync.RWMutex
 	pass   []byte // nil once closed
 	params Argon2Params
+	// saltFile and salts: the key epochs (local_rekey.go); empty without
+	// a salt file.
+	saltFile string
+	salts    localSalts
 }
 
-var _ Sealer = (*Local)(nil)
+var _ Rekeyer = (*Local)(nil)
 
 // MinPassphrase is the shortest passphrase NewLocal accepts.
 const MinPassphrase = 12
@@ -86,13 +91,16 @@ func NewLocal(passphrase []byte, params Argon2Params) (*Local, error) {
 	return &Local{pass: append([]byte(nil), passphrase...), params: params}, nil
 }
 
-func (l *Local) derive(p Argon2Params, salt []byte) ([]byte, error) {
+// derive returns the key of one blob: argon2id of the passphrase, salted
+// with the blob's salt followed by the key epoch's salt (empty at epoch 0).
+func (l *Local) derive(p Argon2Params, salt, epochSalt []byte) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.pass == nil {
 		return nil, ErrClosed
 	}
-	return argon2.IDKey(l.pass, salt, p.Time, p.MemoryKiB, p.Threads, 32), nil
+	s := append(append(make([]byte, 0, len(salt)+len(epochSalt)), salt...), epochSalt...)
+	return argon2.IDKey(l.pass, s, p.Time, p.MemoryKiB, p.Threads, 32), nil
 }
 
 // Seal implements Sealer.
@@ -113,7 +121,7 @@ func (l *Local) Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error)
 	}
 	prefix = append(prefix, salt...)
 
-	key, err := l.derive(l.params, salt)
+	key, err := l.derive(l.params, salt, l.liveSalts()[0])
 	if err != nil {
 		return nil, fmt.Errorf("sealing: %w", err)
 	}
@@ -147,20 +155,25 @@ func (l *Local) Unseal(ctx context.Context, sealed, aad []byte) ([]byte, error) 
 	}
 	salt := payload[9:localParamsLen]
 	prefixEnd := headerLen + localParamsLen
-	key, err := l.derive(p, salt)
-	if err != nil {
-		return nil, fmt.Errorf("unsealing: %w", err)
+	// Every live epoch, newest first: the blob names none, and at most two
+	// are live between Rotate and Retire.
+	for _, epochSalt := range l.liveSalts() {
+		key, err := l.derive(p, salt, epochSalt)
+		if err != nil {
+			return nil, fmt.Errorf("unsealing: %w", err)
+		}
+		aead, err := newGCM(key)
+		zero(key)
+		if err != nil {
+			return nil, fmt.Errorf("unsealing: %w", err)
+		}
+		if pt, err := gcmOpen(aead, sealed[:prefixEnd], sealed[prefixEnd:], aad); err == nil {
+			return pt, nil
+		} else if !errors.Is(err, ErrAuthFailed) {
+			return nil, fmt.Errorf("unsealing: %w", err)
+		}
 	}
-	defer zero(key)
-	aead, err := newGCM(key)
-	if err != nil {
-		return nil, fmt.Errorf("unsealing: %w", err)
-	}
-	pt, err := gcmOpen(aead, sealed[:prefixEnd], sealed[prefixEnd:], aad)
-	if err != nil {
-		return nil, fmt.Errorf("unsealing: %w", err)
-	}
-	return pt, nil
+	return nil, fmt.Errorf("unsealing: %w", ErrAuthFailed)
 }
 
 // Health implements Sealer: nil until Close.

@@ -27,7 +27,76 @@ func newLocal(t *testing.T, pass string, p hsm.Argon2Params) *hsm.Local {
 }
 
 func TestLocalConformance(t *testing.T) {
-	hsmtest.Run(t, func(t *testing.T) hsm.Sealer { return newLocal(t, "correct horse battery", cheapArgon2) })
+	hsmtest.Run(t, func(t *testing.T) hsm.Sealer {
+		s := newLocal(t, "correct horse battery", cheapArgon2)
+		if err := s.LoadSaltFile(filepath.Join(t.TempDir(), "salt")); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestLocalRekeySaltFile: the local key is re-keyed through its salt file
+// (SECURITY.md scenario 32). Blobs sealed before salt files existed (epoch
+// 0) open until the first re-key is retired; a second sealer reading the
+// same salt file follows the re-key; without a salt file re-keying is a
+// configuration error, never a silent no-op.
+func TestLocalRekeySaltFile(t *testing.T) {
+	ctx := context.Background()
+	aad := hsm.AAD{Node: "a", KeyID: "k/share", Version: 2}.Encode()
+	legacy := newLocal(t, "correct horse battery", cheapArgon2)
+	if err := legacy.Rotate(ctx); !errors.Is(err, hsm.ErrConfig) {
+		t.Fatalf("Rotate without a salt file: got %v, want ErrConfig", err)
+	}
+	old, err := legacy.Seal(ctx, []byte("share"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "salt")
+	s := newLocal(t, "correct horse battery", cheapArgon2)
+	if err := s.LoadSaltFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.KeyEpoch(ctx); err != nil || e != 0 {
+		t.Fatalf("epoch without a salt file = %d, %v", e, err)
+	}
+	if got, err := s.Unseal(ctx, old, aad); err != nil || string(got) != "share" {
+		t.Fatalf("epoch-0 blob: %v", err)
+	}
+	if err := s.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.Rewrap(ctx, old, aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Retire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("salt file: %v %v", st, err)
+	}
+	other := newLocal(t, "correct horse battery", cheapArgon2)
+	if err := other.LoadSaltFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := other.KeyEpoch(ctx); err != nil || e != 1 {
+		t.Fatalf("epoch read back = %d, %v; want 1", e, err)
+	}
+	if got, err := other.Unseal(ctx, fresh, aad); err != nil || string(got) != "share" {
+		t.Fatalf("rewrapped blob through the salt file: %v", err)
+	}
+	for name, l := range map[string]*hsm.Local{"re-keyed sealer": s, "sealer reading the salt file": other} {
+		if _, err := l.Unseal(ctx, old, aad); !errors.Is(err, hsm.ErrAuthFailed) {
+			t.Fatalf("%s opened a blob from before the re-key: %v", name, err)
+		}
+	}
+	if err := os.WriteFile(path, []byte(`{"epoch":3,"salts":{"1":"AAAA"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := newLocal(t, "correct horse battery", cheapArgon2).LoadSaltFile(path); !errors.Is(err, hsm.ErrConfig) {
+		t.Fatalf("malformed salt file: %v", err)
+	}
 }
 
 func TestLocalWrongPassphrase(t *testing.T) {

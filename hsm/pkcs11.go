@@ -33,15 +33,17 @@ type PKCS11 struct {
 	mu     sync.Mutex
 	idle   []*p11Session
 	closed bool
+	keyGen uint64 // bumped when the key family changes (pkcs11_rekey.go)
 }
 
 type p11Session struct {
-	h   p11.SessionHandle
-	key p11.ObjectHandle
-	gen uint64 // module generation the session was opened in
+	h      p11.SessionHandle
+	keys   []p11Key // the key family, newest (current) first
+	gen    uint64   // module generation the session was opened in
+	keyGen uint64   // PKCS11.keyGen when the keys were found
 }
 
-var _ Sealer = (*PKCS11)(nil)
+var _ Rekeyer = (*PKCS11)(nil)
 
 // NewPKCS11 loads the module, logs in to the token and finds the key by
 // label. It does not create the key: run InitPKCS11 (`triad hsm init`)
@@ -90,18 +92,25 @@ func (s *PKCS11) acquire(ctx context.Context, gen uint64) (*p11Session, error) {
 		<-s.sem
 		return nil, ErrClosed
 	}
+	keyGen := s.keyGen
+	var stale []*p11Session
 	for len(s.idle) > 0 {
 		ses := s.idle[len(s.idle)-1]
 		s.idle = s.idle[:len(s.idle)-1]
-		if ses.gen == gen {
+		if ses.gen == gen && ses.keyGen == keyGen {
 			s.mu.Unlock()
+			s.closeSessions(stale)
 			return ses, nil
+		}
+		if ses.gen == gen {
+			stale = append(stale, ses) // the key family changed: find it again
 		}
 		// Opened before a reset: the handle is dead (and its number may be
 		// reused), so it is forgotten, not closed.
 	}
 	s.mu.Unlock()
-	ses, err := s.open(gen)
+	s.closeSessions(stale)
+	ses, err := s.open(gen, keyGen)
 	if err != nil {
 		<-s.sem
 		return nil, err
@@ -109,7 +118,13 @@ func (s *PKCS11) acquire(ctx context.Context, gen uint64) (*p11Session, error) {
 	return ses, nil
 }
 
-func (s *PKCS11) open(gen uint64) (*p11Session, error) {
+func (s *PKCS11) closeSessions(ss []*p11Session) {
+	for _, ses := range ss {
+		s.mod.ctx.CloseSession(ses.h)
+	}
+}
+
+func (s *PKCS11) open(gen, keyGen uint64) (*p11Session, error) {
 	slot, err := findSlot(s.mod.ctx, s.cfg)
 	if err != nil {
 		return nil, err
@@ -122,12 +137,12 @@ func (s *PKCS11) open(gen uint64) (*p11Session, error) {
 		s.mod.ctx.CloseSession(h)
 		return nil, classifyP11("login", err)
 	}
-	key, err := findKey(s.mod.ctx, h, s.cfg.KeyLabel)
+	keys, err := findKeys(s.mod.ctx, h, s.cfg.KeyLabel)
 	if err != nil {
 		s.mod.ctx.CloseSession(h)
 		return nil, err
 	}
-	return &p11Session{h: h, key: key, gen: gen}, nil
+	return &p11Session{h: h, keys: keys, gen: gen, keyGen: keyGen}, nil
 }
 
 // release returns ses to the pool. If err broke it, it and every idle
@@ -201,7 +216,7 @@ func (s *PKCS11) Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error
 		}
 		params, mech := gcmMechanism(iv, ad)
 		defer params.Free()
-		if err := s.mod.ctx.EncryptInit(ses.h, mech, ses.key); err != nil {
+		if err := s.mod.ctx.EncryptInit(ses.h, mech, ses.keys[0].h); err != nil {
 			return err
 		}
 		ct, err := s.mod.ctx.Encrypt(ses.h, plaintext)
@@ -236,20 +251,19 @@ func (s *PKCS11) Unseal(ctx context.Context, sealed, aad []byte) ([]byte, error)
 	ad := boundData(header, aad)
 	var pt []byte
 	err = s.with(ctx, "unsealing", func(ses *p11Session) error {
-		params, mech := gcmMechanism(payload[:gcmNonceLen], ad)
-		defer params.Free()
-		if err := s.mod.ctx.DecryptInit(ses.h, mech, ses.key); err != nil {
-			return err
-		}
-		out, err := s.mod.ctx.Decrypt(ses.h, payload[gcmNonceLen:])
-		if err != nil {
+		// Every live key, newest first: the blob names none, and at most
+		// two are live between Rotate and Retire.
+		for _, k := range ses.keys {
+			out, err := s.decrypt(ses, k.h, payload, ad)
+			if err == nil {
+				pt = out
+				return nil
+			}
 			if sessionBroken(err) || needsReset(err) {
 				return err
 			}
-			return ErrAuthFailed // wrong key, AAD or tampered: the token cannot tell
 		}
-		pt = out
-		return nil
+		return ErrAuthFailed // wrong key, AAD or tampered: the token cannot tell
 	})
 	if err != nil {
 		return nil, err
@@ -260,11 +274,20 @@ func (s *PKCS11) Unseal(ctx context.Context, sealed, aad []byte) ([]byte, error)
 	return pt, nil
 }
 
+func (s *PKCS11) decrypt(ses *p11Session, key p11.ObjectHandle, payload, ad []byte) ([]byte, error) {
+	params, mech := gcmMechanism(payload[:gcmNonceLen], ad)
+	defer params.Free()
+	if err := s.mod.ctx.DecryptInit(ses.h, mech, key); err != nil {
+		return nil, err
+	}
+	return s.mod.ctx.Decrypt(ses.h, payload[gcmNonceLen:])
+}
+
 // Health implements Sealer: a session can be opened and logged in, and the
 // key is present, AES-256, sensitive and not extractable.
 func (s *PKCS11) Health(ctx context.Context) error {
 	return s.with(ctx, "health check", func(ses *p11Session) error {
-		_, err := s.mod.ctx.GetAttributeValue(ses.h, ses.key, []*p11.Attribute{p11.NewAttribute(p11.CKA_EXTRACTABLE, nil)})
+		_, err := s.mod.ctx.GetAttributeValue(ses.h, ses.keys[0].h, []*p11.Attribute{p11.NewAttribute(p11.CKA_EXTRACTABLE, nil)})
 		return err
 	})
 }

@@ -242,3 +242,69 @@ func TestPKCS11CloseUnderLoad(t *testing.T) {
 		t.Fatalf("Seal after Close: %v", err)
 	}
 }
+
+// TestPKCS11RekeyDestroysOldKeyObject (SECURITY.md scenario 32): a re-key
+// generates a new key object ("triad-node-a#2") and Retire destroys the old
+// one on the token, so a blob sealed before it opens nowhere — not through
+// a sealer opened afterwards either. InitPKCS11 then finds the new key and
+// creates none.
+func TestPKCS11RekeyDestroysOldKeyObject(t *testing.T) {
+	tok, cfg := initToken(t)
+	ctx := ctxFor(t)
+	s := newPKCS11(t, cfg)
+	aad := hsm.AAD{Node: "node-a", KeyID: "k/share", Version: 1}.Encode()
+	old, err := s.Seal(ctx, []byte("share"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.Rewrap(ctx, old, aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Retire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if created, err := hsm.InitPKCS11(ctx, cfg); err != nil || created {
+		t.Fatalf("InitPKCS11 after a re-key = %v, %v; want false, nil", created, err)
+	}
+	later := newPKCS11(t, cfg)
+	if e, err := later.KeyEpoch(ctx); err != nil || e != 2 {
+		t.Fatalf("KeyEpoch of a sealer opened after the re-key = %d, %v", e, err)
+	}
+	if got, err := later.Unseal(ctx, fresh, aad); err != nil || string(got) != "share" {
+		t.Fatalf("rewrapped blob: %v", err)
+	}
+	if _, err := later.Unseal(ctx, old, aad); !errors.Is(err, hsm.ErrAuthFailed) {
+		t.Fatalf("blob sealed before the re-key: got %v, want ErrAuthFailed", err)
+	}
+
+	raw := p11.New(tok.Module)
+	if raw == nil {
+		t.Fatal("loading module")
+	}
+	defer raw.Destroy()
+	if err := raw.Initialize(); err != nil && !errors.Is(err, p11.Error(p11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		t.Fatal(err)
+	}
+	h, err := raw.OpenSession(slotOf(t, raw, tok.Label), p11.CKF_SERIAL_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.CloseSession(h)
+	if err := raw.Login(h, p11.CKU_USER, tok.PIN); err != nil && !errors.Is(err, p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN)) {
+		t.Fatal(err)
+	}
+	for label, want := range map[string]int{"triad-node-a": 0, "triad-node-a#2": 1} {
+		if err := raw.FindObjectsInit(h, []*p11.Attribute{p11.NewAttribute(p11.CKA_LABEL, label)}); err != nil {
+			t.Fatal(err)
+		}
+		objs, _, err := raw.FindObjects(h, 10)
+		raw.FindObjectsFinal(h)
+		if err != nil || len(objs) != want {
+			t.Fatalf("%d objects labelled %s (%v), want %d", len(objs), label, err, want)
+		}
+	}
+}

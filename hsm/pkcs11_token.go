@@ -48,20 +48,29 @@ func InitPKCS11(ctx context.Context, cfg PKCS11Config) (created bool, err error)
 	if err := login(mod.ctx, h, pin); err != nil {
 		return false, classifyP11("initializing pkcs11 key: login", err)
 	}
-	if _, err := findKey(mod.ctx, h, cfg.KeyLabel); err == nil {
+	if _, err := findKeys(mod.ctx, h, cfg.KeyLabel); err == nil {
 		return false, nil
 	} else if !isKeyNotFound(err) {
 		return false, fmt.Errorf("initializing pkcs11 key: %w", err)
 	}
+	if err := generateKey(mod.ctx, h, cfg.KeyLabel); err != nil {
+		return false, fmt.Errorf("initializing pkcs11 key: %w", err)
+	}
+	return true, nil
+}
+
+// generateKey makes an AES-256 token key labelled label: sensitive, never
+// extractable, encrypt and decrypt only.
+func generateKey(ctx *p11.Ctx, h p11.SessionHandle, label string) error {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
-		return false, fmt.Errorf("hsm: initializing pkcs11 key: %w", err)
+		return fmt.Errorf("hsm: generating key id: %w", err)
 	}
 	template := []*p11.Attribute{
 		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
 		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
 		p11.NewAttribute(p11.CKA_VALUE_LEN, 32),
-		p11.NewAttribute(p11.CKA_LABEL, cfg.KeyLabel),
+		p11.NewAttribute(p11.CKA_LABEL, label),
 		p11.NewAttribute(p11.CKA_ID, id),
 		p11.NewAttribute(p11.CKA_TOKEN, true),
 		p11.NewAttribute(p11.CKA_PRIVATE, true),
@@ -76,10 +85,10 @@ func InitPKCS11(ctx context.Context, cfg PKCS11Config) (created bool, err error)
 		p11.NewAttribute(p11.CKA_DERIVE, false),
 	}
 	mech := []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_GEN, nil)}
-	if _, err := mod.ctx.GenerateKey(h, mech, template); err != nil {
-		return false, classifyP11("initializing pkcs11 key: generating AES-256 key", err)
+	if _, err := ctx.GenerateKey(h, mech, template); err != nil {
+		return classifyP11("generating AES-256 key", err)
 	}
-	return true, nil
+	return nil
 }
 
 func login(ctx *p11.Ctx, h p11.SessionHandle, pin []byte) error {
@@ -117,47 +126,24 @@ func slotString(s *uint) string {
 	return fmt.Sprint(*s)
 }
 
-// findKey finds exactly one AES secret key with the label and checks that it
-// cannot leave the token.
-func findKey(ctx *p11.Ctx, h p11.SessionHandle, label string) (p11.ObjectHandle, error) {
-	template := []*p11.Attribute{
-		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
-		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
-		p11.NewAttribute(p11.CKA_LABEL, label),
-	}
-	if err := ctx.FindObjectsInit(h, template); err != nil {
-		return 0, classifyP11("finding key", err)
-	}
-	objs, _, err := ctx.FindObjects(h, 2)
-	if ferr := ctx.FindObjectsFinal(h); err == nil && ferr != nil {
-		err = ferr
-	}
-	if err != nil {
-		return 0, classifyP11("finding key", err)
-	}
-	switch len(objs) {
-	case 0:
-		return 0, fmt.Errorf("%w: no AES key labelled %q on the token; run `triad hsm init`", ErrKeyNotFound, label)
-	case 1:
-	default:
-		return 0, fmt.Errorf("%w: more than one AES key labelled %q", ErrBackend, label)
-	}
-	attrs, err := ctx.GetAttributeValue(h, objs[0], []*p11.Attribute{
+// checkKey refuses a key that could leave the token or is not AES-256.
+func checkKey(ctx *p11.Ctx, h p11.SessionHandle, obj p11.ObjectHandle, label string) error {
+	attrs, err := ctx.GetAttributeValue(h, obj, []*p11.Attribute{
 		p11.NewAttribute(p11.CKA_SENSITIVE, nil),
 		p11.NewAttribute(p11.CKA_EXTRACTABLE, nil),
 		p11.NewAttribute(p11.CKA_VALUE_LEN, nil),
 	})
 	if err != nil {
-		return 0, classifyP11("reading key attributes", err)
+		return classifyP11("reading key attributes", err)
 	}
 	sensitive, extractable := attrBool(attrs[0]), attrBool(attrs[1])
 	if !sensitive || extractable {
-		return 0, fmt.Errorf("%w: key %q is extractable or not sensitive; refusing to use it", ErrBackend, label)
+		return fmt.Errorf("%w: key %q is extractable or not sensitive; refusing to use it", ErrBackend, label)
 	}
 	if n := attrUint(attrs[2]); n != 32 {
-		return 0, fmt.Errorf("%w: key %q is %d bytes, want 32 (AES-256)", ErrBackend, label, n)
+		return fmt.Errorf("%w: key %q is %d bytes, want 32 (AES-256)", ErrBackend, label, n)
 	}
-	return objs[0], nil
+	return nil
 }
 
 func attrBool(a *p11.Attribute) bool { return len(a.Value) == 1 && a.Value[0] != 0 }

@@ -28,9 +28,10 @@ type Sealer interface {
 	Close() error
 }
 
-// Rewrapper is implemented by sealers whose key can rotate (vault-transit).
-// Rewrap re-encrypts sealed under the newest key version without the
-// plaintext ever leaving the HSM, keeping the same aad.
+// Rewrapper is implemented by sealers whose key can rotate (every backend,
+// see Rekeyer). Rewrap re-encrypts sealed under the newest key, keeping the
+// same aad; with vault-transit the plaintext never leaves Vault, with the
+// other backends it passes through this process as it does in Unseal.
 type Rewrapper interface {
 	Sealer
 	Rewrap(ctx context.Context, sealed, aad []byte) ([]byte, error)

@@ -39,6 +39,7 @@ type Vault struct {
 var (
 	_ Sealer    = (*Vault)(nil)
 	_ Rewrapper = (*Vault)(nil)
+	_ Rekeyer   = (*Vault)(nil)
 )
 
 // NewVault logs in and makes sure the transit key exists (creating a derived
@@ -309,6 +310,37 @@ func (v *Vault) Rewrap(ctx context.Context, sealed, aad []byte) ([]byte, error) 
 func (v *Vault) Rotate(ctx context.Context) error {
 	_, err := v.write(ctx, "rotating transit key", v.keyPath("keys")+"/rotate", nil)
 	return err
+}
+
+// Retire implements Rekeyer: it raises the key's min_decryption_version to
+// its latest version, so Vault refuses every older ciphertext
+// (ErrVersionBelowMinimum). Rewrap every blob first.
+func (v *Vault) Retire(ctx context.Context) error {
+	info, err := v.KeyInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("retiring old transit key versions: %w", err)
+	}
+	if info.MinDecryptionVersion >= info.LatestVersion {
+		return nil
+	}
+	_, err = v.write(ctx, "raising min_decryption_version", v.keyPath("keys")+"/config", map[string]any{
+		"min_decryption_version": info.LatestVersion,
+	})
+	if err != nil {
+		return err
+	}
+	v.log.Info("hsm: retired old transit key versions", "backend", BackendVault, "key", v.cfg.TransitKey,
+		"min_decryption_version", info.LatestVersion)
+	return nil
+}
+
+// KeyEpoch implements Rekeyer: the transit key's latest version.
+func (v *Vault) KeyEpoch(ctx context.Context) (int, error) {
+	info, err := v.KeyInfo(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the key epoch: %w", err)
+	}
+	return info.LatestVersion, nil
 }
 
 // Backend implements Sealer.

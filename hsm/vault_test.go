@@ -214,6 +214,7 @@ func assertUnavailable(t *testing.T, s hsm.Sealer, sealed, aad []byte, state str
 const nodePolicy = `
 path "transit/keys/triad-node-a"        { capabilities = ["read", "create", "update"] }
 path "transit/keys/triad-node-a/rotate" { capabilities = ["update"] }
+path "transit/keys/triad-node-a/config" { capabilities = ["update"] }
 path "transit/encrypt/triad-node-a"     { capabilities = ["update"] }
 path "transit/decrypt/triad-node-a"     { capabilities = ["update"] }
 path "transit/rewrap/triad-node-a"      { capabilities = ["update"] }
@@ -259,9 +260,19 @@ func TestVaultAppRoleAndRelogin(t *testing.T) {
 	if err := s.Rotate(ctx); err != nil {
 		t.Fatalf("Rotate under node policy: %v", err)
 	}
-	if _, err := s.Rewrap(ctx, sealed, aad); err != nil {
+	rewrapped, err := s.Rewrap(ctx, sealed, aad)
+	if err != nil {
 		t.Fatalf("Rewrap under node policy: %v", err)
 	}
+	// A reshare's re-key retires the old version under the same policy
+	// (scenario 32).
+	if err := s.Retire(ctx); err != nil {
+		t.Fatalf("Retire under node policy: %v", err)
+	}
+	if _, err := s.Unseal(ctx, sealed, aad); !errors.Is(err, hsm.ErrVersionBelowMinimum) {
+		t.Fatalf("Unseal of a blob from before Retire: %v", err)
+	}
+	sealed = rewrapped
 
 	// Revoke every token of the role: the next call gets 403, re-logs in.
 	if _, err := root.Logical().Write("sys/leases/revoke-prefix/auth/approle/login", nil); err != nil {

@@ -14,6 +14,12 @@
 //	       the culprit is excluded and the other pair tries once, with a
 //	       fresh session ID.
 //
+// The key store seals each share under an AAD that carries its generation
+// (party#n, +1 per reshare; keystore_gen.go). A reshare's commit puts the
+// new share in force and then re-keys the sealer (KeyStore.Rekey: rotate,
+// rewrap every sealed file of the data dir, retire the old key), so an old
+// share — in a backup, on a lost disk — no longer unseals.
+//
 // Transport is the seam between the router and the network: Host is the
 // libp2p implementation, MemNetwork the in-memory twin for tests (drop,
 // delay, isolate, intercept). Both pass transportConformance.

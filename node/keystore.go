@@ -18,7 +18,8 @@ import (
 var ErrNoKey = errors.New("node: no share of that key")
 
 // KeyStore keeps this node's key shares sealed on disk, one file per key,
-// bound by AAD to this node, its party and the key ID. Unsealed shares are
+// bound by AAD to this node, its party, the key ID and the share's
+// generation (keystore_gen.go). Unsealed shares are
 // cached in memory; every use checks the sealer's health first so that a
 // node whose HSM is gone fails closed.
 type KeyStore struct {
@@ -69,7 +70,7 @@ func removeStaleTemps(dir string) error {
 
 // Has reports whether a share of keyID is on disk.
 func (k *KeyStore) Has(keyID string) bool {
-	_, err := os.Stat(k.file(keyID, 1).Path)
+	_, err := os.Stat(k.file(keyID, 0).Path)
 	return err == nil
 }
 
@@ -86,7 +87,11 @@ func (k *KeyStore) Save(ctx context.Context, s *tss.KeyShare) error {
 		return err
 	}
 	defer clear(b)
-	if err := k.file(s.KeyID, 1).Write(ctx, b); err != nil {
+	gen := ShareGeneration(s)
+	if err := k.writeGenerations(s.KeyID, genRecord{Share: gen}); err != nil {
+		return err
+	}
+	if err := k.file(s.KeyID, gen).Write(ctx, b); err != nil {
 		return fmt.Errorf("node: saving share of %s: %w", s.KeyID, err)
 	}
 	k.mu.Lock()
@@ -108,11 +113,10 @@ func (k *KeyStore) Load(ctx context.Context, keyID string) (*tss.KeyShare, error
 	if s, ok := k.cache[keyID]; ok {
 		return s, nil
 	}
-	f := k.file(keyID, 1)
-	if _, err := os.Stat(f.Path); errors.Is(err, os.ErrNotExist) {
+	if !k.Has(keyID) {
 		return nil, fmt.Errorf("%w: %s", ErrNoKey, keyID)
 	}
-	b, err := f.Read(ctx)
+	b, gen, err := k.readShare(ctx, keyID)
 	if err != nil {
 		return nil, fmt.Errorf("node: unsealing share of %s: %w", keyID, err)
 	}
@@ -121,8 +125,8 @@ func (k *KeyStore) Load(ctx context.Context, keyID string) (*tss.KeyShare, error
 	if err != nil {
 		return nil, err
 	}
-	if s.KeyID != keyID || s.Self.Node != k.node {
-		return nil, fmt.Errorf("node: share file for %s holds %s of %s", keyID, s.Self.Node, s.KeyID)
+	if s.KeyID != keyID || s.Self.Node != k.node || ShareGeneration(s) != gen {
+		return nil, fmt.Errorf("node: share file for %s (generation %d) holds %s of %s", keyID, gen, s.Self.ID, s.KeyID)
 	}
 	k.cache[keyID] = s
 	return s, nil

@@ -87,7 +87,7 @@ func (k *KeyStore) CheckUnseal(ctx context.Context) ([]UnsealCheck, error) {
 	}
 	for _, id := range ids {
 		c := UnsealCheck{KeyID: id}
-		b, err := k.file(id, 1).Read(ctx)
+		b, _, err := k.readShare(ctx, id)
 		if err != nil {
 			c.Error = "unseal failed: " + err.Error()
 			out = append(out, c)

@@ -233,6 +233,21 @@ func (j *reshareJob) await(ctx context.Context, ready func() bool) error {
 	}
 }
 
+// rekeyAfterCommit replaces the sealing key once a reshare's new share is
+// in force, so that the old share — in a backup, on a lost disk — no
+// longer unseals (SECURITY.md scenario 32). The reshare stands either way:
+// a failure is reported as a step and leaves the old key live beside the
+// new one (KeyStore.Rekey), and the next re-key completes it.
+func (n *Node) rekeyAfterCommit(ctx context.Context, step func(what, detail string)) {
+	if err := n.opt.Keys.Rekey(ctx); err != nil {
+		n.counts.add("reshare_rekey_failed")
+		n.log.Error("reshare: sealing key not re-keyed", "err", err)
+		step("sealing key not re-keyed", err.Error())
+		return
+	}
+	step("sealing key re-keyed", "files sealed before the reshare no longer unseal")
+}
+
 // abort discards the pending share: the old committee keeps signing.
 func (j *reshareJob) abort(why string) error {
 	if err := j.n.opt.Keys.discardPending(j.p.KeyID); err != nil {
@@ -261,6 +276,7 @@ func (j *reshareJob) commitShare(ctx context.Context, share *tss.KeyShare) error
 	} else {
 		j.step("committed", "new share in force")
 	}
+	n.rekeyAfterCommit(ctx, j.step)
 	spec := j.body.Order.Spec
 	if rs := n.recovery(); rs != nil && rs.opt.Pin != nil && spec.NewPeerID != "" && spec.Replace != n.opt.Party {
 		if err := rs.opt.Pin(spec.Replace, spec.NewPeerID, true); err != nil {

@@ -92,5 +92,6 @@ func (n *Node) ResolveReshare(ctx context.Context, keyID, pendingView string, co
 		return err
 	}
 	n.reshareEvent(id, "resolved: committed", "pending share "+v[:16]+" put in force by the operator; old share destroyed")
+	n.rekeyAfterCommit(ctx, func(what, detail string) { n.reshareEvent(id, what, detail) })
 	return nil
 }

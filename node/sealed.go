@@ -59,9 +59,19 @@ func SealedFiles(c *Config, s hsm.Sealer) ([]SealedEntry, error) {
 	// A KeyStore value, not NewKeyStore: listing must not create the
 	// directory or remove anything.
 	ks := &KeyStore{dir: c.dataPath(keysDir), node: c.Party, sealer: s}
-	ents, err := os.ReadDir(ks.dir)
+	keys, err := ks.sealedEntries(c.Resolve(c.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	return append(out, keys...), nil
+}
+
+// sealedEntries lists the key store's share and pending files, each bound
+// to the AAD of its recorded generation, with paths relative to base.
+func (k *KeyStore) sealedEntries(base string) ([]SealedEntry, error) {
+	ents, err := os.ReadDir(k.dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node: listing sealed files: %w", err)
@@ -76,14 +86,26 @@ func SealedFiles(c *Config, s hsm.Sealer) ([]SealedEntry, error) {
 		}
 	}
 	sort.Strings(ids)
+	var out []SealedEntry
 	for _, id := range ids {
-		if err := add(SealedShare, ks.file(id, 1)); err != nil {
+		r, err := k.generations(id)
+		if err != nil {
 			return nil, err
 		}
-		if err := add(SealedPending, ks.pendingFile(id)); err != nil {
-			return nil, err
+		for kind, f := range map[string]hsm.SealedFile{SealedShare: k.file(id, r.Share), SealedPending: k.pendingFile(id)} {
+			if _, err := os.Stat(f.Path); errors.Is(err, os.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return nil, fmt.Errorf("node: listing sealed files: %w", err)
+			}
+			rel, err := filepath.Rel(base, f.Path)
+			if err != nil {
+				rel = f.Path
+			}
+			out = append(out, SealedEntry{Kind: kind, Rel: rel, SealedFile: f})
 		}
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Rel < out[j].Rel })
 	return out, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,37 +56,7 @@ func tamper(t testing.TB, b []byte) []byte {
 func TestShardBoundToNodeAndSlot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	backends := []struct {
-		name string
-		open func(t *testing.T) hsm.Sealer
-	}{
-		{hsm.BackendVault, func(t *testing.T) hsm.Sealer {
-			srv := vaulttest.Start(t, vaulttest.Options{})
-			s, err := hsm.NewVault(ctx, srv.SealerConfig(t, "triad-shared"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}},
-		{hsm.BackendPKCS11, func(t *testing.T) hsm.Sealer {
-			cfg := softhsmtest.NewToken(t).Config("triad-shared")
-			if _, err := hsm.InitPKCS11(ctx, cfg); err != nil {
-				t.Fatal(err)
-			}
-			s, err := hsm.NewPKCS11(ctx, cfg, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}},
-		{hsm.BackendLocal, func(t *testing.T) hsm.Sealer {
-			s, err := hsm.NewLocal([]byte("shared-local-passphrase"), hsm.Argon2Params{Time: 1, MemoryKiB: 8192, Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}},
-	}
+	backends := realBackends(ctx)
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			s := b.open(t)
@@ -224,7 +195,7 @@ func TestSealedFilesAndRewrap(t *testing.T) {
 	if err := ks.Save(ctx, share); err != nil {
 		t.Fatal(err)
 	}
-	if err := ks.savePending(ctx, share); err != nil {
+	if err := ks.savePending(ctx, nextGeneration(t, share)); err != nil {
 		t.Fatal(err)
 	}
 	files, err := SealedFiles(c, s)
@@ -304,5 +275,65 @@ func TestKeyStoreRemovesStaleTemps(t *testing.T) {
 	}
 	if _, err := ks2.Load(context.Background(), "fixture"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// nextGeneration is s relabelled as a reshare's next committee would be
+// ("<party>#<n+1>"): a share of the next generation.
+func nextGeneration(t *testing.T, s *tss.KeyShare) *tss.KeyShare {
+	t.Helper()
+	b, _ := tss.MarshalShare(s)
+	next, err := tss.UnmarshalShare(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := strconv.Itoa(generationOf(s.Self.ID) + 1)
+	for i := range next.Parties {
+		next.Parties[i].ID = next.Parties[i].Node + "#" + gen
+	}
+	next.Self.ID = next.Self.Node + "#" + gen
+	return next
+}
+
+// realBackend opens one persistent backend's sealer for a test.
+type realBackend struct {
+	name string
+	open func(t *testing.T) hsm.Sealer
+}
+
+// realBackends are Vault, SoftHSM and local sealers; Vault and SoftHSM
+// skip when their tools are missing. Every open sealer re-keys (local has
+// a salt file).
+func realBackends(ctx context.Context) []realBackend {
+	return []realBackend{
+		{hsm.BackendVault, func(t *testing.T) hsm.Sealer {
+			srv := vaulttest.Start(t, vaulttest.Options{})
+			s, err := hsm.NewVault(ctx, srv.SealerConfig(t, "triad-shared"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+		{hsm.BackendPKCS11, func(t *testing.T) hsm.Sealer {
+			cfg := softhsmtest.NewToken(t).Config("triad-shared")
+			if _, err := hsm.InitPKCS11(ctx, cfg); err != nil {
+				t.Fatal(err)
+			}
+			s, err := hsm.NewPKCS11(ctx, cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+		{hsm.BackendLocal, func(t *testing.T) hsm.Sealer {
+			s, err := hsm.NewLocal([]byte("shared-local-passphrase"), hsm.Argon2Params{Time: 1, MemoryKiB: 8192, Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.LoadSaltFile(filepath.Join(t.TempDir(), "salt")); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node"
 )
 
 // BackupFormat names the backup file format.
@@ -37,6 +38,10 @@ var (
 	ErrWrongKey  = errors.New("recovery: backup does not open with this HSM key")
 	ErrNotEmpty  = errors.New("recovery: data dir is not empty")
 	ErrBadBackup = errors.New("recovery: not a valid backup")
+	// ErrStaleBackup: the backup was sealed before the node's sealing key
+	// was last replaced — which every reshare does — so the shares in it
+	// are no longer in force (SECURITY.md scenario 32).
+	ErrStaleBackup = errors.New("recovery: backup predates the last reshare")
 )
 
 // BackupHeader is the backup's plaintext part. Everything in it is bound
@@ -48,6 +53,12 @@ type BackupHeader struct {
 	Backend  string    `json:"backend"`
 	Created  time.Time `json:"created"`
 	Files    []string  `json:"files"`
+	// KeyEpoch is the sealing key's epoch (hsm.Rekeyer.KeyEpoch) when the
+	// backup was made, nil in backups made before epochs were recorded;
+	// Generations the generation of each share in it. Both are left out
+	// of the JSON when empty, so older backups still authenticate.
+	KeyEpoch    *int              `json:"key_epoch,omitempty"`
+	Generations map[string]uint32 `json:"generations,omitempty"`
 	// SealedKey is the bundle's data key, sealed by the node's HSM under
 	// AAD {party, party, "backup/"+BackupID}.
 	SealedKey []byte `json:"sealed_key"`
@@ -131,8 +142,16 @@ func CreateBackup(ctx context.Context, dataDir, party string, s hsm.Sealer, now 
 		}
 	}
 	defer clear(dek)
+	epoch, err := keyEpoch(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	gens, err := node.ShareGenerations((&node.Config{DataDir: dataDir}).KeysDir())
+	if err != nil {
+		return nil, nil, fmt.Errorf("recovery: reading share generations: %w", err)
+	}
 	h := BackupHeader{Format: BackupFormat, BackupID: hex.EncodeToString(id), Party: party, Backend: s.Backend(),
-		Created: now.UTC().Truncate(time.Second), Files: names, Nonce: nonce}
+		Created: now.UTC().Truncate(time.Second), Files: names, KeyEpoch: &epoch, Generations: gens, Nonce: nonce}
 	if h.SealedKey, err = s.Seal(ctx, dek, backupAAD(party, h.BackupID).Encode()); err != nil {
 		return nil, nil, fmt.Errorf("recovery: sealing the backup key: %w", err)
 	}
@@ -145,6 +164,19 @@ func CreateBackup(ctx context.Context, dataDir, party string, s hsm.Sealer, now 
 		return nil, nil, err
 	}
 	return out, &h, nil
+}
+
+// keyEpoch is s's key epoch, 0 for a sealer that cannot re-key.
+func keyEpoch(ctx context.Context, s hsm.Sealer) (int, error) {
+	r, ok := s.(hsm.Rekeyer)
+	if !ok {
+		return 0, nil
+	}
+	e, err := r.KeyEpoch(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("recovery: HSM not ready: %w", err)
+	}
+	return e, nil
 }
 
 func gcm(key []byte) (cipher.AEAD, error) {
@@ -182,8 +214,10 @@ func decodeBackup(b []byte) (*backupFile, error) {
 
 // RestoreBackup opens a backup of party's node with s and writes its files
 // into dataDir, which must be empty or absent. It refuses a backup of
-// another node (ErrWrongNode) or one sealed under another HSM key
-// (ErrWrongKey), and writes nothing in either case.
+// another node (ErrWrongNode), one sealed under another HSM key
+// (ErrWrongKey), and one made before the sealing key was last replaced
+// (ErrStaleBackup: every reshare re-keys, so its shares are no longer in
+// force), and writes nothing in any of these cases.
 func RestoreBackup(ctx context.Context, b []byte, dataDir, party string, s hsm.Sealer) (*BackupHeader, error) {
 	f, err := decodeBackup(b)
 	if err != nil {
@@ -195,6 +229,19 @@ func RestoreBackup(ctx context.Context, b []byte, dataDir, party string, s hsm.S
 	}
 	if ents, err := os.ReadDir(dataDir); err == nil && len(ents) > 0 {
 		return nil, fmt.Errorf("%w: %s; restore only into an empty directory", ErrNotEmpty, dataDir)
+	}
+	// The epoch in the header is bound to the sealed part: raising or
+	// removing it makes the backup fail to open below. (A backup from
+	// before epochs were recorded has none; if its key was retired, its
+	// data key does not unseal.)
+	epoch, err := keyEpoch(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if h.KeyEpoch != nil && *h.KeyEpoch < epoch {
+		return nil, fmt.Errorf("%w: backup %s was sealed under key epoch %d of %s's HSM key, which has been replaced since (epoch %d), as every reshare does: "+
+			"the shares in it are no longer in force; restore a backup made after the last reshare, or have the other two nodes reshare to this one",
+			ErrStaleBackup, h.BackupID, *h.KeyEpoch, party, epoch)
 	}
 	dek, err := s.Unseal(ctx, h.SealedKey, backupAAD(party, h.BackupID).Encode())
 	if err != nil {

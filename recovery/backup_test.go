@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func TestBackupRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h.Files) != 4 {
+	if len(h.Files) != 5 { // with keys/fixture.gen, the share generation record
 		t.Fatalf("backed up %v", h.Files)
 	}
 	// The backup holds no plaintext: the share's secret encoding and the
@@ -130,5 +131,104 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	if _, err := RestoreBackup(ctx, []byte("{}"), empty(), "custodian", s); !errors.Is(err, ErrBadBackup) {
 		t.Fatalf("garbage: %v", err)
+	}
+}
+
+// TestRestoreRefusesBackupFromBeforeReshare (SECURITY.md scenarios 15, 32):
+// a reshare re-keys the node's sealer (node.KeyStore.Rekey, run at every
+// reshare commit). A backup made before it is refused by restore, with
+// ErrStaleBackup and nothing written, even when its epoch is forged
+// upwards; its sealed share does not open under the new key either. A
+// backup made after the re-key restores, and its share unseals.
+func TestRestoreRefusesBackupFromBeforeReshare(t *testing.T) {
+	ctx := context.Background()
+	s := hsm.NewMemory()
+	dir := nodeDir(t, s)
+	before, h, err := CreateBackup(ctx, dir, "custodian", s, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.KeyEpoch == nil || *h.KeyEpoch != 1 || h.Generations[fixtures.KeyID] != 1 {
+		t.Fatalf("header: epoch %v, generations %v", h.KeyEpoch, h.Generations)
+	}
+	ks, err := node.NewKeyStore(filepath.Join(dir, "keys"), "custodian", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks.Rekey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	empty := func() string { return filepath.Join(t.TempDir(), "new") }
+	dst := empty()
+	if _, err := RestoreBackup(ctx, before, dst, "custodian", s); !errors.Is(err, ErrStaleBackup) ||
+		!strings.Contains(err.Error(), "epoch 1") || !strings.Contains(err.Error(), "epoch 2") {
+		t.Fatalf("backup from before the re-key: %v", err)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatal("a refused restore wrote files")
+	}
+	// Forging the header's epoch does not open it: the sealed data key
+	// is under the retired key.
+	var f backupFile
+	json.Unmarshal(before, &f)
+	for name, epoch := range map[string]*int{"a forged epoch": new(int), "no epoch": nil} {
+		if epoch != nil {
+			*epoch = 2
+		}
+		f.Header.KeyEpoch = epoch
+		forged, _ := json.Marshal(f)
+		if _, err := RestoreBackup(ctx, forged, empty(), "custodian", s); !errors.Is(err, ErrWrongKey) {
+			t.Fatalf("backup with %s: %v", name, err)
+		}
+	}
+	// The live data dir was rewrapped and still works; a backup of it
+	// restores.
+	if _, err := ks.Load(ctx, fixtures.KeyID); err != nil {
+		t.Fatalf("share after the re-key: %v", err)
+	}
+	after, h2, err := CreateBackup(ctx, dir, "custodian", s, time.Now())
+	if err != nil || *h2.KeyEpoch != 2 {
+		t.Fatalf("backup after the re-key: epoch %v, %v", h2, err)
+	}
+	dst = empty()
+	if _, err := RestoreBackup(ctx, after, dst, "custodian", s); err != nil {
+		t.Fatal(err)
+	}
+	rks, _ := node.NewKeyStore(filepath.Join(dst, "keys"), "custodian", s)
+	if _, err := rks.Load(ctx, fixtures.KeyID); err != nil {
+		t.Fatalf("share restored from a backup after the re-key: %v", err)
+	}
+}
+
+// A backup made before key epochs were recorded (no key_epoch, no
+// generations in its header) still restores while its key is live.
+func TestRestoreBackupWithoutEpoch(t *testing.T) {
+	ctx := context.Background()
+	s := hsm.NewMemory()
+	b, _, err := CreateBackup(ctx, nodeDir(t, s), "custodian", s, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f backupFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	dek, err := s.Unseal(ctx, f.Header.SealedKey, backupAAD("custodian", f.Header.BackupID).Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, _ := gcm(dek)
+	plain, err := aead.Open(nil, f.Header.Nonce, f.Ciphertext, f.Header.bound())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Header.KeyEpoch, f.Header.Generations = nil, nil
+	if bytes.Contains(f.Header.bound(), []byte("key_epoch")) {
+		t.Fatal("an empty epoch is still in the bound header")
+	}
+	f.Ciphertext = aead.Seal(nil, f.Header.Nonce, plain, f.Header.bound())
+	legacy, _ := json.Marshal(f)
+	if _, err := RestoreBackup(ctx, legacy, filepath.Join(t.TempDir(), "new"), "custodian", s); err != nil {
+		t.Fatalf("backup without an epoch: %v", err)
 	}
 }

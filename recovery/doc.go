@@ -5,7 +5,9 @@
 //     pre-params, state) exported as one file that stays sealed: a random
 //     data key encrypts the bundle and the node's own HSM seals that key,
 //     bound to the node's party. Restoring needs the same HSM key and the
-//     same party, into an empty data dir.
+//     same party, into an empty data dir. Every reshare re-keys the HSM
+//     key, so a backup made before the last reshare is refused
+//     (ErrStaleBackup): the shares in it are no longer in force.
 //   - report.go: drill reports — steps, timings, verdict — in JSON and
 //     Markdown, signed (ed25519) by each participating node's operator
 //     key, so a regulator can check them later with Verify.

@@ -282,6 +282,13 @@ func (c *procCluster) replaceExchange(t *testing.T) {
 	if err := os.WriteFile(share, oldShare, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The share generation record as an uncommitted reshare leaves it: the
+	// old share (generation 1) in force, the new one (2) pending. (The
+	// configs' local sealer has no salt file, so the commit did not
+	// re-key it and the old share still unseals.)
+	if err := os.WriteFile(strings.TrimSuffix(share, ".share")+".gen", []byte(`{"share":1,"pending":2}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c.started["custodian"] = startNode(t, c.bin, c.cfgs["custodian"])
 	run := append([]string{"reshare", "run", "-c", c.cfgs["custodian"]}, args[1:]...)
 	if out, errOut, code := triad(t, c.bin, run...); code != 1 || !strings.Contains(errOut, "already used") {

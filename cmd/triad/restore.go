@@ -20,7 +20,8 @@ func init() {
 		Short: "Restore a node's sealed backup into an empty data dir",
 		Long: `Open a backup made by 'triad backup' with this node's HSM and write its files into the
 node's (empty) data dir. It refuses, writing nothing, a backup of another node, a backup
-sealed under another HSM key, an altered backup, or a data dir that is not empty.
+sealed under another HSM key, a backup made before the last reshare (every reshare
+replaces the HSM key), an altered backup, or a data dir that is not empty.
 
 Example:
   triad restore --config configs/custodian.yaml --in /media/offsite/custodian.triad-backup`,
@@ -42,7 +43,7 @@ Example:
 			}
 			defer s.Close()
 			h, err := recovery.RestoreBackup(ctx, b, cfg.Resolve(cfg.DataDir), cfg.Party, s)
-			for _, e := range []error{recovery.ErrWrongNode, recovery.ErrWrongKey, recovery.ErrNotEmpty, recovery.ErrBadBackup} {
+			for _, e := range []error{recovery.ErrWrongNode, recovery.ErrWrongKey, recovery.ErrNotEmpty, recovery.ErrBadBackup, recovery.ErrStaleBackup} {
 				if errors.Is(err, e) {
 					return userError{err}
 				}

@@ -35,6 +35,7 @@ func Run(t *testing.T, newSealer func(t *testing.T) hsm.Sealer) {
 		{"Concurrent", testConcurrent},
 		{"HealthAndBackend", testHealth},
 		{"CanceledContext", testCanceled},
+		{"Rekey", testRekey},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newSealer) })
@@ -323,5 +324,62 @@ func testCanceled(t *testing.T, newSealer func(*testing.T) hsm.Sealer) {
 	}
 	if got, err := s.Unseal(ctx, sealed, nil); !errors.Is(err, context.Canceled) || got != nil {
 		t.Errorf("Unseal with canceled context: got %v, want context.Canceled", err)
+	}
+}
+
+// testRekey: a reshare re-keys the sealer (SECURITY.md scenarios 16, 32).
+// Between Rotate and Retire every blob opens (a crash there leaves a
+// working node); after Retire a blob sealed before the re-key does not,
+// while its rewrapped copy and blobs sealed since do.
+func testRekey(t *testing.T, newSealer func(*testing.T) hsm.Sealer) {
+	s := newSealer(t)
+	r, ok := s.(hsm.Rekeyer)
+	if !ok {
+		t.Fatalf("the %s backend does not implement hsm.Rekeyer: its sealing key would outlive a reshare (SECURITY.md scenario 32)", s.Backend())
+	}
+	ctx := ctxT(t)
+	aad := aadFor("node-a", 2)
+	pt := []byte("a share from before the reshare")
+	old := mustSeal(t, r, pt, aad)
+	e0, err := r.KeyEpoch(ctx)
+	if err != nil {
+		t.Fatalf("KeyEpoch: %v", err)
+	}
+	if err := r.Rotate(ctx); err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	if e1, err := r.KeyEpoch(ctx); err != nil || e1 != e0+1 {
+		t.Fatalf("KeyEpoch after Rotate = %d, %v; want %d", e1, err, e0+1)
+	}
+	if got, err := r.Unseal(ctx, old, aad); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("a blob from before Rotate does not open before Retire: %v", err)
+	}
+	fresh := mustSeal(t, r, []byte("sealed after Rotate"), aad)
+	rewrapped, err := r.Rewrap(ctx, old, aad)
+	if err != nil {
+		t.Fatalf("Rewrap: %v", err)
+	}
+	if _, err := r.Rewrap(ctx, old, aadFor("node-b", 2)); err == nil {
+		t.Fatal("Rewrap under another AAD succeeded")
+	}
+	if err := r.Retire(ctx); err != nil {
+		t.Fatalf("Retire: %v", err)
+	}
+	if got, err := r.Unseal(ctx, old, aad); err == nil || got != nil {
+		t.Fatal("a blob sealed before the re-key still opens after Retire")
+	} else if !errors.Is(err, hsm.ErrAuthFailed) && !errors.Is(err, hsm.ErrVersionBelowMinimum) {
+		t.Fatalf("a blob sealed before the re-key: got %v, want ErrAuthFailed or ErrVersionBelowMinimum", err)
+	}
+	if got, err := r.Unseal(ctx, rewrapped, aad); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("the rewrapped blob does not open after Retire: %v", err)
+	}
+	if got, err := r.Unseal(ctx, fresh, aad); err != nil || string(got) != "sealed after Rotate" {
+		t.Fatalf("a blob sealed after Rotate does not open after Retire: %v", err)
+	}
+	if e, err := r.KeyEpoch(ctx); err != nil || e != e0+1 {
+		t.Fatalf("KeyEpoch after Retire = %d, %v; want %d", e, err, e0+1)
+	}
+	if err := r.Retire(ctx); err != nil {
+		t.Fatalf("a second Retire: %v", err)
 	}
 }
