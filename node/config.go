@@ -156,6 +156,9 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	c.dir = filepath.Dir(abs)
+	// The local sealer's salt file is named relative to the config file,
+	// like data_dir, whatever the working directory.
+	c.HSM.Local.SaltFile = c.Resolve(c.HSM.Local.SaltFile)
 	if c.Policy.Party == "" {
 		c.Policy.Party = custody.Party(c.Party)
 	}
