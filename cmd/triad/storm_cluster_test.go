@@ -118,9 +118,9 @@ func startStormCluster(t *testing.T, n int) *stormCluster {
 	c := &stormCluster{bin: buildBinary(t), dir: t.TempDir(), chain: chain, rpc: newBtcdRPC(chain),
 		started: map[string]*proc{}, cfgs: map[string]string{}, engine: engine, settle: settleAddr, settleSc: settleSc,
 		batchKey: batchPolicyKey(t), perDay: 2}
-	if v := os.Getenv("TRIAD_STORM_SETTLEMENTS_PER_DAY"); v != "" {
+	if v := os.Getenv("TRIAD_TEST_STORM_SETTLEMENTS_PER_DAY"); v != "" {
 		if c.perDay, err = strconv.Atoi(v); err != nil || c.perDay < 0 {
-			t.Fatalf("TRIAD_STORM_SETTLEMENTS_PER_DAY=%q: want a count", v)
+			t.Fatalf("TRIAD_TEST_STORM_SETTLEMENTS_PER_DAY=%q: want a count", v)
 		}
 	}
 	for i := 0; i < n; i++ {

@@ -33,15 +33,15 @@ import (
 // payment per idempotency key; done only when its own outputs are on
 // chain), and the drain is measured against raw tss-lib signing.
 //
-//	TRIAD_STORM=1 go test ./cmd/triad -run 'TestLiquidationStorm$' -v -timeout 60m   # N=300, 64 clients, 30 repeats
+//	TRIAD_TEST_STORM=1 go test ./cmd/triad -run 'TestLiquidationStorm$' -v -timeout 60m   # N=300, 64 clients, 30 repeats
 //	go test ./cmd/triad -run TestLiquidationStormSmall -v                            # N=12, 8 clients, 4 repeats (in the suite)
 //
-// TRIAD_STORM_N, TRIAD_STORM_CLIENTS and TRIAD_STORM_REPEATS resize the
-// full run; TRIAD_STORM_REPORT names a file for the markdown report and
-// TRIAD_STORM_RECORDS one for every submission (JSON lines).
+// TRIAD_TEST_STORM_N, TRIAD_TEST_STORM_CLIENTS and TRIAD_TEST_STORM_REPEATS resize the
+// full run; TRIAD_TEST_STORM_REPORT names a file for the markdown report and
+// TRIAD_TEST_STORM_RECORDS one for every submission (JSON lines).
 // The policy keeps the pilot's settlements_per_day: 2 (liquidations are
 // batched under their own daily batch limit, which the harness sets to N
-// when configs/sample.yaml has the key); TRIAD_STORM_SETTLEMENTS_PER_DAY
+// when configs/sample.yaml has the key); TRIAD_TEST_STORM_SETTLEMENTS_PER_DAY
 // overrides it, to try a Triad without batching past its daily cap.
 
 // TestLiquidationStormSmall is the CI-sized storm. It fails unless every
@@ -54,13 +54,13 @@ func TestLiquidationStormSmall(t *testing.T) {
 	runStormTest(t, stormOpts{N: 12, Clients: 8, Repeats: 4, Deadline: 5 * time.Minute, Quiet: time.Minute})
 }
 
-// TestLiquidationStorm is the benchmark of issue 9 (TRIAD_STORM=1).
+// TestLiquidationStorm is the benchmark of issue 9 (TRIAD_TEST_STORM=1).
 func TestLiquidationStorm(t *testing.T) {
-	if os.Getenv("TRIAD_STORM") != "1" {
-		t.Skip("the storm benchmark: set TRIAD_STORM=1 (and -timeout 60m)")
+	if os.Getenv("TRIAD_TEST_STORM") != "1" {
+		t.Skip("the storm benchmark: set TRIAD_TEST_STORM=1 (and -timeout 60m)")
 	}
-	o := stormOpts{N: envInt(t, "TRIAD_STORM_N", 300), Clients: envInt(t, "TRIAD_STORM_CLIENTS", 64),
-		Repeats: envInt(t, "TRIAD_STORM_REPEATS", 30), Deadline: 30 * time.Minute, Quiet: 2 * time.Minute}
+	o := stormOpts{N: envInt(t, "TRIAD_TEST_STORM_N", 300), Clients: envInt(t, "TRIAD_TEST_STORM_CLIENTS", 64),
+		Repeats: envInt(t, "TRIAD_TEST_STORM_REPEATS", 30), Deadline: 30 * time.Minute, Quiet: 2 * time.Minute}
 	runStormTest(t, o)
 }
 
@@ -88,12 +88,12 @@ func runStormTest(t *testing.T, o stormOpts) {
 	r := c.storm(t, o)
 	md := r.markdown()
 	t.Logf("storm report\n%s", md)
-	if path := os.Getenv("TRIAD_STORM_REPORT"); path != "" {
+	if path := os.Getenv("TRIAD_TEST_STORM_REPORT"); path != "" {
 		if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 			t.Error(err)
 		}
 	}
-	if path := os.Getenv("TRIAD_STORM_RECORDS"); path != "" {
+	if path := os.Getenv("TRIAD_TEST_STORM_RECORDS"); path != "" {
 		if err := os.WriteFile(path, r.records(), 0o644); err != nil {
 			t.Error(err)
 		}

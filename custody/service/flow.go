@@ -312,6 +312,14 @@ func (s *Service) stepLocked(id string) {
 	if status.Terminal() || status == custody.StatusSigned {
 		return
 	}
+	if status == custody.StatusSigning && s.joinedOverLocked(id) {
+		s.applyLocked(id, custody.EvAbort, "the attempt this node joined is over")
+		if req, st, err = s.st.State(id, now); err != nil {
+			return
+		}
+		st.Exposure = s.exposure(req.Account)
+		status = st.Record.Status
+	}
 	d := custody.Evaluate(s.pol, st, req, now)
 	s.noteDecisionLocked(id, d)
 	if status == custody.StatusSigning || !custody.QuorumFor(req.Kind).Includes(s.party) {
@@ -387,6 +395,7 @@ func (s *Service) applyErrLocked(id string, t custody.EventType, reason string) 
 	}
 	s.m.transitions.WithLabelValues(string(e.Progress.Record.Status)).Inc()
 	if e.Progress.Record.Status.Terminal() {
+		s.unqueueLocked(id)
 		delete(s.waiting, id)
 	}
 	if e.Progress.Record.Status == custody.StatusDone {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/store"
@@ -110,6 +113,56 @@ func (s *Service) plannedHereLocked(id string, req custody.Request) bool {
 		delete(s.planning, id)
 	}
 	return false
+}
+
+// queueLocked puts an approved request this node coordinates in line for
+// signing (MaxAttempts are in flight); its view says so.
+func (s *Service) queueLocked(id string) {
+	if !slices.Contains(s.queued, id) {
+		s.queued = append(s.queued, id)
+	}
+	s.waiting[id] = fmt.Sprintf("queued for signing: %d attempts in flight here, %d in line", len(s.inflight), len(s.queued))
+}
+
+func (s *Service) unqueueLocked(id string) {
+	if i := slices.Index(s.queued, id); i >= 0 {
+		s.queued = slices.Delete(s.queued, i, i+1)
+		delete(s.waiting, id)
+	}
+}
+
+// nextQueuedLocked steps the oldest request in line, now that an attempt
+// is over.
+func (s *Service) nextQueuedLocked() {
+	if len(s.queued) == 0 {
+		return
+	}
+	id := s.queued[0]
+	s.unqueueLocked(id)
+	s.work.push(func() { s.step(id) })
+}
+
+// joinedOverLocked reports whether this node, a partner in signing
+// request id, holds no live session for it any more: the attempt it
+// joined is over (its coordinator finished, failed or went away), so the
+// request may move on here too. Expired sessions are forgotten.
+func (s *Service) joinedOverLocked(id string) bool {
+	if s.inflight[id] != "" {
+		return false
+	}
+	live := false
+	now := time.Now()
+	for key, ls := range s.sessions {
+		if rid, _, _ := strings.Cut(key, "/"); rid != id {
+			continue
+		}
+		if now.Before(ls.until) {
+			live = true
+		} else {
+			delete(s.sessions, key)
+		}
+	}
+	return !live
 }
 
 // checkPlan is a partner's check of the plan a coordinator proposes,

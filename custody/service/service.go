@@ -66,6 +66,9 @@ type Options struct {
 	// 6); nil: nothing is tracked.
 	Tracker            Tracker
 	TrackConfirmations int64
+	// MaxAttempts bounds the signing attempts this node coordinates at
+	// once (default 4); approved requests past it wait in line, in order.
+	MaxAttempts int
 	// SignTimeout is the node's per-attempt signing deadline (default 30s):
 	// a session this node joined is live that long.
 	SignTimeout time.Duration
@@ -98,6 +101,7 @@ type Service struct {
 	choosing keyedMutex        // per account: coin choice and reservation
 	checked  seenSet           // plans checked on the chain, per attempt
 	planning map[string]bool   // under mu: coins being chosen for a request
+	queued   []string          // under mu: approved requests in line for an attempt (MaxAttempts)
 	waiting  map[string]string // under mu: why a request's coins could not be reserved yet
 
 	netMu sync.Mutex // guards net and keys only
@@ -172,6 +176,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.SignTimeout <= 0 {
 		o.SignTimeout = 30 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 4
 	}
 	if o.TickEvery == 0 {
 		o.TickEvery = 5 * time.Second

@@ -25,6 +25,13 @@ func (s *Service) beginLocked(id string, req custody.Request, partner custody.Pa
 	if s.inflight[id] != "" || n == nil {
 		return
 	}
+	// A storm of approved requests signs a few at a time: every attempt
+	// at once would share the CPU until all of them missed their deadline.
+	if len(s.inflight) >= s.o.MaxAttempts {
+		s.queueLocked(id)
+		return
+	}
+	s.unqueueLocked(id)
 	if err := s.applyErrLocked(id, custody.EvBegin, "signing with "+string(partner)); err != nil {
 		switch {
 		case errors.Is(err, custody.ErrTooManyAttempts):
@@ -50,6 +57,7 @@ func (s *Service) coordinate(n Network, id string, req custody.Request, partner 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.inflight, id)
+	s.nextQueuedLocked()
 	if s.closed {
 		return // the record stays "signing"; recover() settles it on restart
 	}
