@@ -14,6 +14,13 @@
 //	       the culprit is excluded and the other pair tries once, with a
 //	       fresh session ID.
 //
+// Proposals from peers (proposals.go) are bounded per peer, past which
+// they are declined as busy; a proposer that abandons a session withdraws
+// it, and the nodes that joined leave at once. Keygen (keygen.go) runs only
+// for keys of the node's own configuration, with its own parties and
+// threshold, under a fresh session ID per attempt. Replay protection rests
+// on session IDs (router.go), never on payload bytes.
+//
 // Transport is the seam between the router and the network: Host is the
 // libp2p implementation, MemNetwork the in-memory twin for tests (drop,
 // delay, isolate, intercept). Both pass transportConformance.
