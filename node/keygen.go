@@ -59,7 +59,7 @@ func (n *Node) KeygenCustody(ctx context.Context, o KeygenOrder) (*tss.KeyShare,
 
 func (n *Node) keygen(ctx context.Context, keyID string, o *KeygenOrder) (*tss.KeyShare, error) {
 	if !validName(keyID) {
-		return nil, fmt.Errorf("node: invalid key id %q", keyID)
+		return nil, fmt.Errorf("%w: invalid key id %q", ErrKeygenRefused, keyID)
 	}
 	if err := n.checkKeygenOrder(keyID, o); err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func (n *Node) keygen(ctx context.Context, keyID string, o *KeygenOrder) (*tss.K
 		return nil, fmt.Errorf("node: keygen needs at least 2 parties")
 	}
 	if n.opt.Keys.Has(keyID) {
-		return nil, fmt.Errorf("node: key %s already exists", keyID)
+		return nil, fmt.Errorf("%w: key %s already exists", ErrKeygenRefused, keyID)
 	}
 	nonce := make([]byte, 16)
 	_, err := rand.Read(nonce)

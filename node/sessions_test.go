@@ -262,8 +262,10 @@ func TestKeygenProposalFromOwnConfig(t *testing.T) {
 	if r, _ := nodes["custodian"].opt.Pool.Ready(); r != 1 {
 		t.Fatalf("refused proposals spent pre-params: %d left", r)
 	}
-	if _, err := nodes["exchange"].Keygen(ctx, "vault-9"); !errors.Is(err, ErrKeygenRefused) {
-		t.Fatalf("keygen of an unconfigured key: %v", err)
+	for _, id := range []string{"vault-9", "bad/id"} {
+		if _, err := nodes["exchange"].Keygen(ctx, id); !errors.Is(err, ErrKeygenRefused) {
+			t.Fatalf("keygen of %q: %v", id, err)
+		}
 	}
 	if _, err := nodes["exchange"].Keygen(ctx, "vault-1"); !errors.Is(err, ErrKeygenApproval) {
 		t.Fatalf("keygen of a custody key without approvals: %v", err)
