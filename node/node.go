@@ -256,10 +256,6 @@ func (n *Node) onProposal(from string, p *Proposal) {
 			decline(err.Error())
 			return
 		}
-		if ready, running := n.opt.Pool.Ready(); ready == 0 && running == 0 {
-			decline(fmt.Sprintf("%v on %s, none being generated", ErrNoPreParams, n.opt.Party))
-			return
-		}
 	}
 	ctx, leave, err := n.join(from, p)
 	if errors.Is(err, ErrSessionUsed) {
@@ -271,6 +267,10 @@ func (n *Node) onProposal(from string, p *Proposal) {
 		return
 	}
 	defer leave()
+	if ready, running := n.opt.Pool.Ready(); p.Protocol == tss.Keygen && ready == 0 && running == 0 {
+		decline(fmt.Sprintf("%v on %s, none being generated", ErrNoPreParams, n.opt.Party))
+		return
+	}
 	var s *tss.Session
 	switch p.Protocol {
 	case tss.Keygen:

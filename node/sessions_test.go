@@ -276,6 +276,25 @@ func TestKeygenProposalFromOwnConfig(t *testing.T) {
 	if r, _ := nodes["exchange"].opt.Pool.Ready(); r != 1 {
 		t.Fatalf("refused keygens spent pre-params: %d left", r)
 	}
+	// One keygen of a key at a time: while the custodian runs the
+	// exchange's keygen of canary-1, the regulator's is declined as busy.
+	p := good
+	p.SessionID = p.sessionIDFor()
+	started := sniff(net, kindEnvelope, "custodian", "exchange")
+	if err := nodes["exchange"].send(ctx, "custodian", frame{Kind: kindPropose, Proposal: &p}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, ctx, started, "the custodian to join the exchange's keygen")
+	busy := sniff(net, kindDecline, "custodian", "regulator")
+	q := good
+	q.RequestID = "keygen/canary-1/ffeeddccbbaa99887766554433221100"
+	q.SessionID = q.sessionIDFor()
+	if err := nodes["regulator"].send(ctx, "custodian", frame{Kind: kindPropose, Proposal: &q}); err != nil {
+		t.Fatal(err)
+	}
+	if d := wait(t, ctx, busy, "a busy decline"); !strings.Contains(d.Decline.Reason, "busy: a keygen of canary-1 proposed by exchange") {
+		t.Fatalf("a second keygen of canary-1 declined with %q", d.Decline.Reason)
+	}
 }
 
 // Scenario 30: the exchange floods the custodian with signing proposals it
