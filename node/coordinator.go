@@ -164,6 +164,9 @@ func (n *Node) attempt(ctx context.Context, p *Proposal, partner string) (*tss.S
 		return nil, err
 	}
 	if err := n.run(ctx, s, rt, p); err != nil {
+		if !errors.Is(err, ErrDeclined) {
+			n.withdraw(p, []string{partner}, err.Error())
+		}
 		return nil, err
 	}
 	return s.Signature()
@@ -232,81 +235,4 @@ func childDelta(share *tss.KeyShare, path string) (*big.Int, error) {
 
 func (n *Node) sessionConfig(sid tss.SessionID, d time.Duration) tss.Config {
 	return tss.Config{SessionID: sid, Self: tss.Party{ID: n.opt.Party, Node: n.opt.Party}, Deadline: n.opt.Now().Add(d), Now: n.opt.Now}
-}
-
-// Keygen runs a distributed key generation with all three parties and
-// returns this node's new share once every party holds one.
-func (n *Node) Keygen(ctx context.Context, keyID string) (*tss.KeyShare, error) {
-	if !validName(keyID) {
-		return nil, fmt.Errorf("node: invalid key id %q", keyID)
-	}
-	p := &Proposal{Protocol: tss.Keygen, KeyID: keyID, RequestID: "keygen/" + keyID,
-		Participants: n.opt.Parties, Threshold: len(n.opt.Parties) / 2}
-	if p.Threshold < 1 {
-		return nil, fmt.Errorf("node: keygen needs at least 2 parties")
-	}
-	p.SessionID = p.sessionIDFor()
-	for _, peer := range n.opt.Parties {
-		if peer == n.opt.Party {
-			continue
-		}
-		if err := n.send(ctx, peer, frame{Kind: kindPropose, Proposal: p}); err != nil {
-			return nil, fmt.Errorf("node: keygen needs every party; %s: %w", peer, err)
-		}
-	}
-	s, err := n.keygenSession(p)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := n.r.open(p.SessionID)
-	if err != nil {
-		return nil, err
-	}
-	defer n.r.close(p.SessionID)
-	if err := n.run(ctx, s, rt, p); err != nil {
-		return nil, err
-	}
-	// Done only when every party has its share on disk.
-	wctx, cancel := context.WithDeadline(ctx, s.Deadline())
-	defer cancel()
-	for waiting := len(n.opt.Parties) - 1; waiting > 0; waiting-- {
-		select {
-		case ack := <-rt.saved:
-			if ack.reason != "" {
-				return nil, fmt.Errorf("node: keygen %s: %s could not save its share: %s", keyID, ack.from, ack.reason)
-			}
-		case <-wctx.Done():
-			return nil, fmt.Errorf("node: keygen %s: %d part(ies) did not confirm their share: %w", keyID, waiting, wctx.Err())
-		}
-	}
-	return s.KeyShare()
-}
-
-// keygenSession opens a DKG session with pre-params from this node's own
-// pool. It refuses a key ID it already holds.
-func (n *Node) keygenSession(p *Proposal) (*tss.Session, error) {
-	if n.opt.Keys.Has(p.KeyID) {
-		return nil, fmt.Errorf("node: key %s already exists", p.KeyID)
-	}
-	if len(p.Participants) != len(n.opt.Parties) {
-		return nil, fmt.Errorf("node: keygen must include all %d parties", len(n.opt.Parties))
-	}
-	for i, q := range n.opt.Parties {
-		if p.Participants[i] != q {
-			return nil, fmt.Errorf("node: keygen participants %v are not this cluster's %v", p.Participants, n.opt.Parties)
-		}
-	}
-	ctx, cancel := context.WithTimeout(n.ctx, n.opt.KeygenTimeout/2)
-	defer cancel()
-	pp, err := n.opt.Pool.Take(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("node: no pre-params ready: %w", err)
-	}
-	return tss.NewKeygenSession(tss.KeygenConfig{
-		Config:    n.sessionConfig(p.SessionID, n.opt.KeygenTimeout),
-		KeyID:     p.KeyID,
-		Parties:   tss.NodeParties(p.Participants...),
-		Threshold: p.Threshold,
-		PreParams: pp,
-	})
 }

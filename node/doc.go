@@ -20,6 +20,13 @@
 // rewrap every sealed file of the data dir, retire the old key), so an old
 // share — in a backup, on a lost disk — no longer unseals.
 //
+// Proposals from peers (proposals.go) are bounded per peer, past which
+// they are declined as busy; a proposer that abandons a session withdraws
+// it, and the nodes that joined leave at once. Keygen (keygen.go) runs only
+// for keys of the node's own configuration, with its own parties and
+// threshold, under a fresh session ID per attempt. Replay protection rests
+// on session IDs (router.go), never on payload bytes.
+//
 // Transport is the seam between the router and the network: Host is the
 // libp2p implementation, MemNetwork the in-memory twin for tests (drop,
 // delay, isolate, intercept). Both pass transportConformance.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -10,12 +11,18 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/btcsuite/btcd/btcec/v2"
 	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
 var parties = fixtures.Parties
+
+// testKeys are the keys of every test node's configuration: keygen runs
+// for these only.
+var testKeys = []custody.KeyConfig{{ID: "canary-1", Role: custody.RoleCanary}, {ID: "canary-2", Role: custody.RoleCanary},
+	{ID: "vault-1", Role: custody.RoleCustody}}
 
 // fixedPPStore serves one fixture pre-params set to a pool.
 type fixedPPStore struct {
@@ -36,9 +43,11 @@ func (s *fixedPPStore) SavePreParams(_ context.Context, b []byte) error {
 	return nil
 }
 
-func fixturePool(t testing.TB, i int) *tss.Pool {
+// fixturePool is a pool holding fixture pre-params sets idx (Take hands
+// out the last first).
+func fixturePool(t testing.TB, idx ...int) *tss.Pool {
 	t.Helper()
-	list, err := fixtures.PreParamsList(i)
+	list, err := fixtures.PreParamsList(idx...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +61,49 @@ func fixturePool(t testing.TB, i int) *tss.Pool {
 	return pool
 }
 
+// emptyPool is a pool with no pre-params; fill hands it fixture sets idx
+// (through its generator, in order) and returns once they are ready.
+func emptyPool(t testing.TB, idx ...int) (pool *tss.Pool, fill func(ctx context.Context)) {
+	t.Helper()
+	var mu sync.Mutex
+	next := 0
+	ready := make(chan struct{}, 1)
+	pool, err := tss.NewPool(context.Background(), tss.PoolConfig{Target: len(idx), Concurrency: 1, Store: &fixedPPStore{},
+		Generate: func(context.Context) (*keygen.LocalPreParams, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if next == len(idx) { // a refill after Take
+				return nil, fmt.Errorf("tests use fixture pre-params: all %d handed out", len(idx))
+			}
+			b, err := fixtures.PreParams(idx[next])
+			next++
+			if err != nil {
+				return nil, err
+			}
+			pp := new(keygen.LocalPreParams)
+			return pp, json.Unmarshal(b, pp)
+		},
+		Progress: func(r, target, _ int) {
+			if r == target {
+				select {
+				case ready <- struct{}{}:
+				default:
+				}
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, func(ctx context.Context) {
+		pool.Fill(ctx)
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			t.Fatalf("pre-params not ready: %v", ctx.Err())
+		}
+	}
+}
+
 type testNode struct {
 	*Node
 	sealer *hsm.Memory
@@ -62,6 +114,11 @@ type clusterOpts struct {
 	signTimeout time.Duration
 	withShares  bool
 	authorizer  func(party string) Authorizer
+	// preParams, when set, are each party's fixture pre-params sets
+	// (default: set i for the i-th party).
+	preParams map[string][]int
+	// pools, when set for a party, replace its fixture pool.
+	pools map[string]*tss.Pool
 }
 
 // newCluster starts three nodes on the given transports, each with its own
@@ -87,8 +144,16 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 		if o.authorizer != nil {
 			auth = o.authorizer(p)
 		}
-		n, err := New(Options{Party: p, Parties: parties, Transport: transports[p], Keys: ks, Pool: fixturePool(t, i),
-			Sealer: sealer, Authorizer: auth, SignTimeout: o.signTimeout, KeygenTimeout: 5 * time.Minute})
+		pp := []int{i}
+		if o.preParams != nil {
+			pp = o.preParams[p]
+		}
+		pool := o.pools[p]
+		if pool == nil {
+			pool = fixturePool(t, pp...)
+		}
+		n, err := New(Options{Party: p, Parties: parties, Transport: transports[p], Keys: ks, Pool: pool,
+			Sealer: sealer, Authorizer: auth, KeygenKeys: testKeys, SignTimeout: o.signTimeout, KeygenTimeout: 5 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -135,6 +135,7 @@ hsm:
 %s
 policy:
   party: %[1]s
+  keys: [{id: canary-1, role: canary}]
   operators:
     custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
     exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
@@ -241,7 +242,7 @@ func TestThreeBackendsKeygenSignVaultOutage(t *testing.T) {
 		t.Error("the local-backend node did not warn that it is not HSM-backed")
 	}
 
-	share, err := rts["exchange"].Node.Keygen(ctx, "vault-1")
+	share, err := rts["exchange"].Node.Keygen(ctx, "canary-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestThreeBackendsKeygenSignVaultOutage(t *testing.T) {
 	secrets := map[string][]byte{}
 	want := map[string]string{"custodian": hsm.BackendPKCS11, "exchange": hsm.BackendVault, "regulator": hsm.BackendLocal}
 	for i, p := range parties {
-		s, err := rts[p].Keys.Load(ctx, "vault-1")
+		s, err := rts[p].Keys.Load(ctx, "canary-1")
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -268,7 +269,7 @@ func TestThreeBackendsKeygenSignVaultOutage(t *testing.T) {
 		}
 		raw, _ := id.Raw()
 		secrets[p+" identity key"] = raw[:32]
-		b, err := os.ReadFile(filepath.Join(dataDirs[i], keysDir, "vault-1.share"))
+		b, err := os.ReadFile(filepath.Join(dataDirs[i], keysDir, "canary-1.share"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +296,7 @@ func TestThreeBackendsKeygenSignVaultOutage(t *testing.T) {
 	}
 
 	sign := func(coord, partner, label string) (*SignResult, error) {
-		return rts[coord].Node.Sign(ctx, SignRequest{KeyID: "vault-1", RequestID: label, Digest: sha256.Sum256([]byte(label)), Partner: partner})
+		return rts[coord].Node.Sign(ctx, SignRequest{KeyID: "canary-1", RequestID: label, Digest: sha256.Sum256([]byte(label)), Partner: partner})
 	}
 	for _, pr := range [][2]string{{"custodian", "exchange"}, {"exchange", "regulator"}, {"regulator", "custodian"}} {
 		res, err := sign(pr[0], pr[1], "pair "+pr[0]+"+"+pr[1])

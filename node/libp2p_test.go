@@ -27,7 +27,7 @@ func TestLibp2pKeygenSignFailover(t *testing.T) {
 	hosts, nodes := libp2pCluster(t, clusterOpts{signTimeout: 10 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	share, err := nodes["exchange"].Keygen(ctx, "vault-1")
+	share, err := nodes["exchange"].Keygen(ctx, "canary-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestLibp2pKeygenSignFailover(t *testing.T) {
 	}
 	// Keygen returned only once every node confirmed its sealed share.
 	for _, p := range parties {
-		s, err := nodes[p].keys.Load(ctx, "vault-1")
+		s, err := nodes[p].keys.Load(ctx, "canary-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,12 +46,12 @@ func TestLibp2pKeygenSignFailover(t *testing.T) {
 		}
 	}
 	// A second keygen of the same key ID is refused everywhere.
-	if _, err := nodes["custodian"].Keygen(ctx, "vault-1"); err == nil {
+	if _, err := nodes["custodian"].Keygen(ctx, "canary-1"); err == nil {
 		t.Fatal("keygen overwrote an existing key")
 	}
 	pairs := map[string]string{"custodian": "exchange", "exchange": "regulator", "regulator": "custodian"}
 	for coord, partner := range pairs {
-		req := SignRequest{KeyID: "vault-1", RequestID: "pair-" + coord, Digest: sha256.Sum256([]byte(coord + partner))}
+		req := SignRequest{KeyID: "canary-1", RequestID: "pair-" + coord, Digest: sha256.Sum256([]byte(coord + partner))}
 		res, err := nodes[coord].Sign(ctx, req)
 		if err != nil {
 			t.Fatalf("%s: %v", coord, err)
@@ -59,7 +59,7 @@ func TestLibp2pKeygenSignFailover(t *testing.T) {
 		verifySig(t, pub, res.Signature)
 	}
 	hosts["custodian"].Close()
-	res, err := nodes["exchange"].Sign(ctx, SignRequest{KeyID: "vault-1", RequestID: "one down", Digest: sha256.Sum256([]byte("x"))})
+	res, err := nodes["exchange"].Sign(ctx, SignRequest{KeyID: "canary-1", RequestID: "one down", Digest: sha256.Sum256([]byte("x"))})
 	if err != nil {
 		t.Fatalf("one node down: %v", err)
 	}
@@ -69,7 +69,7 @@ func TestLibp2pKeygenSignFailover(t *testing.T) {
 	}
 	hosts["regulator"].Close()
 	start := time.Now()
-	_, err = nodes["exchange"].Sign(ctx, SignRequest{KeyID: "vault-1", RequestID: "two down", Digest: sha256.Sum256([]byte("y"))})
+	_, err = nodes["exchange"].Sign(ctx, SignRequest{KeyID: "canary-1", RequestID: "two down", Digest: sha256.Sum256([]byte("y"))})
 	if !errors.Is(err, ErrNoSigners) {
 		t.Fatalf("two down: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/tss"
 )
@@ -37,6 +38,9 @@ type Options struct {
 	Pool       *tss.Pool
 	Sealer     hsm.Sealer
 	Authorizer Authorizer
+	// KeygenKeys are the keys of this node's configuration (policy.keys):
+	// it proposes and joins keygen for these key IDs only.
+	KeygenKeys []custody.KeyConfig
 	// SignTimeout is one signing attempt's deadline; KeygenTimeout a DKG's.
 	SignTimeout   time.Duration
 	KeygenTimeout time.Duration
@@ -57,10 +61,15 @@ type Node struct {
 	apps      map[string]func(from string, payload []byte)
 	rec       *recoveryState // resharing, once EnableRecovery is called (reshare_commit.go)
 	wg        sync.WaitGroup
-	// proposalSlots bounds proposals handled at once.
+	// proposalSlots bounds proposals handled at once, openProposals per
+	// peer (proposals.go).
 	proposalSlots chan struct{}
-	ctx           context.Context
-	cancel        context.CancelFunc
+	openProposals map[string]int
+	busyReported  map[string]bool
+	// joins are the sessions joined on a peer's proposal, by session ID.
+	joins  map[tss.SessionID]*joined
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // Incident records an aborted session: every abort is an incident.
@@ -103,7 +112,8 @@ func New(opt Options) (*Node, error) {
 	opt.Parties = parties
 	c := newCounters()
 	n := &Node{opt: opt, t: opt.Transport, r: newRouter(c), counts: c, log: opt.Logger.With("party", opt.Party),
-		proposalSlots: make(chan struct{}, maxConcurrentProposals)}
+		proposalSlots: make(chan struct{}, maxConcurrentProposals), openProposals: map[string]int{},
+		busyReported: map[string]bool{}, joins: map[tss.SessionID]*joined{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.t.SetHandler(n.handle)
 	return n, nil
@@ -178,6 +188,8 @@ func (n *Node) handle(from string, b []byte) {
 		n.r.decline(from, *f.Decline)
 	case kindSaved:
 		n.r.saved(from, *f.Saved)
+	case kindWithdraw:
+		n.withdrawn(from, *f.Withdraw)
 	case kindApp:
 		n.mu.Lock()
 		h := n.apps[f.App.Topic]
@@ -188,18 +200,17 @@ func (n *Node) handle(from string, b []byte) {
 		}
 		h(from, f.App.Payload)
 	case kindPropose:
-		// Bounded: a flood of proposals from a pinned peer cannot spawn
-		// unbounded work; the excess is dropped and counted.
-		select {
-		case n.proposalSlots <- struct{}{}:
-		default:
-			n.counts.add("proposal_overload")
+		// Bounded per peer and in all: a flood of proposals from a pinned
+		// peer cannot spawn unbounded work nor crowd out the other peers;
+		// the excess is declined as busy, and the flooder named.
+		if ok, reason := n.admitProposal(from); !ok {
+			n.declineBusy(from, f.Proposal.SessionID, reason)
 			return
 		}
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			defer func() { <-n.proposalSlots }()
+			defer n.releaseProposal(from)
 			n.onProposal(from, f.Proposal)
 		}()
 	}
@@ -240,25 +251,48 @@ func (n *Node) onProposal(from string, p *Proposal) {
 		n.onReshareProposal(from, p, decline)
 		return
 	}
-	var s *tss.Session
-	var err error
-	switch p.Protocol {
-	case tss.Keygen:
-		s, err = n.keygenSession(p)
-	case tss.Sign:
-		s, err = n.signSession(p)
+	if p.Protocol == tss.Keygen {
+		if err := n.checkKeygenProposal(p); err != nil {
+			decline(err.Error())
+			return
+		}
+	}
+	ctx, leave, err := n.join(from, p)
+	if errors.Is(err, ErrSessionUsed) {
+		n.counts.add("duplicate_proposal")
+		return
 	}
 	if err != nil {
 		decline(err.Error())
 		return
 	}
+	defer leave()
+	if ready, running := n.opt.Pool.Ready(); p.Protocol == tss.Keygen && ready == 0 && running == 0 {
+		decline(fmt.Sprintf("%v on %s, none being generated", ErrNoPreParams, n.opt.Party))
+		return
+	}
+	var s *tss.Session
+	switch p.Protocol {
+	case tss.Keygen:
+		s, err = n.keygenSession(ctx, p)
+	case tss.Sign:
+		s, err = n.signSession(p)
+	}
+	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, ErrWithdrawn) {
+			err = cause
+		}
+		decline(err.Error())
+		return
+	}
+	n.joinedSession(p.SessionID, s)
 	rt, err := n.r.open(p.SessionID)
 	if errors.Is(err, ErrSessionUsed) {
 		n.counts.add("duplicate_proposal")
 		return
 	}
 	defer n.r.close(p.SessionID)
-	err = n.run(n.ctx, s, rt, p)
+	err = n.run(ctx, s, rt, p)
 	log.Info("session ended", "err", err)
 	if p.Protocol == tss.Keygen {
 		ack := &Saved{SessionID: p.SessionID}
@@ -326,11 +360,16 @@ func (n *Node) recordAbort(s *tss.Session, keyID string, err error) {
 		Culprits: tss.Culprits(err), Error: err.Error()}
 	n.log.Error("session aborted", "session", s.ID().Short(), "culprits", inc.Culprits, "err", err)
 	n.mu.Lock()
+	n.addIncidentLocked(inc)
+	n.mu.Unlock()
+}
+
+// addIncidentLocked keeps inc among the recent incidents; n.mu is held.
+func (n *Node) addIncidentLocked(inc Incident) {
 	n.incidents = append(n.incidents, inc)
 	if len(n.incidents) > maxIncidents {
 		n.incidents = n.incidents[1:]
 	}
-	n.mu.Unlock()
 }
 
 // reason names a rejection for the counters.

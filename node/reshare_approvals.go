@@ -34,9 +34,14 @@ func (a ReshareApproval) signingBytes() []byte {
 
 // SignReshareApproval signs spec as operator of party (CLI and tests).
 func SignReshareApproval(spec ReshareSpec, party, operator, nonce string, key ed25519.PrivateKey) ReshareApproval {
-	d := spec.Digest()
-	a := ReshareApproval{SpecDigest: hex.EncodeToString(d[:]), Party: party, Operator: operator, Nonce: nonce,
-		Expires: spec.Expires.UTC().Truncate(time.Second)}
+	return signApproval(spec.Digest(), spec.Expires, party, operator, nonce, key)
+}
+
+// signApproval signs a spec digest (reshare or keygen: each spec's digest
+// is domain-separated, so an approval of one is no approval of the other).
+func signApproval(digest [32]byte, expires time.Time, party, operator, nonce string, key ed25519.PrivateKey) ReshareApproval {
+	a := ReshareApproval{SpecDigest: hex.EncodeToString(digest[:]), Party: party, Operator: operator, Nonce: nonce,
+		Expires: expires.UTC().Truncate(time.Second)}
 	a.Signature = ed25519.Sign(key, a.signingBytes())
 	return a
 }
@@ -51,15 +56,20 @@ func (n *Node) verifyApprovals(o ReshareOrder) error {
 	if err := o.Spec.validate(n.opt.Parties); err != nil {
 		return fmt.Errorf("%w: spec: %v", ErrReshareApproval, err)
 	}
-	now := n.opt.Now()
-	if !now.Before(o.Spec.Expires) {
-		return fmt.Errorf("%w: spec expired at %s", ErrReshareApproval, o.Spec.Expires.Format(time.RFC3339))
+	return rs.verifyApprovalSet(ErrReshareApproval, o.Spec.Digest(), o.Spec.Expires, o.Approvals, n.opt.Now())
+}
+
+// verifyApprovalSet checks that operators of at least two distinct
+// parties signed the spec digest, within the spec's and their own expiry.
+// Its errors wrap insufficient (ErrReshareApproval, ErrKeygenApproval).
+func (rs *recoveryState) verifyApprovalSet(insufficient error, digest [32]byte, expires time.Time, approvals []ReshareApproval, now time.Time) error {
+	if !now.Before(expires) {
+		return fmt.Errorf("%w: spec expired at %s", insufficient, expires.Format(time.RFC3339))
 	}
-	d := o.Spec.Digest()
-	want := hex.EncodeToString(d[:])
+	want := hex.EncodeToString(digest[:])
 	parties := map[string]bool{}
 	var errs []string
-	for _, a := range o.Approvals {
+	for _, a := range approvals {
 		if err := rs.verifyApproval(a, want, now); err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -67,7 +77,7 @@ func (n *Node) verifyApprovals(o ReshareOrder) error {
 		parties[a.Party] = true
 	}
 	if len(parties) < 2 {
-		return fmt.Errorf("%w: %d party(ies) approved, need 2 (%s)", ErrReshareApproval, len(parties), strings.Join(errs, "; "))
+		return fmt.Errorf("%w: %d party(ies) approved, need 2 (%s)", insufficient, len(parties), strings.Join(errs, "; "))
 	}
 	return nil
 }

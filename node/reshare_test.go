@@ -76,15 +76,15 @@ func (e *events) steps(party string) []string {
 
 // freshNode starts a replacement for party on transport t: empty data dir,
 // new sealer, its own pre-params (fixture set pp).
-func freshNode(t testing.TB, party string, tr Transport, pp int) *testNode {
+func freshNode(t testing.TB, party string, tr Transport, pp ...int) *testNode {
 	t.Helper()
 	sealer := hsm.NewMemory()
 	ks, err := NewKeyStore(t.TempDir(), party, sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Options{Party: party, Parties: parties, Transport: tr, Keys: ks, Pool: fixturePool(t, pp),
-		Sealer: sealer, Authorizer: AllowAll{}, SignTimeout: 20 * time.Second, KeygenTimeout: 5 * time.Minute})
+	n, err := New(Options{Party: party, Parties: parties, Transport: tr, Keys: ks, Pool: fixturePool(t, pp...),
+		Sealer: sealer, Authorizer: AllowAll{}, KeygenKeys: testKeys, SignTimeout: 20 * time.Second, KeygenTimeout: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/triad-custody/triad/tss"
 )
 
 // Router bounds: how many early envelopes wait for a session that is not
-// open yet, how many ended sessions and payload digests are remembered.
+// open yet, how many ended sessions and envelope digests are remembered.
 const (
 	maxPendingSessions = 64
 	maxPendingPerSess  = 64
@@ -34,8 +35,16 @@ var ErrSessionUsed = errors.New("node: session ID already used")
 
 // router hands envelopes to the open session they name. Envelopes for a
 // session this node has not opened yet wait (bounded); envelopes for an
-// ended session, and payloads already seen under another session ID, are
-// replays: dropped before tss-lib and counted.
+// ended session are replays: dropped before tss-lib and counted.
+//
+// Replay protection rests on the session ID, never on payload bytes: a
+// session ID is opened once, an ended one stays closed, and tss checks the
+// session ID of every envelope. The same payload under two session IDs is
+// legitimate (resharing's acknowledgements are empty, so identical in
+// every session: SECURITY.md scenario 28). What the router does drop by
+// content is an exact copy of an envelope the same peer already sent in
+// the same session, so that a peer repeating itself cannot fill a
+// session's inbox or the pending queue.
 type router struct {
 	mu      sync.Mutex
 	active  map[tss.SessionID]*route
@@ -43,7 +52,7 @@ type router struct {
 	endedQ  []tss.SessionID
 	pending map[tss.SessionID][]tss.Inbound
 	pendQ   []tss.SessionID
-	digests map[[32]byte]tss.SessionID
+	digests map[[32]byte]bool // envelopeKey of envelopes delivered
 	digQ    [][32]byte
 	pendB   int // payload bytes held in pending
 	counts  *counters
@@ -54,7 +63,7 @@ func newRouter(c *counters) *router {
 		active:  map[tss.SessionID]*route{},
 		ended:   map[tss.SessionID]bool{},
 		pending: map[tss.SessionID][]tss.Inbound{},
-		digests: map[[32]byte]tss.SessionID{},
+		digests: map[[32]byte]bool{},
 		counts:  c,
 	}
 }
@@ -101,33 +110,42 @@ func (r *router) close(sid tss.SessionID) {
 	}
 }
 
+// envelopeKey identifies an envelope by everything it says and the peer
+// that sent it, its session ID first: equal keys are the same envelope,
+// sent twice in one session.
+func envelopeKey(from string, env tss.Envelope) [32]byte {
+	h := sha256.New()
+	for _, f := range []string{string(env.Session[:]), from, string(env.Protocol), env.From, strings.Join(env.To, ","),
+		fmt.Sprint(env.Broadcast, env.Round), env.Type} {
+		fmt.Fprintf(h, "%d:%s", len(f), f)
+	}
+	h.Write(env.Payload)
+	var k [32]byte
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
 // deliver routes one authenticated envelope.
 func (r *router) deliver(from string, env tss.Envelope) {
-	d := sha256.Sum256(env.Payload)
+	k := envelopeKey(from, env)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if prev, seen := r.digests[d]; seen && prev != env.Session {
-		r.counts.add("replay_cross_session")
+	if r.ended[env.Session] {
+		r.counts.add("replay_ended_session")
 		return
-	} else if !seen {
-		r.digests[d] = env.Session
-		r.digQ = append(r.digQ, d)
-		if len(r.digQ) > maxDigests {
-			delete(r.digests, r.digQ[0])
-			r.digQ = r.digQ[1:]
-		}
+	}
+	if r.digests[k] {
+		r.counts.add("duplicate_envelope")
+		return
 	}
 	in := tss.Inbound{From: from, Env: env}
 	if rt := r.active[env.Session]; rt != nil {
 		select {
 		case rt.inbox <- in:
+			r.remember(k)
 		default:
 			r.counts.add("inbox_overflow")
 		}
-		return
-	}
-	if r.ended[env.Session] {
-		r.counts.add("replay_ended_session")
 		return
 	}
 	q, ok := r.pending[env.Session]
@@ -143,6 +161,17 @@ func (r *router) deliver(from string, env tss.Envelope) {
 	}
 	r.pendB += len(env.Payload)
 	r.pending[env.Session] = append(q, in)
+	r.remember(k)
+}
+
+// remember records a delivered envelope's key (bounded, oldest first out).
+func (r *router) remember(k [32]byte) {
+	r.digests[k] = true
+	r.digQ = append(r.digQ, k)
+	if len(r.digQ) > maxDigests {
+		delete(r.digests, r.digQ[0])
+		r.digQ = r.digQ[1:]
+	}
 }
 
 func (r *router) evictOldestPending() {

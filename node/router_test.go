@@ -42,3 +42,51 @@ func TestRouterPendingBounded(t *testing.T) {
 		t.Fatal("a session ID was opened twice")
 	}
 }
+
+// Scenario 28 at the router: one payload under two session IDs (resharing's
+// empty acknowledgements are byte-identical in every session) reaches both
+// sessions; only an exact copy of an envelope within one session is
+// dropped, and counted.
+func TestRouterSamePayloadTwoSessions(t *testing.T) {
+	c := newCounters()
+	r := newRouter(c)
+	ack := func(sid tss.SessionID) tss.Envelope {
+		return tss.Envelope{Session: sid, Protocol: tss.Reshare, From: "exchange#2", To: []string{"custodian"},
+			Round: 2, Type: "binance.tsslib.ecdsa.resharing.DGRound2Message2", Payload: []byte{0x0a, 0x00}}
+	}
+	first, second := tss.DeriveSessionID(tss.Reshare, []byte("first")), tss.DeriveSessionID(tss.Reshare, []byte("second"))
+	for _, sid := range []tss.SessionID{first, second} {
+		rt, err := r.open(sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.deliver("exchange", ack(sid))
+		r.deliver("exchange", ack(sid)) // the same envelope again: dropped
+		select {
+		case in := <-rt.inbox:
+			if in.Env.Session != sid {
+				t.Fatalf("envelope of %s delivered to %s", in.Env.Session.Short(), sid.Short())
+			}
+		default:
+			t.Fatalf("session %s: identical payload of another session refused (%v)", sid.Short(), c.snapshot())
+		}
+		if len(rt.inbox) != 0 {
+			t.Fatalf("session %s: a copy of an envelope was delivered twice", sid.Short())
+		}
+		r.close(sid)
+	}
+	if got := c.snapshot()["duplicate_envelope"]; got != 2 {
+		t.Fatalf("copies dropped: %d, want 2 (%v)", got, c.snapshot())
+	}
+	// The same payload from another sender in the same session is another
+	// envelope: the guard, not the router, judges it.
+	third := tss.DeriveSessionID(tss.Reshare, []byte("third"))
+	rt, _ := r.open(third)
+	e := ack(third)
+	r.deliver("exchange", e)
+	e.From = "regulator#2"
+	r.deliver("regulator", e)
+	if len(rt.inbox) != 2 {
+		t.Fatalf("%d of 2 envelopes delivered", len(rt.inbox))
+	}
+}

@@ -180,7 +180,7 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 	if auth == nil {
 		auth = RawSignPolicy{Policy: c.Policy}
 	}
-	n, err := New(Options{Party: c.Party, Parties: c.Parties, Transport: host, Keys: keys, Pool: pool, Sealer: s,
+	n, err := New(Options{Party: c.Party, Parties: c.Parties, Transport: host, Keys: keys, Pool: pool, Sealer: s, KeygenKeys: c.Policy.Keys,
 		Authorizer: auth, SignTimeout: c.Sessions.SignTimeout, KeygenTimeout: c.Sessions.KeygenTimeout, Logger: log})
 	if err != nil {
 		host.Close()

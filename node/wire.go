@@ -16,6 +16,7 @@ const (
 	kindDecline  = "decline"
 	kindSaved    = "saved"
 	kindApp      = "app"
+	kindWithdraw = "withdraw"
 )
 
 // frame is what travels on the wire. Exactly one body is set.
@@ -26,6 +27,7 @@ type frame struct {
 	Decline  *Decline      `json:"decline,omitempty"`
 	Saved    *Saved        `json:"saved,omitempty"`
 	App      *AppMessage   `json:"app,omitempty"`
+	Withdraw *Withdraw     `json:"withdraw,omitempty"`
 }
 
 // AppMessage carries a message of a layer above the signing network
@@ -70,6 +72,14 @@ type Proposal struct {
 	// reshare undecided on one side) declines at once, saying so, rather
 	// than fail mid-protocol.
 	ShareView string `json:"share_view,omitempty"`
+}
+
+// Withdraw tells the participants that the proposer abandoned its
+// session (it failed, or a participant declined): they leave it at once
+// rather than wait for its deadline. Only the proposer can withdraw.
+type Withdraw struct {
+	SessionID tss.SessionID `json:"session_id"`
+	Reason    string        `json:"reason"`
 }
 
 // Decline tells the proposer a participant will not join, and why.
@@ -123,14 +133,14 @@ func decodeFrame(b []byte) (frame, error) {
 		return frame{}, fmt.Errorf("node: decoding frame: %w", err)
 	}
 	n := 0
-	for _, set := range []bool{f.Envelope != nil, f.Proposal != nil, f.Decline != nil, f.Saved != nil, f.App != nil} {
+	for _, set := range []bool{f.Envelope != nil, f.Proposal != nil, f.Decline != nil, f.Saved != nil, f.App != nil, f.Withdraw != nil} {
 		if set {
 			n++
 		}
 	}
 	ok := n == 1 && (f.Kind == kindEnvelope && f.Envelope != nil ||
 		f.Kind == kindPropose && f.Proposal != nil || f.Kind == kindDecline && f.Decline != nil ||
-		f.Kind == kindSaved && f.Saved != nil || f.Kind == kindApp && f.App != nil)
+		f.Kind == kindSaved && f.Saved != nil || f.Kind == kindApp && f.App != nil || f.Kind == kindWithdraw && f.Withdraw != nil)
 	if !ok {
 		return frame{}, fmt.Errorf("node: frame kind %q does not match its body", f.Kind)
 	}

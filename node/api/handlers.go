@@ -11,6 +11,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/tss"
 )
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -101,9 +102,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// KeygenRequest is POST /v1/admin/keygen.
+// KeygenRequest is POST /v1/admin/keygen. A custody key's keygen carries
+// two parties' operator approvals (Order); a canary key's none.
 type KeygenRequest struct {
-	KeyID string `json:"key_id"`
+	KeyID string            `json:"key_id"`
+	Order *node.KeygenOrder `json:"order,omitempty"`
 }
 
 // KeygenResponse carries the new group key (compressed, hex).
@@ -125,7 +128,21 @@ func (s *Server) keygen(w http.ResponseWriter, r *http.Request, who string) {
 	s.log.Info("keygen requested", "caller", who, "key", req.KeyID)
 	ctx, cancel := context.WithTimeout(r.Context(), s.rt.Cfg.Sessions.KeygenTimeout)
 	defer cancel()
-	share, err := s.rt.Node.Keygen(ctx, req.KeyID)
+	var share *tss.KeyShare
+	var err error
+	if req.Order != nil {
+		if req.Order.Spec.KeyID != req.KeyID {
+			writeError(w, http.StatusBadRequest, "bad_request", "the approved spec is for another key")
+			return
+		}
+		share, err = s.rt.Node.KeygenCustody(ctx, *req.Order)
+	} else {
+		share, err = s.rt.Node.Keygen(ctx, req.KeyID)
+	}
+	if errors.Is(err, node.ErrKeygenRefused) || errors.Is(err, node.ErrKeygenApproval) {
+		writeError(w, http.StatusUnprocessableEntity, "keygen_refused", err.Error())
+		return
+	}
 	if err != nil {
 		writeNodeError(w, nil, "keygen_failed", err)
 		return
