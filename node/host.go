@@ -209,6 +209,17 @@ func (t *Host) Connected(to string) bool {
 // WaitConnected returns once a connection to party is open (an inbound
 // one is registered a moment after the dialer sees it), or when ctx ends.
 func (t *Host) WaitConnected(ctx context.Context, party string) error {
+	return t.waitConnectedness(ctx, party, true)
+}
+
+// WaitDisconnected returns once no connection to party is open (a peer
+// that went away is seen so a moment after its host closed), or when ctx
+// ends.
+func (t *Host) WaitDisconnected(ctx context.Context, party string) error {
+	return t.waitConnectedness(ctx, party, false)
+}
+
+func (t *Host) waitConnectedness(ctx context.Context, party string, want bool) error {
 	id, ok := t.peerOf(party)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownPeer, party)
@@ -218,11 +229,12 @@ func (t *Host) WaitConnected(ctx context.Context, party string) error {
 		return err
 	}
 	defer sub.Close()
-	for t.h.Network().Connectedness(id) != network.Connected { // checked after subscribing: no change is missed
+	// Checked after subscribing: no change is missed.
+	for (t.h.Network().Connectedness(id) == network.Connected) != want {
 		select {
 		case <-sub.Out():
 		case <-ctx.Done():
-			return fmt.Errorf("node: not connected to %s: %w", party, ctx.Err())
+			return fmt.Errorf("node: waiting for %s to be connected=%v: %w", party, want, ctx.Err())
 		}
 	}
 	return nil

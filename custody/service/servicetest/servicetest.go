@@ -294,6 +294,17 @@ func (c *Cluster) Stop(p custody.Party) {
 	m.Node.Close()
 	m.conn.Close()
 	m.Svc, m.Node, m.Runtime, m.conn, m.Host = nil, nil, nil, nil, nil
+	// On libp2p, the others see it gone before the test goes on: a peer
+	// still counted as connected would be chosen to sign.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, o := range c.Members {
+		if o.Host != nil {
+			if err := o.Host.WaitDisconnected(ctx, string(p)); err != nil {
+				c.t.Fatalf("servicetest: %s still sees %s connected: %v", o.Party, p, err)
+			}
+		}
+	}
 }
 
 // Restart stops and starts party p.
