@@ -23,12 +23,21 @@
 //	    auto:   record this party's automatic approval, tell peers
 //	    ready:  approve; the coordinator (first signer in party order,
 //	            passing over a party that cannot sign now: signers.go)
-//	            begins an attempt and calls node.Sign with the canonical
-//	            request as payload; the partner's AuthorizeSign re-evaluates
-//	            its own policy, recomputes the digest with the Digester and
-//	            joins at most one live session per request
+//	            fixes the request's plan first (plan.go: coins chosen on
+//	            its own Bitcoin node and reserved in its store; a request
+//	            whose coins cannot be had waits, saying why, and spends no
+//	            attempt), queues it behind MaxAttempts attempts in flight,
+//	            then begins an attempt and calls node.Sign with the
+//	            canonical request and its plan as payload; the partner's
+//	            AuthorizeSign checks the plan on its own Bitcoin node,
+//	            reserves it, re-evaluates its own policy, recomputes the
+//	            digest with the Digester and joins at most one live session
+//	            per request
 //	signed: the coordinator verifies and stores the signature, tells peers;
-//	    every peer verifies it against its own digest before recording it
+//	    every peer verifies it against its own digest before recording it;
+//	    the coordinator's Finalizer broadcasts, and a node with a Bitcoin
+//	    node (Tracker) records the request done once a block of its own
+//	    node holds the transaction (done means paid)
 //	Tick: witness monotonic time, report clock jumps, re-evaluate open
 //	    requests (notice periods, lapses, retries), exchange audit heads,
 //	    follow done requests' transactions (Tracker: txid, confirmations);

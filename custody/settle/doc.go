@@ -3,16 +3,20 @@
 // itself, and finalises, verifies and broadcasts the signed result.
 //
 // A transfer request (collateral_release, liquidation, emergency_unfreeze)
-// names its account, amount, destination, fee rate and the coins it spends
-// (custody.Input; FillInputs picks them from a btcd node when the caller
-// did not). From that request alone, this node's own policy and its own key
-// share, Plan builds the one transaction the request means:
+// names its account, amount, destination and fee rate; the coins it spends
+// are its plan (custody.Input), which the coordinator chooses from its own
+// Bitcoin node (ChooseInputs, skipping coins its store has reserved for
+// other requests) and every signer looks up on its own Bitcoin node
+// before it joins (CheckInputs: value, script, unspent, confirmations). A
+// node without a Bitcoin node signs no spend. From the request with its
+// plan, this node's own policy and its own key share, Plan builds the one
+// transaction the request means:
 //
 //	the account's key and child path       → source key (BIP32, non-hardened) and P2WPKH address
-//	the request's coins at that address    → inputs (every node derives the script itself)
+//	the plan's coins at that address       → inputs (every node derives the script itself)
 //	destination allowed for the kind       → one output of the amount
 //	change                                 → back to the source custody address
-//	fee rate ≤ policy max_fee_rate         → fee; the effective rate may not exceed the ceiling
+//	fee rate ≤ policy max_fee_rate         → fee (≤ max_fee); the effective rate may not exceed the ceiling
 //
 // and its BIP143 sighashes, one per input. Each input is one threshold
 // signature (one node.Sign session named "<request>/<input>/<attempt>"),
