@@ -37,7 +37,11 @@ func runTriad(t *testing.T, args ...string) (string, error) {
 		// Flag values live in package variables: reset them for the next run.
 		if cmd, _, err := root.Find(args); err == nil {
 			cmd.Flags().VisitAll(func(f *pflag.Flag) {
-				f.Value.Set(f.DefValue)
+				if sv, ok := f.Value.(pflag.SliceValue); ok {
+					sv.Replace(nil) // Set would append the default "[]"
+				} else {
+					f.Value.Set(f.DefValue)
+				}
 				f.Changed = false
 			})
 		}

@@ -85,7 +85,7 @@ peers:
     - {name: operator, role: operator, token_file: %[3]s/operator.token}
 sessions: {sign_timeout: 8s, keygen_timeout: 3m}
 preparams: {target: 1, concurrency: 1, generate: false}
-hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE, salt_file: %[3]s.salt}}
+hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE}}
 policy:
   party: %[1]s
   keys: [{id: canary-1, role: canary}, {id: vault-1, role: custody}]

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -138,12 +139,38 @@ func startStormCluster(t *testing.T, n int) *stormCluster {
 		c.cfgs[p] = c.writeConfig(t, p, owner)
 		c.started[p] = startNode(t, c.bin, c.cfgs[p])
 	}
-	if out, errOut, code := triad(t, c.bin, "keygen", "-c", c.cfgs["custodian"], "--key-id", stormKeyID); code != 0 {
-		t.Fatalf("keygen: %d\n%s\n%s", code, out, errOut)
-	}
+	c.keygen(t)
 	c.deriveAddresses(ctx, t)
 	c.fund(ctx, t, funderKey, funderAddr)
 	return c
+}
+
+// keygen runs the custody key's DKG the way operators do: a spec, two
+// parties' operator approvals (the configs' test operators alice and bob),
+// then the keygen with both.
+func (c *stormCluster) keygen(t *testing.T) {
+	t.Helper()
+	spec := filepath.Join(c.dir, "keygen-spec.json")
+	if out, errOut, code := triad(t, c.bin, "keygen", "spec", "--key-id", stormKeyID, "--out", spec); code != 0 {
+		t.Fatalf("keygen spec: %d\n%s\n%s", code, out, errOut)
+	}
+	args := []string{"keygen", "-c", c.cfgs["custodian"], "--key-id", stormKeyID, "--spec", spec}
+	for p, name := range map[string]string{"custodian": "alice", "exchange": "bob"} {
+		seed := sha256.Sum256([]byte("triad-test/operator/" + p + "/" + name))
+		kf := filepath.Join(c.dir, name+".key")
+		if err := os.WriteFile(kf, []byte(hex.EncodeToString(seed[:])+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		appr := filepath.Join(c.dir, "keygen-"+p+".json")
+		if out, errOut, code := triad(t, c.bin, "keygen", "approve", "--spec", spec, "--party", p, "--operator", name,
+			"--operator-key", kf, "--out", appr); code != 0 {
+			t.Fatalf("keygen approve %s: %d\n%s\n%s", p, code, out, errOut)
+		}
+		args = append(args, "--approval", appr)
+	}
+	if out, errOut, code := triad(t, c.bin, args...); code != 0 {
+		t.Fatalf("keygen: %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 // writeConfig writes party's storm config (peers as in writeConfigAt).
