@@ -4,70 +4,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"math/big"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/bnb-chain/tss-lib/v2/common"
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
-	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
+	"github.com/triad-custody/triad/tss/rawtss"
 )
 
 // rawSign signs digest with the custodian's and exchange's fixture shares
-// using tss-lib alone: two parties in this process, messages handed over
-// in memory, no checks. It is the baseline Triad is measured against.
+// using tss-lib alone (package rawtss): the baseline Triad is measured
+// against.
 func rawSign(b *testing.B, shares map[string]*tss.KeyShare, digest [32]byte) {
-	signers := []string{"custodian", "exchange"}
-	var un tsslib.UnSortedPartyIDs
-	for _, n := range signers {
-		un = append(un, tsslib.NewPartyID(n, n, tss.Party{ID: n, Node: n}.Key()))
-	}
-	ids := tsslib.SortPartyIDs(un)
-	ctx := tsslib.NewPeerContext(ids)
-	out := make(chan tsslib.Message, 64)
-	end := make(chan *common.SignatureData, 2)
-	parties := map[string]tsslib.Party{}
-	for _, id := range ids {
-		params := tsslib.NewParameters(tsslib.S256(), ctx, id, len(ids), 1)
-		key := keygen.BuildLocalSaveDataSubset(shares[id.Id].Data, ids)
-		parties[id.Id] = signing.NewLocalParty(new(big.Int).SetBytes(digest[:]), params, key, out, end, 32)
-	}
-	errc := make(chan error, 64)
-	for _, p := range parties {
-		go func() {
-			if err := p.Start(); err != nil {
-				errc <- err
-			}
-		}()
-	}
-	done := 0
-	for done < len(parties) {
-		select {
-		case m := <-out:
-			wire, routing, err := m.WireBytes()
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, id := range ids {
-				if id.Id == routing.From.Id || routing.To != nil && routing.To[0].Id != id.Id {
-					continue
-				}
-				dst := parties[id.Id]
-				go func() {
-					if _, err := dst.UpdateFromBytes(wire, routing.From, routing.IsBroadcast); err != nil {
-						errc <- err
-					}
-				}()
-			}
-		case <-end:
-			done++
-		case err := <-errc:
-			b.Fatal(err)
-		}
+	if err := rawtss.Sign(shares, []string{"custodian", "exchange"}, digest); err != nil {
+		b.Fatal(err)
 	}
 }
 
