@@ -128,11 +128,7 @@ func TestServiceSettlementRegtest(t *testing.T) {
 
 	// Liquidation from the derived address: the margin engine asks the
 	// exchange; custodian and exchange approve automatically.
-	liq := liquidation(w, 20*btcutil.SatoshiPerBitcoin, 3)
-	ev := custody.SignMarginCall(custody.MarginCall{Account: "client-7", Asset: "BTC", Shortfall: liq.Amount,
-		Collateral: []custody.Holding{{Asset: "BTC", Value: 6_000_000}}, Exposure: 5_000_000, Price: 10_000,
-		Time: st.Epoch.Add(-time.Minute), Nonce: "mc-btc-1"}, st.MarginKey())
-	liq.Evidence, liq.Requester, liq.CreatedAt = &ev, custody.Requester{}, time.Time{}
+	liq := marginCall(w, "liq-1", 20*btcutil.SatoshiPerBitcoin)
 	v, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleMarginEngine), liq)
 	if err != nil {
 		t.Fatal(err)
