@@ -23,9 +23,9 @@ import (
 // processes and reports it; the in-suite seed run (TestFieldFuzzSeeds)
 // runs in a child process for the same reason. The long run, per protocol:
 //
-//	go test ./tss -run '^$' -fuzz '^FuzzSignFields$' -fuzztime 1h -parallel 2
-//	go test ./tss -run '^$' -fuzz '^FuzzKeygenFields$' -fuzztime 1h -parallel 2
-//	go test ./tss -run '^$' -fuzz '^FuzzReshareFields$' -fuzztime 1h -parallel 2
+//	go test ./tss -run '^$' -fuzz '^FuzzSignFields$' -fuzztime 1h -parallel 2 -timeout 0
+//	go test ./tss -run '^$' -fuzz '^FuzzKeygenFields$' -fuzztime 1h -parallel 2 -timeout 0
+//	go test ./tss -run '^$' -fuzz '^FuzzReshareFields$' -fuzztime 1h -parallel 2 -timeout 0
 //
 // The fuzzer prints executions and executions per second as it goes.
 
@@ -50,10 +50,10 @@ func newHandRun(t testing.TB, sessions map[string]*Session) *handRun {
 	return r
 }
 
-// pump delivers every envelope until none is left or stop says so. icpt
-// sees each envelope once per recipient and may replace it.
-func (r *handRun) pump(icpt func(to string, env Envelope) Envelope, stop func() bool) {
-	for moved := true; moved && !stop(); {
+// pump delivers every envelope until none is left. icpt sees each
+// envelope once per recipient and may replace it, or hold it back (false).
+func (r *handRun) pump(icpt func(to string, env Envelope) (Envelope, bool)) {
+	for moved := true; moved; {
 		moved = false
 		for _, from := range r.order {
 			for _, env := range r.sessions[from].Outbox() {
@@ -63,9 +63,8 @@ func (r *handRun) pump(icpt func(to string, env Envelope) Envelope, stop func() 
 					if !ok {
 						continue
 					}
-					dst.Deliver(r.sessions[from].cfg.Self.Node, icpt(to, env))
-					if stop() {
-						return
+					if e, ok := icpt(to, env); ok {
+						dst.Deliver(r.sessions[from].cfg.Self.Node, e)
 					}
 				}
 			}
@@ -91,13 +90,13 @@ func newFieldHarness(t testing.TB, fresh func(t testing.TB) map[string]*Session,
 	h := &fieldHarness{fresh: fresh, honest: map[fuzzTarget]Envelope{}, checker: map[string]*Session{}}
 	ss := fresh(t)
 	r := newHandRun(t, ss)
-	r.pump(func(to string, env Envelope) Envelope {
+	r.pump(func(to string, env Envelope) (Envelope, bool) {
 		k := fuzzTarget{env.From, to, env.Type}
 		if _, ok := h.honest[k]; !ok && env.Type != EchoType {
 			h.honest[k] = env
 		}
-		return env
-	}, func() bool { return false })
+		return env, true
+	})
 	for id, s := range ss {
 		if err := s.Err(); err != nil {
 			t.Fatalf("honest run: %s: %v", id, err)
@@ -275,18 +274,23 @@ func (h *fieldHarness) run(t *testing.T, sel uint16, op uint8, data []byte) {
 		return
 	}
 	// The checks let it through: a fresh run, with the mutation applied
-	// to the live message, until the receiver has run its next round.
+	// to the live message, held back until the run is quiet and then
+	// delivered, so that the receiver runs its next round on it at once.
 	r := newHandRun(t, h.fresh(t))
-	victim := r.sessions[tg.to]
-	hit := false
-	r.pump(func(to string, e Envelope) Envelope {
-		if to != tg.to || e.From != tg.from || e.Type != tg.typ || hit {
-			return e
+	var held *Envelope
+	r.pump(func(to string, e Envelope) (Envelope, bool) {
+		if to != tg.to || e.From != tg.from || e.Type != tg.typ || held != nil {
+			return e, true
 		}
-		hit = true
 		m, _ := h.mutate(e, sel, op, data)
-		return m
-	}, victim.Done)
+		held = &m
+		return e, false
+	})
+	if held == nil {
+		t.Fatalf("the fresh run never sent %s from %s to %s", tg.typ, tg.from, tg.to)
+	}
+	victim := r.sessions[tg.to]
+	victim.Deliver(r.sessions[tg.from].cfg.Self.Node, *held)
 	if err := victim.Err(); err != nil {
 		if !Aborts(err) {
 			t.Fatalf("%s: ended with %v, want an abort naming its culprits", tg.typ, err)
