@@ -269,3 +269,17 @@ func TestReshareEvenPaillierModulus(t *testing.T) {
 		}
 	})
 }
+
+// The field checks need every signer's Paillier N and Ñ; a share without
+// them is refused when the session is made, not blamed on a peer later.
+func TestSignShareWithoutPaillierParams(t *testing.T) {
+	shares := loadShares(t)
+	for i := range shares["custodian"].Data.NTildej {
+		shares["custodian"].Data.NTildej[i] = nil
+	}
+	_, err := NewSignSession(SignConfig{Config: testConfig(DeriveSessionID(Sign, []byte("no params")), "custodian", time.Minute),
+		Share: shares["custodian"], Signers: []string{"custodian", "exchange"}})
+	if !isErr(err, ErrConfig) {
+		t.Fatalf("got %v, want ErrConfig", err)
+	}
+}
