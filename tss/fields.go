@@ -26,8 +26,11 @@ import (
 //	signing round 3, AliceEnd/AliceEndWC (ProofBob[WC].Verify): ScalarBaseMult(s1 mod q)
 //	    panics when s1 ≡ 0 mod q; sk.Decrypt refuses bad c2 with an error.
 //	    Covered: s1 mod q ≠ 0, U on the curve, C1/C2 ∈ Z*_{N²} of the receiver.
-//	keygen round 2, DLN verifier (dlnproof.Verify): no input-dependent panic.
-//	    Covered anyway: Ñ is 2048 bits and odd, h1, h2 ∈ Z*_Ñ, h1 ≠ h2, proof parts < Ñ.
+//	keygen round 2, DLN verifier (UnmarshalDLNProof, dlnproof.Verify): the
+//	    parser slices with a length prefix taken as int64 and panics on a
+//	    crafted one (found by FuzzKeygenFields). Covered: the framing
+//	    (128, α_0..α_127, 128, t_0..t_127) exactly; Ñ is 2048 bits and odd,
+//	    h1, h2 ∈ Z*_Ñ, h1 ≠ h2, proof parts < Ñ.
 //	keygen round 3, VSS/modulus/factorisation check: big.Jacobi(W, N) panics for
 //	    an even N; ScalarBaseMult(share) panics for share ≡ 0 mod q; a short
 //	    decommitment indexes past the end of the points.
@@ -36,7 +39,8 @@ import (
 //	keygen round 4, Paillier proof (paillier.Proof.Verify, GenerateXs): loops
 //	    for ever for N ≤ 1. Covered: N checked in round 1, proof parts < 2^2048.
 //	resharing round 4 (new committee), modulus proof and DLN verifier: Jacobi
-//	    panics for an even N; tss-lib checks no modulus size here at all.
+//	    panics for an even N, the DLN parser as in keygen; tss-lib checks no
+//	    modulus size here at all.
 //	    Covered: DGRound2Message1 as KGRound1Message, modulus-proof parts < N.
 //	modproof.Verify and paillier.Proof.Verify spawn goroutines of their own:
 //	    only modular exponentiations with a positive modulus once N is checked.
@@ -50,7 +54,7 @@ import (
 //
 //	Keygen
 //	  KGRound1Message   commitment 1..32 bytes; Paillier N odd, 2048 bits; Ñ odd, 2048 bits;
-//	                    h1, h2 ∈ Z*_Ñ, h1 ≠ h2; DLN proofs parse, α_i, t_i < Ñ      checkKGRound1
+//	                    h1, h2 ∈ Z*_Ñ, h1 ≠ h2; DLN proofs framed 128+128, α_i, t_i < Ñ  checkKGRound1
 //	  KGRound2Message1  share ∈ (0, q); factorisation proof of 11 parts with P, Q, A, B, T
 //	                    ∈ Z*_Ñ of the receiver                                       checkKGRound2Share
 //	  KGRound2Message2  decommitment of 1+2(t+1) parts, points on the curve; modulus
@@ -220,6 +224,9 @@ func ringPedersen(paillierN, nTilde, h1, h2 []byte, dln1, dln2 [][]byte) (*big.I
 		return nil, bad("h1", "equals h2 or 1")
 	}
 	for i, parts := range [][][]byte{dln1, dln2} {
+		if err := dlnFraming(fmt.Sprintf("DLN proof %d", i+1), parts); err != nil {
+			return nil, err
+		}
 		pf, err := dlnproof.UnmarshalDLNProof(parts)
 		if err != nil {
 			return nil, bad(fmt.Sprintf("DLN proof %d", i+1), "does not parse")
@@ -231,6 +238,24 @@ func ringPedersen(paillierN, nTilde, h1, h2 []byte, dln1, dln2 [][]byte) (*big.I
 		}
 	}
 	return n, nil
+}
+
+// dlnFraming requires a DLN proof's framing: a length, the α_i, a length,
+// the t_i. tss-lib's parser takes a length prefix as an int64 of its low
+// bits and slices with it, which panics on a crafted prefix (keygen round 2
+// and resharing round 4 parse it on a goroutine of their own).
+func dlnFraming(field string, parts [][]byte) error {
+	it := dlnproof.Iterations
+	if len(parts) != 2+2*it {
+		return bad(field, fmt.Sprintf("has %d parts, want %d", len(parts), 2+2*it))
+	}
+	want := big.NewInt(int64(it))
+	for _, at := range []int{0, 1 + it} {
+		if new(big.Int).SetBytes(parts[at]).Cmp(want) != 0 {
+			return bad(field, fmt.Sprintf("length prefix at part %d is not %d", at, it))
+		}
+	}
+	return nil
 }
 
 // modProof checks a Paillier-Blum modulus proof's parts against n (its

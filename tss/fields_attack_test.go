@@ -38,7 +38,7 @@ func inChild(t *testing.T, body func(t *testing.T)) {
 	for _, part := range strings.Split(t.Name(), "/") {
 		run = append(run, "^"+regexp.QuoteMeta(part)+"$")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(run, "/"), "-test.v", "-test.timeout=5m")
+	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(run, "/"), "-test.v", "-test.timeout=9m")
 	cmd.Env = append(os.Environ(), childCaseEnv+"="+t.Name())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -213,7 +213,8 @@ func TestSignLaterRoundsCrafted(t *testing.T) {
 
 // Scenario 25 in keygen: an even Paillier modulus makes big.Jacobi panic
 // inside the modulus proof check on a round-3 goroutine; a zero share
-// makes the VSS check compute the point at infinity there.
+// makes the VSS check compute the point at infinity there; a crafted DLN
+// proof length prefix panics in the parser on a round-2 goroutine.
 func TestKeygenCraftedFields(t *testing.T) {
 	cases := map[string]func(to string, env Envelope) Envelope{
 		"even Paillier N": func(_ string, env Envelope) Envelope {
@@ -223,6 +224,16 @@ func TestKeygenCraftedFields(t *testing.T) {
 			return rewrite(t, env, func(m proto.Message) {
 				r1 := m.(*keygen.KGRound1Message)
 				r1.PaillierN = new(big.Int).Add(new(big.Int).SetBytes(r1.PaillierN), big.NewInt(1)).Bytes()
+			})
+		},
+		// Found by FuzzKeygenFields: tss-lib reads the prefix as the int64
+		// -1 and slices with it on a round-2 goroutine.
+		"DLN proof length prefix": func(_ string, env Envelope) Envelope {
+			if env.Type != name(&keygen.KGRound1Message{}) {
+				return env
+			}
+			return rewrite(t, env, func(m proto.Message) {
+				m.(*keygen.KGRound1Message).Dlnproof_1[0] = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 			})
 		},
 		"share=0": func(_ string, env Envelope) Envelope {

@@ -311,10 +311,10 @@ type fuzzSeed struct {
 }
 
 // seedsFor lists, for every target and every field, a zero and a chosen
-// constant (refused by the checks), and for every target (only the first
-// when all is false) a one-bit change the checks let through, so that
+// constant (refused by the checks), and with run (every target) or first
+// (the first only) a one-bit change the checks let through, so that
 // tss-lib runs.
-func seedsFor(h *fieldHarness, all bool) []fuzzSeed {
+func seedsFor(h *fieldHarness, run, first bool) []fuzzSeed {
 	var out []fuzzSeed
 	nt := uint16(len(h.targets))
 	for i, tg := range h.targets {
@@ -329,7 +329,7 @@ func seedsFor(h *fieldHarness, all bool) []fuzzSeed {
 			sel := uint16(i) + nt*uint16(f)
 			out = append(out, fuzzSeed{sel, 1, nil}, fuzzSeed{sel, 3, []byte{byte(f*5 + i)}})
 		}
-		if nf > 0 && (all || i == 0) {
+		if nf > 0 && (run || (first && i == 0)) {
 			out = append(out, fuzzSeed{uint16(i), 7, []byte{0, 9}})
 		}
 	}
@@ -364,7 +364,7 @@ func fuzzFields(f *testing.F, harness func(testing.TB) *fieldHarness) {
 		f.Skip("seeds run in a child process by TestFieldFuzzSeeds; -fuzz runs this target")
 	}
 	h := harness(f)
-	for _, s := range seedsFor(h, true) {
+	for _, s := range seedsFor(h, true, true) {
 		f.Add(s.sel, s.op, s.data)
 	}
 	f.Fuzz(h.run)
@@ -374,9 +374,12 @@ func FuzzSignFields(f *testing.F)    { fuzzFields(f, signHarness) }
 func FuzzKeygenFields(f *testing.F)  { fuzzFields(f, keygenHarness) }
 func FuzzReshareFields(f *testing.F) { fuzzFields(f, reshareHarness) }
 
-// TestFieldFuzzSeeds runs the fuzz targets' seeds (every field kind of
-// every message type, with every mutation op) in a child process. Keygen
-// and resharing take minutes and are left out under -short.
+// TestFieldFuzzSeeds runs the fuzz targets' seeds in a child process:
+// every field of every message type set to zero and to a chosen constant,
+// and for signing one change per message type (only the first under
+// -short) that tss-lib runs. A fresh keygen or resharing costs minutes on
+// a shared machine, so their seeds here stop at the checks (the fuzz
+// targets run them all), and -short leaves them out.
 func TestFieldFuzzSeeds(t *testing.T) {
 	for name, harness := range map[string]func(testing.TB) *fieldHarness{
 		"sign": signHarness, "keygen": keygenHarness, "reshare": reshareHarness,
@@ -387,7 +390,7 @@ func TestFieldFuzzSeeds(t *testing.T) {
 			}
 			inChild(t, func(t *testing.T) {
 				h := harness(t)
-				seeds := seedsFor(h, name == "sign" && !testing.Short())
+				seeds := seedsFor(h, name == "sign" && !testing.Short(), name == "sign")
 				for _, s := range seeds {
 					h.run(t, s.sel, s.op, s.data)
 				}
