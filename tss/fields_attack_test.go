@@ -28,11 +28,12 @@ const childCaseEnv = "TRIAD_TSS_CHILD_CASE"
 
 // inChild runs body in a child process (this test binary, running only
 // t) when this process is the parent, and runs it directly in the child.
-func inChild(t *testing.T, body func(t *testing.T)) {
+// It returns the child's output to the parent.
+func inChild(t *testing.T, body func(t *testing.T)) []byte {
 	t.Helper()
 	if os.Getenv(childCaseEnv) == t.Name() {
 		body(t)
-		return
+		return nil
 	}
 	var run []string
 	for _, part := range strings.Split(t.Name(), "/") {
@@ -47,6 +48,7 @@ func inChild(t *testing.T, body func(t *testing.T)) {
 	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
 		t.Fatalf("child did not run %s:\n%s", t.Name(), tail(out, 2000))
 	}
+	return out
 }
 
 func tail(b []byte, n int) string {

@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"flag"
 	"math/big"
+	"math/rand"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +22,17 @@ import (
 // Scenario 25, fuzzed: every field of every message type of a started
 // session is mutated, checked, and (when the checks let it through) handed
 // to tss-lib, which runs the receiver's next round. A crash on any
-// goroutine kills the process: `go test -fuzz` runs the target in worker
-// processes and reports it; the in-suite seed run (TestFieldFuzzSeeds)
-// runs in a child process for the same reason. The long run, per protocol:
+// goroutine kills the process, so every run is in a child process:
 //
-//	go test ./tss -run '^$' -fuzz '^FuzzSignFields$' -fuzztime 1h -parallel 2 -timeout 0
-//	go test ./tss -run '^$' -fuzz '^FuzzKeygenFields$' -fuzztime 1h -parallel 2 -timeout 0
-//	go test ./tss -run '^$' -fuzz '^FuzzReshareFields$' -fuzztime 1h -parallel 2 -timeout 0
-//
-// The fuzzer prints executions and executions per second as it goes.
+//   - FuzzSignFields, coverage-guided: `go test -fuzz` runs it in worker
+//     processes and reports a crashed worker with its input:
+//     go test ./tss -run '^$' -fuzz '^FuzzSignFields$' -fuzztime 1h -parallel 2 -timeout 0
+//   - TestFieldFuzzLoop, random structure-aware mutations for any protocol,
+//     in a child process; for keygen and resharing, whose fresh runs take
+//     longer than the 10 s the Go fuzzer allows one input:
+//     TRIAD_FIELD_FUZZ=keygen TRIAD_FIELD_FUZZ_TIME=1h go test ./tss -run '^TestFieldFuzzLoop$' -v -timeout 0
+//     (sign, keygen or reshare; it logs executions and executions per second).
+//   - TestFieldFuzzSeeds, in the suite: the seeds, in a child process.
 
 // handRun drives the sessions of one protocol run by hand.
 type handRun struct {
@@ -257,7 +262,7 @@ func (h *fieldHarness) change(x []byte, op uint8, data []byte) []byte {
 // run is one fuzz execution: mutate one field of one envelope; the checks
 // must refuse it as malformed, or tss-lib must run the receiver's next
 // round on it without a panic.
-func (h *fieldHarness) run(t *testing.T, sel uint16, op uint8, data []byte) {
+func (h *fieldHarness) run(t *testing.T, sel uint16, op uint8, data []byte) bool {
 	if len(h.targets) == 0 {
 		t.Fatal("no targets")
 	}
@@ -265,13 +270,13 @@ func (h *fieldHarness) run(t *testing.T, sel uint16, op uint8, data []byte) {
 	sel /= uint16(len(h.targets))
 	env, changed := h.mutate(h.honest[tg], sel, op, data)
 	if !changed {
-		return
+		return false
 	}
 	if _, err := h.checker[tg.to].parse(env); err != nil {
 		if !isErr(err, ErrMalformed) {
 			t.Fatalf("%s: refused as %v, want ErrMalformed", tg.typ, err)
 		}
-		return
+		return false
 	}
 	// The checks let it through: a fresh run, with the mutation applied
 	// to the live message, held back until the run is quiet and then
@@ -299,6 +304,7 @@ func (h *fieldHarness) run(t *testing.T, sel uint16, op uint8, data []byte) {
 			t.Fatalf("%s: tss-lib panicked on a checked message: %v", tg.typ, err)
 		}
 	}
+	return true
 }
 
 var fuzzing = func() bool { f := flag.Lookup("test.fuzz"); return f != nil && f.Value.String() != "" }
@@ -367,12 +373,51 @@ func fuzzFields(f *testing.F, harness func(testing.TB) *fieldHarness) {
 	for _, s := range seedsFor(h, true, true) {
 		f.Add(s.sel, s.op, s.data)
 	}
-	f.Fuzz(h.run)
+	f.Fuzz(func(t *testing.T, sel uint16, op uint8, data []byte) { h.run(t, sel, op, data) })
 }
 
-func FuzzSignFields(f *testing.F)    { fuzzFields(f, signHarness) }
-func FuzzKeygenFields(f *testing.F)  { fuzzFields(f, keygenHarness) }
-func FuzzReshareFields(f *testing.F) { fuzzFields(f, reshareHarness) }
+func FuzzSignFields(f *testing.F) { fuzzFields(f, signHarness) }
+
+var harnesses = map[string]func(testing.TB) *fieldHarness{
+	"sign": signHarness, "keygen": keygenHarness, "reshare": reshareHarness,
+}
+
+// TestFieldFuzzLoop is the long run for one protocol: random inputs for
+// the harness until TRIAD_FIELD_FUZZ_TIME passes (seeded by
+// TRIAD_FIELD_FUZZ_SEED), in a child process. Skipped unless
+// TRIAD_FIELD_FUZZ names a protocol.
+func TestFieldFuzzLoop(t *testing.T) {
+	harness, ok := harnesses[os.Getenv("TRIAD_FIELD_FUZZ")]
+	if !ok {
+		t.Skip("set TRIAD_FIELD_FUZZ to sign, keygen or reshare")
+	}
+	d, err := time.ParseDuration(os.Getenv("TRIAD_FIELD_FUZZ_TIME"))
+	if err != nil {
+		t.Fatalf("TRIAD_FIELD_FUZZ_TIME: %v", err)
+	}
+	seed, _ := strconv.ParseInt(os.Getenv("TRIAD_FIELD_FUZZ_SEED"), 10, 64)
+	out := inChild(t, func(t *testing.T) {
+		h := harness(t)
+		rng := rand.New(rand.NewSource(seed))
+		start := time.Now()
+		var execs, ran int
+		for time.Since(start) < d {
+			data := make([]byte, rng.Intn(40))
+			rng.Read(data)
+			sel, op := uint16(rng.Intn(1<<16)), uint8(rng.Intn(16))
+			t.Logf("exec %d: sel %d op %d data %x", execs, sel, op, data)
+			if h.run(t, sel, op, data) {
+				ran++
+			}
+			execs++
+		}
+		el := time.Since(start)
+		t.Logf("summary: %d executions (%d run by tss-lib) in %s: %.2f/s", execs, ran, el.Round(time.Second), float64(execs)/el.Seconds())
+	})
+	if i := bytes.LastIndex(out, []byte("summary: ")); i >= 0 {
+		t.Log(string(bytes.TrimSpace(out[i:])))
+	}
+}
 
 // TestFieldFuzzSeeds runs the fuzz targets' seeds in a child process:
 // every field of every message type set to zero and to a chosen constant,
@@ -381,9 +426,7 @@ func FuzzReshareFields(f *testing.F) { fuzzFields(f, reshareHarness) }
 // a shared machine, so their seeds here stop at the checks (the fuzz
 // targets run them all), and -short leaves them out.
 func TestFieldFuzzSeeds(t *testing.T) {
-	for name, harness := range map[string]func(testing.TB) *fieldHarness{
-		"sign": signHarness, "keygen": keygenHarness, "reshare": reshareHarness,
-	} {
+	for name, harness := range harnesses {
 		t.Run(name, func(t *testing.T) {
 			if name != "sign" && testing.Short() {
 				t.Skip("runs keygen or resharing many times; -short skips it")
