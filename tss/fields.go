@@ -28,7 +28,7 @@ import (
 //	    Covered: s1 mod q ≠ 0, U on the curve, C1/C2 ∈ Z*_{N²} of the receiver.
 //	keygen round 2, DLN verifier (UnmarshalDLNProof, dlnproof.Verify): the
 //	    parser slices with a length prefix taken as int64 and panics on a
-//	    crafted one (found by FuzzKeygenFields). Covered: the framing
+//	    crafted one (found by the keygen field fuzzer). Covered: the framing
 //	    (128, α_0..α_127, 128, t_0..t_127) exactly; Ñ is 2048 bits and odd,
 //	    h1, h2 ∈ Z*_Ñ, h1 ≠ h2, proof parts < Ñ.
 //	keygen round 3, VSS/modulus/factorisation check: big.Jacobi(W, N) panics for

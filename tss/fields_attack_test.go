@@ -228,7 +228,7 @@ func TestKeygenCraftedFields(t *testing.T) {
 				r1.PaillierN = new(big.Int).Add(new(big.Int).SetBytes(r1.PaillierN), big.NewInt(1)).Bytes()
 			})
 		},
-		// Found by FuzzKeygenFields: tss-lib reads the prefix as the int64
+		// Found by the keygen field fuzzer: tss-lib reads the prefix as the int64
 		// -1 and slices with it on a round-2 goroutine.
 		"DLN proof length prefix": func(_ string, env Envelope) Envelope {
 			if env.Type != name(&keygen.KGRound1Message{}) {
