@@ -2,6 +2,7 @@ package tss
 
 import (
 	"crypto/sha256"
+	"flag"
 	"math/big"
 	"os"
 	"os/exec"
@@ -39,7 +40,11 @@ func inChild(t *testing.T, body func(t *testing.T)) []byte {
 	for _, part := range strings.Split(t.Name(), "/") {
 		run = append(run, "^"+regexp.QuoteMeta(part)+"$")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(run, "/"), "-test.v", "-test.timeout=9m")
+	timeout := "10m"
+	if f := flag.Lookup("test.timeout"); f != nil {
+		timeout = f.Value.String() // the child has the parent's deadline
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(run, "/"), "-test.v", "-test.timeout="+timeout)
 	cmd.Env = append(os.Environ(), childCaseEnv+"="+t.Name())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
