@@ -3,8 +3,6 @@ package tss
 import (
 	"fmt"
 
-	"github.com/bnb-chain/tss-lib/v2/crypto/facproof"
-	"github.com/bnb-chain/tss-lib/v2/crypto/modproof"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
@@ -20,36 +18,38 @@ const EchoType = "triad.echo"
 type msgSpec struct {
 	round     int
 	broadcast bool
-	// check runs structural checks tss-lib v2.0.2 leaves out.
-	check func(c tsslib.MessageContent, threshold int) error
+	// check runs the field checks of fields.go: structure tss-lib v2.0.2
+	// leaves out and every big integer against the parameters it assumes.
+	// nil for the messages without fields.
+	check func(c tsslib.MessageContent, f *fieldCtx) error
 }
 
 var catalog = map[Protocol]map[string]msgSpec{
 	Keygen: {
-		name(&keygen.KGRound1Message{}):  {round: 1, broadcast: true},
-		name(&keygen.KGRound2Message1{}): {round: 2, broadcast: false, check: needFacProof},
-		name(&keygen.KGRound2Message2{}): {round: 2, broadcast: true, check: keygenDecommit},
-		name(&keygen.KGRound3Message{}):  {round: 3, broadcast: true},
+		name(&keygen.KGRound1Message{}):  {round: 1, broadcast: true, check: checkKGRound1},
+		name(&keygen.KGRound2Message1{}): {round: 2, broadcast: false, check: checkKGRound2Share},
+		name(&keygen.KGRound2Message2{}): {round: 2, broadcast: true, check: checkKGRound2Decommit},
+		name(&keygen.KGRound3Message{}):  {round: 3, broadcast: true, check: checkKGRound3},
 	},
 	Sign: {
-		name(&signing.SignRound1Message1{}): {round: 1, broadcast: false},
-		name(&signing.SignRound1Message2{}): {round: 1, broadcast: true},
-		name(&signing.SignRound2Message{}):  {round: 2, broadcast: false},
-		name(&signing.SignRound3Message{}):  {round: 3, broadcast: true},
-		name(&signing.SignRound4Message{}):  {round: 4, broadcast: true},
-		name(&signing.SignRound5Message{}):  {round: 5, broadcast: true},
-		name(&signing.SignRound6Message{}):  {round: 6, broadcast: true},
-		name(&signing.SignRound7Message{}):  {round: 7, broadcast: true},
-		name(&signing.SignRound8Message{}):  {round: 8, broadcast: true},
-		name(&signing.SignRound9Message{}):  {round: 9, broadcast: true},
+		name(&signing.SignRound1Message1{}): {round: 1, broadcast: false, check: checkSignRound1MtA},
+		name(&signing.SignRound1Message2{}): {round: 1, broadcast: true, check: checkCommitment},
+		name(&signing.SignRound2Message{}):  {round: 2, broadcast: false, check: checkSignRound2},
+		name(&signing.SignRound3Message{}):  {round: 3, broadcast: true, check: checkSignRound3},
+		name(&signing.SignRound4Message{}):  {round: 4, broadcast: true, check: checkSignRound4},
+		name(&signing.SignRound5Message{}):  {round: 5, broadcast: true, check: checkCommitment},
+		name(&signing.SignRound6Message{}):  {round: 6, broadcast: true, check: checkSignRound6},
+		name(&signing.SignRound7Message{}):  {round: 7, broadcast: true, check: checkCommitment},
+		name(&signing.SignRound8Message{}):  {round: 8, broadcast: true, check: checkSignRound8},
+		name(&signing.SignRound9Message{}):  {round: 9, broadcast: true, check: checkSignRound9},
 	},
 	Reshare: {
-		name(&resharing.DGRound1Message{}):  {round: 1, broadcast: true},
-		name(&resharing.DGRound2Message1{}): {round: 2, broadcast: true, check: needModProofDG},
+		name(&resharing.DGRound1Message{}):  {round: 1, broadcast: true, check: checkDGRound1},
+		name(&resharing.DGRound2Message1{}): {round: 2, broadcast: true, check: checkDGRound2},
 		name(&resharing.DGRound2Message2{}): {round: 2, broadcast: true},
-		name(&resharing.DGRound3Message1{}): {round: 3, broadcast: false},
-		name(&resharing.DGRound3Message2{}): {round: 3, broadcast: true},
-		name(&resharing.DGRound4Message1{}): {round: 4, broadcast: false, check: needFacProofDG},
+		name(&resharing.DGRound3Message1{}): {round: 3, broadcast: false, check: checkDGRound3Share},
+		name(&resharing.DGRound3Message2{}): {round: 3, broadcast: true, check: checkDGRound3Decommit},
+		name(&resharing.DGRound4Message1{}): {round: 4, broadcast: false, check: checkDGRound4},
 		name(&resharing.DGRound4Message2{}): {round: 4, broadcast: true},
 	},
 }
@@ -94,37 +94,6 @@ func checkBounds(m protoreflect.Message) error {
 		return err == nil
 	})
 	return err
-}
-
-// needFacProof: tss-lib v2.0.2 accepts a keygen share without its
-// factorisation proof (BitForge defence); Triad does not.
-func needFacProof(c tsslib.MessageContent, _ int) error {
-	m := c.(*keygen.KGRound2Message1)
-	return needParts("factorisation proof", m.GetFacProof(), facproof.ProofFacBytesParts)
-}
-
-func needFacProofDG(c tsslib.MessageContent, _ int) error {
-	m := c.(*resharing.DGRound4Message1)
-	return needParts("factorisation proof", m.GetFacProof(), facproof.ProofFacBytesParts)
-}
-
-func needModProofDG(c tsslib.MessageContent, _ int) error {
-	m := c.(*resharing.DGRound2Message1)
-	return needParts("modulus proof", m.GetModProof(), modproof.ProofModBytesParts)
-}
-
-// keygenDecommit requires the modulus proof and checks the VSS length that
-// tss-lib master checks and v2.0.2 does not: the decommitted polynomial must
-// have exactly threshold+1 points (a blinding value plus 2 coordinates each).
-func keygenDecommit(c tsslib.MessageContent, threshold int) error {
-	m := c.(*keygen.KGRound2Message2)
-	if err := needParts("modulus proof", m.GetModProof(), modproof.ProofModBytesParts); err != nil {
-		return err
-	}
-	if got, want := len(m.GetDeCommitment()), 1+2*(threshold+1); got != want {
-		return fmt.Errorf("%w: VSS decommitment has %d parts, want %d for threshold %d", ErrMalformed, got, want, threshold)
-	}
-	return nil
 }
 
 func needParts(what string, parts [][]byte, n int) error {

@@ -20,6 +20,12 @@
 // claimed sender against the authenticated node, participant membership,
 // message type for the protocol, round and broadcast flag, size bounds on
 // every field, proofs that tss-lib v2.0.2 treats as optional, and duplicates.
+// Every big integer of every message is then checked against the sender's
+// and the receiver's public parameters (fields.go: ranges, coprimality,
+// lengths, points on the curve): tss-lib verifies some proofs on goroutines
+// of its own, where a panic would kill the node and no recover can reach,
+// so a malformed value must never get to Update. It aborts the session
+// naming the sender.
 // A second, different message from one sender for one message type is
 // equivocation: the session aborts and the sender is blamed. In sessions with
 // three or more participants every party echoes a digest of the broadcasts it

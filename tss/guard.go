@@ -95,7 +95,8 @@ func (s *Session) parse(env Envelope) (tsslib.ParsedMessage, error) {
 		return nil, fmt.Errorf("%w: %s from %s failed basic validation", ErrMalformed, env.Type, env.From)
 	}
 	if check := catalog[s.protocol][env.Type].check; check != nil {
-		if err := check(msg.Content(), s.threshold); err != nil {
+		f := &fieldCtx{threshold: s.threshold, from: s.pub[env.From], self: s.pub[s.cfg.Self.ID]}
+		if err := check(msg.Content(), f); err != nil {
 			return nil, fmt.Errorf("%s from %s: %w", env.Type, env.From, err)
 		}
 	}

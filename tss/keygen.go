@@ -35,6 +35,7 @@ func NewKeygenSession(c KeygenConfig) (*Session, error) {
 		return nil, err
 	}
 	ids := s.sortedTSSIDs(c.Parties)
+	s.pub[c.Self.ID] = preParamsPub(c.PreParams)
 	params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), s.tssIDs[c.Self.ID], len(ids), c.Threshold)
 	end := make(chan *keygen.LocalPartySaveData, 1)
 	s.party = keygen.NewLocalParty(params, s.out, end, *c.PreParams)
@@ -70,4 +71,8 @@ func (s *Session) KeyShare() (*KeyShare, error) {
 		return nil, fmt.Errorf("%w: %s session has no key share", ErrConfig, s.protocol)
 	}
 	return s.keyResult, nil
+}
+
+func preParamsPub(pp *keygen.LocalPreParams) *pubParams {
+	return &pubParams{N: pp.PaillierSK.N, NTilde: pp.NTildei}
 }

@@ -53,13 +53,15 @@ func TestKeygenOmittedProof(t *testing.T) {
 // Scenario 1: a peer offers a Paillier modulus with a small factor
 // (BitForge); its modulus proof cannot hold for it.
 func TestKeygenSmallFactorModulus(t *testing.T) {
-	q, err := rand.Prime(rand.Reader, 2046)
+	q, err := rand.Prime(rand.Reader, 2040)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := new(big.Int).Mul(q, big.NewInt(7))
-	for bad.BitLen() < 2048 {
-		bad.Lsh(bad, 1)
+	// 7·m·q: odd and of the size the field checks want, so that only the
+	// modulus proof can tell.
+	bad := new(big.Int)
+	for m := int64(19); bad.BitLen() != 2048; m += 2 {
+		bad.Mul(q, big.NewInt(7*m))
 	}
 	keygenAttack(t, "bitforge", func(_ string, env Envelope) Envelope {
 		if env.Type != name(&keygen.KGRound1Message{}) {

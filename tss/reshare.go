@@ -105,6 +105,7 @@ func NewReshareSession(c ReshareConfig) (*Session, error) {
 		}
 		key = keygen.NewLocalPartySaveData(len(c.NewParties))
 		key.LocalPreParams = *c.PreParams
+		s.pub[c.Self.ID] = preParamsPub(c.PreParams)
 	}
 	if c.PublicKey != nil && len(c.PublicKey) != 33 {
 		return nil, fmt.Errorf("%w: expected public key must be 33 bytes compressed", ErrConfig)

@@ -102,6 +102,16 @@ func reshareSessions(t testing.TB, shares map[string]*KeyShare, sid SessionID, p
 }
 
 func runParts(t testing.TB, net *partNet, sessions map[string]*Session) map[string]outcome {
+	var all []string
+	for id := range sessions {
+		all = append(all, id)
+	}
+	return runPartsUntil(t, net, sessions, all...)
+}
+
+// runPartsUntil returns once the sessions of the participants named have
+// ended, and cancels the rest.
+func runPartsUntil(t testing.TB, net *partNet, sessions map[string]*Session, want ...string) map[string]outcome {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -113,9 +123,14 @@ func runParts(t testing.TB, net *partNet, sessions map[string]*Session) map[stri
 		}()
 	}
 	res := map[string]outcome{}
-	for range sessions {
+	for missing := len(want); missing > 0; {
 		o := <-ch
 		res[o.node] = o
+		for _, w := range want {
+			if w == o.node {
+				missing--
+			}
+		}
 	}
 	return res
 }

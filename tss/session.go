@@ -67,6 +67,10 @@ type Session struct {
 	// roles after the generic guard (resharing: which committee may send
 	// and receive each message type). nil admits every envelope.
 	admit func(env Envelope) error
+	// pub holds the participants' public Paillier and Ñ parameters the
+	// field checks use (fields.go): signing knows every signer's from the
+	// key share, keygen and resharing only their own.
+	pub map[string]*pubParams
 
 	outbox    []Envelope
 	seen      map[seenKey][32]byte
@@ -97,6 +101,7 @@ func newSession(cfg Config, p Protocol, threshold int, parties []Party) (*Sessio
 		seen:      map[seenKey][32]byte{},
 		bcastSeen: map[seenKey][32]byte{},
 		echoes:    map[string][]echoEntry{},
+		pub:       map[string]*pubParams{},
 	}
 	for _, q := range parties {
 		if _, dup := s.parties[q.ID]; dup || q.ID == "" || q.Node == "" {

@@ -55,6 +55,13 @@ func NewSignSession(c SignConfig) (*Session, error) {
 	ids := s.sortedTSSIDs(parties)
 	params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), s.tssIDs[c.Self.ID], len(ids), c.Share.Threshold)
 	key := keygen.BuildLocalSaveDataSubset(c.Share.Data, ids)
+	for j, id := range ids {
+		if j >= len(key.PaillierPKs) || j >= len(key.NTildej) || key.PaillierPKs[j] == nil ||
+			key.PaillierPKs[j].N == nil || key.NTildej[j] == nil {
+			return nil, fmt.Errorf("%w: share %s lacks the Paillier parameters of %s", ErrConfig, c.Share.KeyID, s.byTSSID[id.Id])
+		}
+		s.pub[s.byTSSID[id.Id]] = &pubParams{N: key.PaillierPKs[j].N, NTilde: key.NTildej[j]}
+	}
 	pub, err := c.Share.PublicKey()
 	if err != nil {
 		return nil, err
