@@ -270,6 +270,9 @@ func (s *Service) tryAuthorize(keyID string, p *node.Proposal) error {
 	refuse := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, a...))
 	}
+	if isBatchPayload(p.Payload) {
+		return s.tryAuthorizeBatch(keyID, p) // batch_flow.go
+	}
 	req, err := custody.DecodeCanonicalRequest(p.Payload)
 	if err != nil {
 		return refuse("payload: %v", err)
