@@ -55,6 +55,11 @@ func (s *Service) queueLocked(id string, req custody.Request, partner custody.Pa
 	if _, ok := s.batch.queued[id]; !ok {
 		s.batch.queued[id] = queuedMember{since: s.clock.Now(), partner: partner}
 		s.log.Info("liquidation queued for the next batch", "request", short(id))
+		if s.waiting[id] == "" {
+			s.waiting[id] = "queued for the next liquidation batch"
+		}
+		s.notifyLocked()
+		s.emit(Event{Type: EventStatus, RequestID: id, Party: s.party, Status: custody.StatusApproved, Detail: s.waiting[id]})
 	}
 	if len(s.batch.queued) >= s.pol.BatchMax() {
 		s.cutLocked()

@@ -156,6 +156,9 @@ func (s *Settler) SettleBatch(ctx context.Context, id string, members []custody.
 	if err != nil {
 		return err
 	}
+	if s.batchRecorded(id, bp.Tx.TxHash().String(), members, broadcast && s.cfg.Broadcast) {
+		return nil // every member's result runs this; the batch is one transaction
+	}
 	bs := make([]btc.Signature, len(sigs))
 	for i, sg := range sigs {
 		r, err1 := hex.DecodeString(sg.R)
@@ -204,6 +207,18 @@ func (s *Settler) SettleBatch(ctx context.Context, id string, members []custody.
 		return fmt.Errorf("settling batch %.12s: %w", id, sendErr)
 	}
 	return nil
+}
+
+// batchRecorded reports whether every member already records batch id's
+// transaction txid (broadcast, when sent is asked for).
+func (s *Settler) batchRecorded(id, txid string, members []custody.Request, sent bool) bool {
+	for _, m := range members {
+		rec, ok, err := s.Record(m.ID())
+		if err != nil || !ok || rec.Batch != id || rec.TxID != txid || (sent && !rec.Broadcast) {
+			return false
+		}
+	}
+	return true
 }
 
 // refreshBatch asks this node's Bitcoin node about a batch member's

@@ -30,8 +30,8 @@ func (f lazyRecords) Settlement(id string) ([]byte, bool, error) { return f().Se
 
 // settledCluster is servicetest's three-node cluster with the world's
 // accounts and a settler as every node's Digester and Finalizer, against
-// chain.
-func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map[custody.Party]*settle.Settler) {
+// chain; adjust changes each service's options further.
+func settledCluster(t *testing.T, w world, chain settle.Chain, adjust ...func(custody.Party, *service.Options, *settle.Settler)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
@@ -52,6 +52,9 @@ func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map
 			}
 			o.Digester, o.Finalizer, o.Tracker, o.Coins = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker(), s
 			settlers[p] = s
+			for _, f := range adjust {
+				f(p, o, s)
+			}
 		},
 	})
 	return c, settlers
