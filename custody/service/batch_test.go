@@ -1,6 +1,8 @@
 package service_test
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,8 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/tss/fixtures"
 )
 
 // batchCluster is servicetest's cluster paying liquidations in batches
@@ -87,7 +91,7 @@ func TestLiquidationsPaidInOneBatch(t *testing.T) {
 }
 
 // Issue 9 item 3, "a batch where one liquidation is refused by one
-// signer" (SECURITY.md scenario 27): the exchange's own clock finds one
+// signer" (SECURITY.md scenario 8: each node refuses on its own): the exchange's own clock finds one
 // member's margin-call evidence stale. It refuses the batch naming that
 // member and why; the coordinator cuts the next batch without it, and the
 // others are paid. The refused one is not paid and its view says why.
@@ -144,5 +148,76 @@ func TestBatchMemberRefusedByOneSigner(t *testing.T) {
 	}
 	if n := capCount(t, c, custody.Custodian, custody.CapLiquidation); n != 2 {
 		t.Fatalf("custodian counted %d batches", n)
+	}
+}
+
+// A partner joins a batch only for the digest and key it computes itself
+// from members it stores, and only liquidations (SECURITY.md scenario 8);
+// it counts a batch once however often it joins it, and refuses a member
+// that is in another live batch.
+func TestBatchAuthorizer(t *testing.T) {
+	c := batchCluster(t)
+	ids := submitLiquidations(t, c, map[string]time.Time{"az-1": st.Epoch, "az-2": st.Epoch})
+	rel, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleOperator), st.Release("az-rel", 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := c.Svc(custody.Exchange)
+	get := func(id string) custody.Request {
+		v, err := ex.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Request
+	}
+	l1, l2 := get(ids["az-1"]), get(ids["az-2"])
+	proposal := func(nonce string, members ...custody.Request) *node.Proposal {
+		b := service.Batch{Batch: service.BatchVersion}
+		for _, m := range members {
+			b.Members = append(b.Members, service.BatchMember{RequestID: m.ID()})
+		}
+		slices.SortFunc(b.Members, func(x, y service.BatchMember) int { return strings.Compare(x.RequestID, y.RequestID) })
+		var ordered []custody.Request
+		for _, m := range b.Members {
+			ordered = append(ordered, get(m.RequestID))
+		}
+		ins, _ := service.InterimBatcher{}.BatchDigests(ctx, b.ID(), ordered)
+		return &node.Proposal{KeyID: fixtures.KeyID, RequestID: "batch-" + b.ID() + "/0/" + nonce, Participants: []string{"custodian", "exchange"},
+			Digest: ins[0].Digest[:], ChildPath: ins[0].ChildPath, Payload: b.Canonical()}
+	}
+	refused := map[string]*node.Proposal{}
+	p := proposal("n1", l1)
+	p.Digest = make([]byte, 32)
+	refused["a digest it did not compute"] = p
+	p = proposal("n1", l1)
+	p.ChildPath = "m/0/2"
+	refused["another child path"] = p
+	refused["a release in the batch"] = proposal("n1", l1, rel.Request)
+	p = proposal("n1", l1)
+	p.Participants = []string{"custodian", "regulator"}
+	refused["a session without this node"] = p
+	p = proposal("n1", l1)
+	p.RequestID = "batch-" + strings.Repeat("0", 64) + "/0/n1"
+	refused["a request ID naming another batch"] = p
+	for name, p := range refused {
+		if err := ex.AuthorizeSign(ctx, fixtures.KeyID, p); !errors.Is(err, service.ErrRefused) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	good := proposal("n1", l1)
+	for range 2 {
+		if err := ex.AuthorizeSign(ctx, fixtures.KeyID, good); err != nil {
+			t.Fatalf("a batch of a liquidation it approved: %v", err)
+		}
+	}
+	if n := capCount(t, c, custody.Exchange, custody.CapLiquidation); n != 1 {
+		t.Fatalf("one batch joined twice counted %d", n)
+	}
+	if v, _ := ex.Get(l1.ID()); v.Status != custody.StatusSigning {
+		t.Fatalf("member after joining: %s", v.Status)
+	}
+	err = ex.AuthorizeSign(ctx, fixtures.KeyID, proposal("n2", l1, l2))
+	if !errors.Is(err, service.ErrRefused) || !strings.Contains(err.Error(), "batch member "+l1.ID()+": in another live batch") {
+		t.Fatalf("a member of a live batch in another: %v", err)
 	}
 }

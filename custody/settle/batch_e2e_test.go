@@ -28,7 +28,8 @@ func accountCall(w world, account, idem string, amount uint64) custody.Request {
 	return liq
 }
 
-// Issue 9 item 3 on regtest: three liquidations of two accounts (client
+// Issue 9 item 3 on regtest (SECURITY.md scenario 27: each request is paid by
+// its own output on chain): three liquidations of two accounts (client
 // 7's child key and the house account on the group key) approved at once
 // are paid by ONE transaction, checked on btcd: each liquidation's amount
 // at its own output index to the lender, change back to each account,
