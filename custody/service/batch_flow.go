@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/audit"
 	"github.com/triad-custody/triad/custody/store"
 	"github.com/triad-custody/triad/node"
 )
@@ -206,15 +207,27 @@ func (s *Service) coordinateBatch(n Network, b Batch, members []custody.Request,
 	}
 	s.m.signatures.Inc()
 	ref := &BatchRef{ID: bid, Doc: b.Canonical()}
+	results := make([]Result, len(members))
+	docs := make([][]byte, len(members))
+	recs := make([]audit.Entry, len(members))
+	for i, m := range members {
+		results[i] = Result{Coordinator: string(s.party), Signers: signers, Signatures: sigs, Complete: true,
+			Inputs: b.Members[i].Inputs, Batch: ref}
+		docs[i], _ = json.Marshal(results[i])
+		recs[i] = audit.Entry{Time: s.clock.Now(), Kind: KindSignature, RequestID: m.ID(), Party: string(s.party), Payload: results[i].digest()}
+	}
+	// Every member's result or none: a crash never splits a batch.
+	if err := s.st.PutResults(b.IDs(), docs, recs); err != nil {
+		s.log.Error("storing a batch's results", "batch", short(bid), "err", err)
+		for _, m := range members {
+			s.applyLocked(m.ID(), custody.EvAbort, "storing the batch's results: "+clip(err.Error()))
+		}
+		return
+	}
 	for i, m := range members {
 		id := m.ID()
+		res := results[i]
 		delete(s.batch.refused, id)
-		res := Result{Coordinator: string(s.party), Signers: signers, Signatures: sigs, Complete: true,
-			Inputs: b.Members[i].Inputs, Batch: ref}
-		if err := s.putResult(id, res); err != nil {
-			s.log.Error("storing a batch result", "request", short(id), "err", err)
-			continue
-		}
 		s.applyLocked(id, custody.EvSigned, "signed in batch "+short(bid)+" by "+strings.Join(signers, "+"))
 		s.emit(Event{Type: EventSigned, RequestID: id, Party: s.party, Detail: "batch " + short(bid)})
 		s.finishLocked(id, m.Base(), res)

@@ -221,3 +221,43 @@ func TestBatchAuthorizer(t *testing.T) {
 		t.Fatalf("a member of a live batch in another: %v", err)
 	}
 }
+
+// Kill -9 of the coordinator mid-batch (SECURITY.md scenario 23): after
+// the restart every member is paid exactly once, by the same batch (its
+// members' plans are locked, so the batch cut again is the same document
+// and ID), counted once against liquidation_batches_per_day.
+func TestBatchCoordinatorRestart(t *testing.T) {
+	c := batchCluster(t)
+	ids := submitLiquidations(t, c, map[string]time.Time{"rs-1": st.Epoch, "rs-2": st.Epoch})
+	window := c.Svc(custody.Custodian).Policy().BatchWindow()
+	c.Advance(window)
+	for _, id := range ids {
+		c.WaitFor(t, custody.Custodian, id, "signing or signed", func(v service.View) bool {
+			return v.Status == custody.StatusSigning || v.Status == custody.StatusSigned || v.Status == custody.StatusDone
+		})
+	}
+	c.Restart(custody.Custodian)
+	for range 2 {
+		c.Advance(window) // queued again, then cut again (if nothing was signed before the kill)
+	}
+	var batch string
+	for _, id := range ids {
+		for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
+			v := c.WaitStatus(t, p, id, custody.StatusDone)
+			if batch == "" {
+				batch = v.Result.Batch.ID
+			}
+			if v.Result.Batch.ID != batch {
+				t.Fatalf("%s: members paid by two batches", p)
+			}
+		}
+	}
+	for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
+		if n := capCount(t, c, p, custody.CapLiquidation); n != 1 {
+			t.Fatalf("%s counted %d batches", p, n)
+		}
+		if b, ok, _ := c.Svc(p).Store().BatchOf(ids["rs-1"]); !ok || b != batch {
+			t.Fatalf("%s: stored batch of a member %q", p, b)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/triad-custody/triad/custody/audit"
 )
 
 // Liquidation batches (service/batch.go): one transaction pays several
@@ -91,4 +93,33 @@ func (s *Store) getBytes(bucket []byte, key string) ([]byte, bool, error) {
 		return nil
 	})
 	return out, out != nil, err
+}
+
+// PutResults stores the results of several requests (a batch's members)
+// and their audit records in one transaction: after a crash either every
+// member holds its result or none does.
+func (s *Store) PutResults(ids []string, results [][]byte, recs []audit.Entry) error {
+	if len(ids) != len(results) || len(ids) != len(recs) {
+		return fmt.Errorf("storing %d results: %w: %d documents, %d audit records", len(ids), ErrCorrupt, len(results), len(recs))
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketResults)
+		if err != nil {
+			return err
+		}
+		for i, id := range ids {
+			if tx.Bucket(bucketRequests).Get([]byte(id)) == nil {
+				return fmt.Errorf("storing result of request %.12s: %w", id, ErrNotFound)
+			}
+			if err := b.Put([]byte(id), results[i]); err != nil {
+				return fmt.Errorf("storing result of request %.12s: %w", id, err)
+			}
+			if recs[i].Kind != "" {
+				if _, err := audit.AppendTx(tx, recs[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/audit"
 	"github.com/triad-custody/triad/custody/store"
 )
 
@@ -58,5 +59,28 @@ func TestBatchCountedOncePersisted(t *testing.T) {
 	}
 	if _, ok, _ := s.Batch("batch-4"); ok {
 		t.Fatal("a refused batch was recorded")
+	}
+}
+
+// A batch's results are stored together or not at all.
+func TestPutResultsAllOrNone(t *testing.T) {
+	s := newStore(t)
+	e, _, err := s.Propose(liquidation("liq-r", "mc-r"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.Request.ID()
+	err = s.PutResults([]string{id, "no-such-request"}, [][]byte{[]byte(`{"a":1}`), []byte(`{"b":2}`)}, make([]audit.Entry, 2))
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a missing member: %v", err)
+	}
+	if _, ok, _ := s.Result(id); ok {
+		t.Fatal("one member's result stored without the other's")
+	}
+	if err := s.PutResults([]string{id}, [][]byte{[]byte(`{"a":1}`)}, make([]audit.Entry, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok, _ := s.Result(id); !ok || string(b) != `{"a":1}` {
+		t.Fatalf("result %q", b)
 	}
 }
