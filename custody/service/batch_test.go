@@ -35,7 +35,7 @@ func submitLiquidations(t *testing.T, c *st.Cluster, evidence map[string]time.Ti
 	}
 	for _, id := range ids {
 		for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
-			c.WaitStatus(t, p, id, custody.StatusApproved)
+			c.WaitFor(t, p, id, "approved", func(v service.View) bool { return v.Status != custody.StatusProposed })
 		}
 	}
 	return ids
@@ -259,5 +259,34 @@ func TestBatchCoordinatorRestart(t *testing.T) {
 		if b, ok, _ := c.Svc(p).Store().BatchOf(ids["rs-1"]); !ok || b != batch {
 			t.Fatalf("%s: stored batch of a member %q", p, b)
 		}
+	}
+}
+
+// liquidation_batch_max cuts a batch as soon as that many are queued,
+// before the window; the next liquidation waits for its own window.
+func TestBatchCutAtSizeLimit(t *testing.T) {
+	c := st.New(t, st.Options{
+		Policy: func(_ custody.Party, pol *custody.Policy) { pol.LiquidationBatchMax = 2 },
+		Service: func(_ custody.Party, o *service.Options) {
+			o.Batcher = service.InterimBatcher{}
+			o.AuthorizeWait = 300 * time.Millisecond
+		}})
+	ids := submitLiquidations(t, c, map[string]time.Time{"sz-1": st.Epoch, "sz-2": st.Epoch})
+	first := map[string]bool{}
+	for _, id := range ids {
+		v := c.WaitStatus(t, custody.Custodian, id, custody.StatusDone) // no clock moved
+		first[v.Result.Batch.ID] = true
+	}
+	if len(first) != 1 {
+		t.Fatalf("two full members paid by %d batches", len(first))
+	}
+	late := submitLiquidations(t, c, map[string]time.Time{"sz-3": st.Epoch})["sz-3"]
+	c.Tick()
+	if v, _ := c.Svc(custody.Custodian).Get(late); v.Status != custody.StatusApproved || v.Attempts != 0 || !strings.Contains(v.Waiting, "queued") {
+		t.Fatalf("a lone liquidation began before its window: %s %d %q", v.Status, v.Attempts, v.Waiting)
+	}
+	c.Advance(c.Svc(custody.Custodian).Policy().BatchWindow())
+	if v := c.WaitStatus(t, custody.Custodian, late, custody.StatusDone); first[v.Result.Batch.ID] || len(v.Result.Signatures) != 1 {
+		t.Fatalf("the late liquidation's batch %+v", v.Result)
 	}
 }
