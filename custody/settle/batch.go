@@ -152,6 +152,8 @@ func (s *Settler) BatchDigests(ctx context.Context, _ string, members []custody.
 // broadcasts, sends the transaction once (a transaction the Bitcoin node
 // knows already is not sent again).
 func (s *Settler) SettleBatch(ctx context.Context, id string, members []custody.Request, sigs []service.Signature, broadcast bool) error {
+	s.batchMu.Lock()
+	defer s.batchMu.Unlock()
 	bp, err := s.PlanBatch(ctx, members)
 	if err != nil {
 		return err

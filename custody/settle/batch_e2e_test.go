@@ -2,6 +2,7 @@ package settle_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,81 @@ func TestLiquidationBatchRegtest(t *testing.T) {
 		}
 	}
 	t.Logf("three liquidations, one transaction %s with %d inputs and %d outputs", txid, len(tx.TxIn), len(tx.TxOut))
+}
+
+// Issue 9 item 3, "a batch where one liquidation is refused by one
+// signer", on regtest (SECURITY.md scenario 8): by the exchange's own
+// clock one liquidation's evidence is stale. The exchange refuses the
+// batch naming it; the next batch pays the other two, checked on btcd;
+// the refused one is not paid and its view says why.
+func TestLiquidationBatchRefusedMemberRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts btcd and runs threshold signatures")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	w := withHouse(newWorld(t))
+	chain := regtest(ctx, t, w.pool)
+	c, _ := settledCluster(t, w, chain.Client, func(_ custody.Party, o *service.Options, s *settle.Settler) {
+		o.Batcher, o.AuthorizeWait = s, 300*time.Millisecond
+	})
+	amounts := map[string]uint64{"r-ok1": 4 * btcutil.SatoshiPerBitcoin, "r-ok2": 2 * btcutil.SatoshiPerBitcoin, "r-stale": 1 * btcutil.SatoshiPerBitcoin}
+	ids := map[string]string{}
+	for idem, amount := range amounts {
+		liq := accountCall(w, "house", idem, amount)
+		if idem == "r-stale" {
+			ev := *liq.Evidence
+			ev.Time = st.Epoch.Add(-10 * time.Minute)
+			ev = custody.SignMarginCall(ev, st.MarginKey())
+			liq.Evidence = &ev
+		}
+		v, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleMarginEngine), liq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[idem] = v.ID
+	}
+	for _, id := range ids {
+		c.WaitFor(t, custody.Custodian, id, "approved and its coins reserved", func(v service.View) bool {
+			return v.Status == custody.StatusApproved && len(v.Request.Inputs) > 0
+		})
+	}
+	c.Members[custody.Exchange].Clock.Advance(6 * time.Minute) // 16 minutes old there, 15 allowed
+	coord := c.Members[custody.Custodian]
+	window := coord.Svc.Policy().BatchWindow()
+	coord.Clock.Advance(window)
+	coord.Svc.Tick(ctx)
+	c.WaitFor(t, custody.Custodian, ids["r-stale"], "refused by the exchange", func(v service.View) bool {
+		return strings.Contains(v.Waiting+v.Reason, custody.ReasonEvidenceStale)
+	})
+	var txid string
+	for range 2 {
+		coord.Clock.Advance(window)
+		coord.Svc.Tick(ctx)
+	}
+	for _, idem := range []string{"r-ok1", "r-ok2"} {
+		v := c.WaitFor(t, custody.Custodian, ids[idem], "broadcast in a batch", func(v service.View) bool {
+			return v.Settlement != nil && v.Settlement.Broadcast && v.Settlement.Batch != ""
+		})
+		if txid == "" {
+			txid = v.Settlement.TxID
+		}
+		if v.Settlement.TxID != txid {
+			t.Fatal("the two liquidations were paid by two transactions")
+		}
+	}
+	chain.Generate(t, 1)
+	for _, idem := range []string{"r-ok1", "r-ok2"} {
+		paysOnChain(ctx, t, chain, txid, w.lender, int64(amounts[idem]))
+	}
+	if b := balanceOf(ctx, t, chain, w.lender); b != int64(amounts["r-ok1"]+amounts["r-ok2"]) {
+		t.Fatalf("lender holds %d sat: the refused liquidation was paid", b)
+	}
+	v, _ := c.Svc(custody.Custodian).Get(ids["r-stale"])
+	if v.Status == custody.StatusDone || v.Status == custody.StatusSigned || v.Settlement != nil {
+		t.Fatalf("the refused liquidation: %s %+v", v.Status, v.Settlement)
+	}
+	if !strings.Contains(v.Waiting+v.Reason, custody.ReasonEvidenceStale) {
+		t.Fatalf("the refused liquidation does not say why: %q %q", v.Waiting, v.Reason)
+	}
 }
