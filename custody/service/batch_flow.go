@@ -26,6 +26,11 @@ type batchState struct {
 	refused  map[string]string       // member → why the partner refused it in the last batch
 }
 
+// maxBatchInputs bounds the coins of one batch, so its transaction stays
+// standard (weight, btc.MaxInputs) and its document small; members beyond
+// it wait for the next batch.
+const maxBatchInputs = 400
+
 type queuedMember struct {
 	since   time.Time
 	partner custody.Party
@@ -127,9 +132,11 @@ func (s *Service) cutLocked() {
 	}
 	partner := cands[0].q.partner
 	var pick []cand
+	inputs := 0
 	for _, c := range cands {
-		if c.q.partner == partner && s.batch.refused[c.id] == "" && len(pick) < s.pol.BatchMax() {
+		if c.q.partner == partner && s.batch.refused[c.id] == "" && len(pick) < s.pol.BatchMax() && inputs+len(c.req.Inputs) <= maxBatchInputs {
 			pick = append(pick, c)
+			inputs += len(c.req.Inputs)
 		}
 	}
 	if len(pick) == 0 { // every candidate was refused last time: retry the oldest alone
