@@ -304,7 +304,9 @@ func (s *Service) stepLocked(id string) {
 	}
 	st.Exposure = s.exposure(req.Account)
 	status := st.Record.Status
-	if status == custody.StatusSigned && s.peerDoneLocked(id) {
+	if status == custody.StatusSigned && s.o.Tracker == nil && s.peerDoneLocked(id) {
+		// Without a Bitcoin node of its own, this node takes the payment
+		// from the peer that finalized; with one, it looks (track.go).
 		s.applyLocked(id, custody.EvDone, "finalized by a peer")
 	}
 	if status.Terminal() || status == custody.StatusSigned {

@@ -139,7 +139,10 @@ func (s *Service) resultLocked(id string) (Result, bool) {
 }
 
 // finishLocked ends a signed request: done at once without a finalizer;
-// with one, the coordinator runs it and the others follow its status.
+// with one, the coordinator runs it (broadcast); then every node with a
+// Bitcoin node (Tracker) marks it done when its own node shows the
+// transaction in a block, and a node without one follows the
+// coordinator's status.
 func (s *Service) finishLocked(id string, req custody.Request, res Result) {
 	if s.o.Finalizer == nil {
 		s.applyLocked(id, custody.EvDone, "signature is the product")
@@ -147,6 +150,7 @@ func (s *Service) finishLocked(id string, req custody.Request, res Result) {
 		return
 	}
 	if res.Coordinator != string(s.party) {
+		s.trackLocked(id) // done once this node's Bitcoin node shows it paid
 		return
 	}
 	req = req.WithInputs(res.Inputs)
@@ -157,6 +161,14 @@ func (s *Service) finishLocked(id string, req custody.Request, res Result) {
 		if err != nil {
 			s.appendAudit(KindFailure, id, string(s.party), []byte("finalize: "+err.Error()))
 			s.emit(Event{Type: EventFailure, RequestID: id, Party: s.party, Detail: "finalize: " + clip(err.Error())})
+			return
+		}
+		if s.o.Tracker != nil {
+			// Broadcast, not yet paid: done when a block of this node's
+			// Bitcoin node holds the transaction (track.go). Peers get
+			// the signature now.
+			s.trackLocked(id)
+			s.broadcastStatusLocked(id)
 			return
 		}
 		s.applyLocked(id, custody.EvDone, "finalized")
@@ -211,8 +223,11 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 		return nil
 	}
 	s.emit(Event{Type: EventSigned, RequestID: id, Party: custody.Party(res.Coordinator), Detail: strings.Join(res.Signers, "+")})
-	if s.o.Finalizer == nil {
+	switch {
+	case s.o.Finalizer == nil:
 		s.applyLocked(id, custody.EvDone, "signature is the product")
+	case s.o.Tracker != nil:
+		s.trackLocked(id) // done once this node's Bitcoin node shows it paid
 	}
 	return nil
 }

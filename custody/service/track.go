@@ -50,8 +50,9 @@ func (s *Service) settlementLocked(id string) (Settlement, bool) {
 	return rec, true
 }
 
-// trackLocked starts following request id's transaction, unless it has
-// already reached the confirmations that end tracking.
+// trackLocked starts following request id's transaction (signed: until it
+// confirms and the request is done; done: until TrackConfirmations),
+// unless it has already reached the confirmations that end tracking.
 func (s *Service) trackLocked(id string) {
 	if s.o.Tracker == nil {
 		return
@@ -62,13 +63,17 @@ func (s *Service) trackLocked(id string) {
 	s.tracked[id] = true
 }
 
-// resumeTracking follows again, after a restart, every done request
-// whose transaction had fewer confirmations than the target.
+// resumeTracking follows again, after a restart, every signed request
+// (waiting for its transaction to confirm) and every done request whose
+// transaction had fewer confirmations than the target.
 func (s *Service) resumeTracking() error {
 	if s.o.Tracker == nil {
 		return nil
 	}
-	done, err := s.st.List(func(e store.Entry) bool { return e.Progress.Record.Status == custody.StatusDone })
+	done, err := s.st.List(func(e store.Entry) bool {
+		st := e.Progress.Record.Status
+		return st == custody.StatusDone || st == custody.StatusSigned
+	})
 	if err != nil {
 		return fmt.Errorf("resuming settlement tracking: %w", err)
 	}
@@ -147,13 +152,27 @@ func (s *Service) trackOne(id string) {
 	cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	signed := false
+	if cur, err := s.st.Get(id); err == nil {
+		signed = cur.Progress.Record.Status == custody.StatusSigned
+	}
 	switch {
 	case err != nil:
 		s.log.Debug("tracking settlement", "request", short(id), "err", err)
 		return
 	case !ok:
 		delete(s.tracked, id)
+		if signed { // nothing to pay on chain (a coinless canary drill)
+			s.applyLocked(id, custody.EvDone, "signature is the product")
+			s.broadcastStatusLocked(id)
+		}
 		return
+	}
+	if signed && rec.Confirmations >= 1 && rec.Error == "" {
+		// Done means paid: the request's own transaction is in a block of
+		// this node's own Bitcoin node.
+		s.applyLocked(id, custody.EvDone, fmt.Sprintf("confirmed: txid %s in a block", rec.TxID))
+		s.broadcastStatusLocked(id)
 	}
 	if rec.Confirmations >= s.o.TrackConfirmations {
 		delete(s.tracked, id)

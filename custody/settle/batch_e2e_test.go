@@ -16,6 +16,17 @@ import (
 	"github.com/triad-custody/triad/custody/settle"
 )
 
+// batched makes every node pay liquidations in batches with its settler
+// (and, when set, a short AuthorizeWait).
+func batched(wait time.Duration) func(custody.Party, *service.Options) {
+	return func(_ custody.Party, o *service.Options) {
+		o.Batcher = o.Coins.(*settle.Settler)
+		if wait > 0 {
+			o.AuthorizeWait = wait
+		}
+	}
+}
+
 // accountCall is a liquidation of account with evidence of its own.
 func accountCall(w world, account, idem string, amount uint64) custody.Request {
 	liq := marginCall(w, idem, amount)
@@ -45,7 +56,7 @@ func TestLiquidationBatchRegtest(t *testing.T) {
 	defer cancel()
 	w := withHouse(newWorld(t))
 	chain := regtest(ctx, t, w.pool)
-	c, _ := settledCluster(t, w, chain.Client, func(_ custody.Party, o *service.Options, s *settle.Settler) { o.Batcher = s })
+	c, _ := settledClusterWith(t, w, chain.Client, batched(0))
 
 	rel := submitApprovedRelease(ctx, t, c, nil, release(w, 60*btcutil.SatoshiPerBitcoin, 4), "fund-7")
 	c.WaitStatus(t, custody.Custodian, rel.ID, custody.StatusSigned) // signed, finalized: then mined
@@ -144,9 +155,7 @@ func TestLiquidationBatchRefusedMemberRegtest(t *testing.T) {
 	defer cancel()
 	w := withHouse(newWorld(t))
 	chain := regtest(ctx, t, w.pool)
-	c, _ := settledCluster(t, w, chain.Client, func(_ custody.Party, o *service.Options, s *settle.Settler) {
-		o.Batcher, o.AuthorizeWait = s, 300*time.Millisecond
-	})
+	c, _ := settledClusterWith(t, w, chain.Client, batched(300*time.Millisecond))
 	amounts := map[string]uint64{"r-ok1": 4 * btcutil.SatoshiPerBitcoin, "r-ok2": 2 * btcutil.SatoshiPerBitcoin, "r-stale": 1 * btcutil.SatoshiPerBitcoin}
 	ids := map[string]string{}
 	for idem, amount := range amounts {

@@ -73,8 +73,7 @@ func TestTwoRequestsOneCoinRegtest(t *testing.T) {
 
 	// Client 7's account gets exactly one coin: a 60 BTC release.
 	rel := submitApprovedRelease(ctx, t, c, nil, release(w, 60*btcutil.SatoshiPerBitcoin, 4), "one-coin")
-	c.WaitStatus(t, custody.Custodian, rel.ID, custody.StatusDone)
-	chain.Generate(t, 1)
+	confirmPaid(ctx, t, c, chain, settlers, rel.ID, custody.Custodian)
 	if coins, err := chain.Client.ListUnspent(ctx, w.client, 1); err != nil || len(coins) != 1 {
 		t.Fatalf("client 7 holds %d coins (%v)", len(coins), err)
 	}
@@ -107,9 +106,9 @@ func TestTwoRequestsOneCoinRegtest(t *testing.T) {
 		a, _ := c.Svc(custody.Custodian).Get(ids["storm-a"])
 		b, _ := c.Svc(custody.Custodian).Get(ids["storm-b"])
 		switch {
-		case a.Result != nil && a.Result.Complete && strings.Contains(b.Waiting, "no free coin"):
+		case a.Settlement != nil && a.Settlement.Broadcast && strings.Contains(b.Waiting, "no free coin"):
 			first, second = "storm-a", "storm-b"
-		case b.Result != nil && b.Result.Complete && strings.Contains(a.Waiting, "no free coin"):
+		case b.Settlement != nil && b.Settlement.Broadcast && strings.Contains(a.Waiting, "no free coin"):
 			first, second = "storm-b", "storm-a"
 		}
 		return first != ""
@@ -117,12 +116,10 @@ func TestTwoRequestsOneCoinRegtest(t *testing.T) {
 	if v, _ := c.Svc(custody.Custodian).Get(ids[second]); v.Attempts != 0 || v.Result != nil {
 		t.Fatalf("the waiting liquidation spent attempts: %+v", v)
 	}
-	c.WaitStatus(t, custody.Custodian, ids[first], custody.StatusDone)
-	// The change of the first transaction confirms: the second goes on.
-	chain.Generate(t, 1)
+	// The first confirms, and with it its change: the second goes on.
+	confirmPaid(ctx, t, c, chain, settlers, ids[first], custody.Custodian, custody.Exchange)
 	c.Tick()
-	c.WaitStatus(t, custody.Custodian, ids[second], custody.StatusDone)
-	chain.Generate(t, 1)
+	confirmPaid(ctx, t, c, chain, settlers, ids[second], custody.Custodian, custody.Exchange)
 
 	// On chain: two transactions, each paying its own liquidation.
 	seen := map[string]bool{}

@@ -30,8 +30,15 @@ func (f lazyRecords) Settlement(id string) ([]byte, bool, error) { return f().Se
 
 // settledCluster is servicetest's three-node cluster with the world's
 // accounts and a settler as every node's Digester and Finalizer, against
-// chain; adjust changes each service's options further.
-func settledCluster(t *testing.T, w world, chain settle.Chain, adjust ...func(custody.Party, *service.Options, *settle.Settler)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+// chain.
+func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map[custody.Party]*settle.Settler) {
+	t.Helper()
+	return settledClusterWith(t, w, chain, nil)
+}
+
+// settledClusterWith is settledCluster with adjust changing a party's
+// service options after the settler is wired in (a hostile party).
+func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
@@ -52,28 +59,43 @@ func settledCluster(t *testing.T, w world, chain settle.Chain, adjust ...func(cu
 			}
 			o.Digester, o.Finalizer, o.Tracker, o.Coins = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker(), s
 			settlers[p] = s
-			for _, f := range adjust {
-				f(p, o, s)
+			if adjust != nil {
+				adjust(p, o)
 			}
 		},
 	})
 	return c, settlers
 }
 
-// mineAndCheck mines a block and checks that every node's own Bitcoin
-// view records one confirmation of the request's transaction.
-func mineAndCheck(ctx context.Context, t *testing.T, chain interface{ Generate(testing.TB, uint32) }, settlers map[custody.Party]*settle.Settler, req custody.Request) settle.Record {
+// confirmPaid waits until request id is signed and its coordinator has
+// broadcast the transaction; checks that no node calls it done before a
+// block holds it (done means paid); mines a block; and waits until every
+// party in parties records it done and every node's own Bitcoin view
+// records one confirmation. It returns the coordinator's view.
+func confirmPaid(ctx context.Context, t *testing.T, c *st.Cluster, chain interface{ Generate(testing.TB, uint32) }, settlers map[custody.Party]*settle.Settler, id string, parties ...custody.Party) service.View {
 	t.Helper()
-	chain.Generate(t, 1)
-	var rec settle.Record
-	for p, s := range settlers {
-		r, err := s.Refresh(ctx, req)
-		if err != nil || r.Confirmations != 1 {
-			t.Fatalf("%s: %s record %+v, %v", p, req.Kind, r, err)
+	v := c.WaitFor(t, custody.Custodian, id, "the result", func(v service.View) bool { return v.Result != nil && v.Result.Complete })
+	coord := custody.Party(v.Result.Coordinator)
+	v = c.WaitFor(t, coord, id, "the broadcast", func(v service.View) bool { return v.Settlement != nil && v.Settlement.Broadcast })
+	c.Tick()
+	for _, p := range custody.Parties {
+		if got, _ := c.Svc(p).Get(id); got.Status == custody.StatusDone {
+			t.Fatalf("%s records %.12s done before any block holds its transaction", p, id)
 		}
-		rec = r
 	}
-	return rec
+	chain.Generate(t, 1)
+	c.Tick()
+	for _, p := range parties {
+		v = c.WaitStatus(t, p, id, custody.StatusDone)
+	}
+	for p, s := range settlers {
+		r, err := s.Refresh(ctx, v.Request)
+		if err != nil || r.Confirmations != 1 {
+			t.Fatalf("%s: %s record %+v, %v", p, v.Request.Kind, r, err)
+		}
+	}
+	v, _ = c.Svc(coord).Get(id)
+	return v
 }
 
 // The three actions through the custody service on three nodes: requests
@@ -96,16 +118,12 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	// client's derived address: the custodian's node picks the coins,
 	// both operators approve.
 	v := submitApprovedRelease(ctx, t, c, settlers, release(w, 60*btcutil.SatoshiPerBitcoin, 4), "rel")
-	done := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
+	done := confirmPaid(ctx, t, c, chain, settlers, v.ID, custody.Parties...)
 	if len(done.Result.Signatures) != 2 {
 		t.Fatalf("release: %d signatures", len(done.Result.Signatures))
 	}
-	for _, p := range custody.Parties {
-		c.WaitFor(t, p, v.ID, "the result", func(v service.View) bool { return v.Result != nil && v.Result.Complete })
-	}
-	rec := mineAndCheck(ctx, t, chain, settlers, done.Request)
 	if b := balanceOf(ctx, t, chain, w.client); b != 60*btcutil.SatoshiPerBitcoin {
-		t.Fatalf("client balance %d (record %+v)", b, rec)
+		t.Fatalf("client balance %d (settlement %+v)", b, done.Settlement)
 	}
 
 	// Liquidation from the derived address: the margin engine asks the
@@ -119,9 +137,7 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
-	done = c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
-	mineAndCheck(ctx, t, chain, settlers, done.Request)
+	confirmPaid(ctx, t, c, chain, settlers, v.ID, custody.Custodian, custody.Exchange)
 	if b := balanceOf(ctx, t, chain, w.lender); b != 20*btcutil.SatoshiPerBitcoin {
 		t.Fatalf("lender balance %d", b)
 	}
@@ -156,8 +172,7 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	for _, p := range []custody.Party{custody.Regulator, custody.Exchange, custody.Custodian} {
 		c.Svc(p).Tick(ctx)
 	}
-	done = c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
-	mineAndCheck(ctx, t, chain, settlers, done.Request)
+	confirmPaid(ctx, t, c, chain, settlers, v.ID, custody.Custodian)
 	if b := balanceOf(ctx, t, chain, w.borrower); b != 15*btcutil.SatoshiPerBitcoin {
 		t.Fatalf("borrower balance %d", b)
 	}
@@ -182,7 +197,7 @@ func TestServiceTracksConfirmations(t *testing.T) {
 	c, settlers := settledCluster(t, w, chain.Client)
 	v := submitApprovedRelease(ctx, t, c, settlers, release(w, 10*btcutil.SatoshiPerBitcoin, 2), "track")
 	for _, p := range custody.Parties {
-		v = c.WaitStatus(t, p, v.ID, custody.StatusDone)
+		v = c.WaitFor(t, p, v.ID, "the signature", func(v service.View) bool { return v.Result != nil && v.Result.Complete })
 	}
 	plan, err := settlers[custody.Regulator].Plan(ctx, v.Request)
 	if err != nil {
@@ -194,14 +209,16 @@ func TestServiceTracksConfirmations(t *testing.T) {
 			return v.Settlement != nil && v.Settlement.TxID == txid && v.Settlement.Confirmations == n && v.Settlement.Error == ""
 		}
 	}
-	c.Tick() // in the mempool: known, no confirmation yet
+	c.Tick() // in the mempool: known, no confirmation yet, not paid
 	for _, p := range custody.Parties {
-		c.WaitFor(t, p, v.ID, "the txid, unconfirmed", confirmed(0))
+		if got := c.WaitFor(t, p, v.ID, "the txid, unconfirmed", confirmed(0)); got.Status != custody.StatusSigned {
+			t.Fatalf("%s: %s before any block holds the transaction", p, got.Status)
+		}
 	}
 	chain.Generate(t, 1)
 	c.Tick()
 	for _, p := range custody.Parties {
-		got := c.WaitFor(t, p, v.ID, "one confirmation", confirmed(1))
+		got := c.WaitFor(t, p, v.ID, "one confirmation, done", func(v service.View) bool { return confirmed(1)(v) && v.Status == custody.StatusDone })
 		if ids := c.Svc(p).Tracking(); len(ids) != 1 || ids[0] != v.ID {
 			t.Fatalf("%s tracks %v", p, ids)
 		}

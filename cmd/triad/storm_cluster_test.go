@@ -1,0 +1,514 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/custody/btc/btcdtest"
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/api"
+)
+
+// The storm benchmark's cluster: three `triad node run` processes with N
+// custody accounts on children m/0/<i> of one DKG key, a regtest btcd
+// every node uses, each account funded with one coin of its own, and a
+// settlement (liquidation) address whose key the harness holds. The
+// harness talks to the nodes only through their HTTP API and the CLI,
+// and to the chain only through btcd's RPC.
+
+const (
+	stormKeyID   = "vault-1"
+	stormFunding = btcutil.SatoshiPerBitcoin // one coin per account
+	stormFeeRate = 5                         // sat/vB, every liquidation
+)
+
+// stormCluster is the running set-up.
+type stormCluster struct {
+	bin, dir string
+	chain    *btcdtest.Node
+	rpc      *btcdRPC
+	started  map[string]*proc
+	cfgs     map[string]string
+	engine   ed25519.PrivateKey // the margin engine's evidence key (test-only, random)
+	settle   string             // the liquidation address
+	settleSc []byte             // its output script
+	accounts []stormAccount
+	batchKey string // the policy key for liquidation batches per day, "" if main has none
+	perDay   int    // settlements_per_day
+}
+
+type stormAccount struct {
+	ID, Path, Address string
+}
+
+// newTestKey is a random secp256k1 key and its regtest P2WPKH address.
+func newTestKey(t testing.TB) (*btcec.PrivateKey, string) {
+	t.Helper()
+	k, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := btc.CustodyAddress(k.PubKey(), "regtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, a.EncodeAddress()
+}
+
+// batchPolicyKey finds, in configs/sample.yaml, a policy key that limits
+// liquidation batches per day, if this version of Triad has one.
+func batchPolicyKey(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "sample.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^\s+(#\s*)?([a-z_]*liquidation[a-z_]*(?:per_day|batch)[a-z_]*)\s*:`)
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		if m[1] == "" {
+			return m[2]
+		}
+	}
+	return ""
+}
+
+// startStormCluster starts btcd, writes the three configs with n accounts,
+// inits and starts the nodes, makes the custody key by DKG, derives every
+// account's address through the API and funds each with one coin.
+func startStormCluster(t *testing.T, n int) *stormCluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	funderKey, funderAddr := newTestKey(t)
+	chain := btcdtest.Start(t, btcdtest.Options{MiningAddr: funderAddr})
+	chain.Mature(ctx, t)
+	_, engine, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, settleAddr := newTestKey(t)
+	settleSc, err := btc.DecodeAddress(settleAddr, "regtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, owner := newTestKey(t)
+	c := &stormCluster{bin: buildBinary(t), dir: t.TempDir(), chain: chain, rpc: newBtcdRPC(chain),
+		started: map[string]*proc{}, cfgs: map[string]string{}, engine: engine, settle: settleAddr, settleSc: settleSc,
+		batchKey: batchPolicyKey(t), perDay: 2}
+	if v := os.Getenv("TRIAD_STORM_SETTLEMENTS_PER_DAY"); v != "" {
+		if c.perDay, err = strconv.Atoi(v); err != nil || c.perDay < 0 {
+			t.Fatalf("TRIAD_STORM_SETTLEMENTS_PER_DAY=%q: want a count", v)
+		}
+	}
+	for i := 0; i < n; i++ {
+		c.accounts = append(c.accounts, stormAccount{ID: fmt.Sprintf("acct-%d", i), Path: fmt.Sprintf("m/0/%d", i)})
+	}
+	t.Setenv("TRIAD_TEST_BTC_PASS", chain.Pass)
+	for i, p := range node.DefaultParties {
+		cfg := c.writeConfig(t, p, owner)
+		if out, errOut, code := triad(t, c.bin, "init", "-c", cfg); code != 0 {
+			t.Fatalf("init %s: %d %s %s", p, code, out, errOut)
+		}
+		seedFixturePreParams(t, cfg, i)
+	}
+	for _, p := range node.DefaultParties {
+		c.cfgs[p] = c.writeConfig(t, p, owner)
+		c.started[p] = startNode(t, c.bin, c.cfgs[p])
+	}
+	if out, errOut, code := triad(t, c.bin, "keygen", "-c", c.cfgs["custodian"], "--key-id", stormKeyID); code != 0 {
+		t.Fatalf("keygen: %d\n%s\n%s", code, out, errOut)
+	}
+	c.deriveAddresses(ctx, t)
+	c.fund(ctx, t, funderKey, funderAddr)
+	return c
+}
+
+// writeConfig writes party's storm config (peers as in writeConfigAt).
+func (c *stormCluster) writeConfig(t *testing.T, party, owner string) string {
+	t.Helper()
+	var peers strings.Builder
+	for _, o := range node.DefaultParties {
+		if o == party {
+			continue
+		}
+		fmt.Fprintf(&peers, "  - party: %s\n    peer_id_file: %s/peer.id\n", o, o)
+		if p, ok := c.started[o]; ok {
+			fmt.Fprintf(&peers, "    addrs: [%s]\n", strings.Join(p.p2p, ", "))
+		}
+	}
+	var pol strings.Builder
+	if party != "regulator" { // the regulator observes liquidations
+		pol.WriteString("  auto_approve: [liquidation]\n")
+	}
+	if c.batchKey != "" {
+		fmt.Fprintf(&pol, "  %s: %d\n", c.batchKey, max(len(c.accounts), 10))
+	}
+	pol.WriteString("  accounts:\n")
+	for _, a := range c.accounts {
+		fmt.Fprintf(&pol, "    - {id: %s, key_id: %s, child_path: %s, owner_address: %s}\n", a.ID, stormKeyID, a.Path, owner)
+	}
+	y := fmt.Sprintf(`party: %[1]s
+data_dir: %[1]s
+p2p: {listen: [/ip4/127.0.0.1/tcp/0]}
+peers:
+%[2]sapi:
+  listen: 127.0.0.1:0
+  credentials:
+    - {name: admin, role: admin, token_file: %[1]s/admin.token}
+    - {name: operator, role: operator, token_file: %[1]s/operator.token}
+    - {name: margin-engine, role: margin-engine, token_file: %[1]s/margin-engine.token}
+sessions: {sign_timeout: 30s, keygen_timeout: 3m}
+preparams: {target: 1, concurrency: 1, generate: false}
+hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE}}
+bitcoin: {network: regtest, rpc_host: %[3]s, rpc_user: %[4]s, rpc_pass_env: TRIAD_TEST_BTC_PASS, broadcast: true}
+policy:
+  party: %[1]s
+  settlements_per_day: %[9]d
+  evidence_max_age: 1h
+  liquidation_address: %[5]s
+  margin_engine_keys: [%[6]s]
+  keys: [{id: %[7]s, role: custody}]
+  assets: [{symbol: BTC, decimals: 8, max_amount: 100000000, collateral_factor_bps: 10000}]
+  operators:
+    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
+    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
+    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
+%[8]slog: {level: warn}
+`, party, peers.String(), c.chain.RPCHost, c.chain.User, c.settle,
+		hex.EncodeToString(c.engine.Public().(ed25519.PublicKey)), stormKeyID, pol.String(), c.perDay)
+	path := filepath.Join(c.dir, party+".yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// apiClient is a client of party's API with the given role's token and
+// room for conns concurrent connections.
+func (c *stormCluster) apiClient(t testing.TB, party, role string, conns int) *client {
+	t.Helper()
+	f := clientFlags{config: c.cfgs[party], role: role}
+	cl, err := f.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.http = &http.Client{Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	return cl
+}
+
+// deriveAddresses asks the exchange's node for every account's address
+// and checks, for the first and last account, that the other two nodes
+// derive the same one.
+func (c *stormCluster) deriveAddresses(ctx context.Context, t *testing.T) {
+	t.Helper()
+	const conns = 8
+	cls := map[string]*client{}
+	for _, p := range node.DefaultParties {
+		cls[p] = c.apiClient(t, p, "admin", conns)
+	}
+	address := func(p, path string) (string, error) {
+		var res api.AddressResponse
+		q := "/v1/bitcoin/address?key_id=" + stormKeyID + "&network=regtest&path=" + path
+		if err := cls[p].do(ctx, "GET", q, nil, &res); err != nil {
+			return "", fmt.Errorf("%s's address of %s: %w", p, path, err)
+		}
+		return res.Address, nil
+	}
+	errs := make(chan error, len(c.accounts))
+	sem := make(chan struct{}, conns)
+	var wg sync.WaitGroup
+	for i := range c.accounts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			a, err := address("exchange", c.accounts[i].Path)
+			c.accounts[i].Address = a
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []stormAccount{c.accounts[0], c.accounts[len(c.accounts)-1]} {
+		for _, p := range []string{"custodian", "regulator"} {
+			if got, err := address(p, a.Path); err != nil || got != a.Address {
+				t.Fatalf("%s derives %s for %s, the exchange %s (%v)", p, got, a.Path, a.Address, err)
+			}
+		}
+	}
+}
+
+// fund pays one coin to every account's address in one transaction
+// spending the harness's mature coinbases, and mines it.
+func (c *stormCluster) fund(ctx context.Context, t *testing.T, key *btcec.PrivateKey, from string) {
+	t.Helper()
+	coins, err := c.chain.Client.ListUnspent(ctx, from, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.SliceStable(coins, func(i, j int) bool { return coins[i].Value > coins[j].Value })
+	tx := wire.NewMsgTx(2)
+	for _, a := range c.accounts {
+		sc, err := btc.DecodeAddress(a.Address, "regtest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.AddTxOut(wire.NewTxOut(stormFunding, sc))
+	}
+	need := int64(len(c.accounts)) * stormFunding
+	// 2 sat/vB over a bound of the size.
+	fee := func(inputs int) int64 { return int64(2 * (11 + 31*(len(c.accounts)+1) + 68*inputs)) }
+	prev := txscript.NewMultiPrevOutFetcher(nil)
+	var in int64
+	var used []btc.Unspent
+	for _, u := range coins {
+		if in >= need+fee(len(used)) {
+			break
+		}
+		tx.AddTxIn(wire.NewTxIn(&u.OutPoint, nil, nil))
+		prev.AddPrevOut(u.OutPoint, wire.NewTxOut(u.Value, u.PkScript))
+		used = append(used, u)
+		in += u.Value
+	}
+	if in < need+fee(len(used)) {
+		t.Fatalf("the miner's coins hold %d sat, the accounts need %d", in, need+fee(len(used)))
+	}
+	fromSc, err := btc.DecodeAddress(from, "regtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if change := in - need - fee(len(used)); change > 1000 {
+		tx.AddTxOut(wire.NewTxOut(change, fromSc))
+	}
+	hashes := txscript.NewTxSigHashes(tx, prev)
+	for i, u := range used {
+		w, err := txscript.WitnessSignature(tx, hashes, i, u.Value, u.PkScript, txscript.SigHashAll, key, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.TxIn[i].Witness = w
+	}
+	txid, err := c.chain.Client.Broadcast(ctx, tx)
+	if err != nil {
+		t.Fatalf("funding transaction: %v", err)
+	}
+	c.chain.Generate(t, 1)
+	if conf, err := c.chain.Client.Confirmations(ctx, txid); err != nil || conf < 1 {
+		t.Fatalf("funding transaction %s: %d confirmations, %v", txid, conf, err)
+	}
+}
+
+// peakRSS is a process's peak resident set (VmHWM), or "" off Linux.
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// btcdRPC is the few btcd calls the verification needs that btc.Client
+// does not offer, over plain JSON-RPC.
+type btcdRPC struct {
+	url, user, pass string
+	http            *http.Client
+}
+
+func newBtcdRPC(n *btcdtest.Node) *btcdRPC {
+	return &btcdRPC{url: "http://" + n.RPCHost, user: n.User, pass: n.Pass, http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+func (r *btcdRPC) call(ctx context.Context, method string, params []any, out any) error {
+	body, err := json.Marshal(map[string]any{"jsonrpc": "1.0", "id": 1, "method": method, "params": params})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", r.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(r.user, r.pass)
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("btcd %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&res); err != nil {
+		return fmt.Errorf("btcd %s: %s: %w", method, resp.Status, err)
+	}
+	if res.Error != nil {
+		return fmt.Errorf("btcd %s: %d %s", method, res.Error.Code, res.Error.Message)
+	}
+	return json.Unmarshal(res.Result, out)
+}
+
+// chainTx is a transaction as btcd has it: decoded, and where it is.
+type chainTx struct {
+	Tx            *wire.MsgTx
+	BlockHash     string
+	Confirmations int64
+}
+
+func (r *btcdRPC) tx(ctx context.Context, txid string) (chainTx, error) {
+	var res struct {
+		Hex           string `json:"hex"`
+		BlockHash     string `json:"blockhash"`
+		Confirmations int64  `json:"confirmations"`
+	}
+	if err := r.call(ctx, "getrawtransaction", []any{txid, 1}, &res); err != nil {
+		return chainTx{}, err
+	}
+	raw, err := hex.DecodeString(res.Hex)
+	if err != nil {
+		return chainTx{}, err
+	}
+	tx := wire.NewMsgTx(2)
+	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+		return chainTx{}, err
+	}
+	if tx.TxHash().String() != txid {
+		return chainTx{}, fmt.Errorf("btcd returned %s for %s", tx.TxHash(), txid)
+	}
+	return chainTx{Tx: tx, BlockHash: res.BlockHash, Confirmations: res.Confirmations}, nil
+}
+
+func (r *btcdRPC) mempool(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := r.call(ctx, "getrawmempool", []any{false}, &ids)
+	return ids, err
+}
+
+// miner mines a block whenever btcd's mempool holds a transaction, at
+// most maxBlocks, and records when (the harness's clock) it mined each.
+type miner struct {
+	mu      sync.Mutex
+	minedAt map[string]time.Time // block hash → when generate returned
+	err     error
+}
+
+func (c *stormCluster) runMiner(ctx context.Context, maxBlocks int) (*miner, <-chan struct{}) {
+	m := &miner{minedAt: map[string]time.Time{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for mined := 0; mined < maxBlocks; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			ids, err := c.rpc.mempool(ctx)
+			if err != nil || len(ids) == 0 {
+				continue
+			}
+			hashes, err := c.chain.Client.Generate(ctx, 1)
+			now := time.Now()
+			m.mu.Lock()
+			if err != nil {
+				m.err = err
+			}
+			for _, h := range hashes {
+				m.minedAt[h.String()] = now
+				mined++
+			}
+			m.mu.Unlock()
+		}
+	}()
+	return m, done
+}
+
+func (m *miner) at(block string) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.minedAt[block]
+	return t, ok
+}
+
+// watchSigned follows the node's event stream and records, by the
+// harness's clock, when each request was first reported signed (or done).
+func watchSigned(ctx context.Context, cl *client) (func() map[string]time.Time, error) {
+	resp, err := cl.send(ctx, "GET", "/v1/events", nil)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	seen := map[string]time.Time{}
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:"))
+			if !ok {
+				continue
+			}
+			var e struct {
+				Type      string `json:"type"`
+				RequestID string `json:"request_id"`
+				Status    string `json:"status"`
+			}
+			if json.Unmarshal(bytes.TrimSpace(data), &e) != nil || e.RequestID == "" {
+				continue
+			}
+			if e.Type == "signed" || e.Status == "signed" || e.Status == "done" {
+				now := time.Now()
+				mu.Lock()
+				if _, ok := seen[e.RequestID]; !ok {
+					seen[e.RequestID] = now
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() map[string]time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		out := make(map[string]time.Time, len(seen))
+		for k, v := range seen {
+			out[k] = v
+		}
+		return out
+	}, nil
+}
