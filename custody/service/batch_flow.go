@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/triad-custody/triad/custody"
@@ -241,32 +242,75 @@ func (s *Service) coordinateBatch(n Network, b Batch, members []custody.Request,
 	}
 }
 
-// signBatch signs each input's digest with that input's key; each
-// signature is checked against the key this node derives before the next.
+// batchSigners bounds the signing sessions one batch runs at once.
+const batchSigners = 3
+
+// signBatch signs each input's digest with that input's key: the first
+// alone (the partner judges and joins the batch there), then the rest a
+// few at a time. Each signature is checked against the key this node
+// derives; the first failure ends the attempt.
 func (s *Service) signBatch(ctx context.Context, n Network, b Batch, members []custody.Request, partner custody.Party, nonce string) ([]Signature, []string, error) {
 	bid := b.ID()
 	ins, err := s.o.Batcher.BatchDigests(ctx, bid, members)
 	if err != nil {
 		return nil, nil, fmt.Errorf("building batch %.12s: %w", bid, err)
 	}
-	var sigs []Signature
-	var signers []string
-	for i, in := range ins {
+	sigs := make([]Signature, len(ins))
+	signed := make([][]string, len(ins))
+	one := func(ctx context.Context, i int) error {
+		in := ins[i]
 		out, err := n.Sign(ctx, node.SignRequest{KeyID: in.KeyID, RequestID: fmt.Sprintf("batch-%s/%d/%s", bid, i, nonce),
 			Digest: in.Digest, ChildPath: in.ChildPath, Payload: b.Canonical(), Partner: string(partner)})
 		if err != nil {
-			return nil, nil, fmt.Errorf("signing input %d of %d: %w", i+1, len(ins), err)
+			return fmt.Errorf("signing input %d of %d: %w", i+1, len(ins), err)
 		}
 		sig := sigFrom(out.Signature)
 		pub, err := s.publicKey(ctx, custody.Request{KeyID: in.KeyID, ChildPath: in.ChildPath})
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		if !verifySig(pub, in.Digest, sig) {
-			return nil, nil, fmt.Errorf("batch %.12s: %w: signature %d", bid, ErrBadResult, i)
+			return fmt.Errorf("batch %.12s: %w: signature %d", bid, ErrBadResult, i)
 		}
-		sigs = append(sigs, sig)
-		for _, p := range out.Signers {
+		sigs[i], signed[i] = sig, out.Signers
+		return nil
+	}
+	if err := one(ctx, 0); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		slots = make(chan struct{}, batchSigners)
+	)
+	for i := 1; i < len(ins); i++ {
+		slots <- struct{}{}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := one(ctx, i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, nil, first
+	}
+	var signers []string
+	for _, ps := range signed {
+		for _, p := range ps {
 			if !slices.Contains(signers, p) {
 				signers = append(signers, p)
 			}
