@@ -357,3 +357,28 @@ func TestBatchRefusalNamesTheMember(t *testing.T) {
 		t.Fatalf("the refused member was paid: %s", v.Status)
 	}
 }
+
+// liquidation_batches_per_day counts batches, not liquidations: with a cap
+// of one, one batch pays two liquidations, and the next liquidation that
+// day is refused for the cap, not signed.
+func TestBatchCapCountsBatches(t *testing.T) {
+	c := st.New(t, st.Options{
+		Policy: func(_ custody.Party, pol *custody.Policy) { pol.LiquidationBatchesPerDay = 1 },
+		Service: func(_ custody.Party, o *service.Options) {
+			o.Batcher = service.InterimBatcher{}
+			o.AuthorizeWait = 300 * time.Millisecond
+		}})
+	ids := submitLiquidations(t, c, map[string]time.Time{"cap-1": st.Epoch, "cap-2": st.Epoch})
+	c.Advance(c.Svc(custody.Custodian).Policy().BatchWindow())
+	for _, id := range ids {
+		c.WaitStatus(t, custody.Custodian, id, custody.StatusDone)
+	}
+	v, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleMarginEngine), st.Liquidation("cap-3", 100_000, st.MarginKey(), st.Epoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusRejected)
+	if !strings.Contains(got.Reason, custody.ReasonDailyCap) || got.Result != nil {
+		t.Fatalf("the third liquidation: %s %q", got.Status, got.Reason)
+	}
+}
