@@ -1,11 +1,17 @@
 package service_test
 
 import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
@@ -380,5 +386,59 @@ func TestBatchCapCountsBatches(t *testing.T) {
 	got := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusRejected)
 	if !strings.Contains(got.Reason, custody.ReasonDailyCap) || got.Result != nil {
 		t.Fatalf("the third liquidation: %s %q", got.Status, got.Reason)
+	}
+}
+
+// A peer's batch result is recorded only once its signatures verify, under
+// each input's own account key, over the digests this node derives from
+// the batch itself (SECURITY.md scenario 8): a result signed by another
+// key is refused, and the request stays unsigned here.
+func TestForgedBatchResultRefused(t *testing.T) {
+	c := batchCluster(t)
+	ids := submitLiquidations(t, c, map[string]time.Time{"fg-1": st.Epoch, "fg-2": st.Epoch})
+	reg := c.Svc(custody.Regulator)
+	var members []custody.Request
+	for _, idem := range []string{"fg-1", "fg-2"} {
+		v := c.WaitFor(t, custody.Regulator, ids[idem], "stored", func(service.View) bool { return true })
+		members = append(members, v.Request)
+	}
+	slices.SortFunc(members, func(x, y custody.Request) int { return strings.Compare(x.ID(), y.ID()) })
+	b := service.Batch{Batch: service.BatchVersion}
+	for _, m := range members {
+		b.Members = append(b.Members, service.BatchMember{RequestID: m.ID()})
+	}
+	ins, _ := service.InterimBatcher{}.BatchDigests(ctx, b.ID(), members)
+	rogue, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{7}, 32))
+	var sigs []service.Signature
+	for _, in := range ins {
+		sig := btcecdsa.Sign(rogue, in.Digest[:])
+		r, s := sig.R(), sig.S()
+		rb, sb := r.Bytes(), s.Bytes()
+		sigs = append(sigs, service.Signature{Digest: hex.EncodeToString(in.Digest[:]), R: hex.EncodeToString(rb[:]), S: hex.EncodeToString(sb[:])})
+	}
+	send := func(id string, res *service.Result, reason string) {
+		msg, err := json.Marshal(map[string]any{"type": "status", "request_id": id,
+			"status": service.PeerStatus{Status: custody.StatusApproved, Reason: reason, At: st.Epoch}, "result": res})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Members[custody.Custodian].Node.SendApp(ctx, "regulator", service.Topic, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forged := &service.Result{Coordinator: "custodian", Signers: []string{"custodian", "exchange"}, Signatures: sigs, Complete: true,
+		Batch: &service.BatchRef{ID: b.ID(), Doc: b.Canonical()}}
+	send(members[0].ID(), forged, "forged")
+	// Messages are handled one at a time, in the order they are queued: a
+	// marker sent once the forged one is being handled comes after it.
+	c.WaitFor(t, custody.Regulator, members[0].ID(), "the forged status", func(v service.View) bool {
+		return v.Peers[custody.Custodian].Reason == "forged"
+	})
+	send(members[1].ID(), nil, "marker")
+	c.WaitFor(t, custody.Regulator, members[1].ID(), "the marker", func(v service.View) bool {
+		return v.Peers[custody.Custodian].Reason == "marker"
+	})
+	if v, _ := reg.Get(members[0].ID()); v.Result != nil || v.Status == custody.StatusSigned || v.Status == custody.StatusDone {
+		t.Fatalf("a forged batch result was recorded: %s %+v", v.Status, v.Result)
 	}
 }
