@@ -59,7 +59,10 @@ func (s *Service) queueLocked(id string, req custody.Request, partner custody.Pa
 	if s.batch.queued == nil {
 		s.batch.queued = map[string]queuedMember{}
 	}
-	if _, ok := s.batch.queued[id]; !ok {
+	if q, ok := s.batch.queued[id]; ok {
+		q.partner = partner // the pair that can sign now (signers.go)
+		s.batch.queued[id] = q
+	} else {
 		s.batch.queued[id] = queuedMember{since: s.clock.Now(), partner: partner}
 		s.log.Info("liquidation queued for the next batch", "request", short(id))
 		if s.waiting[id] == "" {
