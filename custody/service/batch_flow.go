@@ -87,10 +87,11 @@ func (s *Service) cutBatch() {
 
 // cutLocked cuts a batch when the oldest queued liquidation has waited a
 // window, or the queue is full: up to BatchMax members that are still
-// approved here, sorted by request ID, each with its reserved plan. A
-// member the partner refused in the last batch goes only into a batch of
-// its own, so it never holds up the others. The batch is counted once
-// against liquidation_batches_per_day; its members' own attempts are not.
+// approved here (and at most maxBatchInputs coins), sorted by request ID,
+// each with its reserved plan. A member the partner refused in the last
+// batch goes only into a batch of its own, so it never holds up the
+// others. The batch is counted once against liquidation_batches_per_day;
+// its members' own attempts are not.
 func (s *Service) cutLocked() {
 	n, _ := s.network()
 	if s.batch.inflight != "" || len(s.batch.queued) == 0 || n == nil {
@@ -131,21 +132,39 @@ func (s *Service) cutLocked() {
 		}
 		return cands[i].id < cands[j].id
 	})
-	if now.Sub(cands[0].q.since) < s.pol.BatchWindow() && len(cands) < s.pol.BatchMax() {
-		return
-	}
-	partner := cands[0].q.partner
-	var pick []cand
-	inputs := 0
+	// The liquidations the partner did not refuse last time are cut when
+	// the oldest has waited a window or they fill a batch; a refused one
+	// is tried again alone, once it has waited a window itself, when no
+	// such batch is due: it never holds up the others, nor waits for ever.
+	var normal []cand
 	for _, c := range cands {
-		if c.q.partner == partner && s.batch.refused[c.id] == "" && len(pick) < s.pol.BatchMax() && inputs+len(c.req.Inputs) <= maxBatchInputs {
-			pick = append(pick, c)
-			inputs += len(c.req.Inputs)
+		if s.batch.refused[c.id] == "" {
+			normal = append(normal, c)
 		}
 	}
-	if len(pick) == 0 { // every candidate was refused last time: retry the oldest alone
-		pick = cands[:1]
+	due := func(c cand) bool { return now.Sub(c.q.since) >= s.pol.BatchWindow() }
+	var pick []cand
+	switch {
+	case len(normal) > 0 && (due(normal[0]) || len(normal) >= s.pol.BatchMax()):
+		partner, inputs := normal[0].q.partner, 0
+		for _, c := range normal {
+			if c.q.partner == partner && len(pick) < s.pol.BatchMax() && inputs+len(c.req.Inputs) <= maxBatchInputs {
+				pick = append(pick, c)
+				inputs += len(c.req.Inputs)
+			}
+		}
+	default:
+		for _, c := range cands {
+			if s.batch.refused[c.id] != "" && due(c) {
+				pick = []cand{c}
+				break
+			}
+		}
+		if len(pick) == 0 {
+			return
+		}
 	}
+	partner := pick[0].q.partner
 	sort.Slice(pick, func(i, j int) bool { return pick[i].id < pick[j].id })
 	b := Batch{Batch: BatchVersion}
 	members := make([]custody.Request, len(pick))

@@ -362,6 +362,21 @@ func TestBatchRefusalNamesTheMember(t *testing.T) {
 	if v, _ := c.Svc(custody.Custodian).Get(ids["n-busy"]); v.Result != nil || v.Status == custody.StatusDone {
 		t.Fatalf("the refused member was paid: %s", v.Status)
 	}
+	// A newer liquidation is queued, not yet due: the refused member, due,
+	// is tried again, alone (it is not starved by newer arrivals).
+	coord.Clock.Advance(window / 2)
+	late := submitLiquidations(t, c, map[string]time.Time{"n-late": st.Epoch})["n-late"]
+	coord.Clock.Advance(window / 2)
+	coord.Svc.Tick(ctx)
+	v := c.WaitFor(t, custody.Custodian, ids["n-busy"], "tried again", func(v service.View) bool {
+		return v.Attempts == 2 && v.Status != custody.StatusSigning
+	})
+	if v.Result != nil && (len(v.Result.Signatures) != 1 || v.Result.Batch.ID == batch) {
+		t.Fatalf("the refused member was not tried alone: %+v", v.Result)
+	}
+	if lv, _ := c.Svc(custody.Custodian).Get(late); lv.Attempts != 0 {
+		t.Fatalf("the newer liquidation began before its window: %d attempts", lv.Attempts)
+	}
 }
 
 // liquidation_batches_per_day counts batches, not liquidations: with a cap
