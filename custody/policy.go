@@ -36,6 +36,13 @@ type Policy struct {
 	// margin calls must not wait for tomorrow's settlement quota.
 	// 0: DefaultLiquidationBatchesPerDay.
 	LiquidationBatchesPerDay int `mapstructure:"liquidation_batches_per_day" yaml:"liquidation_batches_per_day"`
+	// LiquidationBatchWindow is how long the coordinator of liquidations
+	// gathers approved ones before it cuts a liquidation batch: one
+	// transaction paying them all (0: DefaultLiquidationBatchWindow).
+	LiquidationBatchWindow time.Duration `mapstructure:"liquidation_batch_window" yaml:"liquidation_batch_window"`
+	// LiquidationBatchMax cuts a batch at once when that many liquidations
+	// are queued (0: DefaultLiquidationBatchMax; at most MaxBatchMembers).
+	LiquidationBatchMax int `mapstructure:"liquidation_batch_max" yaml:"liquidation_batch_max"`
 	// MaxFeeRate caps the fee rate in sat/vB.
 	MaxFeeRate uint64 `mapstructure:"max_fee_rate" yaml:"max_fee_rate"`
 	// MaxFee caps one transaction's absolute fee in satoshis, computed by
@@ -124,6 +131,11 @@ type Asset struct {
 const (
 	DefaultLiquidationBatchesPerDay = 288     // one every five minutes
 	DefaultMaxFee                   = 1000000 // 0.01 BTC
+	DefaultLiquidationBatchWindow   = 10 * time.Second
+	DefaultLiquidationBatchMax      = 50
+	// MaxBatchMembers bounds a liquidation batch: two outputs a member
+	// (payment and change) stay within a standard transaction's outputs.
+	MaxBatchMembers = 50
 )
 
 // DefaultPolicy returns the pilot's defaults for party; the caller adds
@@ -133,6 +145,8 @@ func DefaultPolicy(party Party) Policy {
 		Party:                    party,
 		SettlementsPerDay:        2,
 		LiquidationBatchesPerDay: DefaultLiquidationBatchesPerDay,
+		LiquidationBatchWindow:   DefaultLiquidationBatchWindow,
+		LiquidationBatchMax:      DefaultLiquidationBatchMax,
 		MaxFeeRate:               500,
 		MaxFee:                   DefaultMaxFee,
 		MaxLeverageBps:           20000,
@@ -163,6 +177,10 @@ func (p Policy) Validate() error {
 		return bad("settlements_per_day", "must not be negative")
 	case p.LiquidationBatchesPerDay < 0:
 		return bad("liquidation_batches_per_day", "must not be negative")
+	case p.LiquidationBatchWindow < 0 || p.LiquidationBatchWindow > time.Hour:
+		return bad("liquidation_batch_window", "must be 0 (the default, %s) .. 1h", DefaultLiquidationBatchWindow)
+	case p.LiquidationBatchMax < 0 || p.LiquidationBatchMax > MaxBatchMembers:
+		return bad("liquidation_batch_max", "must be 0 (the default, %d) .. %d", DefaultLiquidationBatchMax, MaxBatchMembers)
 	case p.MaxFee > MaxAmount:
 		return bad("max_fee", "must be 0 (the default, %d) .. %d satoshis", DefaultMaxFee, uint64(MaxAmount))
 	case p.MaxFeeRate == 0 || p.MaxFeeRate > MaxFeeRate:
@@ -380,6 +398,22 @@ func (p Policy) CapOf(req Request) (class string, limit int) {
 		return CapLiquidation, p.LiquidationBatchesPerDay
 	}
 	return "", p.SettlementsPerDay
+}
+
+// BatchWindow is LiquidationBatchWindow, or its default.
+func (p Policy) BatchWindow() time.Duration {
+	if p.LiquidationBatchWindow == 0 {
+		return DefaultLiquidationBatchWindow
+	}
+	return p.LiquidationBatchWindow
+}
+
+// BatchMax is LiquidationBatchMax, or its default.
+func (p Policy) BatchMax() int {
+	if p.LiquidationBatchMax == 0 {
+		return DefaultLiquidationBatchMax
+	}
+	return p.LiquidationBatchMax
 }
 
 // FeeCap is the absolute fee one transaction may pay (MaxFee, or its

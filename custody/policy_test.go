@@ -27,6 +27,8 @@ func TestPolicyValidateNamesTheKey(t *testing.T) {
 		"accounts[1].child_path":           func(p *custody.Policy) { p.Accounts[1].ChildPath = "m/1'" },
 		"assets[1].collateral_factor_bps":  func(p *custody.Policy) { p.Assets[1].CollateralFactorBps = 12000 },
 		"liquidation_address":              func(p *custody.Policy) { p.LiquidationAddress = "bc1 q" },
+		"liquidation_batch_window":         func(p *custody.Policy) { p.LiquidationBatchWindow = -time.Second },
+		"liquidation_batch_max":            func(p *custody.Policy) { p.LiquidationBatchMax = custody.MaxBatchMembers + 1 },
 	}
 	for key, mutate := range cases {
 		p := loadPolicy(t)

@@ -193,7 +193,8 @@ func setDefaults(v *viper.Viper) {
 		"policy.max_leverage_bps": d.MaxLeverageBps, "policy.evidence_max_age": d.EvidenceMaxAge.String(),
 		"policy.approval_max_ttl": d.ApprovalMaxTTL.String(), "policy.clock_skew": d.ClockSkew.String(),
 		"policy.notice_period": d.NoticePeriod.String(), "policy.unfreeze_lapse": d.UnfreezeLapse.String(),
-		"policy.canary_notice_period": "0s",
+		"policy.canary_notice_period":     "0s",
+		"policy.liquidation_batch_window": d.LiquidationBatchWindow.String(), "policy.liquidation_batch_max": d.LiquidationBatchMax,
 		"policy.max_signing_attempts": d.MaxSigningAttempts,
 	} {
 		v.SetDefault(k, val)

@@ -93,7 +93,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	svc, err := service.Open(cfg, service.Options{Logger: log,
 		Digester:  service.CanaryDigester(cfg.Policy, settler.Digester(service.DefaultDigester)),
 		Finalizer: service.CanaryFinalizer(cfg.Policy, settler.Finalizer()),
-		Tracker:   settler.Tracker(), Coins: settler})
+		Tracker:   settler.Tracker(), Coins: settler, Batcher: settler})
 	if err != nil {
 		s.Close()
 		return err

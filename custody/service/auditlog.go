@@ -50,6 +50,7 @@ func (s *Service) Tick(ctx context.Context) {
 		}
 		s.offer(pending)
 	}
+	s.cutBatch()
 	now := s.clock.Now()
 	if _, err := s.st.PruneNonces(now.Add(-s.pol.ClockSkew)); err != nil {
 		s.log.Warn("pruning nonces", "err", err)

@@ -66,6 +66,9 @@ type Result struct {
 	// Inputs is the plan the signatures pay the request with (plan.go);
 	// empty for a request signed without one.
 	Inputs []custody.Input `json:"inputs,omitempty"`
+	// Batch is the liquidation batch the signatures pay the request in
+	// (batch_flow.go): one signature per input of the batch transaction.
+	Batch *BatchRef `json:"batch,omitempty"`
 }
 
 func (r Result) digest() string {
@@ -117,6 +120,9 @@ func (s *Service) publicKey(ctx context.Context, req custody.Request) (*btcec.Pu
 // computes itself (for the result's plan) and the key it holds a share
 // of. Partial results check the signatures they have.
 func (s *Service) verifyResult(ctx context.Context, req custody.Request, res Result) error {
+	if res.Batch != nil {
+		return s.verifyBatchResult(ctx, req, res) // batch_flow.go
+	}
 	req = req.WithInputs(res.Inputs)
 	digests, err := s.o.Digester(req)
 	if err != nil {

@@ -33,12 +33,18 @@
 //	            reserves it, re-evaluates its own policy, recomputes the
 //	            digest with the Digester and joins at most one live session
 //	            per request
+//	    liquidations with a Batcher: the coordinator queues them instead
+//	    and cuts a liquidation batch per window or size limit
+//	    (batch_flow.go): one node.Sign per input of the batch transaction,
+//	    the batch document as payload; the partner judges every member
+//	    itself and names each one it refuses, which the next batch leaves
+//	    out; each member gets a result carrying the batch
 //	signed: the coordinator verifies and stores the signature, tells peers;
 //	    every peer verifies it against its own digest before recording it;
 //	    the coordinator's Finalizer broadcasts, and a node with a Bitcoin
 //	    node (Tracker) records the request done once a block of its own
 //	    node holds the transaction (done means paid)
-//	Tick: witness monotonic time, report clock jumps, re-evaluate open
+//	Tick: cut a due liquidation batch; witness monotonic time, report clock jumps, re-evaluate open
 //	    requests (notice periods, lapses, retries), exchange audit heads,
 //	    follow done requests' transactions (Tracker: txid, confirmations);
 //	    the regulator reconciles audit chains on its schedule.

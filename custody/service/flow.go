@@ -368,6 +368,10 @@ func (s *Service) stepLocked(id string) {
 	if status == custody.StatusProposed && !s.applyLocked(id, custody.EvApprove, "quorum "+joinParties(pair)) {
 		return
 	}
+	if pair[0] == s.party && s.batching(req) { // batch_flow.go
+		s.queueLocked(id, req, pair[1])
+		return
+	}
 	if pair[0] == s.party && s.plannedHereLocked(id, req) {
 		s.beginLocked(id, req, pair[1])
 	}
@@ -384,7 +388,8 @@ func (s *Service) applyErrLocked(id string, t custody.EventType, reason string) 
 	if t == custody.EvBegin {
 		ev.MaxAttempts = s.pol.MaxSigningAttempts
 		if e, err := s.st.Get(id); err == nil {
-			ev.Uncapped = !s.pol.CountsTowardCap(e.Request)
+			// A batch member's begin is not counted: its batch is (batch_flow.go).
+			ev.Uncapped = !s.pol.CountsTowardCap(e.Request) || s.batching(e.Request)
 			ev.Cap, limit = s.pol.CapOf(e.Request)
 		}
 	}
@@ -395,7 +400,7 @@ func (s *Service) applyErrLocked(id string, t custody.EventType, reason string) 
 	}
 	s.m.transitions.WithLabelValues(string(e.Progress.Record.Status)).Inc()
 	if e.Progress.Record.Status.Terminal() {
-		s.unqueueLocked(id)
+		s.leaveLineLocked(id)
 		delete(s.waiting, id)
 	}
 	if e.Progress.Record.Status == custody.StatusDone {

@@ -115,30 +115,30 @@ func (s *Service) plannedHereLocked(id string, req custody.Request) bool {
 	return false
 }
 
-// queueLocked puts an approved request this node coordinates in line for
+// lineUpLocked puts an approved request this node coordinates in line for
 // signing (MaxAttempts are in flight); its view says so.
-func (s *Service) queueLocked(id string) {
-	if !slices.Contains(s.queued, id) {
-		s.queued = append(s.queued, id)
+func (s *Service) lineUpLocked(id string) {
+	if !slices.Contains(s.inLine, id) {
+		s.inLine = append(s.inLine, id)
 	}
-	s.waiting[id] = fmt.Sprintf("queued for signing: %d attempts in flight here, %d in line", len(s.inflight), len(s.queued))
+	s.waiting[id] = fmt.Sprintf("queued for signing: %d attempts in flight here, %d in line", len(s.inflight), len(s.inLine))
 }
 
-func (s *Service) unqueueLocked(id string) {
-	if i := slices.Index(s.queued, id); i >= 0 {
-		s.queued = slices.Delete(s.queued, i, i+1)
+func (s *Service) leaveLineLocked(id string) {
+	if i := slices.Index(s.inLine, id); i >= 0 {
+		s.inLine = slices.Delete(s.inLine, i, i+1)
 		delete(s.waiting, id)
 	}
 }
 
-// nextQueuedLocked steps the oldest request in line, now that an attempt
+// nextInLineLocked steps the oldest request in line, now that an attempt
 // is over.
-func (s *Service) nextQueuedLocked() {
-	if len(s.queued) == 0 {
+func (s *Service) nextInLineLocked() {
+	if len(s.inLine) == 0 {
 		return
 	}
-	id := s.queued[0]
-	s.unqueueLocked(id)
+	id := s.inLine[0]
+	s.leaveLineLocked(id)
 	s.work.push(func() { s.step(id) })
 }
 

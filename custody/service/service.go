@@ -59,6 +59,10 @@ type Options struct {
 	// Coins chooses, reserves and checks the coins that pay a transfer
 	// (plan.go; settle.Settler). nil: no request has a plan.
 	Coins Coins
+	// Batcher pays approved liquidations in liquidation batches
+	// (batch_flow.go; settle.Settler, or InterimBatcher); nil: each
+	// liquidation is its own transaction.
+	Batcher Batcher
 	// Exposure reports an account's open exposure (require_zero_exposure).
 	Exposure func(account string) (uint64, bool)
 	// Tracker follows a done request's Bitcoin transaction on this node's
@@ -101,8 +105,9 @@ type Service struct {
 	choosing keyedMutex        // per account: coin choice and reservation
 	checked  seenSet           // plans checked on the chain, per attempt
 	planning map[string]bool   // under mu: coins being chosen for a request
-	queued   []string          // under mu: approved requests in line for an attempt (MaxAttempts)
+	inLine   []string          // under mu: approved requests in line for an attempt (MaxAttempts)
 	waiting  map[string]string // under mu: why a request's coins could not be reserved yet
+	batch    batchState        // under mu: liquidations queued for the next batch (batch_flow.go)
 
 	netMu sync.Mutex // guards net and keys only
 	net   Network
@@ -211,6 +216,16 @@ func New(o Options) (*Service, error) {
 		published: map[string]string{}, offered: map[string]time.Duration{}, peers: map[string]map[custody.Party]PeerStatus{}, orphans: map[string][]orphan{},
 		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}, tracked: map[string]bool{},
 		planning: map[string]bool{}, waiting: map[string]string{}}
+	s.batch = batchState{queued: map[string]queuedMember{}, refused: map[string]string{}}
+	if inner := o.Finalizer; o.Batcher != nil && inner != nil {
+		// A batch member's result finalizes its whole batch.
+		s.o.Finalizer = func(ctx context.Context, req custody.Request, res Result) error {
+			if res.Batch != nil {
+				return s.settleBatchResult(ctx, res)
+			}
+			return inner(ctx, req, res)
+		}
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.watch.Lap()
 	s.nextRecon = s.clock.Now().Add(s.reconcileEvery())

@@ -28,10 +28,10 @@ func (s *Service) beginLocked(id string, req custody.Request, partner custody.Pa
 	// A storm of approved requests signs a few at a time: every attempt
 	// at once would share the CPU until all of them missed their deadline.
 	if len(s.inflight) >= s.o.MaxAttempts {
-		s.queueLocked(id)
+		s.lineUpLocked(id)
 		return
 	}
-	s.unqueueLocked(id)
+	s.leaveLineLocked(id)
 	if err := s.applyErrLocked(id, custody.EvBegin, "signing with "+string(partner)); err != nil {
 		switch {
 		case errors.Is(err, custody.ErrTooManyAttempts):
@@ -57,7 +57,7 @@ func (s *Service) coordinate(n Network, id string, req custody.Request, partner 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.inflight, id)
-	s.nextQueuedLocked()
+	s.nextInLineLocked()
 	if s.closed {
 		return // the record stays "signing"; recover() settles it on restart
 	}
@@ -292,6 +292,9 @@ func requestOf(rid string) string {
 func (s *Service) tryAuthorize(keyID string, p *node.Proposal) error {
 	refuse := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, a...))
+	}
+	if isBatchPayload(p.Payload) {
+		return s.tryAuthorizeBatch(keyID, p) // batch_flow.go
 	}
 	req, err := custody.DecodeCanonicalRequest(p.Payload)
 	if err != nil {

@@ -22,6 +22,10 @@ type Settlement struct {
 	Updated       time.Time `json:"updated,omitzero"`
 	// Error is the last broadcast or lookup failure, if any.
 	Error string `json:"error,omitempty"`
+	// Vout is the request's own payment output and Batch its liquidation
+	// batch's ID, when a batch pays it (TxID is then the batch's).
+	Vout  *uint32 `json:"vout,omitempty"`
+	Batch string  `json:"batch,omitempty"`
 }
 
 // Tracker asks this node's Bitcoin node about a done request's transaction,

@@ -35,6 +35,12 @@
 //		Finalizer: settler.Finalizer(),
 //	})
 //
+// It is also the service's Batcher (batch.go): PlanBatch builds a
+// liquidation batch's one transaction from its members (payment i at
+// output i, change per account, a fee share per member, each input
+// locked to its own account key), SettleBatch finalizes it with
+// btc.FinalizeEach and records every member's txid and output index.
+//
 // Without it, Authorizer is a node.Authorizer doing the same check and
 // SignAll sequences the per-input signatures.
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/triad-custody/triad/custody"
@@ -55,25 +56,41 @@ func (s *Settler) Settle(ctx context.Context, req custody.Request, sigs []btc.Si
 		log.Info("transaction finalised; broadcast is off")
 		return rec, s.putRecord(rec)
 	}
-	n, err := s.cfg.Chain.Confirmations(ctx, &txid)
-	switch {
-	case err == nil: // the node knows it already: sent before a restart, or by a peer
-		rec.Broadcast, rec.Confirmations = true, n
-	case errors.Is(err, btc.ErrNotFound):
-		if _, err := s.cfg.Chain.Broadcast(ctx, tx); err != nil {
-			rec.Error = err.Error()
-			_ = s.putRecord(rec)
-			log.Warn("broadcast failed", "err", err)
-			return rec, fmt.Errorf("settling %.12s: %w", p.RequestID, err)
-		}
-		rec.Broadcast = true
-	default:
+	n, err := s.send(ctx, tx)
+	if err != nil {
 		rec.Error = err.Error()
 		_ = s.putRecord(rec)
+		log.Warn("broadcast failed", "err", err)
 		return rec, fmt.Errorf("settling %.12s: %w", p.RequestID, err)
 	}
+	rec.Broadcast, rec.Confirmations = true, n
 	log.Info("transaction broadcast", "fee", rec.Fee, "confirmations", rec.Confirmations)
 	return rec, s.putRecord(rec)
+}
+
+// send broadcasts tx unless this node's Bitcoin node knows it already
+// (sent before a restart, or by a peer), and returns its confirmations.
+func (s *Settler) send(ctx context.Context, tx *wire.MsgTx) (int64, error) {
+	txid := tx.TxHash()
+	n, err := s.cfg.Chain.Confirmations(ctx, &txid)
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, btc.ErrNotFound):
+		if _, err := s.cfg.Chain.Broadcast(ctx, tx); err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	return 0, err
+}
+
+func chainHash(txid string) (*chainhash.Hash, error) {
+	h, err := chainhash.NewHashFromStr(txid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: txid %q: %v", btc.ErrBadInput, txid, err)
+	}
+	return h, nil
 }
 
 // Refresh asks this node's Bitcoin node how many blocks confirm req's
@@ -82,6 +99,9 @@ func (s *Settler) Settle(ctx context.Context, req custody.Request, sigs []btc.Si
 func (s *Settler) Refresh(ctx context.Context, req custody.Request) (Record, error) {
 	if s.cfg.Chain == nil {
 		return Record{}, fmt.Errorf("tracking %.12s: %w", req.ID(), ErrNoChain)
+	}
+	if rec, ok, err := s.Record(req.ID()); err == nil && ok && rec.Batch != "" {
+		return s.refreshBatch(ctx, rec) // paid in a liquidation batch (batch.go)
 	}
 	p, err := s.Plan(ctx, req)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -53,8 +54,9 @@ type Config struct {
 // Settler turns this node's typed requests into Bitcoin transactions. It
 // is safe for concurrent use.
 type Settler struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	batchMu sync.Mutex // one SettleBatch at a time: every member's result settles the same batch
 }
 
 // New validates cfg and returns a Settler. It does not contact the chain.

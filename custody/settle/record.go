@@ -14,8 +14,12 @@ type Record struct {
 	RequestID string `json:"request_id"`
 	TxID      string `json:"txid"`
 	// Raw is the signed transaction, hex.
-	Raw           string    `json:"raw"`
-	Fee           int64     `json:"fee"`
+	Raw string `json:"raw"`
+	Fee int64  `json:"fee"`
+	// Vout is the request's own payment output in TxID, and Batch the ID
+	// of the liquidation batch that pays it, for a batch member.
+	Vout          *uint32   `json:"vout,omitempty"`
+	Batch         string    `json:"batch,omitempty"`
 	Broadcast     bool      `json:"broadcast"`
 	Confirmations int64     `json:"confirmations"`
 	Updated       time.Time `json:"updated"`

@@ -85,7 +85,7 @@ func (s *Settler) Tracker() service.Tracker {
 			rec = stored // with its update time
 		}
 		return service.Settlement{TxID: rec.TxID, Broadcast: rec.Broadcast, Confirmations: rec.Confirmations,
-			Updated: rec.Updated, Error: rec.Error}, true, nil
+			Updated: rec.Updated, Error: rec.Error, Vout: rec.Vout, Batch: rec.Batch}, true, nil
 	}
 }
 

@@ -108,6 +108,9 @@ func (v View) Print(w io.Writer) {
 			state = fmt.Sprintf("broadcast, %d confirmation(s)", r.Confirmations)
 		}
 		fmt.Fprintf(w, "status    %s\n", state)
+		if r.Batch != "" && r.Vout != nil {
+			fmt.Fprintf(w, "paid by   liquidation batch %s: txid %s, output %d (the transaction above is this request alone)\n", r.Batch, r.TxID, *r.Vout)
+		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "error     %s\n", r.Error)
 		}

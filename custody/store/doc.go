@@ -6,7 +6,10 @@
 // so a kill -9 leaves either both or neither. results.go adds what the
 // custody service needs around that: List, the idempotency Lookup, and each
 // request's signing result (PutResult/Result, opaque JSON of package
-// service, stored with its audit record).
+// service, stored with its audit record). batch.go keeps liquidation
+// batches: each batch's document, the batch each member last joined, and
+// the batch counted once against its daily cap (BeginBatch, idempotent per
+// batch ID); a batch's results are stored all or none (PutResults).
 //
 // The node's loop around it:
 //

@@ -1,0 +1,241 @@
+package settle
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/custody/service"
+)
+
+// BatchPlan is a liquidation batch's transaction as this node builds it
+// from the members it stores, with their plans, in the batch's order:
+//
+//   - inputs: each member's coins, in member order, each locked to its
+//     member's account key (which this node derives from its own share);
+//   - outputs: first one payment per member (member i's at output i) to
+//     the liquidation address this node's policy allows for its account,
+//     then one change output per member back to its own account address
+//     (left out, and added to its fee, when it would be dust);
+//   - each member pays its own fee share at its own fee rate for its own
+//     inputs and outputs; the first also pays the transaction's overhead.
+//     No share may exceed max_fee, nor the whole fee max_fee_rate over the
+//     transaction's size.
+type BatchPlan struct {
+	Tx       *wire.MsgTx
+	Prevouts []btc.UTXO           // per input, in order
+	Keys     []*btcec.PublicKey   // per input: the key it is locked to
+	Inputs   []service.BatchInput // per input: digest, key ID and child path
+	Shares   []int64              // per member: its fee share
+	Fee      int64
+}
+
+// PlanBatch builds the batch transaction of members (liquidations, each
+// with its plan). Every member must also be payable alone (Plan): the
+// same checks of account, key, destination, fee rate and coins apply.
+func (s *Settler) PlanBatch(ctx context.Context, members []custody.Request) (*BatchPlan, error) {
+	if len(members) == 0 || len(members) > custody.MaxBatchMembers {
+		return nil, fmt.Errorf("batch: %w: %d members, want 1..%d", ErrPolicy, len(members), custody.MaxBatchMembers)
+	}
+	plans := make([]*Plan, len(members))
+	nIn := 0
+	for i, m := range members {
+		if m.Kind != custody.KindLiquidation {
+			return nil, fmt.Errorf("batch member %.12s: %w: %s is not a liquidation", m.ID(), ErrPolicy, m.Kind)
+		}
+		p, err := s.plan(ctx, m)
+		if err != nil {
+			return nil, fmt.Errorf("batch member %.12s: %w", m.ID(), err)
+		}
+		plans[i] = p
+		nIn += len(p.Spend.Inputs)
+	}
+	bp := &BatchPlan{Tx: wire.NewMsgTx(btc.TxVersion), Shares: make([]int64, len(members))}
+	pays := make([]*wire.TxOut, len(members))
+	changes := make([]*wire.TxOut, len(members))
+	nOut := 2 * len(members) // at most; the count's size is one byte either way (MaxBatchMembers)
+	for i, p := range plans {
+		m := members[i]
+		for _, in := range p.Spend.Inputs {
+			txIn := wire.NewTxIn(&in.OutPoint, nil, nil)
+			txIn.Sequence = btc.InputSequence
+			bp.Tx.AddTxIn(txIn)
+			bp.Prevouts = append(bp.Prevouts, in)
+			bp.Keys = append(bp.Keys, p.Key)
+		}
+		dest, err := btc.DecodeAddress(m.Destination, s.cfg.Network)
+		if err != nil {
+			return nil, fmt.Errorf("batch member %.12s: %w", m.ID(), err)
+		}
+		if int64(m.Amount) < btc.DustThreshold(dest) {
+			return nil, fmt.Errorf("batch member %.12s: %w: %d sat", m.ID(), btc.ErrDust, m.Amount)
+		}
+		change, err := btc.P2WPKHScript(p.Key)
+		if err != nil {
+			return nil, err
+		}
+		var in int64
+		for _, u := range p.Spend.Inputs {
+			in += u.Value
+		}
+		weight := int64(len(p.Spend.Inputs))*btc.InputWeight + btc.OutputWeight(dest)
+		if i == 0 {
+			weight += btc.OverheadWeight(nIn, nOut)
+		}
+		rate := int64(m.FeeRate)
+		bare := rate * ((weight + 3) / 4)
+		withChange := rate * ((weight + btc.OutputWeight(change) + 3) / 4)
+		switch left := in - int64(m.Amount) - withChange; {
+		case left >= btc.DustThreshold(change):
+			changes[i], bp.Shares[i] = wire.NewTxOut(left, change), withChange
+		case in-int64(m.Amount) >= bare:
+			bp.Shares[i] = in - int64(m.Amount)
+		default:
+			return nil, fmt.Errorf("batch member %.12s: %w: inputs %d < amount %d + fee share %d", m.ID(), btc.ErrInsufficientFunds, in, m.Amount, bare)
+		}
+		if uint64(bp.Shares[i]) > s.cfg.Policy.FeeCap() {
+			return nil, fmt.Errorf("batch member %.12s: %w: fee share %d sat over this node's max_fee %d", m.ID(), ErrPolicy, bp.Shares[i], s.cfg.Policy.FeeCap())
+		}
+		pays[i] = wire.NewTxOut(int64(m.Amount), dest)
+		bp.Fee += bp.Shares[i]
+	}
+	for _, o := range pays {
+		bp.Tx.AddTxOut(o)
+	}
+	for _, o := range changes {
+		if o != nil {
+			bp.Tx.AddTxOut(o)
+		}
+	}
+	vsize := btc.EstimateVSize(bp.Tx)
+	switch {
+	case len(bp.Tx.TxOut) > btc.MaxOutputs || len(bp.Tx.TxIn) > btc.MaxInputs || btc.EstimateWeight(bp.Tx) > btc.MaxStandardWeight:
+		return nil, fmt.Errorf("batch: %w: %d inputs, %d outputs", btc.ErrTooLarge, len(bp.Tx.TxIn), len(bp.Tx.TxOut))
+	case uint64(bp.Fee) > s.cfg.Policy.MaxFeeRate*uint64(vsize):
+		return nil, fmt.Errorf("batch: %w: fee %d sat over max_fee_rate %d × %d vB", ErrPolicy, bp.Fee, s.cfg.Policy.MaxFeeRate, vsize)
+	}
+	if fee, err := btc.Fee(bp.Tx, bp.Prevouts); err != nil || fee != bp.Fee { // the build is its own first reader
+		return nil, fmt.Errorf("batch: fee %d, shares %d: %w", fee, bp.Fee, err)
+	}
+	digests, err := btc.SigHashes(bp.Tx, bp.Prevouts)
+	if err != nil {
+		return nil, err
+	}
+	k := 0
+	for i, p := range plans {
+		for range p.Spend.Inputs {
+			bp.Inputs = append(bp.Inputs, service.BatchInput{Digest: digests[k], KeyID: members[i].KeyID, ChildPath: members[i].ChildPath})
+			k++
+		}
+	}
+	return bp, nil
+}
+
+// BatchDigests implements service.Batcher.
+func (s *Settler) BatchDigests(ctx context.Context, _ string, members []custody.Request) ([]service.BatchInput, error) {
+	bp, err := s.PlanBatch(ctx, members)
+	if err != nil {
+		return nil, err
+	}
+	return bp.Inputs, nil
+}
+
+// SettleBatch implements service.Batcher: it finalizes the batch (script
+// engine), records for every member the batch's txid, its own output
+// index and its fee share, and, with broadcast on a node that
+// broadcasts, sends the transaction once (a transaction the Bitcoin node
+// knows already is not sent again).
+func (s *Settler) SettleBatch(ctx context.Context, id string, members []custody.Request, sigs []service.Signature, broadcast bool) error {
+	s.batchMu.Lock()
+	defer s.batchMu.Unlock()
+	bp, err := s.PlanBatch(ctx, members)
+	if err != nil {
+		return err
+	}
+	if s.batchRecorded(id, bp.Tx.TxHash().String(), members, broadcast && s.cfg.Broadcast) {
+		return nil // every member's result runs this; the batch is one transaction
+	}
+	bs := make([]btc.Signature, len(sigs))
+	for i, sg := range sigs {
+		r, err1 := hex.DecodeString(sg.R)
+		sv, err2 := hex.DecodeString(sg.S)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("finalizing batch %.12s: %w: signature %d is not hex", id, ErrSignatures, i)
+		}
+		bs[i] = btc.SignatureFromBytes(r, sv)
+	}
+	tx, err := btc.FinalizeEach(bp.Tx, bp.Prevouts, bp.Keys, bs)
+	if err != nil {
+		return fmt.Errorf("finalizing batch %.12s: %w: %w", id, ErrSignatures, err)
+	}
+	var raw bytes.Buffer
+	if err := tx.Serialize(&raw); err != nil {
+		return err
+	}
+	txid := tx.TxHash()
+	recs := make([]Record, len(members))
+	for i, m := range members {
+		vout := uint32(i)
+		recs[i] = Record{RequestID: m.ID(), TxID: txid.String(), Raw: hex.EncodeToString(raw.Bytes()), Fee: bp.Shares[i], Vout: &vout, Batch: id}
+		if prev, ok, _ := s.Record(m.ID()); ok && prev.TxID == recs[i].TxID {
+			recs[i].Broadcast, recs[i].Confirmations = prev.Broadcast, prev.Confirmations
+		}
+	}
+	var sendErr error
+	if broadcast && s.cfg.Broadcast {
+		n, err := s.send(ctx, tx)
+		for i := range recs {
+			if err != nil {
+				recs[i].Error = err.Error()
+			} else {
+				recs[i].Broadcast, recs[i].Confirmations = true, n
+			}
+		}
+		sendErr = err
+	}
+	for _, r := range recs {
+		if err := s.putRecord(r); err != nil {
+			return err
+		}
+	}
+	s.log.Info("liquidation batch finalised", "batch", short(id), "txid", txid.String(), "members", len(members), "fee", bp.Fee, "broadcast", broadcast && s.cfg.Broadcast && sendErr == nil)
+	if sendErr != nil {
+		return fmt.Errorf("settling batch %.12s: %w", id, sendErr)
+	}
+	return nil
+}
+
+// batchRecorded reports whether every member already records batch id's
+// transaction txid (broadcast, when sent is asked for).
+func (s *Settler) batchRecorded(id, txid string, members []custody.Request, sent bool) bool {
+	for _, m := range members {
+		rec, ok, err := s.Record(m.ID())
+		if err != nil || !ok || rec.Batch != id || rec.TxID != txid || (sent && !rec.Broadcast) {
+			return false
+		}
+	}
+	return true
+}
+
+// refreshBatch asks this node's Bitcoin node about a batch member's
+// recorded transaction (the batch's txid) and records the answer.
+func (s *Settler) refreshBatch(ctx context.Context, rec Record) (Record, error) {
+	h, err := chainHash(rec.TxID)
+	if err != nil {
+		return rec, err
+	}
+	n, err := s.cfg.Chain.Confirmations(ctx, h)
+	if err != nil {
+		return rec, fmt.Errorf("tracking %.12s in batch %.12s: %w", rec.RequestID, rec.Batch, err)
+	}
+	rec.Confirmations, rec.Error = n, ""
+	return rec, s.putRecord(rec)
+}
+
+var _ service.Batcher = (*Settler)(nil)
