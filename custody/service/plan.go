@@ -150,10 +150,16 @@ func (s *Service) joinedOverLocked(id string) bool {
 	if s.inflight[id] != "" {
 		return false
 	}
+	if s.batch.inflight != "" { // a member of the batch this node coordinates
+		if bid, ok, err := s.st.BatchOf(id); err != nil || ok && bid == s.batch.inflight {
+			return false
+		}
+	}
 	live := false
 	now := time.Now()
 	for key, ls := range s.sessions {
-		if rid, _, _ := strings.Cut(key, "/"); rid != id {
+		// A request's own sessions ("<id>/<input>") and its batch's ("batch|<id>").
+		if rid, _, _ := strings.Cut(key, "/"); rid != id && key != "batch|"+id {
 			continue
 		}
 		if now.Before(ls.until) {

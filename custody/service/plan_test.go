@@ -73,7 +73,7 @@ func TestChainDownRequestWaits(t *testing.T) {
 		return strings.Contains(v.Waiting, "503 Too busy")
 	})
 	if got.Status != custody.StatusApproved || got.Attempts != 0 || got.Result != nil {
-		t.Fatalf("waiting for the bitcoin node: %s, %d attempts", got.Status, got.Attempts)
+		t.Fatalf("waiting for the bitcoin node: %s, %d attempts (%q, %v)", got.Status, got.Attempts, got.Waiting, got.Approvals)
 	}
 	if n, _ := c.Svc(custody.Custodian).Store().Settlements(custody.DayKey(c.Members[custody.Custodian].Clock.Now())); n != 0 {
 		t.Fatalf("%d settlements counted while waiting for coins", n)

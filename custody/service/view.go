@@ -35,12 +35,14 @@ type View struct {
 
 // Get returns this node's view of a request (store.ErrNotFound if unknown).
 func (s *Service) Get(id string) (View, error) {
+	// Read under the lock, so the stored record and this node's in-memory
+	// facts (decision, waiting reason) are of one moment.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	e, err := s.st.Get(id)
 	if err != nil {
 		return View{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.viewLocked(e), nil
 }
 
