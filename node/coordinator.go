@@ -65,7 +65,15 @@ const maxAttempts = 2
 // an attempt fails because the partner is unreachable, silent past the
 // deadline, declined or misbehaved, retries once with the other partner
 // and a fresh session ID.
-func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
+//
+// One sign_timeout bounds the whole call, not each attempt: while another
+// connected partner remains to fail over to, an attempt may use two thirds
+// of what is left, so a silent partner still leaves the other pair time to
+// sign and two paused partners cost the caller one timeout (scenario 13).
+func (n *Node) Sign(parent context.Context, req SignRequest) (*SignResult, error) {
+	end := time.Now().Add(n.opt.SignTimeout) // the wall clock: opt.Now may be a test's jumping clock
+	ctx, cancel := context.WithDeadline(parent, end)
+	defer cancel()
 	share, err := n.opt.Keys.Load(ctx, req.KeyID)
 	if err != nil {
 		return nil, err
@@ -89,7 +97,14 @@ func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
 			Participants: signers, Threshold: share.Threshold, Digest: req.Digest[:], ChildPath: req.ChildPath, Payload: req.Payload,
 			ShareView: shareView(share)}
 		p.SessionID = p.sessionIDFor()
-		sig, err := n.attempt(ctx, p, partner)
+		budget := time.Until(end)
+		if attempt < maxAttempts-1 && n.hasOtherPartner(share, excluded, partner) {
+			budget = budget * 2 / 3
+		}
+		if budget <= 0 {
+			break
+		}
+		sig, err := n.attempt(ctx, p, partner, budget)
 		if errors.Is(err, ErrPolicyRefused) { // refused by this node's own policy before any partner heard of it: no failover
 			return res, err
 		}
@@ -101,7 +116,7 @@ func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
 		}
 		a.Error, a.Culprits = err.Error(), tss.Culprits(err)
 		res.Attempts = append(res.Attempts, a)
-		if ctx.Err() != nil {
+		if parent.Err() != nil { // the caller gave up
 			return res, err
 		}
 		excluded[partner] = true
@@ -125,18 +140,24 @@ func summarize(as []Attempt) string {
 }
 
 // choosePartner returns the other holder to sign with: connected before
-// unconnected, then in name order.
+// unconnected, then one whose circuit breaker is closed before one whose
+// breaker is open (incidents.go), then in name order.
 func (n *Node) choosePartner(share *tss.KeyShare, excluded map[string]bool) (string, bool) {
 	var cands []string
+	open := map[string]bool{}
 	for _, h := range share.Holders() {
 		if h != n.opt.Party && !excluded[h] {
 			cands = append(cands, h)
+			open[h] = n.Breaker(h).Open
 		}
 	}
 	sort.SliceStable(cands, func(i, j int) bool {
 		ci, cj := n.t.Connected(cands[i]), n.t.Connected(cands[j])
 		if ci != cj {
 			return ci
+		}
+		if oi, oj := open[cands[i]], open[cands[j]]; oi != oj {
+			return oj
 		}
 		return cands[i] < cands[j]
 	})
@@ -146,8 +167,20 @@ func (n *Node) choosePartner(share *tss.KeyShare, excluded map[string]bool) (str
 	return cands[0], true
 }
 
-func (n *Node) attempt(ctx context.Context, p *Proposal, partner string) (*tss.Signature, error) {
-	s, err := n.signSession(p)
+// hasOtherPartner reports whether a connected holder besides this node,
+// partner and the excluded ones remains to fail over to.
+func (n *Node) hasOtherPartner(share *tss.KeyShare, excluded map[string]bool, partner string) bool {
+	for _, h := range share.Holders() {
+		if h != n.opt.Party && h != partner && !excluded[h] && n.t.Connected(h) {
+			return true
+		}
+	}
+	return false
+}
+
+// attempt runs one signing session with partner, bounded by budget.
+func (n *Node) attempt(ctx context.Context, p *Proposal, partner string, budget time.Duration) (*tss.Signature, error) {
+	s, err := n.signSession(p, budget)
 	if err != nil {
 		return nil, err
 	}
@@ -173,9 +206,9 @@ func (n *Node) attempt(ctx context.Context, p *Proposal, partner string) (*tss.S
 }
 
 // signSession checks a signing proposal against this node's share and
-// its own authorizer, and opens a session for it.
-func (n *Node) signSession(p *Proposal) (*tss.Session, error) {
-	ctx, cancel := context.WithTimeout(n.ctx, n.opt.SignTimeout)
+// its own authorizer, and opens a session for it that ends within d.
+func (n *Node) signSession(p *Proposal, d time.Duration) (*tss.Session, error) {
+	ctx, cancel := context.WithTimeout(n.ctx, d)
 	defer cancel()
 	share, err := n.opt.Keys.Load(ctx, p.KeyID)
 	if err != nil {
@@ -204,7 +237,7 @@ func (n *Node) signSession(p *Proposal) (*tss.Session, error) {
 			return nil, err
 		}
 	}
-	cfg := n.sessionConfig(p.SessionID, n.opt.SignTimeout)
+	cfg := n.sessionConfig(p.SessionID, d)
 	cfg.Self = share.Self // after a reshare the participant ID is "party#n"
 	return tss.NewSignSession(tss.SignConfig{
 		Config:  cfg,
