@@ -66,10 +66,12 @@ const maxAttempts = 2
 // deadline, declined or misbehaved, retries once with the other partner
 // and a fresh session ID.
 //
-// One sign_timeout bounds the whole call, not each attempt: while another
-// connected partner remains to fail over to, an attempt may use two thirds
-// of what is left, so a silent partner still leaves the other pair time to
-// sign and two paused partners cost the caller one timeout (scenario 13).
+// One sign_timeout bounds the whole call, not each attempt, so two paused
+// partners cost the caller one timeout (scenario 13). While another
+// connected partner remains to fail over to, an attempt is given up once
+// its partner has sent nothing for a third of what was left: a paused
+// partner still leaves the other pair time to sign, and a live one, which
+// answers every round, keeps the whole budget.
 func (n *Node) Sign(parent context.Context, req SignRequest) (*SignResult, error) {
 	end := time.Now().Add(n.opt.SignTimeout) // the wall clock: opt.Now may be a test's jumping clock
 	ctx, cancel := context.WithDeadline(parent, end)
@@ -97,14 +99,14 @@ func (n *Node) Sign(parent context.Context, req SignRequest) (*SignResult, error
 			Participants: signers, Threshold: share.Threshold, Digest: req.Digest[:], ChildPath: req.ChildPath, Payload: req.Payload,
 			ShareView: shareView(share)}
 		p.SessionID = p.sessionIDFor()
-		budget := time.Until(end)
-		if attempt < maxAttempts-1 && n.hasOtherPartner(share, excluded, partner) {
-			budget = budget * 2 / 3
-		}
+		budget, silence := time.Until(end), time.Duration(0)
 		if budget <= 0 {
 			break
 		}
-		sig, err := n.attempt(ctx, p, partner, budget)
+		if attempt < maxAttempts-1 && n.hasOtherPartner(share, excluded, partner) {
+			silence = budget / 3
+		}
+		sig, err := n.attempt(ctx, p, partner, budget, silence)
 		if errors.Is(err, ErrPolicyRefused) { // refused by this node's own policy before any partner heard of it: no failover
 			return res, err
 		}
@@ -178,8 +180,9 @@ func (n *Node) hasOtherPartner(share *tss.KeyShare, excluded map[string]bool, pa
 	return false
 }
 
-// attempt runs one signing session with partner, bounded by budget.
-func (n *Node) attempt(ctx context.Context, p *Proposal, partner string, budget time.Duration) (*tss.Signature, error) {
+// attempt runs one signing session with partner, bounded by budget and,
+// when silence is set, by the partner's silence.
+func (n *Node) attempt(ctx context.Context, p *Proposal, partner string, budget, silence time.Duration) (*tss.Signature, error) {
 	s, err := n.signSession(p, budget)
 	if err != nil {
 		return nil, err
@@ -196,13 +199,46 @@ func (n *Node) attempt(ctx context.Context, p *Proposal, partner string, budget 
 		n.recordAbort(s, p.KeyID, err)
 		return nil, err
 	}
-	if err := n.run(ctx, s, rt, p); err != nil {
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	if silence > 0 {
+		rt = watchSilence(rctx, rcancel, s, rt, partner, silence)
+	}
+	if err := n.run(rctx, s, rt, p); err != nil {
 		if !errors.Is(err, ErrDeclined) {
 			n.withdraw(p, []string{partner}, err.Error())
 		}
 		return nil, err
 	}
 	return s.Signature()
+}
+
+// watchSilence forwards rt's inbox and aborts s, blaming partner, once
+// nothing has come from it for silence.
+func watchSilence(ctx context.Context, cancel context.CancelFunc, s *tss.Session, rt *route, partner string, silence time.Duration) *route {
+	fwd := &route{inbox: make(chan tss.Inbound, cap(rt.inbox)), declines: rt.declines, saved: rt.saved}
+	go func() {
+		t := time.NewTimer(silence)
+		defer t.Stop()
+		for {
+			select {
+			case in := <-rt.inbox:
+				t.Reset(silence)
+				select {
+				case fwd.inbox <- in:
+				case <-ctx.Done():
+					return
+				}
+			case <-t.C:
+				s.Abort(fmt.Errorf("%w: %s sent nothing for %v", tss.ErrUnreachable, partner, silence.Round(time.Millisecond)), partner)
+				cancel()
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return fwd
 }
 
 // signSession checks a signing proposal against this node's share and
