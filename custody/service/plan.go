@@ -139,7 +139,7 @@ func (s *Service) nextQueuedLocked() {
 	}
 	id := s.queued[0]
 	s.unqueueLocked(id)
-	s.work.push(func() { s.step(id) })
+	s.work.pushOwn(func() { s.step(id) })
 }
 
 // joinedOverLocked reports whether this node, a partner in signing
