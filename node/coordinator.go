@@ -65,7 +65,17 @@ const maxAttempts = 2
 // an attempt fails because the partner is unreachable, silent past the
 // deadline, declined or misbehaved, retries once with the other partner
 // and a fresh session ID.
-func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
+//
+// One sign_timeout bounds the whole call, not each attempt, so two paused
+// partners cost the caller one timeout (scenario 13). While another
+// connected partner remains to fail over to, an attempt is given up once
+// its partner has sent nothing for a third of what was left: a paused
+// partner still leaves the other pair time to sign, and a live one, which
+// answers every round, keeps the whole budget.
+func (n *Node) Sign(parent context.Context, req SignRequest) (*SignResult, error) {
+	end := time.Now().Add(n.opt.SignTimeout) // the wall clock: opt.Now may be a test's jumping clock
+	ctx, cancel := context.WithDeadline(parent, end)
+	defer cancel()
 	share, err := n.opt.Keys.Load(ctx, req.KeyID)
 	if err != nil {
 		return nil, err
@@ -89,7 +99,14 @@ func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
 			Participants: signers, Threshold: share.Threshold, Digest: req.Digest[:], ChildPath: req.ChildPath, Payload: req.Payload,
 			ShareView: shareView(share)}
 		p.SessionID = p.sessionIDFor()
-		sig, err := n.attempt(ctx, p, partner)
+		budget, silence := time.Until(end), time.Duration(0)
+		if budget <= 0 {
+			break
+		}
+		if attempt < maxAttempts-1 && n.hasOtherPartner(share, excluded, partner) {
+			silence = budget / 3
+		}
+		sig, err := n.attempt(ctx, p, partner, budget, silence)
 		if errors.Is(err, ErrPolicyRefused) { // refused by this node's own policy before any partner heard of it: no failover
 			return res, err
 		}
@@ -101,7 +118,7 @@ func (n *Node) Sign(ctx context.Context, req SignRequest) (*SignResult, error) {
 		}
 		a.Error, a.Culprits = err.Error(), tss.Culprits(err)
 		res.Attempts = append(res.Attempts, a)
-		if ctx.Err() != nil {
+		if parent.Err() != nil { // the caller gave up
 			return res, err
 		}
 		excluded[partner] = true
@@ -125,18 +142,24 @@ func summarize(as []Attempt) string {
 }
 
 // choosePartner returns the other holder to sign with: connected before
-// unconnected, then in name order.
+// unconnected, then one whose circuit breaker is closed before one whose
+// breaker is open (incidents.go), then in name order.
 func (n *Node) choosePartner(share *tss.KeyShare, excluded map[string]bool) (string, bool) {
 	var cands []string
+	open := map[string]bool{}
 	for _, h := range share.Holders() {
 		if h != n.opt.Party && !excluded[h] {
 			cands = append(cands, h)
+			open[h] = n.Breaker(h).Open
 		}
 	}
 	sort.SliceStable(cands, func(i, j int) bool {
 		ci, cj := n.t.Connected(cands[i]), n.t.Connected(cands[j])
 		if ci != cj {
 			return ci
+		}
+		if oi, oj := open[cands[i]], open[cands[j]]; oi != oj {
+			return oj
 		}
 		return cands[i] < cands[j]
 	})
@@ -146,8 +169,21 @@ func (n *Node) choosePartner(share *tss.KeyShare, excluded map[string]bool) (str
 	return cands[0], true
 }
 
-func (n *Node) attempt(ctx context.Context, p *Proposal, partner string) (*tss.Signature, error) {
-	s, err := n.signSession(p)
+// hasOtherPartner reports whether a connected holder besides this node,
+// partner and the excluded ones remains to fail over to.
+func (n *Node) hasOtherPartner(share *tss.KeyShare, excluded map[string]bool, partner string) bool {
+	for _, h := range share.Holders() {
+		if h != n.opt.Party && h != partner && !excluded[h] && n.t.Connected(h) {
+			return true
+		}
+	}
+	return false
+}
+
+// attempt runs one signing session with partner, bounded by budget and,
+// when silence is set, by the partner's silence.
+func (n *Node) attempt(ctx context.Context, p *Proposal, partner string, budget, silence time.Duration) (*tss.Signature, error) {
+	s, err := n.signSession(p, budget)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +199,12 @@ func (n *Node) attempt(ctx context.Context, p *Proposal, partner string) (*tss.S
 		n.recordAbort(s, p.KeyID, err)
 		return nil, err
 	}
-	if err := n.run(ctx, s, rt, p); err != nil {
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	if silence > 0 {
+		rt = watchSilence(rctx, rcancel, s, rt, partner, silence)
+	}
+	if err := n.run(rctx, s, rt, p); err != nil {
 		if !errors.Is(err, ErrDeclined) {
 			n.withdraw(p, []string{partner}, err.Error())
 		}
@@ -172,10 +213,38 @@ func (n *Node) attempt(ctx context.Context, p *Proposal, partner string) (*tss.S
 	return s.Signature()
 }
 
+// watchSilence forwards rt's inbox and aborts s, blaming partner, once
+// nothing has come from it for silence.
+func watchSilence(ctx context.Context, cancel context.CancelFunc, s *tss.Session, rt *route, partner string, silence time.Duration) *route {
+	fwd := &route{inbox: make(chan tss.Inbound, cap(rt.inbox)), declines: rt.declines, saved: rt.saved}
+	go func() {
+		t := time.NewTimer(silence)
+		defer t.Stop()
+		for {
+			select {
+			case in := <-rt.inbox:
+				t.Reset(silence)
+				select {
+				case fwd.inbox <- in:
+				case <-ctx.Done():
+					return
+				}
+			case <-t.C:
+				s.Abort(fmt.Errorf("%w: %s sent nothing for %v", tss.ErrUnreachable, partner, silence.Round(time.Millisecond)), partner)
+				cancel()
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return fwd
+}
+
 // signSession checks a signing proposal against this node's share and
-// its own authorizer, and opens a session for it.
-func (n *Node) signSession(p *Proposal) (*tss.Session, error) {
-	ctx, cancel := context.WithTimeout(n.ctx, n.opt.SignTimeout)
+// its own authorizer, and opens a session for it that ends within d.
+func (n *Node) signSession(p *Proposal, d time.Duration) (*tss.Session, error) {
+	ctx, cancel := context.WithTimeout(n.ctx, d)
 	defer cancel()
 	share, err := n.opt.Keys.Load(ctx, p.KeyID)
 	if err != nil {
@@ -204,7 +273,7 @@ func (n *Node) signSession(p *Proposal) (*tss.Session, error) {
 			return nil, err
 		}
 	}
-	cfg := n.sessionConfig(p.SessionID, n.opt.SignTimeout)
+	cfg := n.sessionConfig(p.SessionID, d)
 	cfg.Self = share.Self // after a reshare the participant ID is "party#n"
 	return tss.NewSignSession(tss.SignConfig{
 		Config:  cfg,

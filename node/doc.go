@@ -5,14 +5,21 @@
 // The flow of one signature:
 //
 //	API ─► Node.Sign ─► coordinator: pick a signer pair (deterministic,
-//	       connected peers first), derive the session ID, send a proposal
+//	       connected peers first, then peers whose circuit breaker is
+//	       closed), derive the session ID, send a proposal
 //	   ─► every signer checks the proposal itself (Authorizer), opens a
 //	       tss.Session and registers it with the router
 //	   ─► tss.Run drives each session; the router hands it the envelopes
 //	       whose authenticated sender and session ID match
 //	   ─► on a timeout or an unreachable/faulty peer the attempt aborts,
 //	       the culprit is excluded and the other pair tries once, with a
-//	       fresh session ID.
+//	       fresh session ID. One sign_timeout bounds the whole call; a
+//	       partner silent for a third of it is given up on early while
+//	       the other partner can take over.
+//
+// Every abort is an incident (incidents.go), kept across restarts in the
+// data dir's incidents.json; a peer blamed for repeated aborts has its
+// circuit breaker opened for a while and is routed around.
 //
 // The key store seals each share under an AAD that carries its generation
 // (party#n, +1 per reshare; keystore_gen.go). A reshare's commit puts the
@@ -29,5 +36,5 @@
 //
 // Transport is the seam between the router and the network: Host is the
 // libp2p implementation, MemNetwork the in-memory twin for tests (drop,
-// delay, isolate, intercept). Both pass transportConformance.
+// delay, isolate, intercept, seeded chaos). Both pass transportConformance.
 package node

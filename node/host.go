@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -309,16 +310,9 @@ func (t *Host) handleStream(s network.Stream) {
 		return
 	}
 	s.SetReadDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(io.LimitReader(s, MaxFrameBytes+binary.MaxVarintLen64))
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > MaxFrameBytes {
-		t.log.Warn("bad frame header", "peer", party, "len", n, "err", err)
-		s.Reset()
-		return
-	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(r, frame); err != nil {
-		t.log.Warn("short frame", "peer", party, "err", err)
+	frame, err := readFrame(s)
+	if err != nil {
+		t.log.Warn("bad frame", "peer", party, "err", err)
 		s.Reset()
 		return
 	}
@@ -328,6 +322,29 @@ func (t *Host) handleStream(s network.Stream) {
 	if h != nil {
 		h(party, frame)
 	}
+}
+
+// readFrame reads one length-prefixed frame. The buffer grows with the
+// bytes that have arrived, not with the declared length: a peer that
+// declares MaxFrameBytes and sends ten costs about ten (scenario 19).
+func readFrame(s io.Reader) ([]byte, error) {
+	r := bufio.NewReaderSize(io.LimitReader(s, MaxFrameBytes+binary.MaxVarintLen64), 512)
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrShortFrame, err)
+	}
+	if n > MaxFrameBytes {
+		return nil, fmt.Errorf("%w: %d bytes declared", ErrFrameSize, n)
+	}
+	var buf bytes.Buffer
+	got, err := buf.ReadFrom(io.LimitReader(r, int64(n)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: after %d of %d bytes: %v", ErrShortFrame, got, n, err)
+	}
+	if uint64(got) != n {
+		return nil, fmt.Errorf("%w: %d of %d bytes", ErrShortFrame, got, n)
+	}
+	return buf.Bytes(), nil
 }
 
 // Close shuts the host down.

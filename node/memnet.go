@@ -3,19 +3,33 @@ package node
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"sync"
 	"time"
 )
 
 // MemNetwork is the in-memory twin of the libp2p transport for tests of
 // the layers above it. It authenticates senders by construction and can
-// drop, delay, isolate and intercept frames.
+// drop, delay, isolate and intercept frames, and lose, duplicate and
+// reorder them at random (SetChaos).
 type MemNetwork struct {
 	mu        sync.Mutex
 	nodes     map[string]*memTransport
 	isolated  map[string]bool
 	delay     time.Duration
 	intercept func(from, to string, frame []byte) [][]byte
+	chaos     *Chaos
+	rng       *rand.Rand // under mu: chaos's seeded draws
+}
+
+// Chaos is random, seeded loss, duplication and reordering of frames
+// (scenario 14): each frame is dropped with probability Drop, else
+// delivered twice with probability Dup, and each copy is held back by up
+// to MaxHold with probability Reorder, so later frames overtake it.
+type Chaos struct {
+	Seed               int64
+	Drop, Dup, Reorder float64
+	MaxHold            time.Duration
 }
 
 // NewMemNetwork returns an empty network.
@@ -53,6 +67,43 @@ func (n *MemNetwork) Intercept(f func(from, to string, frame []byte) [][]byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.intercept = f
+}
+
+// SetChaos applies c to every frame from now on; nil stops it.
+func (n *MemNetwork) SetChaos(c *Chaos) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.chaos = c
+	if c != nil {
+		n.rng = rand.New(rand.NewSource(c.Seed))
+	}
+}
+
+// scatter applies the chaos to frames: which copies go, and after how long.
+func (n *MemNetwork) scatter(frames [][]byte) (out [][]byte, holds []time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := n.chaos
+	if c == nil {
+		return frames, make([]time.Duration, len(frames))
+	}
+	for _, f := range frames {
+		if n.rng.Float64() < c.Drop {
+			continue
+		}
+		copies := 1
+		if n.rng.Float64() < c.Dup {
+			copies = 2
+		}
+		for i := 0; i < copies; i++ {
+			var hold time.Duration
+			if c.MaxHold > 0 && n.rng.Float64() < c.Reorder {
+				hold = time.Duration(n.rng.Int63n(int64(c.MaxHold)))
+			}
+			out, holds = append(out, f), append(holds, hold)
+		}
+	}
+	return out, holds
 }
 
 type memTransport struct {
@@ -108,22 +159,36 @@ func (t *memTransport) Send(ctx context.Context, to string, frame []byte) error 
 	if icpt != nil {
 		frames = icpt(t.self, to, frames[0])
 	}
-	deliver := func() {
-		dst.mu.Lock()
-		h, closed := dst.handler, dst.closed
-		dst.mu.Unlock()
-		if h == nil || closed {
-			return
-		}
-		for _, f := range frames {
-			h(t.self, f)
+	deliver := func(frames [][]byte) func() {
+		return func() {
+			dst.mu.Lock()
+			h, closed := dst.handler, dst.closed
+			dst.mu.Unlock()
+			if h == nil || closed {
+				return
+			}
+			for _, f := range frames {
+				h(t.self, f)
+			}
 		}
 	}
-	if delay > 0 {
-		time.AfterFunc(delay, deliver)
+	frames, holds := n.scatter(frames)
+	var now [][]byte
+	for i, f := range frames {
+		if holds[i] > 0 {
+			time.AfterFunc(delay+holds[i], deliver([][]byte{f}))
+		} else {
+			now = append(now, f)
+		}
+	}
+	if len(now) == 0 {
 		return nil
 	}
-	go deliver() // as on a network: the sender does not run the receiver
+	if delay > 0 {
+		time.AfterFunc(delay, deliver(now))
+		return nil
+	}
+	go deliver(now)() // as on a network: the sender does not run the receiver
 	return nil
 }
 

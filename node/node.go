@@ -46,6 +46,9 @@ type Options struct {
 	KeygenTimeout time.Duration
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// IncidentsFile keeps the recent incidents across restarts
+	// (incidents.go); empty keeps them in memory only.
+	IncidentsFile string
 }
 
 // Node is one party's Triad daemon core.
@@ -115,6 +118,7 @@ func New(opt Options) (*Node, error) {
 		proposalSlots: make(chan struct{}, maxConcurrentProposals), openProposals: map[string]int{},
 		busyReported: map[string]bool{}, joins: map[tss.SessionID]*joined{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.loadIncidents()
 	n.t.SetHandler(n.handle)
 	return n, nil
 }
@@ -276,7 +280,7 @@ func (n *Node) onProposal(from string, p *Proposal) {
 	case tss.Keygen:
 		s, err = n.keygenSession(ctx, p)
 	case tss.Sign:
-		s, err = n.signSession(p)
+		s, err = n.signSession(p, n.opt.SignTimeout)
 	}
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, ErrWithdrawn) {
@@ -370,6 +374,7 @@ func (n *Node) addIncidentLocked(inc Incident) {
 	if len(n.incidents) > maxIncidents {
 		n.incidents = n.incidents[1:]
 	}
+	n.saveIncidentsLocked()
 }
 
 // reason names a rejection for the counters.

@@ -34,6 +34,7 @@ const (
 	peerIDFile    = "peer.id"
 	preParamsFile = "preparams.sealed"
 	keysDir       = "keys"
+	incidentsFile = "incidents.json"
 )
 
 func (c *Config) dataPath(name string) string { return filepath.Join(c.Resolve(c.DataDir), name) }
@@ -181,7 +182,8 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 		auth = RawSignPolicy{Policy: c.Policy}
 	}
 	n, err := New(Options{Party: c.Party, Parties: c.Parties, Transport: host, Keys: keys, Pool: pool, Sealer: s, KeygenKeys: c.Policy.Keys,
-		Authorizer: auth, SignTimeout: c.Sessions.SignTimeout, KeygenTimeout: c.Sessions.KeygenTimeout, Logger: log})
+		Authorizer: auth, SignTimeout: c.Sessions.SignTimeout, KeygenTimeout: c.Sessions.KeygenTimeout, Logger: log,
+		IncidentsFile: c.dataPath(incidentsFile)})
 	if err != nil {
 		host.Close()
 		return nil, err

@@ -35,7 +35,7 @@ func TestSignFromEveryNode(t *testing.T) {
 // A partner that looks connected but never answers: the attempt aborts at
 // its deadline blaming it, and the other pair signs with a fresh session.
 func TestFailoverFromSilentPartner(t *testing.T) {
-	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 6 * time.Second})
+	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 15 * time.Second})
 	net.Intercept(func(from, to string, f []byte) [][]byte {
 		if from == "exchange" || to == "exchange" {
 			return nil // paused: frames vanish
@@ -82,6 +82,32 @@ func TestNodeDownAndTwoDown(t *testing.T) {
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("two down took %v", el)
+	}
+}
+
+// Scenario 13: with both partners paused (connected, frames vanish), the
+// caller gets its error within one sign_timeout plus a small margin, not
+// one timeout per attempt; both attempts are made and blame the partner.
+func TestBothPartnersPausedOneTimeout(t *testing.T) {
+	const timeout = 3 * time.Second
+	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: timeout})
+	net.Intercept(func(string, string, []byte) [][]byte { return nil }) // both partners paused
+	start := time.Now()
+	res, err := nodes["custodian"].Sign(context.Background(), signReq("both paused"))
+	el := time.Since(start)
+	if !errors.Is(err, ErrNoSigners) {
+		t.Fatalf("both paused: %v", err)
+	}
+	if el > timeout+time.Second {
+		t.Fatalf("both paused took %v against a %v sign_timeout", el, timeout)
+	}
+	if len(res.Attempts) != 2 {
+		t.Fatalf("attempts: %+v", res.Attempts)
+	}
+	for _, a := range res.Attempts {
+		if len(a.Culprits) != 1 || a.Culprits[0] == "custodian" {
+			t.Fatalf("attempt should blame the paused partner: %+v", a)
+		}
 	}
 }
 
@@ -226,7 +252,7 @@ func TestConcurrentSessions(t *testing.T) {
 // ended session: no stale session resumes, and the exchange signs nothing
 // alone.
 func TestCutOffMidSigningThenHealed(t *testing.T) {
-	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 6 * time.Second})
+	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 15 * time.Second})
 	var mu sync.Mutex
 	var held [][]byte
 	seen := 0

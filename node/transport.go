@@ -27,6 +27,7 @@ var (
 	ErrUnknownPeer = errors.New("node: unknown peer")
 	ErrPeerDown    = errors.New("node: peer unreachable")
 	ErrFrameSize   = errors.New("node: frame too large")
+	ErrShortFrame  = errors.New("node: frame header or body cut short")
 	ErrClosed      = errors.New("node: transport closed")
 )
 

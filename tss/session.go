@@ -354,8 +354,11 @@ func (s *Session) Timeout() error {
 func (s *Session) Abort(err error, culprits ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err != nil || s.done {
+	if s.err != nil {
 		return s.err
+	}
+	if s.done { // a plain nil: s.err is a *Error, and a typed nil is no nil error
+		return nil
 	}
 	return s.abort(err, culprits...)
 }

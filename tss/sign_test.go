@@ -2,6 +2,7 @@ package tss
 
 import (
 	"crypto/sha256"
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -41,6 +42,12 @@ func TestSignEveryPair(t *testing.T) {
 					t.Fatal(err)
 				}
 				verify(t, pub, sig)
+				// A cancel racing the end of a finished session aborts
+				// nothing, and says so with a nil error (a typed-nil *Error
+				// here made node.recordAbort panic).
+				if err := res[n].s.Abort(errors.New("cancelled after the end")); err != nil {
+					t.Fatalf("%s: Abort after the end: %#v", n, err)
+				}
 			}
 		})
 	}

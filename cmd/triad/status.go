@@ -40,6 +40,9 @@ func init() {
 				if !p.Connected {
 					conn = "not connected"
 				}
+				if p.Breaker.Open {
+					conn += fmt.Sprintf(", breaker OPEN (%d aborts blamed on it) until %s", p.Breaker.Aborts, p.Breaker.Until.Format(time.RFC3339))
+				}
 				fmt.Fprintf(out, "peer       %-10s %s\n", p.Party, conn)
 			}
 			fmt.Fprintf(out, "keys       %v\npre-params %d ready of %d (%d generating)\n", st.Keys, st.PreParams.Ready, st.PreParams.Target, st.PreParams.Running)

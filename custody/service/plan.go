@@ -139,7 +139,7 @@ func (s *Service) nextInLineLocked() {
 	}
 	id := s.inLine[0]
 	s.leaveLineLocked(id)
-	s.work.push(func() { s.step(id) })
+	s.work.pushOwn(func() { s.step(id) })
 }
 
 // joinedOverLocked reports whether this node, a partner in signing

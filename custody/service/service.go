@@ -211,7 +211,7 @@ func New(o Options) (*Service, error) {
 	s := &Service{o: o, party: o.Policy.Party, pol: o.Policy, clock: o.Clock, st: st, ownsSt: owns,
 		log:   o.Logger.With("component", "custody", "party", string(o.Policy.Party)),
 		watch: custody.NewStopwatch(o.Clock), monitor: custody.NewClockMonitor(o.Clock, o.Policy.ClockSkew),
-		events: newBroker(512), m: newMetrics(), work: newQueue(),
+		events: newBroker(512), m: newMetrics(),
 		changed: make(chan struct{}), decisions: map[string]custody.Decision{}, inflight: map[string]string{}, sessions: map[string]liveSession{},
 		published: map[string]string{}, offered: map[string]time.Duration{}, peers: map[string]map[custody.Party]PeerStatus{}, orphans: map[string][]orphan{},
 		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}, tracked: map[string]bool{},
@@ -226,6 +226,7 @@ func New(o Options) (*Service, error) {
 			return inner(ctx, req, res)
 		}
 	}
+	s.work = newQueue(s.peerJobDropped)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.watch.Lap()
 	s.nextRecon = s.clock.Now().Add(s.reconcileEvery())
@@ -267,7 +268,7 @@ func (s *Service) Bind(n Network, keys KeyLoader) {
 	for _, e := range pending {
 		id := e.Request.ID()
 		s.broadcast(message{Type: msgQuery, RequestID: id})
-		s.work.push(func() { s.step(id) })
+		s.work.pushOwn(func() { s.step(id) })
 	}
 }
 
@@ -392,19 +393,68 @@ func (s *Service) reconcileEvery() time.Duration {
 	return custody.DefaultReconcileEvery
 }
 
-// queue runs jobs one at a time, in order, off the transport's goroutine.
-type queue struct {
-	mu   sync.Mutex
-	jobs []func()
-	sig  chan struct{}
+// peerJobDropped counts a peer's message dropped by the full work queue,
+// logging the first of a stretch only: the log must not become the flood.
+func (s *Service) peerJobDropped(first bool) {
+	s.m.peerMsgs.WithLabelValues("any", "dropped_queue_full").Inc()
+	if first {
+		s.log.Warn("work queue full: dropping peers' messages until it drains; anti-entropy recovers them", "max", maxPeerJobs)
+	}
 }
 
-func newQueue() *queue { return &queue{sig: make(chan struct{}, 1)} }
+// queue runs jobs one at a time, in order, off the transport's goroutine.
+// Jobs from peers' messages are bounded (maxPeerJobs waiting): past that a
+// flooding or far-ahead peer's message is dropped and counted, never
+// blocking the transport, and anti-entropy (offers and queries) brings
+// back whatever mattered. This node's own jobs are never dropped; they
+// are bounded by its open requests (scenario 19).
+type queue struct {
+	mu       sync.Mutex
+	jobs     []job
+	peerJobs int // of jobs, those from peers
+	sig      chan struct{}
+	full     bool             // dropping, until the peers' jobs drain
+	dropped  func(first bool) // counts one dropped peer job
+}
 
-func (q *queue) push(f func()) {
+type job struct {
+	f    func()
+	peer bool
+}
+
+const maxPeerJobs = 1024
+
+func newQueue(dropped func(first bool)) *queue {
+	return &queue{sig: make(chan struct{}, 1), dropped: dropped}
+}
+
+// push queues the job of a peer's message; it reports false, having
+// dropped it, when maxPeerJobs are already waiting.
+func (q *queue) push(f func()) bool {
 	q.mu.Lock()
-	q.jobs = append(q.jobs, f)
+	if q.peerJobs >= maxPeerJobs {
+		first := !q.full
+		q.full = true
+		q.mu.Unlock()
+		q.dropped(first)
+		return false
+	}
+	q.jobs = append(q.jobs, job{f: f, peer: true})
+	q.peerJobs++
 	q.mu.Unlock()
+	q.wake()
+	return true
+}
+
+// pushOwn queues this node's own work: never dropped.
+func (q *queue) pushOwn(f func()) {
+	q.mu.Lock()
+	q.jobs = append(q.jobs, job{f: f})
+	q.mu.Unlock()
+	q.wake()
+}
+
+func (q *queue) wake() {
 	select {
 	case q.sig <- struct{}{}:
 	default:
@@ -414,14 +464,23 @@ func (q *queue) push(f func()) {
 func (q *queue) run(ctx context.Context) {
 	for {
 		q.mu.Lock()
-		jobs := q.jobs
-		q.jobs = nil
+		var jobs []job
+		if len(q.jobs) > 0 {
+			jobs = []job{q.jobs[0]}
+			q.jobs = q.jobs[1:]
+			if jobs[0].peer {
+				q.peerJobs--
+			}
+			if q.peerJobs == 0 {
+				q.full = false
+			}
+		}
 		q.mu.Unlock()
-		for _, f := range jobs {
+		for _, j := range jobs {
 			if ctx.Err() != nil {
 				return
 			}
-			f()
+			j.f()
 		}
 		if len(jobs) > 0 {
 			continue

@@ -58,6 +58,9 @@ type ClockStatus struct {
 type PeerStatus struct {
 	Party     string `json:"party"`
 	Connected bool   `json:"connected"`
+	// Breaker is the peer's circuit breaker: open after repeated aborts
+	// blamed on it, when the other partner is preferred for signing.
+	Breaker node.Breaker `json:"breaker"`
 }
 
 // PreParams is the pool's state.
@@ -88,7 +91,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ string) {
 		st.Ready = true
 	}
 	for _, p := range s.rt.Node.Peers() {
-		st.Peers = append(st.Peers, PeerStatus{Party: p, Connected: s.rt.Node.Connected(p)})
+		st.Peers = append(st.Peers, PeerStatus{Party: p, Connected: s.rt.Node.Connected(p), Breaker: s.rt.Node.Breaker(p)})
 	}
 	keys, err := s.rt.Keys.List()
 	if err != nil {

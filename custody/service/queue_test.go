@@ -1,0 +1,75 @@
+package service
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Scenario 19: a flood of peers' messages cannot grow the work queue
+// without bound nor block the transport's goroutine: past maxPeerJobs
+// waiting they are dropped and counted (logged once per stretch), while
+// this node's own jobs are never dropped and still run, in order.
+func TestQueueBoundsPeerJobsKeepsOwn(t *testing.T) {
+	var drops, firsts int
+	q := newQueue(func(first bool) {
+		drops++
+		if first {
+			firsts++
+		}
+	})
+	var ran atomic.Int64
+	for i := 0; i < maxPeerJobs; i++ { // no runner yet: none of this may block
+		if !q.push(func() { ran.Add(1) }) {
+			t.Fatalf("peer job %d dropped below the bound", i)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if q.push(func() { ran.Add(1) }) {
+			t.Fatal("peer job queued past the bound")
+		}
+	}
+	if drops != 3 || firsts != 1 {
+		t.Fatalf("drops %d (first of a stretch %d), want 3 (1)", drops, firsts)
+	}
+	const own = 5
+	done := make(chan struct{})
+	for i := 0; i < own; i++ {
+		last := i == own-1
+		q.pushOwn(func() {
+			ran.Add(1)
+			if last {
+				close(done)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.run(ctx)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("queue did not drain")
+	}
+	if got := ran.Load(); got != maxPeerJobs+own {
+		t.Fatalf("ran %d jobs, want %d", got, maxPeerJobs+own)
+	}
+	// Drained: peers' messages are queued again, and a new stretch of
+	// drops would be logged afresh.
+	again := make(chan struct{})
+	if !q.push(func() { close(again) }) {
+		t.Fatal("peer job dropped after the queue drained")
+	}
+	select {
+	case <-again:
+	case <-time.After(10 * time.Second):
+		t.Fatal("peer job after drain did not run")
+	}
+	q.mu.Lock()
+	full := q.full
+	q.mu.Unlock()
+	if full {
+		t.Fatal("queue still marked full after draining")
+	}
+}
