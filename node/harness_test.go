@@ -119,6 +119,9 @@ type clusterOpts struct {
 	preParams map[string][]int
 	// pools, when set for a party, replace its fixture pool.
 	pools map[string]*tss.Pool
+	// versions, when set for a party, is its protocol version range
+	// (Options.ProtocolMin, ProtocolMax).
+	versions map[string][2]int
 }
 
 // newCluster starts three nodes on the given transports, each with its own
@@ -153,7 +156,8 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 			pool = fixturePool(t, pp...)
 		}
 		n, err := New(Options{Party: p, Parties: parties, Transport: transports[p], Keys: ks, Pool: pool,
-			Sealer: sealer, Authorizer: auth, KeygenKeys: testKeys, SignTimeout: o.signTimeout, KeygenTimeout: 5 * time.Minute})
+			Sealer: sealer, Authorizer: auth, KeygenKeys: testKeys, SignTimeout: o.signTimeout, KeygenTimeout: 5 * time.Minute,
+			ProtocolMin: o.versions[p][0], ProtocolMax: o.versions[p][1]})
 		if err != nil {
 			t.Fatal(err)
 		}
