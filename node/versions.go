@@ -30,17 +30,23 @@ import (
 // a version outside it, is refused with ErrProtocolVersion naming both
 // sides' versions: counted (version_refused), logged and recorded as an
 // incident (once per peer and mismatch), and sends to that peer fail at
-// once with the same error. A version-1 frame from a peer believed to
-// speak version 2 (a restarted or rolled-back peer) makes the node forget
-// the peer's range and say hello again.
+// once with the same error. A run of version-1 frames (rollbackAfter) from
+// a peer believed to speak version 2 (a peer rolled back to an older
+// release) makes the node forget the peer's range and say hello again; a
+// few are normal (sent before the peer learnt this node's range).
 const (
 	ProtocolMin = 1
 	ProtocolMax = 2
 )
 
 // helloEvery bounds how often a node says hello to a peer whose range it
-// does not know (a version-1 peer never answers).
-const helloEvery = 10 * time.Second
+// does not know (a version-1 peer never answers); rollbackAfter is the run
+// of version-1 frames after which a peer known to speak version 2 is taken
+// to have been rolled back to an older release.
+const (
+	helloEvery    = 10 * time.Second
+	rollbackAfter = 8
+)
 
 // ErrProtocolVersion: a peer's protocol versions do not overlap this
 // node's.
@@ -59,6 +65,7 @@ type peerVersion struct {
 	known    bool // min, max from the peer's hello (or inferred)
 	min, max int
 	refused  string    // the error of a non-overlapping range, once recorded
+	v1run    int       // version-1 frames in a row from a peer known to speak 2
 	helloAt  time.Time // last hello sent to the peer (zero: never)
 }
 
@@ -126,7 +133,7 @@ func (v *versions) learn(peer string, pmin, pmax int) (refused error, first bool
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	pv := v.peer(peer)
-	pv.known, pv.min, pv.max = true, pmin, pmax
+	pv.known, pv.min, pv.max, pv.v1run = true, pmin, pmax, 0
 	if pmax < v.min || pmin > v.max {
 		err := v.mismatch(peer, pmin, pmax)
 		first = pv.refused != err.Error()
@@ -153,9 +160,15 @@ func (v *versions) checkFrame(peer string, fv int) (refused error, first bool) {
 		pv.refused = err.Error()
 		return err, first
 	}
-	if fv == 1 && pv.known && pv.max >= 2 {
-		pv.known = false
-		pv.helloAt = time.Time{}
+	switch {
+	case fv >= 2:
+		pv.v1run = 0
+	case pv.known && pv.max >= 2:
+		// Frames sent before the peer learnt this node's range are
+		// version 1 too: only a run of them means a rolled-back peer.
+		if pv.v1run++; pv.v1run >= rollbackAfter {
+			pv.known, pv.v1run, pv.helloAt = false, 0, time.Time{}
+		}
 	}
 	return nil, false
 }
