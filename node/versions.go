@@ -113,17 +113,24 @@ func (v *versions) forSend(peer string, now time.Time) (ver int, hello bool, err
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	pv := v.peer(peer)
-	if !pv.known {
-		if v.max >= 2 && (pv.helloAt.IsZero() || now.Sub(pv.helloAt) >= helloEvery) {
-			pv.helloAt = now
-			hello = true
-		}
-		return v.min, hello, nil
+	if !pv.known && v.max >= 2 && (pv.helloAt.IsZero() || now.Sub(pv.helloAt) >= helloEvery) {
+		pv.helloAt = now
+		hello = true
 	}
-	if pv.max < v.min || pv.min > v.max {
-		return 0, false, v.mismatch(peer, pv.min, pv.max)
+	ver, err = v.speaks(peer, pv)
+	return ver, hello, err
+}
+
+// speaks is the version to send a peer (pv nil or unknown: this node's
+// minimum), or the mismatch; v.mu is held.
+func (v *versions) speaks(peer string, pv *peerVersion) (int, error) {
+	switch {
+	case pv == nil || !pv.known:
+		return v.min, nil
+	case pv.max < v.min || pv.min > v.max:
+		return 0, v.mismatch(peer, pv.min, pv.max)
 	}
-	return min(v.max, pv.max), false, nil
+	return min(v.max, pv.max), nil
 }
 
 // learn records a peer's range from its hello (or inferred from a frame).
@@ -145,8 +152,9 @@ func (v *versions) learn(peer string, pmin, pmax int) (refused error, first bool
 }
 
 // checkFrame accepts a frame of version fv from peer, or names the
-// mismatch. A version-1 frame from a peer known to speak 2 or more makes
-// the node forget the peer's range (it restarted or was rolled back).
+// mismatch (the first time, first is true). A run of version-1 frames from
+// a peer known to speak 2 or more makes the node forget the peer's range
+// (it was rolled back).
 func (v *versions) checkFrame(peer string, fv int) (refused error, first bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -177,7 +185,9 @@ func (v *versions) checkFrame(peer string, fv int) (refused error, first bool) {
 // version of its next frame (0 when the peer's versions do not overlap
 // this node's).
 func (n *Node) PeerProtocol(peer string) int {
-	v, _, err := n.ver.forSendPeek(peer)
+	n.ver.mu.Lock()
+	defer n.ver.mu.Unlock()
+	v, err := n.ver.speaks(peer, n.ver.peers[peer])
 	if err != nil {
 		return 0
 	}
@@ -186,20 +196,6 @@ func (n *Node) PeerProtocol(peer string) int {
 
 // ProtocolRange is the range of protocol versions this node speaks.
 func (n *Node) ProtocolRange() (min, max int) { return n.ver.min, n.ver.max }
-
-// forSendPeek is forSend without marking a hello as sent.
-func (v *versions) forSendPeek(peer string) (int, bool, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	pv := v.peers[peer]
-	if pv == nil || !pv.known {
-		return v.min, false, nil
-	}
-	if pv.max < v.min || pv.min > v.max {
-		return 0, false, v.mismatch(peer, pv.min, pv.max)
-	}
-	return min(v.max, pv.max), false, nil
-}
 
 // encodeFor encodes f in the version peer to speaks, saying hello first
 // when the peer's range is unknown.
@@ -246,10 +242,10 @@ func (n *Node) receive(from string, b []byte) (f frame, ok bool) {
 	if f.Kind == kindHello {
 		refused, first := n.ver.learn(from, f.Hello.Min, f.Hello.Max)
 		n.versionRefused(from, refused, first)
-		if !f.Hello.Ack {
-			n.wg.Add(1)
+		if !f.Hello.Ack && n.ctx.Err() == nil {
+			// Not on the transport's goroutine, and not in n.wg: a send
+			// bounded by the node's context, which Close cancels.
 			go func() {
-				defer n.wg.Done()
 				ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 				defer cancel()
 				n.sendHello(ctx, from, true)
