@@ -34,6 +34,12 @@
 // threshold, under a fresh session ID per attempt. Replay protection rests
 // on session IDs (router.go), never on payload bytes.
 //
+// Peers speak a versioned protocol (versions.go): a hello announces a
+// node's range of protocol versions, each frame says its version, and a
+// node sends a peer the highest version both know, so the three nodes can
+// be upgraded one at a time. A peer outside the range is refused, naming
+// both sides' versions (an incident, and sends to it fail at once).
+//
 // Transport is the seam between the router and the network: Host is the
 // libp2p implementation, MemNetwork the in-memory twin for tests (drop,
 // delay, isolate, intercept, seeded chaos). Both pass transportConformance.

@@ -22,6 +22,9 @@ func FuzzFrame(f *testing.F) {
 		{Kind: kindDecline, Decline: &Decline{SessionID: sid, Reason: "no"}},
 		{Kind: kindSaved, Saved: &Saved{SessionID: sid}},
 		{Kind: kindApp, App: &AppMessage{Topic: "nobody-listens", Payload: []byte(`{}`)}},
+		{Kind: kindApp, V: 2, App: &AppMessage{Topic: "nobody-listens", Payload: []byte(`{}`)}},
+		{Kind: kindHello, V: 2, Hello: &Hello{Min: 1, Max: 2}},
+		{Kind: kindHello, V: 9, Hello: &Hello{Min: 8, Max: 9, Ack: true}},
 		// A proposal this node is no participant of: declined.
 		{Kind: kindPropose, Proposal: &Proposal{Protocol: tss.Sign, SessionID: sid, KeyID: fixtures.KeyID, RequestID: "r",
 			Participants: []string{"exchange", "regulator"}, Threshold: 1, Digest: digest[:]}},

@@ -122,6 +122,9 @@ type clusterOpts struct {
 	// incidents, when set, holds each party's incidents file.
 	incidents map[string]string
 	now       func() time.Time
+	// versions, when set for a party, is its protocol version range
+	// (Options.ProtocolMin, ProtocolMax).
+	versions map[string][2]int
 }
 
 // newCluster starts three nodes on the given transports, each with its own
@@ -157,7 +160,7 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 		}
 		n, err := New(Options{Party: p, Parties: parties, Transport: transports[p], Keys: ks, Pool: pool,
 			Sealer: sealer, Authorizer: auth, KeygenKeys: testKeys, SignTimeout: o.signTimeout, KeygenTimeout: 5 * time.Minute,
-			IncidentsFile: o.incidents[p], Now: o.now})
+			IncidentsFile: o.incidents[p], Now: o.now, ProtocolMin: o.versions[p][0], ProtocolMax: o.versions[p][1]})
 		if err != nil {
 			t.Fatal(err)
 		}

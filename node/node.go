@@ -49,6 +49,9 @@ type Options struct {
 	// IncidentsFile keeps the recent incidents across restarts
 	// (incidents.go); empty keeps them in memory only.
 	IncidentsFile string
+	// ProtocolMin and ProtocolMax bound the peer protocol versions this
+	// node speaks (versions.go); zero: all it knows.
+	ProtocolMin, ProtocolMax int
 }
 
 // Node is one party's Triad daemon core.
@@ -56,6 +59,7 @@ type Node struct {
 	opt    Options
 	t      Transport
 	r      *router
+	ver    *versions
 	counts *counters
 	log    *slog.Logger
 
@@ -113,8 +117,12 @@ func New(opt Options) (*Node, error) {
 	parties := append([]string(nil), opt.Parties...)
 	sort.Strings(parties)
 	opt.Parties = parties
+	ver, err := newVersions(opt.ProtocolMin, opt.ProtocolMax)
+	if err != nil {
+		return nil, err
+	}
 	c := newCounters()
-	n := &Node{opt: opt, t: opt.Transport, r: newRouter(c), counts: c, log: opt.Logger.With("party", opt.Party),
+	n := &Node{opt: opt, t: opt.Transport, r: newRouter(c), ver: ver, counts: c, log: opt.Logger.With("party", opt.Party),
 		proposalSlots: make(chan struct{}, maxConcurrentProposals), openProposals: map[string]int{},
 		busyReported: map[string]bool{}, joins: map[tss.SessionID]*joined{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -179,10 +187,8 @@ func (n *Node) Incidents() []Incident {
 }
 
 func (n *Node) handle(from string, b []byte) {
-	f, err := decodeFrame(b)
-	if err != nil {
-		n.counts.add("malformed_frame")
-		n.log.Warn("dropped malformed frame", "peer", from, "err", err)
+	f, ok := n.receive(from, b) // decoded, version-checked; hellos handled
+	if !ok {
 		return
 	}
 	switch f.Kind {
@@ -221,7 +227,7 @@ func (n *Node) handle(from string, b []byte) {
 }
 
 func (n *Node) send(ctx context.Context, to string, f frame) error {
-	b, err := encodeFrame(f)
+	b, err := n.encodeFor(ctx, to, f) // in the version to speaks
 	if err != nil {
 		return err
 	}

@@ -17,17 +17,22 @@ const (
 	kindSaved    = "saved"
 	kindApp      = "app"
 	kindWithdraw = "withdraw"
+	kindHello    = "hello" // protocol version 2 on (versions.go)
 )
 
 // frame is what travels on the wire. Exactly one body is set.
 type frame struct {
-	Kind     string        `json:"kind"`
+	Kind string `json:"kind"`
+	// V is the frame's protocol version (versions.go): absent in version
+	// 1, and on decoding an absent V reads as 1.
+	V        int           `json:"v,omitempty"`
 	Envelope *tss.Envelope `json:"envelope,omitempty"`
 	Proposal *Proposal     `json:"proposal,omitempty"`
 	Decline  *Decline      `json:"decline,omitempty"`
 	Saved    *Saved        `json:"saved,omitempty"`
 	App      *AppMessage   `json:"app,omitempty"`
 	Withdraw *Withdraw     `json:"withdraw,omitempty"`
+	Hello    *Hello        `json:"hello,omitempty"`
 }
 
 // AppMessage carries a message of a layer above the signing network
@@ -120,7 +125,16 @@ func (p *Proposal) validate() error {
 	return nil
 }
 
-func encodeFrame(f frame) ([]byte, error) { return json.Marshal(f) }
+// maxWireVersion bounds the versions a frame or hello may name: a later
+// version than this node knows is refused by range, not by decoding.
+const maxWireVersion = 1 << 16
+
+func encodeFrame(f frame) ([]byte, error) {
+	if f.V == 1 {
+		f.V = 0 // version 1 is written without a version
+	}
+	return json.Marshal(f)
+}
 
 func decodeFrame(b []byte) (frame, error) {
 	var f frame
@@ -132,15 +146,24 @@ func decodeFrame(b []byte) (frame, error) {
 	if err := dec.Decode(&f); err != nil {
 		return frame{}, fmt.Errorf("node: decoding frame: %w", err)
 	}
+	switch {
+	case f.V == 0:
+		f.V = 1
+	case f.V < 2 || f.V > maxWireVersion:
+		return frame{}, fmt.Errorf("node: frame of protocol version %d (version 1 is written without one)", f.V)
+	}
+	if f.Kind == kindHello && (f.V < 2 || f.Hello == nil || f.Hello.Min < 1 || f.Hello.Min > f.Hello.Max || f.Hello.Max > maxWireVersion) {
+		return frame{}, errors.New("node: malformed hello")
+	}
 	n := 0
-	for _, set := range []bool{f.Envelope != nil, f.Proposal != nil, f.Decline != nil, f.Saved != nil, f.App != nil, f.Withdraw != nil} {
+	for _, set := range []bool{f.Envelope != nil, f.Proposal != nil, f.Decline != nil, f.Saved != nil, f.App != nil, f.Withdraw != nil, f.Hello != nil} {
 		if set {
 			n++
 		}
 	}
 	ok := n == 1 && (f.Kind == kindEnvelope && f.Envelope != nil ||
 		f.Kind == kindPropose && f.Proposal != nil || f.Kind == kindDecline && f.Decline != nil ||
-		f.Kind == kindSaved && f.Saved != nil || f.Kind == kindApp && f.App != nil || f.Kind == kindWithdraw && f.Withdraw != nil)
+		f.Kind == kindSaved && f.Saved != nil || f.Kind == kindApp && f.App != nil || f.Kind == kindWithdraw && f.Withdraw != nil || f.Kind == kindHello && f.Hello != nil)
 	if !ok {
 		return frame{}, fmt.Errorf("node: frame kind %q does not match its body", f.Kind)
 	}

@@ -52,4 +52,9 @@
 // A node outside a kind's quorum (the regulator for releases and
 // liquidations) observes: it records every fact and the verified
 // signature, never signs.
+//
+// Custody messages are versioned with the node's peer protocol
+// (node/versions.go, messages.go): each is sent in the version the node
+// speaks to its receiver, and one of a version outside this node's range
+// is refused, naming both.
 package service

@@ -60,3 +60,26 @@ func FuzzPeerMessage(f *testing.F) {
 		s.handle(string(parties[int(from)%len(parties)]), m)
 	})
 }
+
+// Custody messages are strict within a version: version 1 carries no "v"
+// (an explicit 1 is refused), unknown fields are refused whatever the
+// version, and a later version decodes for the range check to refuse
+// (SECURITY.md scenario 35).
+func TestMessageVersionDecoding(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		v  int // 0: refused
+	}{
+		{`{"type":"head"}`, 1},
+		{`{"type":"head","v":2}`, 2},
+		{`{"type":"head","v":3}`, 3},
+		{`{"type":"head","v":1}`, 0},
+		{`{"type":"head","v":-1}`, 0},
+		{`{"type":"head","v":2,"new_field":1}`, 0},
+	} {
+		m, err := decodeMessage([]byte(tc.in))
+		if got := map[bool]int{true: m.V, false: 0}[err == nil]; got != tc.v {
+			t.Errorf("%s: v %d err %v", tc.in, m.V, err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/audit"
+	"github.com/triad-custody/triad/node"
 )
 
 // Topic is the app topic of custody messages between nodes.
@@ -33,8 +34,14 @@ const (
 
 // message is every custody message between nodes. The sender is the
 // transport's authenticated party, never a field in here.
+//
+// V is the message's protocol version, the node's peer protocol version
+// (node/versions.go) with the receiver: absent in version 1 (decoded as
+// 1), 2 from version 2 on. A field new to custody messages comes under a
+// new version, and is left out of messages to a peer of an older one.
 type message struct {
 	Type      string            `json:"type"`
+	V         int               `json:"v,omitempty"`
 	RequestID string            `json:"request_id,omitempty"`
 	Request   json.RawMessage   `json:"request,omitempty"` // canonical encoding
 	Approval  *custody.Approval `json:"approval,omitempty"`
@@ -79,6 +86,12 @@ func decodeMessage(b []byte) (message, error) {
 	if dec.More() {
 		return message{}, fmt.Errorf("decoding custody message: trailing data")
 	}
+	switch {
+	case m.V == 0:
+		m.V = 1
+	case m.V < 2:
+		return message{}, fmt.Errorf("decoding custody message: version %d (version 1 is written without one)", m.V)
+	}
 	if len(m.RequestID) > 64 || len(m.Nonce) > 64 || len(m.Records) > auditPage || m.Status != nil && len(m.Status.Holds) > 2*len(custody.Parties) {
 		return message{}, fmt.Errorf("decoding custody message: field out of bounds")
 	}
@@ -90,6 +103,10 @@ func (s *Service) send(to string, m message) {
 	n, _ := s.network()
 	if n == nil {
 		return
+	}
+	m.V = 0 // version 1: no field
+	if v := s.peerVersion(n, to); v >= 2 {
+		m.V = v
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -124,6 +141,11 @@ func (s *Service) receive(from string, payload []byte) {
 	if err != nil {
 		s.m.peerMsgs.WithLabelValues("malformed", "refused").Inc()
 		s.log.Warn("dropped custody message", "peer", from, "err", err)
+		return
+	}
+	if err := s.checkVersion(m.V); err != nil {
+		s.m.peerMsgs.WithLabelValues(m.Type, "version_refused").Inc()
+		s.log.Error("refused custody message", "peer", from, "err", err)
 		return
 	}
 	if m.Type == msgAuditResp { // answers a call: deliver directly
@@ -186,6 +208,38 @@ func (s *Service) unpark(id string) {
 	for _, o := range list {
 		s.handle(o.from, o.msg)
 	}
+}
+
+// versioned is the part of a Network that speaks protocol versions;
+// *node.Node implements it. A Network without it speaks version 1.
+type versioned interface {
+	PeerProtocol(peer string) int
+	ProtocolRange() (min, max int)
+}
+
+var _ versioned = (*node.Node)(nil)
+
+// peerVersion is the version of custody messages to peer: the node's
+// protocol version with it.
+func (s *Service) peerVersion(n Network, peer string) int {
+	if v, ok := n.(versioned); ok {
+		return v.PeerProtocol(peer)
+	}
+	return 1
+}
+
+// checkVersion refuses a message of a version outside this node's range,
+// naming both.
+func (s *Service) checkVersion(v int) error {
+	lo, hi := 1, 1
+	n, _ := s.network()
+	if vn, ok := n.(versioned); ok {
+		lo, hi = vn.ProtocolRange()
+	}
+	if v < lo || v > hi {
+		return fmt.Errorf("%w: custody message of protocol version %d, this node speaks %d..%d", node.ErrProtocolVersion, v, lo, hi)
+	}
+	return nil
 }
 
 func short(id string) string {

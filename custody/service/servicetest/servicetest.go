@@ -103,6 +103,8 @@ type Options struct {
 	SignTimeout time.Duration
 	// Service adjusts a party's service options.
 	Service func(p custody.Party, o *service.Options)
+	// Node adjusts a party's node options (e.g. its protocol versions).
+	Node func(p custody.Party, o *node.Options)
 	// Start is where the clocks start (default Epoch).
 	Start time.Time
 	// Libp2p puts each node on its own libp2p host on 127.0.0.1:0 (TCP,
@@ -208,8 +210,12 @@ func (c *Cluster) Start(p custody.Party) {
 	} else {
 		m.conn = c.Net.Join(string(p))
 	}
-	n, err := node.New(node.Options{Party: string(p), Parties: fixtures.Parties, Transport: m.conn, Keys: m.Keys,
-		Pool: m.Pool, Sealer: m.Sealer, Authorizer: svc, SignTimeout: c.o.SignTimeout, KeygenTimeout: 5 * time.Minute, Logger: log})
+	no := node.Options{Party: string(p), Parties: fixtures.Parties, Transport: m.conn, Keys: m.Keys,
+		Pool: m.Pool, Sealer: m.Sealer, Authorizer: svc, SignTimeout: c.o.SignTimeout, KeygenTimeout: 5 * time.Minute, Logger: log}
+	if c.o.Node != nil {
+		c.o.Node(p, &no)
+	}
+	n, err := node.New(no)
 	if err != nil {
 		c.t.Fatal(err)
 	}
