@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"time"
 
@@ -82,34 +83,12 @@ Example (a canary key):
 	specCmd.Flags().StringVarP(&specOut, "out", "o", "", "file to write (default: stdout)")
 	specCmd.MarkFlagRequired("key-id")
 
-	var specIn, party, operator, keyFile, apprOut string
-	approveCmd := &cobra.Command{
-		Use:   "approve --spec FILE --party P --operator NAME --operator-key FILE --out FILE",
-		Short: "Sign a custody key's keygen spec as one party's operator",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var s node.KeygenSpec
-			if err := readJSONFile(specIn, &s); err != nil {
-				return err
-			}
-			key, err := recovery.LoadOperatorKey(keyFile)
-			if err != nil {
-				return userError{err}
-			}
-			defer clear(key)
-			fmt.Fprintf(cmd.ErrOrStderr(), "approving keygen of %s: parties %v, threshold %d (%d-of-%d), until %s\n",
-				s.KeyID, s.Parties, s.Threshold, s.Threshold+1, len(s.Parties), s.Expires.Format(time.RFC3339))
-			return writeJSONFile(cmd.OutOrStdout(), apprOut, node.SignKeygenApproval(s, party, operator, recovery.NewNonce(), key))
-		},
-	}
-	approveCmd.Flags().StringVar(&specIn, "spec", "", "keygen spec file")
-	approveCmd.Flags().StringVar(&party, "party", "", "the operator's party")
-	approveCmd.Flags().StringVar(&operator, "operator", "", "the operator's name in the policy")
-	approveCmd.Flags().StringVar(&keyFile, "operator-key", "", "file with the operator's ed25519 key (hex)")
-	approveCmd.Flags().StringVarP(&apprOut, "out", "o", "", "file to write (default: stdout)")
-	for _, f := range []string{"spec", "party", "operator", "operator-key"} {
-		approveCmd.MarkFlagRequired(f)
-	}
+	approveCmd := approveSpecCmd("keygen", func(s node.KeygenSpec) string {
+		return fmt.Sprintf("keygen of %s: parties %v, threshold %d (%d-of-%d), until %s",
+			s.KeyID, s.Parties, s.Threshold, s.Threshold+1, len(s.Parties), s.Expires.Format(time.RFC3339))
+	}, func(s node.KeygenSpec, party, operator string, key ed25519.PrivateKey) any {
+		return node.SignKeygenApproval(s, party, operator, recovery.NewNonce(), key)
+	})
 	c.AddCommand(specCmd, approveCmd)
 	root.AddCommand(c)
 }

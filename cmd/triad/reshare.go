@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,34 +57,12 @@ the same; the old shards are destroyed once every node confirms the new ones.
 		specCmd.MarkFlagRequired(f)
 	}
 
-	var specIn, party, operator, keyFile, apprOut string
-	approveCmd := &cobra.Command{
-		Use:   "approve --spec FILE --party P --operator NAME --operator-key FILE --out FILE",
-		Short: "Sign a reshare spec as one party's operator",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var s node.ReshareSpec
-			if err := readJSONFile(specIn, &s); err != nil {
-				return err
-			}
-			key, err := recovery.LoadOperatorKey(keyFile)
-			if err != nil {
-				return userError{err}
-			}
-			defer clear(key)
-			fmt.Fprintf(cmd.ErrOrStderr(), "approving reshare %s: key %s, replace %s with peer %s, public key %s, until %s\n",
-				s.ReshareID, s.KeyID, s.Replace, s.NewPeerID, s.PublicKey, s.Expires.Format(time.RFC3339))
-			return writeJSONFile(cmd.OutOrStdout(), apprOut, recovery.Approve(s, party, operator, key))
-		},
-	}
-	approveCmd.Flags().StringVar(&specIn, "spec", "", "reshare spec file")
-	approveCmd.Flags().StringVar(&party, "party", "", "the operator's party")
-	approveCmd.Flags().StringVar(&operator, "operator", "", "the operator's name in the policy")
-	approveCmd.Flags().StringVar(&keyFile, "operator-key", "", "file with the operator's ed25519 key (hex)")
-	approveCmd.Flags().StringVarP(&apprOut, "out", "o", "", "file to write (default: stdout)")
-	for _, f := range []string{"spec", "party", "operator", "operator-key"} {
-		approveCmd.MarkFlagRequired(f)
-	}
+	approveCmd := approveSpecCmd("reshare", func(s node.ReshareSpec) string {
+		return fmt.Sprintf("reshare %s: key %s, replace %s with peer %s, public key %s, until %s",
+			s.ReshareID, s.KeyID, s.Replace, s.NewPeerID, s.PublicKey, s.Expires.Format(time.RFC3339))
+	}, func(s node.ReshareSpec, party, operator string, key ed25519.PrivateKey) any {
+		return recovery.Approve(s, party, operator, key)
+	})
 
 	var f clientFlags
 	var runSpec string
