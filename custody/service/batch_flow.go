@@ -206,7 +206,15 @@ func (s *Service) cutLocked() {
 // coordinateBatch signs every input of the batch (one node.Sign each),
 // then records every member's result, or aborts them all.
 func (s *Service) coordinateBatch(n Network, b Batch, members []custody.Request, partner custody.Party, nonce string) {
-	ctx, cancel := context.WithTimeout(s.ctx, 3*s.o.SignTimeout)
+	// Every input is one signature, batchSigners at a time after the
+	// first: the attempt's deadline grows with its inputs (each node.Sign
+	// has its own sign_timeout inside it).
+	inputs := 0
+	for _, m := range b.Members {
+		inputs += len(m.Inputs)
+	}
+	rounds := 2 + (inputs+batchSigners-1)/batchSigners
+	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(rounds)*s.o.SignTimeout)
 	defer cancel()
 	bid := b.ID()
 	sigs, signers, err := s.signBatch(ctx, n, b, members, partner, nonce)
