@@ -31,10 +31,13 @@ type Coins interface {
 var ErrNoPlan = errors.New("custody: transfer without a plan")
 
 // planFor is the coordinator's plan of request id: the one this node
-// already holds (checked again on its Bitcoin node), or coins it chooses
-// now; either way reserved and locked in the store before any signing, so
-// no other request here can take them and this node never signs another
-// plan for id. A request that needs no plan is returned as it is.
+// already holds, checked again on its Bitcoin node and then locked (the
+// attempt about to sign it calls here), or coins it chooses now, reserved
+// but not yet locked (plannedHereLocked, before any attempt), so another
+// choice may still replace them if they stop checking out. No other
+// request here can take reserved coins, and once locked this node never
+// signs another plan for id. A request that needs no plan is returned as
+// it is.
 func (s *Service) planFor(ctx context.Context, id string, req custody.Request) (custody.Request, error) {
 	if s.o.Coins == nil || !s.o.Coins.Pays(req) {
 		return req, nil
