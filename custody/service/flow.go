@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/store"
@@ -290,36 +291,12 @@ func (s *Service) step(id string) {
 
 func (s *Service) stepLocked(id string) {
 	defer s.publishLocked(id)
-	if e, err := s.st.Get(id); err == nil && e.Request.Kind == custody.KindUnfreeze && !e.Progress.Record.Status.Terminal() {
-		// The notice period counts time witnessed up to now, not up to
-		// the last tick: what this node decides and tells its peers
-		// between ticks is not stale.
-		s.witness()
-	}
 	now := s.clock.Now()
-	req, st, err := s.st.State(id, now)
-	if err != nil {
-		s.log.Error("reading request", "request", short(id), "err", err)
+	req, st, ok := s.currentLocked(id, now)
+	if !ok {
 		return
 	}
-	st.Exposure = s.exposure(req.Account)
 	status := st.Record.Status
-	if status == custody.StatusSigned && s.o.Tracker == nil && s.peerDoneLocked(id) {
-		// Without a Bitcoin node of its own, this node takes the payment
-		// from the peer that finalized; with one, it looks (track.go).
-		s.applyLocked(id, custody.EvDone, "finalized by a peer")
-	}
-	if status.Terminal() || status == custody.StatusSigned {
-		return
-	}
-	if status == custody.StatusSigning && s.joinedOverLocked(id) {
-		s.applyLocked(id, custody.EvAbort, "the attempt this node joined is over")
-		if req, st, err = s.st.State(id, now); err != nil {
-			return
-		}
-		st.Exposure = s.exposure(req.Account)
-		status = st.Record.Status
-	}
 	d := custody.Evaluate(s.pol, st, req, now)
 	s.noteDecisionLocked(id, d)
 	if status == custody.StatusSigning || !custody.QuorumFor(req.Kind).Includes(s.party) {
@@ -331,41 +308,97 @@ func (s *Service) stepLocked(id string) {
 	}
 	switch d.Verdict {
 	case custody.VerdictRefuse:
-		if transient(d) {
-			return // time or an expected fact lifts it: re-evaluated on every tick and message
-		}
-		ev := custody.EvReject
-		switch {
-		case d.Has(custody.ReasonVetoed):
-			ev = custody.EvVeto
-		case d.Has(custody.ReasonLapsed):
-			ev = custody.EvLapse
-		}
-		s.applyLocked(id, ev, reasons(d))
+		s.refuseLocked(id, d)
 		return
 	case custody.VerdictNeedOperator:
 		return
 	}
-	if d.Auto {
-		if _, ok := st.Approvals[s.party]; !ok {
-			if _, err := s.st.AddAutoApproval(id, s.party, now); err != nil {
-				s.log.Error("recording automatic approval", "request", short(id), "err", err)
-				return
-			}
-			s.emit(Event{Type: EventApproval, RequestID: id, Party: s.party, Detail: "auto"})
-			s.broadcast(message{Type: msgEndorse, RequestID: id, Request: req.Canonical(), Auto: true})
-		}
-	}
-	if d.Verdict != custody.VerdictApprove {
+	if d.Auto && !s.autoApproveLocked(id, req, st, now) {
 		return
 	}
+	if d.Verdict == custody.VerdictApprove {
+		s.proceedLocked(id, req, st)
+	}
+}
+
+// currentLocked reads a request's state as of now for a step, settling
+// first what this node already knows: an unfreeze's notice time witnessed,
+// a payment finalized by a peer, an attempt this node joined that is over.
+// It reports false when there is nothing left for the step to do.
+func (s *Service) currentLocked(id string, now time.Time) (custody.Request, custody.State, bool) {
+	if e, err := s.st.Get(id); err == nil && e.Request.Kind == custody.KindUnfreeze && !e.Progress.Record.Status.Terminal() {
+		// The notice period counts time witnessed up to now, not up to
+		// the last tick: what this node decides and tells its peers
+		// between ticks is not stale.
+		s.witness()
+	}
+	req, st, err := s.st.State(id, now)
+	if err != nil {
+		s.log.Error("reading request", "request", short(id), "err", err)
+		return req, st, false
+	}
+	st.Exposure = s.exposure(req.Account)
+	status := st.Record.Status
+	if status == custody.StatusSigned && s.o.Tracker == nil && s.peerDoneLocked(id) {
+		// Without a Bitcoin node of its own, this node takes the payment
+		// from the peer that finalized; with one, it looks (track.go).
+		s.applyLocked(id, custody.EvDone, "finalized by a peer")
+	}
+	if status.Terminal() || status == custody.StatusSigned {
+		return req, st, false
+	}
+	if status == custody.StatusSigning && s.joinedOverLocked(id) {
+		s.applyLocked(id, custody.EvAbort, "the attempt this node joined is over")
+		if req, st, err = s.st.State(id, now); err != nil {
+			return req, st, false
+		}
+		st.Exposure = s.exposure(req.Account)
+	}
+	return req, st, true
+}
+
+// refuseLocked ends a request this node's policy refuses for good; a
+// refusal that time or an expected fact lifts leaves it to be evaluated
+// again on every tick and message.
+func (s *Service) refuseLocked(id string, d custody.Decision) {
+	if transient(d) {
+		return
+	}
+	ev := custody.EvReject
+	switch {
+	case d.Has(custody.ReasonVetoed):
+		ev = custody.EvVeto
+	case d.Has(custody.ReasonLapsed):
+		ev = custody.EvLapse
+	}
+	s.applyLocked(id, ev, reasons(d))
+}
+
+// autoApproveLocked records and announces this party's automatic approval
+// once; it reports false when the approval could not be stored.
+func (s *Service) autoApproveLocked(id string, req custody.Request, st custody.State, now time.Time) bool {
+	if _, ok := st.Approvals[s.party]; ok {
+		return true
+	}
+	if _, err := s.st.AddAutoApproval(id, s.party, now); err != nil {
+		s.log.Error("recording automatic approval", "request", short(id), "err", err)
+		return false
+	}
+	s.emit(Event{Type: EventApproval, RequestID: id, Party: s.party, Detail: "auto"})
+	s.broadcast(message{Type: msgEndorse, RequestID: id, Request: req.Canonical(), Auto: true})
+	return true
+}
+
+// proceedLocked moves an approved request on: the quorum recorded, and
+// where this node leads the signing pair, queued for a batch or begun.
+func (s *Service) proceedLocked(id string, req custody.Request, st custody.State) {
 	// Evaluate's pair is the first two approved parties; the pair that
 	// signs also passes over a party that cannot sign now (signers.go).
 	pair := s.signersLocked(id, req, st)
 	if pair == nil {
 		return
 	}
-	if status == custody.StatusProposed && !s.applyLocked(id, custody.EvApprove, "quorum "+joinParties(pair)) {
+	if st.Record.Status == custody.StatusProposed && !s.applyLocked(id, custody.EvApprove, "quorum "+joinParties(pair)) {
 		return
 	}
 	if pair[0] == s.party && s.batching(req) { // batch_flow.go
