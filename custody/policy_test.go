@@ -102,7 +102,7 @@ func TestTooEarlyCarriesRetryAt(t *testing.T) {
 	}
 }
 
-// Scenario 33: a raw canary signature only over the drill message of a
+// SECURITY.md scenario 33: a raw canary signature only over the drill message of a
 // nonce, which the node recomputes; never over any other 32 bytes.
 func TestCheckRawDrill(t *testing.T) {
 	p := loadPolicy(t)

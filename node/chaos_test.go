@@ -27,7 +27,7 @@ func chaosRuns(t *testing.T) int {
 	return 16
 }
 
-// Scenario 14: frames lost, duplicated and reordered at random (seeded,
+// SECURITY.md scenario 14: frames lost, duplicated and reordered at random (seeded,
 // one seed per run, printed on failure). Every run either signs, with a
 // signature valid under the group key, or fails cleanly with
 // ErrNoSigners within its sign_timeout; never a wrong signature, and no

@@ -130,7 +130,7 @@ func newHosts(t testing.TB, names ...string) map[string]*Host {
 	return hosts
 }
 
-// Scenario 19: an unknown peer is refused by the connection gater.
+// SECURITY.md scenario 19: an unknown peer is refused by the connection gater.
 func TestUnknownPeerRefused(t *testing.T) {
 	hosts := newHosts(t, "custodian", "exchange")
 	k, _, _ := crypto.GenerateEd25519Key(nil)
@@ -154,7 +154,7 @@ func TestUnknownPeerRefused(t *testing.T) {
 	}
 }
 
-// Scenario 20: a pinned peer's address answered by a different key is
+// SECURITY.md scenario 20: a pinned peer's address answered by a different key is
 // refused: Noise proves the remote identity, and it is not the pinned one.
 func TestPinnedAddressWithOtherKeyRefused(t *testing.T) {
 	hosts := newHosts(t, "custodian", "exchange")

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Scenario 19: a flood of peers' messages cannot grow the work queue
+// SECURITY.md scenario 19: a flood of peers' messages cannot grow the work queue
 // without bound nor block the transport's goroutine: past maxPeerJobs
 // waiting they are dropped and counted (logged once per stretch), while
 // this node's own jobs are never dropped and still run, in order.

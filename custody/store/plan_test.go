@@ -14,7 +14,7 @@ func input(n int) custody.Input {
 	return custody.Input{TxID: fmt.Sprintf("%064x", n), Vout: uint32(n % 3), Value: 10_000}
 }
 
-// Scenario 27 (issue 9 item 2): no two open requests hold the same
+// SECURITY.md scenario 27 (issue 9 item 2): no two open requests hold the same
 // outpoint. Reservation is atomic; a conflicting request is refused with
 // the holder's ID; a request that ends unpaid releases its coins, a paid
 // one keeps them; a plan this node signed for is never replaced.
