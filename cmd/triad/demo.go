@@ -24,7 +24,9 @@ import (
 	"github.com/triad-custody/triad/tss"
 )
 
-func init() {
+func init() { addCommand(newDemoCmd) }
+
+func newDemoCmd() *cobra.Command {
 	var dir string
 	var verbose bool
 	c := &cobra.Command{
@@ -58,7 +60,7 @@ The demo seals with a LOCAL PASSPHRASE, not an HSM.`,
 	}
 	c.Flags().StringVar(&dir, "dir", "", "state dir (default: <user cache dir>/triad/demo)")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the nodes' logs")
-	root.AddCommand(c)
+	return c
 }
 
 var demoPairs = [][2]string{{"custodian", "exchange"}, {"custodian", "regulator"}, {"exchange", "regulator"}}

@@ -16,7 +16,9 @@ import (
 // hsmTimeout bounds one HSM command (login, key creation, a few calls).
 const hsmTimeout = time.Minute
 
-func init() {
+func init() { addCommand(newHSMCmd) }
+
+func newHSMCmd() *cobra.Command {
 	hsmCmd := &cobra.Command{
 		Use:   "hsm",
 		Short: "Set up and inspect the HSM that seals this node's shards",
@@ -43,7 +45,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(initConfig)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), hsmTimeout)
 			defer cancel()
@@ -72,7 +74,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(statusConfig)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), hsmTimeout)
 			defer cancel()
@@ -83,7 +85,7 @@ Example:
 	statusCmd.MarkFlagRequired("config")
 
 	hsmCmd.AddCommand(initCmd, statusCmd)
-	root.AddCommand(hsmCmd)
+	return hsmCmd
 }
 
 // openHSM opens cfg's sealer; a configuration or secret-source mistake is
@@ -92,7 +94,7 @@ func openHSM(ctx context.Context, cfg *node.Config) (hsm.Sealer, error) {
 	s, err := hsm.New(ctx, cfg.HSM)
 	if err != nil {
 		if errors.Is(err, hsm.ErrConfig) {
-			return nil, userError{fmt.Errorf("opening the HSM: %w", err)}
+			return nil, userError{Err: fmt.Errorf("opening the HSM: %w", err)}
 		}
 		return nil, fmt.Errorf("opening the HSM: %w", err)
 	}
@@ -139,7 +141,7 @@ func hsmInit(ctx context.Context, out io.Writer, cfg *node.Config) error {
 		created, err := hsm.InitPKCS11(ctx, h.PKCS11)
 		if err != nil {
 			if errors.Is(err, hsm.ErrConfig) {
-				return userError{fmt.Errorf("initializing the pkcs11 key: %w", err)}
+				return userError{Err: fmt.Errorf("initializing the pkcs11 key: %w", err)}
 			}
 			return fmt.Errorf("initializing the pkcs11 key: %w", err)
 		}

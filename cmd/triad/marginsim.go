@@ -37,7 +37,9 @@ type marginSim struct {
 	wait        time.Duration
 }
 
-func init() {
+func init() { addCommand(newMarginSimCmd) }
+
+func newMarginSimCmd() *cobra.Command {
 	var f clientFlags
 	var m marginSim
 	c := &cobra.Command{
@@ -90,7 +92,7 @@ each request until it is done or refused.
 	fl.StringVar(&m.prefix, "idempotency-prefix", "", "idempotency key prefix (default: random)")
 	fl.IntVar(&m.count, "count", 1, "how many liquidations to request")
 	fl.DurationVar(&m.wait, "wait", 0, "follow each request until it is final, at most this long")
-	root.AddCommand(c)
+	return c
 }
 
 func parseHoldings(s string) ([]custody.Holding, error) {
@@ -109,7 +111,7 @@ func parseHoldings(s string) ([]custody.Holding, error) {
 func (m *marginSim) run(w io.Writer, cl *client, holdings []custody.Holding) error {
 	key, err := recovery.LoadOperatorKey(m.keyFile)
 	if err != nil {
-		return userError{err}
+		return userError{Err: err}
 	}
 	defer clear(key)
 	prefix := m.prefix
@@ -131,7 +133,7 @@ func (m *marginSim) run(w io.Writer, cl *client, holdings []custody.Holding) err
 			ChildPath: m.childPath, Asset: m.asset, Destination: m.destination, Amount: m.amount, FeeRate: m.feeRate, Evidence: &ev}
 		ctx, cancel := withTimeout(30 * time.Second)
 		var v service.View
-		err := cl.do(ctx, "POST", "/v1/requests", req, &v)
+		err := cl.Do(ctx, "POST", "/v1/requests", req, &v)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("liquidation %s: %w", idem, err)
@@ -160,7 +162,7 @@ func followRequest(ctx context.Context, cl *client, id string) (service.View, er
 	defer t.Stop()
 	for {
 		var v service.View
-		if err := cl.do(ctx, "GET", "/v1/requests/"+id, nil, &v); err != nil {
+		if err := cl.Do(ctx, "GET", "/v1/requests/"+id, nil, &v); err != nil {
 			return v, err
 		}
 		if v.Status.Terminal() {

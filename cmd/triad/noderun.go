@@ -21,7 +21,9 @@ import (
 	"github.com/triad-custody/triad/node/api"
 )
 
-func init() {
+func init() { addCommand(newNodeCmd) }
+
+func newNodeCmd() *cobra.Command {
 	nodeCmd := &cobra.Command{Use: "node", Short: "Run a Triad node"}
 	var configPath string
 	run := &cobra.Command{
@@ -38,7 +40,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(configPath)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			log := newLogger(cfg.Log.Level)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,7 +51,7 @@ Example:
 	run.Flags().StringVarP(&configPath, "config", "c", "", "node config file")
 	run.MarkFlagRequired("config")
 	nodeCmd.AddCommand(run)
-	root.AddCommand(nodeCmd)
+	return nodeCmd
 }
 
 func newLogger(level string) *slog.Logger {
@@ -65,7 +67,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	// TLS material is checked before anything starts.
 	tlsCfg, err := api.ServerTLS(cfg.API.TLS, cfg.Resolve)
 	if err != nil {
-		return userError{err}
+		return userError{Err: err}
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	s, err := hsm.New(sctx, cfg.HSM)
@@ -88,7 +90,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	settler, err := settle.ForNode(cfg, keys, recs, nil)
 	if err != nil {
 		s.Close()
-		return userError{err}
+		return userError{Err: err}
 	}
 	svc, err := service.Open(cfg, service.Options{Logger: log,
 		Digester:  service.CanaryDigester(cfg.Policy, settler.Digester(service.DefaultDigester)),
@@ -107,7 +109,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		svc.Close()
 		s.Close()
 		if errors.Is(err, node.ErrConfig) {
-			return userError{err}
+			return userError{Err: err}
 		}
 		return err
 	}
@@ -120,7 +122,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	}
 	srv, err := api.New(rt, api.Options{Custody: svc})
 	if err != nil {
-		return userError{err}
+		return userError{Err: err}
 	}
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-func init() {
+func init() { addCommand(newShardCmd) }
+
+func newShardCmd() *cobra.Command {
 	shardCmd := &cobra.Command{
 		Use:   "shard",
 		Short: "Maintain this node's sealed shards",
@@ -44,7 +46,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(configPath)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), hsmTimeout)
 			defer cancel()
@@ -55,7 +57,7 @@ Example:
 	rewrap.Flags().BoolVar(&rotate, "rotate", false, "rotate the Transit key first (adds a new version)")
 	rewrap.MarkFlagRequired("config")
 	shardCmd.AddCommand(rewrap)
-	root.AddCommand(shardCmd)
+	return shardCmd
 }
 
 // vaultRewrapper is what rewrap needs of the vault-transit sealer.

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/triad-custody/triad/recovery/drill"
+)
+
+func newDrillNodeLossCmd() *cobra.Command {
+	var lost string
+	c, _ := drillCmd("node-loss --party P --key-id K -c CONFIG...", "The two parties other than P sign a canary",
+		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
+			_, err := drill.NodeLoss(cl, cfg, lost)
+			return err
+		})
+	c.Flags().StringVar(&lost, "party", "", "the party whose node is treated as lost")
+	return c
+}
+
+func newDrillAllPairsCmd() *cobra.Command {
+	c, _ := drillCmd("all-pairs --key-id K -c CONFIG...", "Each of the three pairs signs a canary",
+		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
+			_, err := drill.AllPairs(cl, cfg)
+			return err
+		})
+	return c
+}
+
+func newDrillUnsealCmd() *cobra.Command {
+	c, _ := drillCmd("unseal -c CONFIG...", "Each node proves it can unseal its shards (public data only)",
+		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
+			_, err := drill.Unseal(cl, cfg)
+			return err
+		})
+	return c
+}
+
+func newDrillReshareCmd() *cobra.Command {
+	var spec string
+	var approvals []string
+	c, _ := drillCmd("reshare --key-id K --spec FILE --approval FILE --approval FILE -c CONFIG...",
+		"A full reshare of a canary key to a fresh node, then every pair signs",
+		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
+			o, err := loadOrder(spec, approvals)
+			if err != nil {
+				return err
+			}
+			_, err = drill.Reshare(cl, cfg, o)
+			return err
+		})
+	c.Long = `Start the fresh node first ('triad init' gives it a new identity), write and approve a
+spec for the canary key ('triad reshare spec', 'triad reshare approve'), then run this.`
+	c.Flags().StringVar(&spec, "spec", "", "approved reshare spec")
+	c.Flags().StringArrayVar(&approvals, "approval", nil, "approval file (two parties)")
+	return c
+}
