@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -52,12 +49,6 @@ Example:
 	run.MarkFlagRequired("config")
 	nodeCmd.AddCommand(run)
 	return nodeCmd
-}
-
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
 func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slog.Logger) error {
@@ -120,40 +111,5 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if err := svc.Attach(rt); err != nil {
 		return err
 	}
-	srv, err := api.New(rt, api.Options{Custody: svc})
-	if err != nil {
-		return userError{Err: err}
-	}
-	ln, err := net.Listen("tcp", cfg.API.Listen)
-	if err != nil {
-		return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
-	}
-	addr := ln.Addr().String()
-	switch {
-	case tlsCfg != nil:
-		ln = tls.NewListener(ln, tlsCfg)
-		log.Info("api serves https", "addr", addr, "client_certificates", tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
-	case cfg.API.TLS.InsecurePlaintext:
-		log.Warn("api serves plain http (api.tls.insecure_plaintext): bearer tokens cross the network unencrypted unless a TLS proxy is in front", "addr", addr)
-	}
-	if err := hsm.WriteFileAtomic(filepath.Join(cfg.Resolve(cfg.DataDir), apiAddrFile), []byte(addr+"\n"), 0o644); err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "party %s\npeer %s\n", cfg.Party, rt.Host.ID())
-	for _, a := range rt.Host.Addrs() {
-		fmt.Fprintf(out, "p2p %s\n", a)
-	}
-	fmt.Fprintf(out, "api %s\n", addr)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-		shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(shCtx)
-	case err := <-errc:
-		return err
-	}
+	return serveAPI(ctx, cmd.OutOrStdout(), cfg, rt, svc, tlsCfg, log)
 }

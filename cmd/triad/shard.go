@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/internal/hsmadmin"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -125,6 +126,6 @@ func shardRewrap(ctx context.Context, out io.Writer, cfg *node.Config, rotate bo
 	}
 	fmt.Fprintf(out, "all %d sealed file(s) are at version %d. Older ciphertext still decrypts until the minimum is raised;\n"+
 		"take a fresh backup first (older backups stop opening), then:\n  vault write %s/keys/%s/config min_decryption_version=%d\n",
-		len(results), info.LatestVersion, transitMount(cfg.HSM.Vault), key, info.LatestVersion)
+		len(results), info.LatestVersion, hsmadmin.TransitMount(cfg.HSM.Vault), key, info.LatestVersion)
 	return nil
 }

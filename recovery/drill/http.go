@@ -158,8 +158,7 @@ func (h *HTTP) Submit(ctx context.Context, party string, req custody.Request) (s
 func (h *HTTP) Get(ctx context.Context, party, id string) (service.View, error) {
 	var v service.View
 	err := h.call(ctx, party, "GET", "/v1/requests/"+id, nil, &v)
-	var ae *apiclient.Error
-	if errors.As(err, &ae) && ae.Status == 404 {
+	if apiclient.IsNotFound(err) {
 		return v, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return v, err
@@ -182,51 +181,14 @@ func (h *HTTP) Endorse(ctx context.Context, party string, a custody.Approval) (s
 	return v, err
 }
 
-// Watch implements Cluster on the node's event stream: subscribed first,
-// then the view read, then read again on each of the request's events.
+// Watch implements Cluster on the node's event stream
+// (apiclient.WatchRequest): never on a timer.
 func (h *HTTP) Watch(ctx context.Context, party, id string, cond func(service.View) (bool, error)) (service.View, error) {
 	cl, err := h.admin(party)
 	if err != nil {
 		return service.View{}, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sub, err := cl.Subscribe(ctx, "?request="+id)
-	if err != nil {
-		return service.View{}, err
-	}
-	defer sub.Close()
-	var last service.View
-	var lastErr error
-	for {
-		v, err := h.Get(ctx, party, id)
-		switch {
-		case err == nil:
-			last, lastErr = v, nil
-			if done, cerr := cond(v); cerr != nil || done {
-				return v, cerr
-			}
-		case errors.Is(err, ErrNotFound):
-			lastErr = err
-		default:
-			return last, err
-		}
-		if _, err := sub.Next(); err != nil {
-			return last, waitError(ctx, err, lastErr)
-		}
-	}
-}
-
-// waitError says why a wait ended: the deadline (with the last answer)
-// or the stream's end.
-func waitError(ctx context.Context, err, lastErr error) error {
-	if ctx.Err() == nil {
-		return err
-	}
-	if lastErr != nil {
-		return fmt.Errorf("%w (last: %v)", ctx.Err(), lastErr)
-	}
-	return fmt.Errorf("gave up waiting: %w", ctx.Err())
+	return cl.WatchRequest(ctx, id, cond)
 }
 
 // sortedParties is the keys of m in order.

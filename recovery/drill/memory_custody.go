@@ -114,7 +114,10 @@ func (m *Memory) Watch(ctx context.Context, party, id string, cond func(service.
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return last, waitError(ctx, ctx.Err(), err)
+			if err != nil {
+				return last, fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+			}
+			return last, fmt.Errorf("gave up waiting: %w", ctx.Err())
 		}
 	}
 }
