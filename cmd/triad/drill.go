@@ -47,7 +47,7 @@ func (f *drillFlags) register(c *cobra.Command) {
 
 // drillCmd is a drill subcommand that runs one drill function against
 // the cluster the --config files name.
-func drillCmd(use, short string, run func(cmd *cobra.Command, c drill.Cluster, cfg drill.Config) error) (*cobra.Command, *drillFlags) {
+func drillCmd(use, short string, run func(cmd *cobra.Command, c drill.Cluster, cfg drill.Config) error) *cobra.Command {
 	var f drillFlags
 	c := &cobra.Command{
 		Use:   use,
@@ -63,7 +63,7 @@ func drillCmd(use, short string, run func(cmd *cobra.Command, c drill.Cluster, c
 		},
 	}
 	f.register(c)
-	return c, &f
+	return c
 }
 
 // httpCluster is the cluster of the nodes the configs name, reached

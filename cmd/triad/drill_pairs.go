@@ -8,7 +8,7 @@ import (
 
 func newDrillNodeLossCmd() *cobra.Command {
 	var lost string
-	c, _ := drillCmd("node-loss --party P --key-id K -c CONFIG...", "The two parties other than P sign a canary",
+	c := drillCmd("node-loss --party P --key-id K -c CONFIG...", "The two parties other than P sign a canary",
 		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
 			_, err := drill.NodeLoss(cl, cfg, lost)
 			return err
@@ -18,7 +18,7 @@ func newDrillNodeLossCmd() *cobra.Command {
 }
 
 func newDrillAllPairsCmd() *cobra.Command {
-	c, _ := drillCmd("all-pairs --key-id K -c CONFIG...", "Each of the three pairs signs a canary",
+	c := drillCmd("all-pairs --key-id K -c CONFIG...", "Each of the three pairs signs a canary",
 		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
 			_, err := drill.AllPairs(cl, cfg)
 			return err
@@ -27,7 +27,7 @@ func newDrillAllPairsCmd() *cobra.Command {
 }
 
 func newDrillUnsealCmd() *cobra.Command {
-	c, _ := drillCmd("unseal -c CONFIG...", "Each node proves it can unseal its shards (public data only)",
+	c := drillCmd("unseal -c CONFIG...", "Each node proves it can unseal its shards (public data only)",
 		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
 			_, err := drill.Unseal(cl, cfg)
 			return err
@@ -38,7 +38,7 @@ func newDrillUnsealCmd() *cobra.Command {
 func newDrillReshareCmd() *cobra.Command {
 	var spec string
 	var approvals []string
-	c, _ := drillCmd("reshare --key-id K --spec FILE --approval FILE --approval FILE -c CONFIG...",
+	c := drillCmd("reshare --key-id K --spec FILE --approval FILE --approval FILE -c CONFIG...",
 		"A full reshare of a canary key to a fresh node, then every pair signs",
 		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
 			o, err := loadOrder(spec, approvals)

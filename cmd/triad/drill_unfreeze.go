@@ -14,7 +14,7 @@ import (
 func newDrillUnfreezeCmd() *cobra.Command {
 	var o drill.UnfreezeOptions
 	var operators []string
-	c, _ := drillCmd("unfreeze --key-id K --operator-key PARTY:NAME:FILE --operator-key PARTY:NAME:FILE -c CONFIG...",
+	c := drillCmd("unfreeze --key-id K --operator-key PARTY:NAME:FILE --operator-key PARTY:NAME:FILE -c CONFIG...",
 		"A full emergency unfreeze on a canary key with the policy's shortened canary notice period",
 		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
 			ops, err := parseOperatorArgs(operators)

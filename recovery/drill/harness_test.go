@@ -1,6 +1,7 @@
 package drill_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"net/http/httptest"
 	"os"
@@ -18,8 +19,6 @@ import (
 	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery/drill"
 	"github.com/triad-custody/triad/tss/fixtures"
-
-	"context"
 )
 
 // Tokens of the test callers, the same at every node.
