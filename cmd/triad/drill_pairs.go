@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/triad-custody/triad/recovery"
 	"github.com/triad-custody/triad/recovery/drill"
 )
 
@@ -18,21 +19,19 @@ func newDrillNodeLossCmd() *cobra.Command {
 }
 
 func newDrillAllPairsCmd() *cobra.Command {
-	c := drillCmd("all-pairs --key-id K -c CONFIG...", "Each of the three pairs signs a canary",
-		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
-			_, err := drill.AllPairs(cl, cfg)
-			return err
-		})
-	return c
+	return reportDrillCmd("all-pairs --key-id K -c CONFIG...", "Each of the three pairs signs a canary", drill.AllPairs)
 }
 
 func newDrillUnsealCmd() *cobra.Command {
-	c := drillCmd("unseal -c CONFIG...", "Each node proves it can unseal its shards (public data only)",
-		func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
-			_, err := drill.Unseal(cl, cfg)
-			return err
-		})
-	return c
+	return reportDrillCmd("unseal -c CONFIG...", "Each node proves it can unseal its shards (public data only)", drill.Unseal)
+}
+
+// reportDrillCmd is a drill that needs nothing but the common flags.
+func reportDrillCmd(use, short string, run func(drill.Cluster, drill.Config) (*recovery.Report, error)) *cobra.Command {
+	return drillCmd(use, short, func(_ *cobra.Command, cl drill.Cluster, cfg drill.Config) error {
+		_, err := run(cl, cfg)
+		return err
+	})
 }
 
 func newDrillReshareCmd() *cobra.Command {

@@ -103,12 +103,7 @@ func loadKeygenOrder(specFile string, approvals []string) (node.KeygenOrder, err
 	if err := readJSONFile(specFile, &o.Spec); err != nil {
 		return o, err
 	}
-	for _, a := range approvals {
-		var ap node.ReshareApproval
-		if err := readJSONFile(a, &ap); err != nil {
-			return o, err
-		}
-		o.Approvals = append(o.Approvals, ap)
-	}
-	return o, nil
+	var err error
+	o.Approvals, err = readApprovals(approvals)
+	return o, err
 }

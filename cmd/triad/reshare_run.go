@@ -53,12 +53,20 @@ func loadOrder(specFile string, approvals []string) (node.ReshareOrder, error) {
 	if len(approvals) < 2 {
 		return o, userErr("a reshare needs approvals from two parties' operators (--approval twice)")
 	}
-	for _, a := range approvals {
+	var err error
+	o.Approvals, err = readApprovals(approvals)
+	return o, err
+}
+
+// readApprovals reads operators' signed approval files.
+func readApprovals(files []string) ([]node.ReshareApproval, error) {
+	var out []node.ReshareApproval
+	for _, a := range files {
 		var ap node.ReshareApproval
 		if err := readJSONFile(a, &ap); err != nil {
-			return o, err
+			return nil, err
 		}
-		o.Approvals = append(o.Approvals, ap)
+		out = append(out, ap)
 	}
-	return o, nil
+	return out, nil
 }
