@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
@@ -189,14 +188,4 @@ func (h *HTTP) Watch(ctx context.Context, party, id string, cond func(service.Vi
 		return service.View{}, err
 	}
 	return cl.WatchRequest(ctx, id, cond)
-}
-
-// sortedParties is the keys of m in order.
-func sortedParties[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for p := range m {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
 }

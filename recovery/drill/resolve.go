@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/triad-custody/triad/node/api"
@@ -84,4 +85,14 @@ func printViews(out io.Writer, p, keyID string, views map[string]recovery.ShareV
 	default:
 		fmt.Fprintf(out, "%-10s in force %.16s…  PENDING %.16s… (undecided)\n", p, v.InForce, v.Pending)
 	}
+}
+
+// sortedParties is the keys of m in order.
+func sortedParties[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
 }
