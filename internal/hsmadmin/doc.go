@@ -3,7 +3,8 @@
 // configured sealer), Init (create the node's sealing key if absent:
 // PKCS#11 AES-256 non-extractable, Transit derived aes256-gcm96), Status
 // (health, key versions, and every sealed file's backend and key version,
-// read from its header without unsealing), Describe (the backend and where
+// read from its header without unsealing), Rewrap (`triad shard rewrap`:
+// rotate the Transit key, rewrap every sealed file), Describe (the backend and where
 // its key lives, no secrets).
 //
 // A configuration or secret-source mistake wraps hsm.ErrConfig (the CLI's
