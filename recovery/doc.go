@@ -13,18 +13,23 @@
 //     key, so a regulator can check them later with Verify.
 //   - reshare.go: helpers to build and sign reshare orders
 //     (node.ReshareSpec, node.ReshareApproval) for `triad reshare`.
+//   - resolve.go: the rule that ends an undecided reshare (Resolution): a
+//     node with a pending share commits it when the others hold it in
+//     force, discards it when they kept the old shares, and leaves it to
+//     the operators when they disagree or none decided. Golden scripts in
+//     testdata/resolve.txt (datadriven; -rewrite regenerates them).
 //
 // Resharing itself runs inside the nodes (package node, reshare.go); this
-// package drives and records it. Nothing here prints or logs key material:
+// package drives and records it. The drills themselves, and applying the
+// resolution to a cluster, are package recovery/drill. Nothing here prints or logs key material:
 // backups are opaque, reports carry only public data.
 //
 // A drill, in a dozen lines:
 //
-//	d := recovery.NewDrill("node-loss", time.Now)
-//	st := d.Step("canary signature by exchange+regulator")
-//	sig, err := client.Sign(...)
-//	st.End(err)
-//	rep := d.Finish()            // verdict: pass when every step passed
-//	rep.Sign("exchange", key)    // each participating node signs
-//	err = rep.Verify(trusted)    // later, by anyone holding the public keys
+//	d := recovery.NewDrill("node-loss", id, time.Now)
+//	d.Step("canary signature by exchange+regulator").End(detail, err)
+//	rep := d.Finish()                         // verdict: pass when every step passed
+//	a, err := recovery.SignWith(rep, p, key)  // each participating node signs
+//	err = rep.Attest(a)
+//	err = rep.Verify(trusted, 2)              // later, by anyone holding the public keys
 package recovery

@@ -14,7 +14,9 @@ import (
 	"github.com/triad-custody/triad/node/api"
 )
 
-func init() {
+func init() { addCommand(newAddressCmd) }
+
+func newAddressCmd() *cobra.Command {
 	var f clientFlags
 	var keyID, path, network, pubHex string
 	var asJSON bool
@@ -56,7 +58,7 @@ With --pubkey (the group public key, compressed hex) the address is derived here
 				if network != "" {
 					q.Set("network", network)
 				}
-				if err := cl.do(ctx, "GET", "/v1/bitcoin/address?"+q.Encode(), nil, &res); err != nil {
+				if err := cl.Do(ctx, "GET", "/v1/bitcoin/address?"+q.Encode(), nil, &res); err != nil {
 					return err
 				}
 			}
@@ -75,7 +77,7 @@ With --pubkey (the group public key, compressed hex) the address is derived here
 	c.Flags().StringVar(&network, "network", "", "mainnet | testnet3 | regtest | simnet (default: the node's bitcoin.network)")
 	c.Flags().StringVar(&pubHex, "pubkey", "", "group public key (compressed hex): derive here, without a node")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	root.AddCommand(c)
+	return c
 }
 
 // localAddress derives an address from a group public key alone.

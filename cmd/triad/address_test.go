@@ -20,6 +20,7 @@ func TestAddressOffline(t *testing.T) {
 	pub := hex.EncodeToString(group.SerializeCompressed())
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer
+		root := newRootCmd()
 		root.SetOut(&out)
 		root.SetErr(&out)
 		root.SetArgs(args)

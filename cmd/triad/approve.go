@@ -47,19 +47,19 @@ func endorse(ctx context.Context, w io.Writer, cl *client, id string, stance cus
 		return err
 	}
 	var v service.View
-	if err := cl.do(ctx, "GET", "/v1/requests/"+id, nil, &v); err != nil {
+	if err := cl.Do(ctx, "GET", "/v1/requests/"+id, nil, &v); err != nil {
 		return err
 	}
 	key, err := recovery.LoadOperatorKey(a.keyFile)
 	if err != nil {
-		return userError{err}
+		return userError{Err: err}
 	}
 	defer clear(key)
 	now := time.Now()
 	ap := custody.SignApproval(custody.Approval{RequestID: v.ID, Kind: v.Request.Kind, Stance: stance, Party: custody.Party(a.party),
 		Operator: a.operator, Nonce: recovery.NewNonce(), IssuedAt: now, Expires: now.Add(a.ttl)}, key)
 	var out service.View
-	if err := cl.do(ctx, "POST", "/v1/requests/"+v.ID+"/approvals", ap, &out); err != nil {
+	if err := cl.Do(ctx, "POST", "/v1/requests/"+v.ID+"/approvals", ap, &out); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s %s of %s %s by %s/%s: request is %s\n", stance, "recorded", v.Request.Kind, short12(v.ID), a.party, a.operator, out.Status)
@@ -96,12 +96,14 @@ func newEndorseCmd(stance custody.Stance, short, long string) *cobra.Command {
 	return c
 }
 
-func init() {
-	root.AddCommand(newEndorseCmd(custody.Approve, "Sign and submit an operator's approval of a request",
+func init() { addCommand(newApproveCmd) }
+
+func newApproveCmd() *cobra.Command {
+	return newEndorseCmd(custody.Approve, "Sign and submit an operator's approval of a request",
 		`Signs an approval of the request with the operator's key (locally; the key
 never leaves this process) and submits it to the node, which verifies it with
 its own policy and sends it to the other nodes. The approval is bound to the
 request ID, its kind, a fresh nonce and an expiry.
 
-  triad approve 3f2a…e1 -c custodian.yaml --party custodian --operator alice --operator-key alice.key`))
+  triad approve 3f2a…e1 -c custodian.yaml --party custodian --operator alice --operator-key alice.key`)
 }

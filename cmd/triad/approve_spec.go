@@ -25,7 +25,7 @@ func approveSpecCmd[S any](what string, describe func(S) string, sign func(s S, 
 			}
 			key, err := recovery.LoadOperatorKey(keyFile)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			defer clear(key)
 			fmt.Fprintf(cmd.ErrOrStderr(), "approving %s\n", describe(s))

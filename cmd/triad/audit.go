@@ -13,7 +13,9 @@ import (
 	"github.com/triad-custody/triad/node/api"
 )
 
-func init() {
+func init() { addCommand(newAuditCmd) }
+
+func newAuditCmd() *cobra.Command {
 	ac := &cobra.Command{Use: "audit", Short: "Check the audit chain"}
 
 	var f clientFlags
@@ -59,7 +61,7 @@ It names the first record that was altered, removed or reordered.
 			ctx, cancel := withTimeout(2 * time.Minute)
 			defer cancel()
 			var res api.ReconcileResponse
-			if err := cl.do(ctx, "POST", "/v1/audit/reconcile", nil, &res); err != nil {
+			if err := cl.Do(ctx, "POST", "/v1/audit/reconcile", nil, &res); err != nil {
 				return err
 			}
 			bad := 0
@@ -80,7 +82,7 @@ It names the first record that was altered, removed or reordered.
 	}
 	rf.register(reconcile, "auditor")
 	ac.AddCommand(verify, reconcile)
-	root.AddCommand(ac)
+	return ac
 }
 
 func fetchChain(f *clientFlags) ([]audit.Record, audit.Head, error) {
@@ -94,7 +96,7 @@ func fetchChain(f *clientFlags) ([]audit.Record, audit.Head, error) {
 	var head audit.Head
 	for from := uint64(1); ; {
 		var page api.AuditRecords
-		if err := cl.do(ctx, "GET", fmt.Sprintf("/v1/audit/records?from=%d&limit=5000", from), nil, &page); err != nil {
+		if err := cl.Do(ctx, "GET", fmt.Sprintf("/v1/audit/records?from=%d&limit=5000", from), nil, &page); err != nil {
 			return nil, head, err
 		}
 		if from == 1 {

@@ -11,7 +11,9 @@ import (
 	"github.com/triad-custody/triad/recovery"
 )
 
-func init() {
+func init() { addCommand(newBackupCmd) }
+
+func newBackupCmd() *cobra.Command {
 	var config, out string
 	c := &cobra.Command{
 		Use:   "backup --config FILE --out FILE",
@@ -29,7 +31,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(config)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			if _, err := os.Stat(out); err == nil {
 				return userErr("%s exists; refusing to overwrite a backup", out)
@@ -60,5 +62,5 @@ Example:
 	c.Flags().StringVarP(&out, "out", "o", "", "backup file to write")
 	c.MarkFlagRequired("config")
 	c.MarkFlagRequired("out")
-	root.AddCommand(c)
+	return c
 }

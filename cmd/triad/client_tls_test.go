@@ -128,7 +128,7 @@ func callStatus(t *testing.T, cf clientFlags) (*client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out struct{ Party string }
-	if err := cl.do(ctx, "GET", "/v1/status", nil, &out); err != nil {
+	if err := cl.Do(ctx, "GET", "/v1/status", nil, &out); err != nil {
 		return cl, err
 	}
 	if out.Party != "custodian" {
@@ -174,8 +174,8 @@ func TestClientTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cl.base != "https://"+addr {
-			t.Fatalf("base %s", cl.base)
+		if cl.Base() != "https://"+addr {
+			t.Fatalf("base %s", cl.Base())
 		}
 	})
 	t.Run("config, client certificate from the environment, --tls-ca", func(t *testing.T) {
@@ -220,8 +220,8 @@ func TestClientTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(cl.base, "https://") {
-			t.Fatalf("base %s", cl.base)
+		if !strings.HasPrefix(cl.Base(), "https://") {
+			t.Fatalf("base %s", cl.Base())
 		}
 	})
 	t.Run("--api and --tls-ca without a client certificate", func(t *testing.T) {
@@ -241,7 +241,7 @@ func TestClientTLS(t *testing.T) {
 	})
 	t.Run("--api without --tls-ca is plain HTTP", func(t *testing.T) {
 		cl, err := (&clientFlags{api: addr, role: "admin"}).client()
-		if err != nil || cl.base != "http://"+addr {
+		if err != nil || cl.Base() != "http://"+addr {
 			t.Fatalf("%v %+v", err, cl)
 		}
 		_, err = callStatus(t, clientFlags{api: addr, role: "admin"})
@@ -275,22 +275,7 @@ func TestClientPlainConfig(t *testing.T) {
 	addr := strings.TrimPrefix(plain.URL, "http://")
 	cfgPath := tlsNodeConfig(t, t.TempDir(), "", addr)
 	cl, err := callStatus(t, clientFlags{config: cfgPath, role: "admin"})
-	if err != nil || cl.base != "http://"+addr {
+	if err != nil || cl.Base() != "http://"+addr {
 		t.Fatalf("%v %+v", err, cl)
-	}
-}
-
-func TestClientDialable(t *testing.T) {
-	for in, want := range map[string]string{
-		"0.0.0.0:8101":      "127.0.0.1:8101",
-		"[::]:8101":         "127.0.0.1:8101",
-		"127.0.0.1:8101":    "127.0.0.1:8101",
-		"10.1.2.3:8101":     "10.1.2.3:8101",
-		"node.example:8101": "node.example:8101",
-		"garbage":           "garbage",
-	} {
-		if got := dialable(in); got != want {
-			t.Errorf("dialable(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 func runCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
+	root := newRootCmd()
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetArgs(args)

@@ -122,11 +122,11 @@ func (c *procCluster) chain(t *testing.T, party string) []audit.Record {
 	ctx, cancel := withTimeout(10 * time.Second)
 	defer cancel()
 	var st api.AuditStatus
-	if err := cl.do(ctx, "GET", "/v1/audit", nil, &st); err != nil || !st.Verified {
+	if err := cl.Do(ctx, "GET", "/v1/audit", nil, &st); err != nil || !st.Verified {
 		t.Fatalf("%s's audit chain: %v %+v", party, err, st)
 	}
 	var recs api.AuditRecords
-	if err := cl.do(ctx, "GET", "/v1/audit/records?limit=5000", nil, &recs); err != nil {
+	if err := cl.Do(ctx, "GET", "/v1/audit/records?limit=5000", nil, &recs); err != nil {
 		t.Fatal(err)
 	}
 	if err := audit.Verify(recs.Records); err != nil {

@@ -15,6 +15,7 @@ import (
 func runRoot(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
+	root := newRootCmd()
 	root.SetOut(&out)
 	root.SetErr(&out)
 	root.SetArgs(args)

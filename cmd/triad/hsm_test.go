@@ -16,7 +16,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/spf13/pflag"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/hsm/softhsmtest"
 	"github.com/triad-custody/triad/hsm/vaulttest"
@@ -30,22 +29,10 @@ import (
 func runTriad(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
+	root := newRootCmd()
 	root.SetOut(&out)
 	root.SetErr(&out)
 	root.SetArgs(args)
-	defer func() {
-		// Flag values live in package variables: reset them for the next run.
-		if cmd, _, err := root.Find(args); err == nil {
-			cmd.Flags().VisitAll(func(f *pflag.Flag) {
-				if sv, ok := f.Value.(pflag.SliceValue); ok {
-					sv.Replace(nil) // Set would append the default "[]"
-				} else {
-					f.Value.Set(f.DefValue)
-				}
-				f.Changed = false
-			})
-		}
-	}()
 	err := root.Execute()
 	return out.String(), err
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-func init() {
+func init() { addCommand(newInitCmd) }
+
+func newInitCmd() *cobra.Command {
 	var configPath string
 	c := &cobra.Command{
 		Use:   "init --config FILE",
@@ -29,7 +31,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(configPath)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -40,7 +42,7 @@ Example:
 			defer s.Close()
 			id, err := node.Init(ctx, cfg, s)
 			if errors.Is(err, node.ErrInitialized) {
-				return userError{err}
+				return userError{Err: err}
 			} else if err != nil {
 				return err
 			}
@@ -62,7 +64,7 @@ Example:
 	}
 	c.Flags().StringVarP(&configPath, "config", "c", "", "node config file")
 	c.MarkFlagRequired("config")
-	root.AddCommand(c)
+	return c
 }
 
 // makeToken writes a random token to path unless the file exists.

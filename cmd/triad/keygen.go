@@ -11,7 +11,9 @@ import (
 	"github.com/triad-custody/triad/recovery"
 )
 
-func init() {
+func init() { addCommand(newKeygenCmd) }
+
+func newKeygenCmd() *cobra.Command {
 	var f clientFlags
 	var keyID, specFile string
 	var approvals []string
@@ -51,7 +53,7 @@ Example (a canary key):
 			defer cancel()
 			fmt.Fprintf(cmd.ErrOrStderr(), "running DKG for %s with all three parties...\n", keyID)
 			var res api.KeygenResponse
-			if err := cl.do(ctx, "POST", "/v1/admin/keygen", req, &res); err != nil {
+			if err := cl.Do(ctx, "POST", "/v1/admin/keygen", req, &res); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "key %s\npublic key %s\n", res.KeyID, res.PublicKey)
@@ -90,7 +92,7 @@ Example (a canary key):
 		return node.SignKeygenApproval(s, party, operator, recovery.NewNonce(), key)
 	})
 	c.AddCommand(specCmd, approveCmd)
-	root.AddCommand(c)
+	return c
 }
 
 func loadKeygenOrder(specFile string, approvals []string) (node.KeygenOrder, error) {
@@ -101,12 +103,7 @@ func loadKeygenOrder(specFile string, approvals []string) (node.KeygenOrder, err
 	if err := readJSONFile(specFile, &o.Spec); err != nil {
 		return o, err
 	}
-	for _, a := range approvals {
-		var ap node.ReshareApproval
-		if err := readJSONFile(a, &ap); err != nil {
-			return o, err
-		}
-		o.Approvals = append(o.Approvals, ap)
-	}
-	return o, nil
+	var err error
+	o.Approvals, err = readApprovals(approvals)
+	return o, err
 }

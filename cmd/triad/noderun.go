@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -21,7 +18,9 @@ import (
 	"github.com/triad-custody/triad/node/api"
 )
 
-func init() {
+func init() { addCommand(newNodeCmd) }
+
+func newNodeCmd() *cobra.Command {
 	nodeCmd := &cobra.Command{Use: "node", Short: "Run a Triad node"}
 	var configPath string
 	run := &cobra.Command{
@@ -38,7 +37,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(configPath)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			log := newLogger(cfg.Log.Level)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,13 +48,7 @@ Example:
 	run.Flags().StringVarP(&configPath, "config", "c", "", "node config file")
 	run.MarkFlagRequired("config")
 	nodeCmd.AddCommand(run)
-	root.AddCommand(nodeCmd)
-}
-
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return nodeCmd
 }
 
 func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slog.Logger) error {
@@ -65,7 +58,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	// TLS material is checked before anything starts.
 	tlsCfg, err := api.ServerTLS(cfg.API.TLS, cfg.Resolve)
 	if err != nil {
-		return userError{err}
+		return userError{Err: err}
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	s, err := hsm.New(sctx, cfg.HSM)
@@ -88,7 +81,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	settler, err := settle.ForNode(cfg, keys, recs, nil)
 	if err != nil {
 		s.Close()
-		return userError{err}
+		return userError{Err: err}
 	}
 	svc, err := service.Open(cfg, service.Options{Logger: log,
 		Digester:  service.CanaryDigester(cfg.Policy, settler.Digester(service.DefaultDigester)),
@@ -107,7 +100,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		svc.Close()
 		s.Close()
 		if errors.Is(err, node.ErrConfig) {
-			return userError{err}
+			return userError{Err: err}
 		}
 		return err
 	}
@@ -118,40 +111,5 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if err := svc.Attach(rt); err != nil {
 		return err
 	}
-	srv, err := api.New(rt, api.Options{Custody: svc})
-	if err != nil {
-		return userError{err}
-	}
-	ln, err := net.Listen("tcp", cfg.API.Listen)
-	if err != nil {
-		return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
-	}
-	addr := ln.Addr().String()
-	switch {
-	case tlsCfg != nil:
-		ln = tls.NewListener(ln, tlsCfg)
-		log.Info("api serves https", "addr", addr, "client_certificates", tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
-	case cfg.API.TLS.InsecurePlaintext:
-		log.Warn("api serves plain http (api.tls.insecure_plaintext): bearer tokens cross the network unencrypted unless a TLS proxy is in front", "addr", addr)
-	}
-	if err := hsm.WriteFileAtomic(filepath.Join(cfg.Resolve(cfg.DataDir), apiAddrFile), []byte(addr+"\n"), 0o644); err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "party %s\npeer %s\n", cfg.Party, rt.Host.ID())
-	for _, a := range rt.Host.Addrs() {
-		fmt.Fprintf(out, "p2p %s\n", a)
-	}
-	fmt.Fprintf(out, "api %s\n", addr)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-		shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(shCtx)
-	case err := <-errc:
-		return err
-	}
+	return serveAPI(ctx, cmd.OutOrStdout(), cfg, rt, svc, tlsCfg, log)
 }

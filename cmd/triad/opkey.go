@@ -12,7 +12,9 @@ import (
 	"github.com/triad-custody/triad/hsm"
 )
 
-func init() {
+func init() { addCommand(newOperatorKeyCmd) }
+
+func newOperatorKeyCmd() *cobra.Command {
 	var out string
 	c := &cobra.Command{
 		Use:   "operator-key --out FILE",
@@ -43,5 +45,5 @@ is what approve, veto, request and margin-sim read with --operator-key/--key.`,
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "key file to create")
-	root.AddCommand(c)
+	return c
 }

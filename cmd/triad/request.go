@@ -11,7 +11,9 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 )
 
-func init() {
+func init() { addCommand(newRequestCmd) }
+
+func newRequestCmd() *cobra.Command {
 	var f clientFlags
 	var a approvalFlags
 	var file string
@@ -46,7 +48,7 @@ own clock.
 					return userErr("reading --file: %v", err)
 				}
 				if r, err = custody.DecodeRequestDraft(b); err != nil {
-					return userError{err}
+					return userError{Err: err}
 				}
 			} else {
 				r.Kind = custody.Kind(kind)
@@ -64,14 +66,14 @@ own clock.
 			ctx, cancel := withTimeout(30 * time.Second)
 			defer cancel()
 			var v service.View
-			if err := cl.do(ctx, "POST", "/v1/requests", r, &v); err != nil {
+			if err := cl.Do(ctx, "POST", "/v1/requests", r, &v); err != nil {
 				return err
 			}
 			if unfreeze {
 				if err := endorse(ctx, cmd.ErrOrStderr(), cl, v.ID, custody.Approve, a); err != nil {
 					return fmt.Errorf("request %s stored, but its opening approval failed: %w", v.ID, err)
 				}
-				if err := cl.do(ctx, "GET", "/v1/requests/"+v.ID, nil, &v); err != nil {
+				if err := cl.Do(ctx, "GET", "/v1/requests/"+v.ID, nil, &v); err != nil {
 					return err
 				}
 			}
@@ -93,5 +95,5 @@ own clock.
 	fl.Uint64Var(&r.FeeRate, "fee-rate", 0, "fee rate in sat/vB")
 	fl.StringVar(&r.Reason, "reason", "", "reason (required for emergency_unfreeze)")
 	fl.StringVar(&r.Digest, "digest", "", "canary only: the 32-byte digest to sign, hex")
-	root.AddCommand(c)
+	return c
 }

@@ -13,7 +13,9 @@ import (
 	"github.com/triad-custody/triad/node/api"
 )
 
-func init() {
+func init() { addCommand(newRequestsCmd) }
+
+func newRequestsCmd() *cobra.Command {
 	var f clientFlags
 	var status, kind string
 	var limit int
@@ -37,7 +39,7 @@ this node's decision, the peers' reported statuses and the signature.
 			switch {
 			case len(args) == 2 && args[0] == "show":
 				var v service.View
-				if err := cl.do(ctx, "GET", "/v1/requests/"+url.PathEscape(args[1]), nil, &v); err != nil {
+				if err := cl.Do(ctx, "GET", "/v1/requests/"+url.PathEscape(args[1]), nil, &v); err != nil {
 					return err
 				}
 				return printJSON(cmd.OutOrStdout(), v)
@@ -56,7 +58,7 @@ this node's decision, the peers' reported statuses and the signature.
 				q.Set("limit", strconv.Itoa(limit))
 			}
 			var list api.RequestList
-			if err := cl.do(ctx, "GET", "/v1/requests?"+q.Encode(), nil, &list); err != nil {
+			if err := cl.Do(ctx, "GET", "/v1/requests?"+q.Encode(), nil, &list); err != nil {
 				return err
 			}
 			if asJSON {
@@ -76,7 +78,7 @@ this node's decision, the peers' reported statuses and the signature.
 	c.Flags().StringVar(&kind, "kind", "", "only requests of this kind")
 	c.Flags().IntVar(&limit, "limit", 0, "at most this many (1..500)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	root.AddCommand(c)
+	return c
 }
 
 // txCell is a request's transaction as the list shows it: the txid's

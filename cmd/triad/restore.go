@@ -13,7 +13,9 @@ import (
 	"github.com/triad-custody/triad/recovery"
 )
 
-func init() {
+func init() { addCommand(newRestoreCmd) }
+
+func newRestoreCmd() *cobra.Command {
 	var config, in string
 	c := &cobra.Command{
 		Use:   "restore --config FILE --in BACKUP",
@@ -29,7 +31,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(config)
 			if err != nil {
-				return userError{err}
+				return userError{Err: err}
 			}
 			b, err := os.ReadFile(in)
 			if err != nil {
@@ -45,7 +47,7 @@ Example:
 			h, err := recovery.RestoreBackup(ctx, b, cfg.Resolve(cfg.DataDir), cfg.Party, s)
 			for _, e := range []error{recovery.ErrWrongNode, recovery.ErrWrongKey, recovery.ErrNotEmpty, recovery.ErrBadBackup, recovery.ErrStaleBackup} {
 				if errors.Is(err, e) {
-					return userError{err}
+					return userError{Err: err}
 				}
 			}
 			if err != nil {
@@ -61,7 +63,7 @@ Example:
 	c.Flags().StringVar(&in, "in", "", "backup file")
 	c.MarkFlagRequired("config")
 	c.MarkFlagRequired("in")
-	root.AddCommand(c)
+	return c
 }
 
 // reportRestoredShares unseals every restored share and prints its public

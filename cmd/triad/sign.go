@@ -11,7 +11,9 @@ import (
 	"github.com/triad-custody/triad/recovery"
 )
 
-func init() {
+func init() { addCommand(newSignCmd) }
+
+func newSignCmd() *cobra.Command {
 	var f clientFlags
 	var req api.SignRequest
 	c := &cobra.Command{
@@ -48,7 +50,7 @@ Example:
 			ctx, cancel := withTimeout(5 * time.Minute)
 			defer cancel()
 			var res api.SignResponse
-			if err := cl.do(ctx, "POST", "/v1/admin/sign", req, &res); err != nil {
+			if err := cl.Do(ctx, "POST", "/v1/admin/sign", req, &res); err != nil {
 				return err
 			}
 			return printJSON(cmd.OutOrStdout(), res)
@@ -60,7 +62,7 @@ Example:
 	c.Flags().StringVar(&req.Digest, "digest", "", "the nonce's drill digest, hex (any other digest is refused)")
 	c.Flags().StringVar(&req.ChildPath, "child-path", "", "BIP32 non-hardened child, e.g. m/0/7")
 	c.MarkFlagRequired("key-id")
-	root.AddCommand(c)
+	return c
 }
 
 func hexDigestArg(s string) ([32]byte, error) {

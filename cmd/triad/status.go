@@ -8,7 +8,9 @@ import (
 	"github.com/triad-custody/triad/node/api"
 )
 
-func init() {
+func init() { addCommand(newStatusCmd) }
+
+func newStatusCmd() *cobra.Command {
 	var f clientFlags
 	var asJSON bool
 	c := &cobra.Command{
@@ -23,7 +25,7 @@ func init() {
 			ctx, cancel := withTimeout(30 * time.Second)
 			defer cancel()
 			var st api.Status
-			if err := cl.do(ctx, "GET", "/v1/status", nil, &st); err != nil {
+			if err := cl.Do(ctx, "GET", "/v1/status", nil, &st); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -60,5 +62,5 @@ func init() {
 	}
 	f.register(c, "admin")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	root.AddCommand(c)
+	return c
 }

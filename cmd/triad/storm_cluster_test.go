@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -10,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/triad-custody/triad/internal/apiclient"
 	"io"
 	"net/http"
 	"os"
@@ -237,12 +237,10 @@ policy:
 // room for conns concurrent connections.
 func (c *stormCluster) apiClient(t testing.TB, party, role string, conns int) *client {
 	t.Helper()
-	f := clientFlags{config: c.cfgs[party], role: role}
-	cl, err := f.client()
+	cl, err := apiclient.New(apiclient.Options{Config: c.cfgs[party], Role: role, MaxConns: conns})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl.http = &http.Client{Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
 	return cl
 }
 
@@ -259,7 +257,7 @@ func (c *stormCluster) deriveAddresses(ctx context.Context, t *testing.T) {
 	address := func(p, path string) (string, error) {
 		var res api.AddressResponse
 		q := "/v1/bitcoin/address?key_id=" + stormKeyID + "&network=regtest&path=" + path
-		if err := cls[p].do(ctx, "GET", q, nil, &res); err != nil {
+		if err := cls[p].Do(ctx, "GET", q, nil, &res); err != nil {
 			return "", fmt.Errorf("%s's address of %s: %w", p, path, err)
 		}
 		return res.Address, nil
@@ -496,27 +494,20 @@ func (m *miner) at(block string) (time.Time, bool) {
 // watchSigned follows the node's event stream and records, by the
 // harness's clock, when each request was first reported signed (or done).
 func watchSigned(ctx context.Context, cl *client) (func() map[string]time.Time, error) {
-	resp, err := cl.send(ctx, "GET", "/v1/events", nil)
+	sub, err := cl.Subscribe(ctx, "")
 	if err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
 	seen := map[string]time.Time{}
 	go func() {
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			data, ok := bytes.CutPrefix(sc.Bytes(), []byte("data:"))
-			if !ok {
-				continue
+		defer sub.Close()
+		for {
+			e, err := sub.Next()
+			if err != nil {
+				return
 			}
-			var e struct {
-				Type      string `json:"type"`
-				RequestID string `json:"request_id"`
-				Status    string `json:"status"`
-			}
-			if json.Unmarshal(bytes.TrimSpace(data), &e) != nil || e.RequestID == "" {
+			if e.RequestID == "" {
 				continue
 			}
 			if e.Type == "signed" || e.Status == "signed" || e.Status == "done" {

@@ -219,7 +219,7 @@ func (c *stormCluster) newLiquidations(t *testing.T) []*liquidation {
 
 func submit(ctx context.Context, cl *client, body []byte) submission {
 	s := submission{Start: time.Now()}
-	resp, err := cl.send(ctx, "POST", "/v1/requests", json.RawMessage(body))
+	resp, err := cl.Send(ctx, "POST", "/v1/requests", json.RawMessage(body))
 	s.End = time.Now()
 	if err != nil {
 		var ae *apiError
@@ -381,7 +381,7 @@ func (c *stormCluster) drain(ctx context.Context, t *testing.T, cl *client, liqs
 			var list struct {
 				Requests []stormView `json:"requests"`
 			}
-			if err := cl.do(ctx, "GET", "/v1/requests?kind=liquidation&limit=500", nil, &list); err == nil {
+			if err := cl.Do(ctx, "GET", "/v1/requests?kind=liquidation&limit=500", nil, &list); err == nil {
 				for _, v := range list.Requests {
 					views[v.ID] = v
 				}
@@ -395,7 +395,7 @@ func (c *stormCluster) drain(ctx context.Context, t *testing.T, cl *client, liqs
 			}
 			v, ok := views[l.orig.ID]
 			if !ok {
-				if err := cl.do(ctx, "GET", "/v1/requests/"+l.orig.ID, nil, &v); err != nil {
+				if err := cl.Do(ctx, "GET", "/v1/requests/"+l.orig.ID, nil, &v); err != nil {
 					l.viewErr = err.Error()
 					open++
 					continue

@@ -9,7 +9,9 @@ import (
 	"github.com/triad-custody/triad/custody/settle"
 )
 
-func init() {
+func init() { addCommand(newTxCmd) }
+
+func newTxCmd() *cobra.Command {
 	tx := &cobra.Command{
 		Use:   "tx",
 		Short: "Inspect the Bitcoin transactions of custody requests",
@@ -39,7 +41,7 @@ broadcast and confirmations. Ask each party's node: they must agree.`,
 			ctx, cancel := withTimeout(30 * time.Second)
 			defer cancel()
 			var v settle.View
-			if err := cl.do(ctx, "GET", "/v1/requests/"+url.PathEscape(id)+"/tx", nil, &v); err != nil {
+			if err := cl.Do(ctx, "GET", "/v1/requests/"+url.PathEscape(id)+"/tx", nil, &v); err != nil {
 				return err
 			}
 			if asJSON {
@@ -53,5 +55,5 @@ broadcast and confirmations. Ask each party's node: they must agree.`,
 	show.Flags().StringVar(&id, "request", "", "request ID")
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	tx.AddCommand(show)
-	root.AddCommand(tx)
+	return tx
 }

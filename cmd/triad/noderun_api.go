@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/api"
+)
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// serveAPI serves the node's HTTP API (over TLS when tlsCfg is set) until
+// ctx ends, after writing its address to the data dir and printing the
+// node's addresses to out.
+func serveAPI(ctx context.Context, out io.Writer, cfg *node.Config, rt *node.Runtime, svc *service.Service, tlsCfg *tls.Config, log *slog.Logger) error {
+	srv, err := api.New(rt, api.Options{Custody: svc})
+	if err != nil {
+		return userError{Err: err}
+	}
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api listen %s: %w", cfg.API.Listen, err)
+	}
+	addr := ln.Addr().String()
+	switch {
+	case tlsCfg != nil:
+		ln = tls.NewListener(ln, tlsCfg)
+		log.Info("api serves https", "addr", addr, "client_certificates", tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert)
+	case cfg.API.TLS.InsecurePlaintext:
+		log.Warn("api serves plain http (api.tls.insecure_plaintext): bearer tokens cross the network unencrypted unless a TLS proxy is in front", "addr", addr)
+	}
+	if err := hsm.WriteFileAtomic(filepath.Join(cfg.Resolve(cfg.DataDir), apiAddrFile), []byte(addr+"\n"), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "party %s\npeer %s\n", cfg.Party, rt.Host.ID())
+	for _, a := range rt.Host.Addrs() {
+		fmt.Fprintf(out, "p2p %s\n", a)
+	}
+	fmt.Fprintf(out, "api %s\n", addr)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shCtx)
+	case err := <-errc:
+		return err
+	}
+}
