@@ -68,10 +68,10 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return userError{err}
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	s, err := hsm.New(sctx, cfg.HSM)
+	s, err := openHSM(sctx, cfg)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("opening the HSM: %w", err)
+		return err
 	}
 	// Unseal before anything is written: a wrong passphrase or HSM key
 	// leaves the data dir as it was.

@@ -139,3 +139,20 @@ func TestStatusWait(t *testing.T) {
 		t.Fatalf("status --wait on a node that is down: %v", err)
 	}
 }
+
+// `triad init` with a passphrase under 12 bytes (the README's old
+// example) is the caller's mistake, exit 1, and says how long it must be;
+// it writes no identity (issue 14).
+func TestInitShortPassphrase(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "custodian", nil)
+	t.Setenv("TRIAD_PASSPHRASE", "change-me")
+	_, _, err := runCLI(t, "init", "-c", cfg)
+	var ue userError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "at least 12 bytes") {
+		t.Fatalf("init with a 9-byte passphrase: %v, want the caller's mistake naming the 12-byte rule", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "custodian", "identity.sealed")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an identity was written: %v", err)
+	}
+}
