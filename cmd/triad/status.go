@@ -18,12 +18,13 @@ func init() {
 		Use:   "status --config FILE [--wait DURATION]",
 		Short: "Show a running node's readiness, peers, keys and pre-params pool",
 		Long: `Shows a running node's readiness, HSM, peers, keys, pre-params pool and incidents.
-It exits 2 when the node is not ready (with --wait: or not connected to every peer).
+It exits 2 when the node is not ready (with --wait: or not yet settled, as below).
 
-With --wait it first waits, at most that long, until the node answers, is ready and
-is connected to every peer (a node just started with ` + "`triad node run`" + ` may not be).
+With --wait it first waits, at most that long, until the node answers, is ready, is
+connected to every peer and, while it is making pre-params, has one ready for a keygen
+(a node just started with ` + "`triad node run`" + ` may be none of these).
 
-  triad status -c configs/custodian.yaml --wait 60s`,
+  triad status -c configs/custodian.yaml --wait 5m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if wait < 0 {
@@ -44,14 +45,14 @@ is connected to every peer (a node just started with ` + "`triad node run`" + ` 
 			case !st.Ready:
 				return fmt.Errorf("node %s is not ready", st.Party)
 			case wait > 0 && !settled(st):
-				return fmt.Errorf("node %s is not connected to every peer after %v", st.Party, wait)
+				return fmt.Errorf("node %s is not connected to every peer, or has no pre-params ready yet, after %v", st.Party, wait)
 			}
 			return nil
 		},
 	}
 	f.register(c, "admin")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().DurationVar(&wait, "wait", 0, "wait at most this long for the node to answer, be ready and be connected to every peer")
+	c.Flags().DurationVar(&wait, "wait", 0, "wait at most this long for the node to answer, be ready, be connected to every peer and have pre-params ready (if it makes them)")
 	root.AddCommand(c)
 }
 
@@ -97,9 +98,11 @@ func statusOnce(ctx context.Context, f clientFlags) (api.Status, error) {
 	return st, err
 }
 
-// settled: ready, and connected to every peer it pins.
+// settled: ready, connected to every peer it pins, and not waiting for
+// the first pre-params it is generating (a keygen needs one; a node that
+// generates none is not waited for).
 func settled(st api.Status) bool {
-	if !st.Ready || len(st.Peers) == 0 {
+	if !st.Ready || len(st.Peers) == 0 || st.PreParams.Ready == 0 && st.PreParams.Running > 0 {
 		return false
 	}
 	for _, p := range st.Peers {

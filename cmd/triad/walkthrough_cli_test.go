@@ -16,6 +16,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
+	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
@@ -154,5 +155,29 @@ func TestInitShortPassphrase(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "custodian", "identity.sealed")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("an identity was written: %v", err)
+	}
+}
+
+// What `status --wait` waits for: ready, both peers connected, and the
+// first pre-params of a node that is making them (keygen refuses to
+// propose without one; the README's walkthrough runs keygen next).
+func TestStatusSettled(t *testing.T) {
+	peers := []api.PeerStatus{{Party: "exchange", Connected: true}, {Party: "regulator", Connected: true}}
+	for _, c := range []struct {
+		name string
+		st   api.Status
+		want bool
+	}{
+		{"settled", api.Status{Ready: true, Peers: peers, PreParams: api.PreParams{Ready: 1, Target: 2}}, true},
+		{"generating none, pool of one", api.Status{Ready: true, Peers: peers, PreParams: api.PreParams{Ready: 1, Running: 1}}, true},
+		{"generating the first", api.Status{Ready: true, Peers: peers, PreParams: api.PreParams{Running: 1, Target: 2}}, false},
+		{"generating nothing", api.Status{Ready: true, Peers: peers}, true},
+		{"not ready", api.Status{Peers: peers, PreParams: api.PreParams{Ready: 1}}, false},
+		{"a peer down", api.Status{Ready: true, Peers: []api.PeerStatus{peers[0], {Party: "regulator"}}, PreParams: api.PreParams{Ready: 1}}, false},
+		{"no peers listed", api.Status{Ready: true, PreParams: api.PreParams{Ready: 1}}, false},
+	} {
+		if got := settled(c.st); got != c.want {
+			t.Errorf("%s: settled = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

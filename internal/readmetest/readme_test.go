@@ -70,6 +70,11 @@ func TestREADMERunsAsWritten(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README walkthrough failed: %v\n%s%s", err, tail(out, 80), nodeLogs(dir))
 	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "==> ") {
+			t.Log(l) // when each block began
+		}
+	}
 	bin := filepath.Join(dir, "triad")
 	checkParserRefuses(t, bin, dir)
 	for _, b := range blocks {
