@@ -17,6 +17,8 @@
 // the built binary with --help, so a command or flag that does not exist
 // fails the test. Every process the walkthrough starts is in the shell's
 // process group, killed when the test ends; the whole run has one deadline.
+// It runs on Linux (where the demo's cache dir follows XDG_CACHE_HOME) and
+// not under -short.
 //
 // sample_test.go loads configs/sample.yaml and compares the keys it
 // documents (set, or commented out as `# key: value` and `or key: value`)
