@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -162,17 +163,48 @@ func runScript(t *testing.T, dir, script string, env []string) (string, error) {
 }
 
 // killGroup kills every process of the group and waits, with one
-// deadline, until none is left, so the temp dir can be removed.
+// deadline, until none is left running, so the temp dir can be removed.
 func killGroup(t *testing.T, pgid int) {
 	syscall.Kill(-pgid, syscall.SIGKILL)
 	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(-pgid, 0) == nil {
+	for groupRunning(pgid) {
 		if time.Now().After(deadline) {
-			t.Errorf("process group %d still alive 10s after SIGKILL", pgid)
+			t.Errorf("process group %d still running 10s after SIGKILL", pgid)
 			return
 		}
-		time.Sleep(20 * time.Millisecond) // polling the kernel for exits of processes this test does not parent
+		time.Sleep(20 * time.Millisecond) // polling /proc for processes this test does not parent
 	}
+}
+
+// groupRunning reports whether a process of group pgid is alive and not a
+// zombie (orphans are reaped by whatever PID 1 is, perhaps never).
+func groupRunning(pgid int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	want := strconv.Itoa(pgid)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // not a process, or gone
+		}
+		// pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
+		_, rest, ok := cutLast(string(b), ")")
+		f := strings.Fields(rest)
+		if ok && len(f) >= 3 && f[0] != "Z" && f[2] == want {
+			return true
+		}
+	}
+	return false
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
 }
 
 // checkIllustrative parses each triad command of an illustrative block
@@ -424,4 +456,30 @@ func TestRunnableUsage(t *testing.T) {
 	if runnableUsage("Check the audit chain\n\nUsage:\n  triad audit [command]\n") || runnableUsage("no usage") {
 		t.Fatal("a command group's help accepted")
 	}
+}
+
+// killGroup ends a shell's background jobs too, which outlive the shell
+// (the walkthrough's `triad node run … &`).
+func TestKillGroupEndsBackgroundJobs(t *testing.T) {
+	cmd := exec.Command("bash", "-c", "sleep 60 & sleep 60 & echo started; wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len("started"))
+	if _, err := io.ReadFull(out, buf); err != nil {
+		t.Fatal(err)
+	}
+	if !groupRunning(cmd.Process.Pid) {
+		t.Fatal("groupRunning: false for a running group")
+	}
+	killGroup(t, cmd.Process.Pid)
+	if groupRunning(cmd.Process.Pid) {
+		t.Fatal("the group still runs after killGroup")
+	}
+	cmd.Wait()
 }
