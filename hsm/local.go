@@ -82,7 +82,7 @@ const MinPassphrase = 12
 // DefaultArgon2.
 func NewLocal(passphrase []byte, params Argon2Params) (*Local, error) {
 	if len(passphrase) < MinPassphrase {
-		return nil, fmt.Errorf("%w: hsm.local: passphrase shorter than %d bytes", ErrConfig, MinPassphrase)
+		return nil, fmt.Errorf("%w: hsm.local: passphrase too short: it must be at least %d bytes", ErrConfig, MinPassphrase)
 	}
 	params = params.withDefaults()
 	if err := params.validate(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/triad-custody/triad/hsm"
@@ -149,7 +150,10 @@ func TestLocalRefusesAbsurdParamsInBlob(t *testing.T) {
 }
 
 func TestLocalDefaultsAndShortPassphrase(t *testing.T) {
-	if _, err := hsm.NewLocal([]byte("short"), hsm.Argon2Params{}); !errors.Is(err, hsm.ErrConfig) {
+	// The refusal says how long a passphrase must be (issue 14: the
+	// README's example was 9 bytes and the error did not say the rule).
+	if _, err := hsm.NewLocal([]byte("change-me"), hsm.Argon2Params{}); !errors.Is(err, hsm.ErrConfig) ||
+		!strings.Contains(err.Error(), "at least 12 bytes") {
 		t.Fatalf("short passphrase: %v", err)
 	}
 	if testing.Short() {

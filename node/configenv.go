@@ -60,9 +60,34 @@ func envName(key string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// configKeys lists every config key of t, dotted, from mapstructure tags.
-// Lists, maps and durations are single keys.
+// configKeys lists every config key of t that an environment variable can
+// override, dotted: lists and maps are single keys (schemaKeys without
+// what is inside them), and so are durations.
 func configKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range schemaKeys(t, prefix) {
+		if i := strings.IndexAny(k, "[*"); i >= 0 {
+			k = strings.TrimSuffix(k[:i], ".")
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ConfigSchemaKeys lists every key the config loader accepts, dotted, as
+// the config structs' mapstructure tags define them: the fields of a list
+// of records are "list[].field" and a map's keys, which are data, are "*"
+// (policy.operators.*[].public_key). configs/sample.yaml must document
+// exactly these (internal/readmetest checks it).
+func ConfigSchemaKeys() []string { return schemaKeys(reflect.TypeOf(Config{}), "") }
+
+// schemaKeys walks t's mapstructure-tagged fields; time.Duration and
+// time.Time are values, not records.
+func schemaKeys(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -70,14 +95,26 @@ func configKeys(t reflect.Type, prefix string) []string {
 		if tag == "" || tag == "-" || !f.IsExported() {
 			continue
 		}
-		key := prefix + tag
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
-			out = append(out, configKeys(f.Type, key+".")...)
-			continue
-		}
-		out = append(out, key)
+		out = append(out, valueKeys(f.Type, prefix+tag)...)
 	}
 	return out
+}
+
+// valueKeys are the keys under key, whose value has type t.
+func valueKeys(t reflect.Type, key string) []string {
+	switch t.Kind() {
+	case reflect.Struct:
+		if t != reflect.TypeOf(time.Time{}) {
+			return schemaKeys(t, key+".")
+		}
+	case reflect.Slice, reflect.Array:
+		if e := t.Elem(); e.Kind() == reflect.Struct || e.Kind() == reflect.Map {
+			return valueKeys(e, key+"[]")
+		}
+	case reflect.Map:
+		return valueKeys(t.Elem(), key+".*")
+	}
+	return []string{key}
 }
 
 // secretEnvNames collects the values of every *_env key in v (secret

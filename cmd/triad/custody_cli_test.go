@@ -31,21 +31,11 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
-// The custody commands against three in-process nodes' APIs: request,
-// approve (twice), requests list/show, audit verify, margin-sim, and an
-// emergency unfreeze opened by request and stopped by veto. No command
-// prints a key.
-func TestCustodyCommands(t *testing.T) {
-	c := st.New(t, st.Options{Start: time.Now().UTC().Truncate(time.Millisecond),
-		Policy: func(_ custody.Party, pol *custody.Policy) { pol.SettlementsPerDay = 10 }})
-	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+// serveCustody serves each member's API on a loopback test server, with
+// one token per role (written by file); it returns their addresses and
+// token files by role.
+func serveCustody(t *testing.T, c *st.Cluster, file func(name, content string) string) (map[custody.Party]string, map[string]string) {
+	t.Helper()
 	roles := []string{"operator", "margin-engine", "auditor", "admin"}
 	tok := map[string]string{}
 	for _, r := range roles {
@@ -65,6 +55,25 @@ func TestCustodyCommands(t *testing.T) {
 		t.Cleanup(hs.Close)
 		addr[p] = strings.TrimPrefix(hs.URL, "http://")
 	}
+	return addr, tok
+}
+
+// The custody commands against three in-process nodes' APIs: request,
+// approve (twice), requests list/show, audit verify, margin-sim, and an
+// emergency unfreeze opened by request and stopped by veto. No command
+// prints a key.
+func TestCustodyCommands(t *testing.T) {
+	c := st.New(t, st.Options{Start: time.Now().UTC().Truncate(time.Millisecond),
+		Policy: func(_ custody.Party, pol *custody.Policy) { pol.SettlementsPerDay = 10 }})
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	addr, tok := serveCustody(t, c, file)
 	keys := map[custody.Party]string{}
 	var secrets []string
 	for _, p := range custody.Parties {

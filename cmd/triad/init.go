@@ -26,7 +26,9 @@ and print the node's peer ID for the other parties to pin. API credentials whose
 token_file does not exist yet get a fresh random token (mode 0600).
 
 Example:
-  TRIAD_PASSPHRASE=... triad init --config configs/custodian.yaml`,
+  TRIAD_PASSPHRASE=demo-passphrase-not-secret triad init --config configs/custodian.yaml
+
+The local sealer's passphrase must be at least 12 bytes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(configPath)
@@ -35,9 +37,9 @@ Example:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			s, err := hsm.New(ctx, cfg.HSM)
+			s, err := openHSM(ctx, cfg)
 			if err != nil {
-				return fmt.Errorf("opening the HSM: %w", err)
+				return err
 			}
 			defer s.Close()
 			id, err := node.Init(ctx, cfg, s)

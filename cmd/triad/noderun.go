@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
 )
@@ -61,10 +59,10 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return userError{Err: err}
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	s, err := hsm.New(sctx, cfg.HSM)
+	s, err := openHSM(sctx, cfg)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("opening the HSM: %w", err)
+		return err
 	}
 	// Unseal before anything is written: a wrong passphrase or HSM key
 	// leaves the data dir as it was.

@@ -19,6 +19,7 @@ func newRequestCmd() *cobra.Command {
 	var file string
 	var r custody.Request
 	var kind string
+	var quiet bool
 	c := &cobra.Command{
 		Use:   "request --kind KIND --idempotency-key KEY [fields…] [-c CONFIG]",
 		Short: "Ask this party's node for a custody action",
@@ -39,7 +40,12 @@ own clock.
       --account acct-1 --key-id vault-1 --child-path m/0/1 --asset BTC --destination bc1qowner… \
       --amount 150000 --fee-rate 5 --reason "exchange unreachable" \
       --party custodian --operator alice --operator-key alice.key
-  triad request -c exchange.yaml --file request.json`,
+  triad request -c exchange.yaml --file request.json
+
+With --quiet it prints only the request's ID, for scripts:
+
+  id=$(triad request -c exchange.yaml --quiet --kind canary --idempotency-key d-1 \
+      --key-id canary-1 --digest 9f86d0…08 --reason drill)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file != "" {
@@ -77,6 +83,10 @@ own clock.
 					return err
 				}
 			}
+			if quiet {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), v.ID)
+				return err
+			}
 			return printJSON(cmd.OutOrStdout(), v)
 		},
 	}
@@ -84,6 +94,7 @@ own clock.
 	a.register(c)
 	fl := c.Flags()
 	fl.StringVar(&file, "file", "", "request JSON (instead of the field flags)")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "print only the request's ID")
 	fl.StringVar(&kind, "kind", "", "collateral_release | liquidation | emergency_unfreeze | canary")
 	fl.StringVar(&r.IdempotencyKey, "idempotency-key", "", "your key for this request: resubmitting it returns the same request")
 	fl.StringVar(&r.Account, "account", "", "custody account")

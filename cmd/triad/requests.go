@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node/api"
 )
@@ -20,6 +22,7 @@ func newRequestsCmd() *cobra.Command {
 	var status, kind string
 	var limit int
 	var asJSON bool
+	var wait time.Duration
 	c := &cobra.Command{
 		Use:   "requests [list | show ID] [-c CONFIG]",
 		Short: "List custody requests, or show one, as this node sees them",
@@ -27,7 +30,12 @@ func newRequestsCmd() *cobra.Command {
 this node's decision, the peers' reported statuses and the signature.
 
   triad requests -c exchange.yaml --status signing
-  triad requests show 3f2a…e1 -c custodian.yaml`,
+  triad requests show 3f2a…e1 -c custodian.yaml
+
+With --wait, ` + "`show`" + ` follows the request until it is final (done or refused), at most
+that long, prints it, and fails unless it is done.
+
+  triad requests show 3f2a…e1 -c custodian.yaml --wait 2m`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := f.client()
@@ -38,11 +46,9 @@ this node's decision, the peers' reported statuses and the signature.
 			defer cancel()
 			switch {
 			case len(args) == 2 && args[0] == "show":
-				var v service.View
-				if err := cl.Do(ctx, "GET", "/v1/requests/"+url.PathEscape(args[1]), nil, &v); err != nil {
-					return err
-				}
-				return printJSON(cmd.OutOrStdout(), v)
+				return showRequest(cmd.OutOrStdout(), cl, args[1], wait)
+			case wait != 0:
+				return userErr("--wait applies to `requests show ID`")
 			case len(args) == 0 || len(args) == 1 && args[0] == "list":
 			default:
 				return userErr("want `requests`, `requests list` or `requests show ID`")
@@ -78,7 +84,41 @@ this node's decision, the peers' reported statuses and the signature.
 	c.Flags().StringVar(&kind, "kind", "", "only requests of this kind")
 	c.Flags().IntVar(&limit, "limit", 0, "at most this many (1..500)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().DurationVar(&wait, "wait", 0, "show: follow the request until it is final, at most this long, and fail unless it is done")
 	return c
+}
+
+// showRequest prints one request; with wait > 0 once it is final, and it
+// is an error unless it ended done (refused: the caller's; still open at
+// the deadline: the environment's).
+func showRequest(w io.Writer, cl *client, id string, wait time.Duration) error {
+	if wait < 0 {
+		return userErr("--wait must not be negative")
+	}
+	if wait == 0 {
+		ctx, cancel := withTimeout(30 * time.Second)
+		defer cancel()
+		var v service.View
+		if err := cl.Do(ctx, "GET", "/v1/requests/"+url.PathEscape(id), nil, &v); err != nil {
+			return err
+		}
+		return printJSON(w, v)
+	}
+	ctx, cancel := withTimeout(wait)
+	defer cancel()
+	v, err := cl.FollowRequest(ctx, id)
+	if v.ID != "" {
+		if perr := printJSON(w, v); perr != nil {
+			return perr
+		}
+	}
+	switch {
+	case err != nil:
+		return err
+	case v.Status != custody.StatusDone:
+		return userErr("request %s ended %s: %s", short12(v.ID), v.Status, v.Reason)
+	}
+	return nil
 }
 
 // txCell is a request's transaction as the list shows it: the txid's

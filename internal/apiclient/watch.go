@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 
 	"github.com/triad-custody/triad/custody/service"
 )
@@ -22,7 +23,7 @@ func IsNotFound(err error) bool {
 func (c *Client) WatchRequest(ctx context.Context, id string, cond func(service.View) (bool, error)) (service.View, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sub, err := c.Subscribe(ctx, "?request="+id)
+	sub, err := c.Subscribe(ctx, "?request="+url.QueryEscape(id))
 	if err != nil {
 		return service.View{}, err
 	}
@@ -31,7 +32,7 @@ func (c *Client) WatchRequest(ctx context.Context, id string, cond func(service.
 	var lastErr error
 	for {
 		var v service.View
-		err := c.Do(ctx, "GET", "/v1/requests/"+id, nil, &v)
+		err := c.Do(ctx, "GET", "/v1/requests/"+url.PathEscape(id), nil, &v)
 		switch {
 		case err == nil:
 			last, lastErr = v, nil
@@ -47,6 +48,16 @@ func (c *Client) WatchRequest(ctx context.Context, id string, cond func(service.
 			return last, waitError(ctx, err, lastErr)
 		}
 	}
+}
+
+// FollowRequest waits, on the node's events, until request id is final
+// (done or refused), and returns its last view.
+func (c *Client) FollowRequest(ctx context.Context, id string) (service.View, error) {
+	v, err := c.WatchRequest(ctx, id, func(v service.View) (bool, error) { return v.Status.Terminal(), nil })
+	if err != nil && ctx.Err() != nil {
+		return v, fmt.Errorf("request %.12s still %s: %w", id, v.Status, err)
+	}
+	return v, err
 }
 
 // waitError says why a wait ended: the deadline (with the last answer)

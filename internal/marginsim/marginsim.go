@@ -93,7 +93,7 @@ func (m *Sim) Run(w io.Writer, cl *apiclient.Client, holdings []custody.Holding)
 	ctx, cancel := context.WithTimeout(context.Background(), m.Wait)
 	defer cancel()
 	for _, id := range ids {
-		v, err := followRequest(ctx, cl, id)
+		v, err := cl.FollowRequest(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -102,12 +102,3 @@ func (m *Sim) Run(w io.Writer, cl *apiclient.Client, holdings []custody.Holding)
 	return nil
 }
 
-// followRequest waits, on the node's events, until a request is final
-// (done or refused).
-func followRequest(ctx context.Context, cl *apiclient.Client, id string) (service.View, error) {
-	v, err := cl.WatchRequest(ctx, id, func(v service.View) (bool, error) { return v.Status.Terminal(), nil })
-	if err != nil && ctx.Err() != nil {
-		return v, fmt.Errorf("request %.12s still %s: %w", id, v.Status, err)
-	}
-	return v, err
-}
