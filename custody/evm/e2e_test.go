@@ -228,3 +228,44 @@ func TestThresholdERC20Transfer(t *testing.T) {
 		t.Fatalf("replaying the paid plan: %v, want %s", err, evm.ReasonNonceUsed)
 	}
 }
+
+// TestThresholdNativeTransfer: a plain value transfer (gas money) from the
+// child account, threshold-signed, lands with the exact value; the partner
+// refuses a plan that moves more than the request (SECURITY.md scenario 8).
+func TestThresholdNativeTransfer(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	party := e.party
+	party.Assets = append(party.Assets, custody.Asset{Symbol: "ETH", Decimals: 18, MaxAmount: 1e18,
+		Chain: custody.ChainEVM, ChainID: gethtest.ChainID})
+	node := e.node(t, e.cfg, party, evm.NewNonceBook())
+	req := evm.Request{ID: "req-eth", Kind: custody.KindRelease, Account: "acct-1", Asset: "ETH", To: e.owner.Hex(), Amount: "0.25"}
+	plan, err := node.Plan(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Data) != 0 || plan.To != e.owner || plan.Value.String() != "250000000000000000" {
+		t.Fatalf("plan %+v is not a plain transfer of 0.25 ether to the owner", plan)
+	}
+	more := clonePlan(plan)
+	more.Value = new(big.Int).Add(plan.Value, big.NewInt(1))
+	if _, err := node.Sign(ctx, req, more, thresholdSigner(t, e.shares, &e.signers)); evm.ReasonOf(err) != evm.ReasonAmount || e.signers.Load() != 0 {
+		t.Fatalf("a plan moving more than asked: %v (%d sessions)", err, e.signers.Load())
+	}
+	tx, err := node.Sign(ctx, req, plan, thresholdSigner(t, e.shares, &e.signers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := node.Broadcast(ctx, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := e.chain.WaitReceipt(ctx, hash); err != nil || rc.Status != 1 {
+		t.Fatalf("receipt %v, %v", rc, err)
+	}
+	got, err := e.chain.Client.BalanceAt(ctx, e.owner, nil)
+	if err != nil || got.Cmp(plan.Value) != 0 {
+		t.Fatalf("owner holds %v wei, %v; want %s", got, err, plan.Value)
+	}
+}
