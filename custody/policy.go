@@ -319,6 +319,10 @@ func (p Policy) validateLists(bad func(key, format string, args ...any) error) e
 			return bad(key+".liquidation_address", "letters and digits only, at most %d", maxAddressLen)
 		}
 	}
+	return p.validateAssets(bad)
+}
+
+func (p Policy) validateAssets(bad func(key, format string, args ...any) error) error {
 	assets := map[string]bool{}
 	for i, a := range p.Assets {
 		key := fmt.Sprintf("assets[%d]", i)
