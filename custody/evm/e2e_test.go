@@ -220,6 +220,17 @@ func TestThresholdERC20Transfer(t *testing.T) {
 	if err != nil || bal.Cmp(want) != 0 {
 		t.Fatalf("owner balance %v, %v", bal, err)
 	}
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := evm.Describe(raw)
+	if err == nil {
+		err = view.Resolve(ctx, e.chain.Client)
+	}
+	if err != nil || view.Symbol != "TUSD" || view.AmountHuman != "1250.5" || view.From != e.acct.Address.Hex() || view.Recipient != e.owner.Hex() {
+		t.Fatalf("operator view %+v, %v", view, err)
+	}
 	if e.signers.Load() != 1 {
 		t.Fatalf("%d signing sessions, want 1", e.signers.Load())
 	}
