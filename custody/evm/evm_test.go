@@ -167,6 +167,11 @@ func TestFinalizeLowSAndRecovery(t *testing.T) {
 	if _, err := evm.Finalize(p, r, new(big.Int)); err == nil {
 		t.Fatal("s = 0 accepted")
 	}
+	broken := testPlan(p.From)
+	broken.MaxFeePerGas = nil
+	if _, err := evm.Finalize(broken, r, s); err == nil {
+		t.Fatal("a plan without a fee was finalized")
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -180,6 +185,7 @@ func TestConfigValidate(t *testing.T) {
 		"priority_fee": func(c *evm.Config) { c.MaxPriorityFeePerGasWei = c.MaxFeePerGasWei + 1 },
 		"max_gas":      func(c *evm.Config) { c.MaxGas = 100 },
 		"confs":        func(c *evm.Config) { c.Confirmations = 0 },
+		"rpc_url":      func(c *evm.Config) { c.RPCURL = "ftp://x" },
 	} {
 		c := good
 		mut(&c)

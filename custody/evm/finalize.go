@@ -43,6 +43,9 @@ var halfN = new(big.Int).Rsh(btcec.S256().N, 1)
 // low-s, the recovery id found by recovering the key, and the result must
 // recover to p.From or nothing is returned.
 func Finalize(p *Plan, r, s *big.Int) (*types.Transaction, error) {
+	if err := p.wellFormed(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSignature, err)
+	}
 	n := btcec.S256().N
 	if r == nil || s == nil || r.Sign() <= 0 || s.Sign() <= 0 || r.Cmp(n) >= 0 || s.Cmp(n) >= 0 {
 		return nil, fmt.Errorf("%w: r or s out of range", ErrSignature)

@@ -55,6 +55,23 @@ func (p *Plan) Tx() *types.Transaction {
 	})
 }
 
+// maxWord bounds every amount and fee: a uint256.
+var maxWord = new(big.Int).Lsh(big.NewInt(1), 256)
+
+// wellFormed refuses a plan (from a peer, decoded from JSON) whose numbers
+// no transaction can carry: missing, negative or wider than 256 bits.
+func (p *Plan) wellFormed() error {
+	for name, v := range map[string]*big.Int{"value": p.Value, "max_fee_per_gas": p.MaxFeePerGas, "max_priority_fee_per_gas": p.MaxPriorityFeePerGas} {
+		if v == nil || v.Sign() < 0 || v.Cmp(maxWord) >= 0 {
+			return refuse(ReasonPlan, "plan's %s is missing, negative or over 256 bits", name)
+		}
+	}
+	if p.Gas == 0 || len(p.Data) > maxRawTx {
+		return refuse(ReasonPlan, "plan's gas is 0 or its call data is %d bytes", len(p.Data))
+	}
+	return nil
+}
+
 // Digest is what the threshold key signs: the EIP-1559 signing hash of
 // the plan's transaction under its chain ID.
 func (p *Plan) Digest() [32]byte {
@@ -139,8 +156,9 @@ func (in *intent) matches(req Request, p *Plan) error {
 	case p.KeyID != in.keyID || p.Path != in.account.Path || p.From != in.account.Address:
 		return refuse(ReasonPlan, "plan pays from %s (%s %s); the account is %s (%s %s)",
 			p.From.Hex(), clip(p.KeyID), clip(p.Path), in.account.Address.Hex(), in.keyID, in.account.Path)
-	case p.Value == nil || p.MaxFeePerGas == nil || p.MaxPriorityFeePerGas == nil:
-		return refuse(ReasonPlan, "plan lacks value or fees")
+	}
+	if err := p.wellFormed(); err != nil {
+		return err
 	}
 	if in.asset.Contract != nil && p.To != *in.asset.Contract {
 		return refuse(ReasonToken, "plan calls %s; %s is %s on this node's allowlist", p.To.Hex(), in.asset.Symbol, in.asset.Contract.Hex())

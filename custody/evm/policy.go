@@ -3,6 +3,7 @@ package evm
 import (
 	"fmt"
 	"math/big"
+	"net/url"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -36,6 +37,9 @@ const GasMarginPct = 20
 func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("%w: evm.%s: %s", ErrConfig, key, fmt.Sprintf(format, args...))
+	}
+	if u, err := url.Parse(c.RPCURL); c.RPCURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return bad("rpc_url", "want an http(s) URL of the node's own EVM node")
 	}
 	switch {
 	case c.ChainID == 0:

@@ -88,6 +88,10 @@ func TestRefusals(t *testing.T) {
 			plan: func(p *evm.Plan) { p.Data, _ = evm.TransferData(e.liq, big.NewInt(100_000_000)) }},
 		{name: "plan from another account", want: evm.ReasonPlan,
 			plan: func(p *evm.Plan) { p.Path, p.From = "m/0/8", stranger }},
+		{name: "negative priority fee", want: evm.ReasonPlan,
+			plan: func(p *evm.Plan) { p.MaxPriorityFeePerGas = big.NewInt(-1) }},
+		{name: "fee missing", want: evm.ReasonPlan,
+			plan: func(p *evm.Plan) { p.MaxFeePerGas = nil }},
 		{name: "plan carries value with a token transfer", want: evm.ReasonPlan,
 			plan: func(p *evm.Plan) { p.Value = big.NewInt(1) }},
 	}

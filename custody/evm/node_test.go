@@ -1,0 +1,91 @@
+package evm_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/triad-custody/triad/custody/evm"
+	"github.com/triad-custody/triad/custody/evm/gethtest"
+)
+
+// receiptNode is the node's EVM node with its receipts rewritten.
+type receiptNode struct {
+	evm.Node
+	rewrite func(*types.Receipt)
+}
+
+func (n receiptNode) TransactionReceipt(ctx context.Context, h common.Hash) (*types.Receipt, error) {
+	rc, err := n.Node.TransactionReceipt(ctx, h)
+	if err == nil {
+		c := *rc
+		n.rewrite(&c)
+		rc = &c
+	}
+	return rc, err
+}
+
+// TestConfirmations: depth grows with blocks on the node's own chain; a
+// receipt whose block is no longer the chain's (a reorg) counts 0, and a
+// failed transaction is ErrReverted, never paid.
+func TestConfirmations(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rc := e.chain.Send(t, &e.owner, gethtest.Ether(1), nil)
+	node := e.node(t, e.cfg, e.party, evm.NewNonceBook())
+	if d, _, err := node.Confirmations(ctx, rc.TxHash); err != nil || d != 1 {
+		t.Fatalf("depth %d, %v; want 1", d, err)
+	}
+	e.chain.Fund(t, e.liq, gethtest.Ether(1)) // one more block
+	if d, _, err := node.Confirmations(ctx, rc.TxHash); err != nil || d != 2 {
+		t.Fatalf("depth %d, %v; want 2", d, err)
+	}
+	if d, _, err := node.Confirmations(ctx, common.Hash{1}); err != nil || d != 0 {
+		t.Fatalf("unknown tx: depth %d, %v", d, err)
+	}
+	node.Node = receiptNode{e.chain.Client, func(r *types.Receipt) { r.BlockHash = common.Hash{0xee} }}
+	if d, _, err := node.Confirmations(ctx, rc.TxHash); err != nil || d != 0 {
+		t.Fatalf("reorged out: depth %d, %v; want 0", d, err)
+	}
+	node.Node = receiptNode{e.chain.Client, func(r *types.Receipt) { r.Status = types.ReceiptStatusFailed }}
+	if _, _, err := node.Confirmations(ctx, rc.TxHash); !errors.Is(err, evm.ErrReverted) {
+		t.Fatalf("failed tx: %v, want ErrReverted", err)
+	}
+}
+
+// TestNodeDown: with its EVM node unreachable a signer refuses to sign
+// with ErrNode (not a policy refusal) and starts no session (SECURITY.md
+// scenario 26: a node that cannot read the chain signs nothing).
+func TestNodeDown(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := release("req-1", e.owner.Hex(), "1")
+	plan, err := e.node(t, e.cfg, e.party, evm.NewNonceBook()).Plan(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	client, err := evm.Dial(ctx, dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	signer := e.node(t, e.cfg, e.party, evm.NewNonceBook())
+	signer.Node = client
+	_, err = signer.Sign(ctx, req, plan, thresholdSigner(t, e.shares, &e.signers))
+	if !errors.Is(err, evm.ErrNode) || evm.ReasonOf(err) != "" || e.signers.Load() != 0 {
+		t.Fatalf("got %v (%d sessions); want ErrNode and no session", err, e.signers.Load())
+	}
+}
