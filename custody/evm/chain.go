@@ -226,6 +226,11 @@ func (c *Chain) checkNonce(ctx context.Context, req Request, p *Plan) error {
 	if err != nil {
 		return fmt.Errorf("%w: pending nonce of %s: %w", ErrNode, p.From.Hex(), err)
 	}
+	// A transaction in the node's mempool uses the nonce already: only the
+	// request that holds it may sign again there (a replacement).
+	if id, ok := c.Nonces.Holder(p.From, p.Nonce); p.Nonce < pending && (!ok || id != req.ID) {
+		return refuse(ReasonNonceHeld, "nonce %d of %s is taken by a pending transaction no request of this node holds", p.Nonce, p.From.Hex())
+	}
 	if _, end := c.Nonces.Next(p.From, pending); p.Nonce > max(pending, end) {
 		return refuse(ReasonNonceGap, "nonce %d of %s: the next free is at most %d", p.Nonce, p.From.Hex(), max(pending, end))
 	}

@@ -89,3 +89,39 @@ func TestNodeDown(t *testing.T) {
 		t.Fatalf("got %v (%d sessions); want ErrNode and no session", err, e.signers.Load())
 	}
 }
+
+// pendingNode is the node's EVM node with a mempool that holds one more
+// transaction of every account than its chain has confirmed.
+type pendingNode struct{ evm.Node }
+
+func (n pendingNode) PendingNonceAt(ctx context.Context, a common.Address) (uint64, error) {
+	used, err := n.NonceAt(ctx, a, nil)
+	return used + 1, err
+}
+
+// TestNoncePendingInMempool: a nonce that a pending transaction in the
+// node's own mempool already uses is refused unless this node's book says
+// the same request holds it (then the plan is a replacement of its own
+// transaction) (SECURITY.md scenario 27).
+func TestNoncePendingInMempool(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := release("req-1", e.owner.Hex(), "1")
+	plan, err := e.node(t, e.cfg, e.party, evm.NewNonceBook()).Plan(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book := evm.NewNonceBook()
+	signer := e.node(t, e.cfg, e.party, book)
+	signer.Node = pendingNode{e.chain.Client}
+	if _, err := signer.Sign(ctx, req, plan, thresholdSigner(t, e.shares, &e.signers)); evm.ReasonOf(err) != evm.ReasonNonceHeld || e.signers.Load() != 0 {
+		t.Fatalf("got %v (%d sessions), want %s and no session", err, e.signers.Load(), evm.ReasonNonceHeld)
+	}
+	if err := book.Hold(plan.From, plan.Nonce, req.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.Authorize(ctx, req, plan); err != nil {
+		t.Fatalf("the request's own pending nonce (a replacement): %v", err)
+	}
+}
