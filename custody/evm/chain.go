@@ -42,7 +42,10 @@ func (c *Chain) Plan(ctx context.Context, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: nonce of %s: %w", ErrNode, from.Hex(), err)
 	}
-	nonce, _ := c.Nonces.Next(from, pending)
+	nonce, held := c.Nonces.HeldBy(from, req.ID) // planned before: a replacement keeps its nonce
+	if !held {
+		nonce, _ = c.Nonces.Next(from, pending)
+	}
 	tip, maxFee, err := c.fees(ctx)
 	if err != nil {
 		return nil, err
@@ -221,6 +224,9 @@ func (c *Chain) checkNonce(ctx context.Context, req Request, p *Plan) error {
 	}
 	if id, ok := c.Nonces.Holder(p.From, p.Nonce); ok && id != req.ID {
 		return refuse(ReasonNonceHeld, "nonce %d of %s is held by request %s", p.Nonce, p.From.Hex(), id)
+	}
+	if n, ok := c.Nonces.HeldBy(p.From, req.ID); ok && n != p.Nonce {
+		return refuse(ReasonNonceHeld, "request %s holds nonce %d of %s; its plan must reuse it, not %d", req.ID, n, p.From.Hex(), p.Nonce)
 	}
 	pending, err := c.Node.PendingNonceAt(ctx, p.From)
 	if err != nil {

@@ -29,8 +29,11 @@
 // the configured decimals, a recipient the policy does not allow for the
 // account and kind, an amount malformed or over the asset's cap or the
 // account's balance, a max fee or tip over its cap, a gas limit under its
-// own estimate or over the cap, and a nonce already used or held by
-// another open request. A refused plan is never signed and holds nothing.
+// own estimate or over the cap, and a nonce already used, held by another
+// open request or pending in its node's mempool. One request holds one
+// nonce: a replacement (same request, higher fee) must reuse it, so two
+// transactions paying one request can never both be mined. A refused plan
+// is never signed and holds nothing.
 //
 // Not yet: the request flow (custody/service) does not call Chain; the
 // nonce book is in memory; replacement of a stuck transaction and

@@ -33,8 +33,9 @@ func (b *NonceBook) Holder(account common.Address, nonce uint64) (string, bool) 
 	return id, ok
 }
 
-// Hold gives account's nonce to request, unless another request holds it.
-// Holding it again for the same request is a no-op.
+// Hold gives account's nonce to request, unless another request holds it
+// or request holds another nonce of account (one request, one nonce: a
+// replacement reuses it). Holding it again for the same request is a no-op.
 func (b *NonceBook) Hold(account common.Address, nonce uint64, request string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -42,8 +43,25 @@ func (b *NonceBook) Hold(account common.Address, nonce uint64, request string) e
 	if id, ok := b.held[k]; ok && id != request {
 		return refuse(ReasonNonceHeld, "nonce %d of %s is held by request %s", nonce, account.Hex(), id)
 	}
+	for o, id := range b.held {
+		if o.account == account && id == request && o.nonce != nonce {
+			return refuse(ReasonNonceHeld, "request %s holds nonce %d of %s; a replacement must reuse it, not %d", request, o.nonce, account.Hex(), nonce)
+		}
+	}
 	b.held[k] = request
 	return nil
+}
+
+// HeldBy returns the nonce of account that request holds, if any.
+func (b *NonceBook) HeldBy(account common.Address, request string) (uint64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, id := range b.held {
+		if k.account == account && id == request {
+			return k.nonce, true
+		}
+	}
+	return 0, false
 }
 
 // Release frees every nonce request holds (it ended unpaid).

@@ -165,8 +165,9 @@ func TestPlanFeeCapBelowBaseFee(t *testing.T) {
 }
 
 // TestNonceClash: two open requests of one account get different nonces
-// from the coordinator, and a partner refuses the second request's plan
-// at the first one's nonce (SECURITY.md scenario 27).
+// from the coordinator, a partner refuses the second request's plan at the
+// first one's nonce, and the first request's plan at a second nonce: one
+// request, one nonce, so it cannot be paid twice (SECURITY.md scenario 27).
 func TestNonceClash(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -200,6 +201,15 @@ func TestNonceClash(t *testing.T) {
 	}
 	if e.signers.Load() != before {
 		t.Fatal("a signing session started for the clashing plan")
+	}
+	// One request, one nonce: req-a moved to another nonce could be paid twice.
+	moved := clonePlan(pa)
+	moved.Nonce = pa.Nonce + 1 // free, and no gap: only "one request, one nonce" refuses it
+	if _, err := partner.Authorize(ctx, a, moved); evm.ReasonOf(err) != evm.ReasonNonceHeld {
+		t.Fatalf("req-a at a second nonce: %v, want %s", err, evm.ReasonNonceHeld)
+	}
+	if again, err := coord.Plan(ctx, a); err != nil || again.Nonce != pa.Nonce {
+		t.Fatalf("re-planning req-a: %v, %v; want its nonce %d", again, err, pa.Nonce)
 	}
 	partnerBook.Release("req-a") // req-a ended unpaid: its nonce is free again
 	if _, err := partner.Authorize(ctx, b, clash); err != nil {
