@@ -45,7 +45,7 @@ func Describe(raw []byte) (*TxView, error) {
 	if err := tx.UnmarshalBinary(raw); err != nil {
 		return nil, fmt.Errorf("not an EVM transaction: %w", err)
 	}
-	if tx.Type() != types.DynamicFeeTxType || tx.To() == nil || !tx.ChainId().IsUint64() {
+	if tx.Type() != types.DynamicFeeTxType || tx.To() == nil || !tx.ChainId().IsUint64() || tx.ChainId().Sign() == 0 {
 		return nil, fmt.Errorf("not an EIP-1559 (type-2) call or transfer (type %d)", tx.Type())
 	}
 	v := &TxView{ChainID: tx.ChainId().Uint64(), Hash: tx.Hash().Hex(), Nonce: tx.Nonce(), To: tx.To().Hex(),

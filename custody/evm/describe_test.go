@@ -70,3 +70,22 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribeChainIDZero: a type-2 transaction claiming chain ID 0 is an
+// error, not a panic in go-ethereum's signer (found by FuzzPlanJSON).
+func TestDescribeChainIDZero(t *testing.T) {
+	p := testPlan(evm.Address(privKey(9).PubKey()))
+	tx := types.NewTx(&types.DynamicFeeTx{ChainID: new(big.Int), Nonce: 1, GasTipCap: big.NewInt(1), GasFeeCap: big.NewInt(1),
+		Gas: 21000, To: &p.To, Value: big.NewInt(1), V: big.NewInt(1), R: big.NewInt(1), S: big.NewInt(1)})
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evm.Describe(raw); err == nil {
+		t.Fatal("chain ID 0 described")
+	}
+	p.ChainID = 0
+	if _, err := evm.Finalize(p, big.NewInt(1), big.NewInt(1)); err == nil {
+		t.Fatal("a plan for chain ID 0 finalized")
+	}
+}

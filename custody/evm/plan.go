@@ -66,6 +66,9 @@ func (p *Plan) wellFormed() error {
 			return refuse(ReasonPlan, "plan's %s is missing, negative or over 256 bits", name)
 		}
 	}
+	if p.ChainID == 0 {
+		return refuse(ReasonChainID, "plan has no chain ID")
+	}
 	if p.Gas == 0 || len(p.Data) > maxRawTx {
 		return refuse(ReasonPlan, "plan's gas is 0 or its call data is %d bytes", len(p.Data))
 	}
