@@ -34,9 +34,7 @@ func DeriveAccount(group *btcec.PublicKey, path string) (Account, error) {
 	if group == nil {
 		return Account{}, fmt.Errorf("%w: no group key", ErrPath)
 	}
-	if path == "" {
-		path = "m"
-	}
+	path = orRoot(path)
 	steps, err := btc.ParsePath(path)
 	if err != nil {
 		return Account{}, fmt.Errorf("%w: %w", ErrPath, err)

@@ -1,6 +1,7 @@
 package evm_test
 
 import (
+	"context"
 	"math/big"
 	"strings"
 	"testing"
@@ -222,5 +223,38 @@ func TestNewPolicy(t *testing.T) {
 	p.Accounts[1].OwnerAddress = "0x7e5F4552091A69125d5DfCb7b8C2659029395Bdf" // bad checksum
 	if _, err := evm.NewPolicy(cfg, p); err == nil {
 		t.Fatal("an owner address with a bad EIP-55 checksum was accepted")
+	}
+}
+
+// TestRequestOf: a typed custody request (amount in base units) becomes
+// the EVM request with its ID and the amount in token units; a request
+// naming another key or path than the account's is refused.
+func TestRequestOf(t *testing.T) {
+	cfg := evm.Config{ChainID: 1337, MaxFeePerGasWei: 100e9, MaxPriorityFeePerGasWei: 2e9, MaxGas: 200000, Confirmations: 1}
+	owner := "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
+	pol, err := evm.NewPolicy(cfg, custody.Policy{
+		Assets:   []custody.Asset{{Symbol: "USDC", Decimals: 6, MaxAmount: 1e12, Chain: "evm", ChainID: 1337, Contract: "0x00000000000000000000000000000000000c0c00"}},
+		Accounts: []custody.Account{{ID: "evm-1", KeyID: "k", ChildPath: "m/0/1", OwnerAddress: owner}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &evm.Chain{Policy: pol, GroupKey: func(string) (*btcec.PublicKey, error) { return privKey(3).PubKey(), nil }}
+	cr := custody.Request{Kind: custody.KindRelease, Account: "evm-1", KeyID: "k", ChildPath: "m/0/1", Asset: "USDC",
+		Destination: owner, Amount: 1_250_500_000}
+	r, err := c.RequestOf(cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ID != cr.ID() || r.Amount != "1250.5" || r.To != owner || r.Path != "m/0/1" {
+		t.Fatalf("%+v", r)
+	}
+	r.Path = "m/0/2"
+	if _, err := c.Sign(context.Background(), r, testPlan(common.Address{}), nil); evm.ReasonOf(err) != evm.ReasonAccount {
+		t.Fatalf("another child path: %v, want %s", err, evm.ReasonAccount)
+	}
+	cr.Asset = "DOGE"
+	if _, err := c.RequestOf(cr); evm.ReasonOf(err) != evm.ReasonToken {
+		t.Fatalf("unknown asset: %v", err)
 	}
 }

@@ -20,6 +20,19 @@ type Request struct {
 	Asset   string       // asset symbol (policy.assets, chain evm)
 	To      string       // recipient, 0x-hex
 	Amount  string       // in token units, e.g. "1250.5"; decimals from the policy
+	// KeyID and Path, when set, must be the account's in this node's policy.
+	KeyID, Path string
+}
+
+// RequestOf is the EVM request of a typed custody request (its amount in
+// base units, as custody.Request carries it).
+func (c *Chain) RequestOf(r custody.Request) (Request, error) {
+	asset, ok := c.Policy.Assets[r.Asset]
+	if !ok {
+		return Request{}, refuse(ReasonToken, "asset %q is not on this node's allowlist for chain %d", clip(r.Asset), c.Policy.ChainID)
+	}
+	return Request{ID: r.ID(), Kind: r.Kind, Account: r.Account, Asset: r.Asset, To: r.Destination,
+		Amount: FormatUnits(new(big.Int).SetUint64(r.Amount), asset.Decimals), KeyID: r.KeyID, Path: r.ChildPath}, nil
 }
 
 // Plan is one EVM transaction paying a request: an unsigned EIP-1559
@@ -105,6 +118,10 @@ func (c *Chain) resolve(req Request) (*intent, error) {
 	if !ok {
 		return nil, refuse(ReasonAccount, "account %q has no EVM addresses in this node's policy", clip(req.Account))
 	}
+	if (req.KeyID != "" && req.KeyID != target.KeyID) || (req.Path != "" && req.Path != orRoot(target.Path)) {
+		return nil, refuse(ReasonAccount, "request names key %s %s; account %s is %s %s in this node's policy",
+			clip(req.KeyID), clip(req.Path), req.Account, target.KeyID, orRoot(target.Path))
+	}
 	to, err := ParseAddress(req.To)
 	if err != nil {
 		return nil, refuse(ReasonRecipient, "%v", err)
@@ -138,6 +155,13 @@ func (c *Chain) resolve(req Request) (*intent, error) {
 	}
 	in.to, in.value, in.data = *asset.Contract, new(big.Int), data
 	return in, nil
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "m"
+	}
+	return path
 }
 
 func (c *Chain) groupKey(keyID string) (*btcec.PublicKey, error) {
