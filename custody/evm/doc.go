@@ -20,7 +20,7 @@
 //	// one threshold session over signing.Digest with signing.Delta → (r, s)
 //	tx, err := evm.Finalize(plan, r, s)             // low-s, recovery id, recovers to plan.From
 //	hash, err := chain.Broadcast(ctx, tx)
-//	depth, receipt, err := chain.Confirmations(ctx, hash)
+//	paid, err := chain.Paid(ctx, hash)               // Confirmations ≥ policy depth
 //
 // (Chain.Sign is Authorize, a SignFunc and Finalize in one.) Check rebuilds
 // the transaction from the typed request and refuses, with a *Refusal and

@@ -124,3 +124,14 @@ func (c *Chain) Confirmations(ctx context.Context, hash common.Hash) (int, *type
 	}
 	return depth, rc, nil
 }
+
+// Paid reports whether hash is at least Policy.Confirmations deep on the
+// node's own chain: only then does the request count as paid. A reverted
+// transaction is an error (ErrReverted), never paid.
+func (c *Chain) Paid(ctx context.Context, hash common.Hash) (bool, error) {
+	depth, _, err := c.Confirmations(ctx, hash)
+	if err != nil {
+		return false, err
+	}
+	return depth >= c.Policy.Confirmations, nil
+}

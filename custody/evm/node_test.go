@@ -30,9 +30,10 @@ func (n receiptNode) TransactionReceipt(ctx context.Context, h common.Hash) (*ty
 	return rc, err
 }
 
-// TestConfirmations: depth grows with blocks on the node's own chain; a
-// receipt whose block is no longer the chain's (a reorg) counts 0, and a
-// failed transaction is ErrReverted, never paid.
+// TestConfirmations: depth grows with blocks on the node's own chain and a
+// request is paid at the configured depth; a receipt whose block is no
+// longer the chain's (a reorg) counts 0, and a failed transaction is
+// ErrReverted, never paid.
 func TestConfirmations(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -46,6 +47,14 @@ func TestConfirmations(t *testing.T) {
 	if d, _, err := node.Confirmations(ctx, rc.TxHash); err != nil || d != 2 {
 		t.Fatalf("depth %d, %v; want 2", d, err)
 	}
+	node.Policy.Confirmations = 3
+	if paid, err := node.Paid(ctx, rc.TxHash); err != nil || paid {
+		t.Fatalf("paid at depth 2 of 3: %v, %v", paid, err)
+	}
+	e.chain.Fund(t, e.liq, gethtest.Ether(1))
+	if paid, err := node.Paid(ctx, rc.TxHash); err != nil || !paid {
+		t.Fatalf("not paid at depth 3 of 3: %v, %v", paid, err)
+	}
 	if d, _, err := node.Confirmations(ctx, common.Hash{1}); err != nil || d != 0 {
 		t.Fatalf("unknown tx: depth %d, %v", d, err)
 	}
@@ -56,6 +65,9 @@ func TestConfirmations(t *testing.T) {
 	node.Node = receiptNode{e.chain.Client, func(r *types.Receipt) { r.Status = types.ReceiptStatusFailed }}
 	if _, _, err := node.Confirmations(ctx, rc.TxHash); !errors.Is(err, evm.ErrReverted) {
 		t.Fatalf("failed tx: %v, want ErrReverted", err)
+	}
+	if paid, err := node.Paid(ctx, rc.TxHash); paid || !errors.Is(err, evm.ErrReverted) {
+		t.Fatalf("a reverted tx: paid %v, %v", paid, err)
 	}
 }
 
