@@ -35,9 +35,10 @@
 // transactions paying one request can never both be mined. A refused plan
 // is never signed and holds nothing.
 //
-// Not yet: the request flow (custody/service) does not call Chain; the
-// nonce book is in memory; replacement of a stuck transaction and
-// confirmation depth per request come with that wiring.
+// Not yet: the request flow (custody/service) does not call Chain
+// (RequestOf converts its typed requests); the nonce book is in memory
+// (the node's store keeps it once wired); who may ask for a replacement
+// (a new request with the same approvals) is the service's to decide.
 //
 // Package gethtest runs a geth --dev chain for the tests (installed by
 // scripts/install-geth.sh) and deploys the test token, whose Solidity
