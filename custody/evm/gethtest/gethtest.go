@@ -3,7 +3,6 @@ package gethtest
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/triad-custody/triad/internal/tooltest"
 )
 
 // Version is the geth release the tests are pinned to (scripts/install-geth.sh).
@@ -28,9 +29,9 @@ const ChainID = 1337
 
 // Environment variables read by Binary and Start.
 const (
-	EnvBinary       = "TRIAD_GETH_BIN"      // path to the geth executable
-	EnvToolsDir     = "TRIAD_TOOLS_DIR"     // tools cache root
-	EnvRequireTools = "TRIAD_REQUIRE_TOOLS" // "1": a missing tool fails the test
+	EnvBinary       = "TRIAD_GETH_BIN"         // path to the geth executable
+	EnvToolsDir     = tooltest.EnvToolsDir     // tools cache root
+	EnvRequireTools = tooltest.EnvRequireTools // "1": a missing tool fails the test
 )
 
 // Timeouts. Each wait has one deadline; nothing sleeps to synchronise.
@@ -41,50 +42,19 @@ const (
 )
 
 // ToolsDir is ${TRIAD_TOOLS_DIR:-$HOME/.cache/triad-tools}.
-func ToolsDir() string {
-	if d := os.Getenv(EnvToolsDir); d != "" {
-		return d
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(home, ".cache", "triad-tools")
-}
+func ToolsDir() string { return tooltest.Dir() }
 
 // Binary locates geth: $TRIAD_GETH_BIN, then
 // ${TRIAD_TOOLS_DIR:-$HOME/.cache/triad-tools}/geth-<Version>/geth, then PATH.
 func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if isExecutable(p) {
-			return p, nil
-		}
-		return "", fmt.Errorf("%s=%q is not an executable file", EnvBinary, p)
-	}
-	if dir := ToolsDir(); dir != "" {
-		if p := filepath.Join(dir, "geth-"+Version, "geth"); isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("geth"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("geth not found: set " + EnvBinary + ", or run scripts/install-geth.sh, or put geth on PATH")
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+	return tooltest.Find(EnvBinary, "geth-"+Version, "geth", "scripts/install-geth.sh")
 }
 
 // SkipOrFail skips the test for a missing tool, or fails it when
 // TRIAD_REQUIRE_TOOLS=1.
 func SkipOrFail(t testing.TB, err error) {
 	t.Helper()
-	if os.Getenv(EnvRequireTools) == "1" {
-		t.Fatalf("gethtest: %v (%s=1)", err, EnvRequireTools)
-	}
-	t.Skipf("gethtest: skipping: %v", err)
+	tooltest.Missing(t, "gethtest", err)
 }
 
 // Chain is a running geth --dev node.
@@ -135,13 +105,13 @@ func Start(t testing.TB) *Chain {
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("gethtest: geth output:\n%s", tail(logPath))
+			t.Logf("gethtest: geth output:\n%s", tooltest.Tail(logPath, 40))
 		}
 	})
 	c, err := connect(endpoint, exited)
 	if err != nil {
 		stop()
-		t.Fatalf("gethtest: %v\n%s", err, tail(logPath))
+		t.Fatalf("gethtest: %v\n%s", err, tooltest.Tail(logPath, 40))
 	}
 	c.Dir = dir
 	t.Cleanup(c.Client.Close)
@@ -208,17 +178,4 @@ func connect(endpoint <-chan string, exited <-chan error) (*Chain, error) {
 		return nil, fmt.Errorf("eth_accounts: %v (%d accounts)", err, len(accts))
 	}
 	return &Chain{URL: url, RPC: rc, Client: ethclient.NewClient(rc), Dev: accts[0]}, nil
-}
-
-// tail returns the last lines of geth's log (it logs no secrets).
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
 }
