@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"strings"
@@ -17,14 +16,7 @@ import (
 func TestAddressEVM(t *testing.T) {
 	group, _ := nodetest.Share(t, "regulator").PublicKey()
 	pub := hex.EncodeToString(group.SerializeCompressed())
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs(args)
-		err := root.Execute()
-		return out.String(), err
-	}
+	run := func(args ...string) (string, error) { return runRoot(t, args...) }
 	// The flags are global: leave them as the other tests expect.
 	t.Cleanup(func() { _, _ = run("address", "--pubkey", pub, "--chain", "bitcoin", "--network=", "--json=false") })
 	for _, path := range []string{"m", "m/0/7"} {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"math/big"
 	"strings"
@@ -22,14 +21,7 @@ func TestTxShowEVM(t *testing.T) {
 	p := &evm.Plan{ChainID: 1337, Nonce: 4, To: token, Value: new(big.Int), Data: data, Gas: 60000,
 		MaxFeePerGas: big.NewInt(3e9), MaxPriorityFeePerGas: big.NewInt(1e9)}
 	raw, _ := p.Tx().MarshalBinary()
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs(args)
-		err := root.Execute()
-		return out.String(), err
-	}
+	run := func(args ...string) (string, error) { return runRoot(t, args...) }
 	show, _, err := root.Find([]string{"tx", "show"})
 	if err != nil {
 		t.Fatal(err)
