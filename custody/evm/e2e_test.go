@@ -163,6 +163,16 @@ func (e *env) node(t *testing.T, cfg evm.Config, party custody.Policy, book *evm
 	}}
 }
 
+// plan is a coordinator's plan for req with the shared policy.
+func (e *env) plan(ctx context.Context, t *testing.T, req evm.Request) *evm.Plan {
+	t.Helper()
+	p, err := e.node(t, e.cfg, e.party, evm.NewNonceBook()).Plan(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func release(id, to, amount string) evm.Request {
 	return evm.Request{ID: id, Kind: custody.KindRelease, Account: "acct-1", Asset: "TUSD", To: to, Amount: amount}
 }

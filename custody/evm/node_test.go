@@ -79,10 +79,7 @@ func TestNodeDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	req := release("req-1", e.owner.Hex(), "1")
-	plan, err := e.node(t, e.cfg, e.party, evm.NewNonceBook()).Plan(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := e.plan(ctx, t, req)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -120,10 +117,7 @@ func TestNoncePendingInMempool(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	req := release("req-1", e.owner.Hex(), "1")
-	plan, err := e.node(t, e.cfg, e.party, evm.NewNonceBook()).Plan(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := e.plan(ctx, t, req)
 	book := evm.NewNonceBook()
 	signer := e.node(t, e.cfg, e.party, book)
 	signer.Node = pendingNode{e.chain.Client}
