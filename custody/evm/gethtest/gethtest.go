@@ -66,7 +66,8 @@ type Chain struct {
 	Dir    string
 }
 
-var endpointRE = regexp.MustCompile(`HTTP server started\s+endpoint=(\S+)`)
+// endpointRE finds the plain JSON-RPC endpoint in geth's log (not an authenticated one).
+var endpointRE = regexp.MustCompile(`HTTP server started\s+endpoint=(\S+)\s+auth=false`)
 
 // Start runs geth --dev and waits, under one deadline, until its HTTP
 // endpoint answers. The node is stopped (SIGINT, then SIGKILL) when the
