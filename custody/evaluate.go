@@ -192,7 +192,7 @@ func (e *evaluation) checkLeverage(ev *MarginCall) {
 			e.refusef(ReasonAsset, "collateral asset %s has no configured collateral factor", h.Asset)
 			return
 		}
-		coll.Add(coll, new(big.Int).Mul(u(h.Value), u(a.CollateralFactorBps)))
+		coll.Add(coll, new(big.Int).Mul(u(h.Value), u(a.CollateralFactor())))
 	}
 	// coll is in value × bps. leverage_bps = exposure × 10000 / (coll / 10000).
 	lev := new(big.Int).Mul(u(ev.Exposure), big.NewInt(10000*10000))

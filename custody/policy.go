@@ -123,8 +123,52 @@ type Asset struct {
 	MaxAmount uint64 `mapstructure:"max_amount" yaml:"max_amount"`
 	// CollateralFactorBps is the share of market value counted as
 	// collateral: 9800 for tokenized MMF (a 2% haircut), 9500 for
-	// stablecoins, 10000 for none.
+	// stablecoins, 10000 for none. 0: the default of Class (CollateralFactor).
 	CollateralFactorBps uint64 `mapstructure:"collateral_factor_bps" yaml:"collateral_factor_bps"`
+	// Class is what the asset is: "" (unclassified), "stablecoin" or "mmf"
+	// (tokenized money-market-fund shares); it sets the default valuation.
+	Class AssetClass `mapstructure:"class" yaml:"class"`
+	// Chain is where the asset lives: "" or "bitcoin", or "evm".
+	Chain string `mapstructure:"chain" yaml:"chain"`
+	// ChainID is the EVM chain ID (EIP-155) of an evm asset.
+	ChainID uint64 `mapstructure:"chain_id" yaml:"chain_id"`
+	// Contract is the ERC-20 contract of an evm asset (0x-hex); empty for
+	// the chain's native coin (gas).
+	Contract string `mapstructure:"contract" yaml:"contract"`
+}
+
+// AssetClass classifies an asset for its default valuation rate.
+type AssetClass string
+
+// Asset classes and their default collateral factors.
+const (
+	ClassStablecoin AssetClass = "stablecoin"
+	ClassMMF        AssetClass = "mmf"
+
+	DefaultStablecoinFactorBps = 9500 // a 5% haircut
+	DefaultMMFFactorBps        = 9800 // a 2% haircut
+)
+
+// Asset chains.
+const (
+	ChainBitcoin = "bitcoin"
+	ChainEVM     = "evm"
+)
+
+// CollateralFactor is the share of market value counted as collateral, in
+// basis points: CollateralFactorBps when set, else the default of Class
+// (0 for an unclassified asset, which then counts for nothing).
+func (a Asset) CollateralFactor() uint64 {
+	if a.CollateralFactorBps != 0 {
+		return a.CollateralFactorBps
+	}
+	switch a.Class {
+	case ClassStablecoin:
+		return DefaultStablecoinFactorBps
+	case ClassMMF:
+		return DefaultMMFFactorBps
+	}
+	return 0
 }
 
 // Defaults of the caps that are not the pilot's settlement limits.
@@ -275,6 +319,10 @@ func (p Policy) validateLists(bad func(key, format string, args ...any) error) e
 			return bad(key+".liquidation_address", "letters and digits only, at most %d", maxAddressLen)
 		}
 	}
+	return p.validateAssets(bad)
+}
+
+func (p Policy) validateAssets(bad func(key, format string, args ...any) error) error {
 	assets := map[string]bool{}
 	for i, a := range p.Assets {
 		key := fmt.Sprintf("assets[%d]", i)
@@ -289,9 +337,45 @@ func (p Policy) validateLists(bad func(key, format string, args ...any) error) e
 			return bad(key+".max_amount", "must be at most %d", uint64(MaxAmount))
 		case a.CollateralFactorBps > 10000:
 			return bad(key+".collateral_factor_bps", "must be at most 10000 (100%%)")
+		case a.Class != "" && a.Class != ClassStablecoin && a.Class != ClassMMF:
+			return bad(key+".class", "want stablecoin, mmf or nothing, got %q", clip(string(a.Class)))
+		}
+		if err := a.validateChain(); err != nil {
+			return bad(key+"."+err.key, "%s", err.msg)
 		}
 	}
 	return nil
+}
+
+type assetErr struct{ key, msg string }
+
+// validateChain checks chain, chain_id and contract; an EVM contract's
+// checksum is checked by custody/evm, which owns Ethereum's encodings.
+func (a Asset) validateChain() *assetErr {
+	switch a.Chain {
+	case "", ChainBitcoin:
+		if a.ChainID != 0 || a.Contract != "" {
+			return &assetErr{"chain", "chain_id and contract are for chain evm only"}
+		}
+	case ChainEVM:
+		if a.ChainID == 0 {
+			return &assetErr{"chain_id", "an evm asset needs its chain ID"}
+		}
+		if a.Contract != "" && !isHexAddress(a.Contract) {
+			return &assetErr{"contract", "want a 0x-prefixed 20-byte hex address (empty: the native coin)"}
+		}
+	default:
+		return &assetErr{"chain", fmt.Sprintf("want bitcoin or evm, got %q", clip(a.Chain))}
+	}
+	return nil
+}
+
+func isHexAddress(s string) bool {
+	if len(s) != 42 || s[:2] != "0x" {
+		return false
+	}
+	_, err := hex.DecodeString(s[2:])
+	return err == nil
 }
 
 func parseKey(s string) (ed25519.PublicKey, error) {

@@ -29,6 +29,14 @@ func TestPolicyValidateNamesTheKey(t *testing.T) {
 		"liquidation_address":              func(p *custody.Policy) { p.LiquidationAddress = "bc1 q" },
 		"liquidation_batch_window":         func(p *custody.Policy) { p.LiquidationBatchWindow = -time.Second },
 		"liquidation_batch_max":            func(p *custody.Policy) { p.LiquidationBatchMax = custody.MaxBatchMembers + 1 },
+		// EVM assets (issue 12): chain, chain_id and contract are checked.
+		"assets[1].class":    func(p *custody.Policy) { p.Assets[1].Class = "equity" },
+		"assets[1].chain":    func(p *custody.Policy) { p.Assets[1].Chain = "solana" },
+		"assets[1].chain_id": func(p *custody.Policy) { p.Assets[1].Chain = custody.ChainEVM },
+		"assets[1].contract": func(p *custody.Policy) {
+			p.Assets[1].Chain, p.Assets[1].ChainID, p.Assets[1].Contract = custody.ChainEVM, 1, "0x12"
+		},
+		"assets[0].chain": func(p *custody.Policy) { p.Assets[0].Contract = "0x00000000000000000000000000000000000c0c00" },
 	}
 	for key, mutate := range cases {
 		p := loadPolicy(t)
@@ -42,6 +50,31 @@ func TestPolicyValidateNamesTheKey(t *testing.T) {
 		if !errors.Is(err, custody.ErrInvalidPolicy) || !strings.Contains(err.Error(), key+":") {
 			t.Errorf("%s: got %v", key, err)
 		}
+	}
+}
+
+// TestAssetCollateralFactor: an explicit collateral_factor_bps wins; unset,
+// the class gives the default valuation (issue 12: 98% for tokenized MMF
+// shares, 95% for stablecoins), and an unclassified asset counts nothing.
+func TestAssetCollateralFactor(t *testing.T) {
+	for _, c := range []struct {
+		a    custody.Asset
+		want uint64
+	}{
+		{custody.Asset{Class: custody.ClassMMF}, 9800},
+		{custody.Asset{Class: custody.ClassStablecoin}, 9500},
+		{custody.Asset{Class: custody.ClassStablecoin, CollateralFactorBps: 9000}, 9000},
+		{custody.Asset{}, 0},
+	} {
+		if got := c.a.CollateralFactor(); got != c.want {
+			t.Errorf("%+v: %d, want %d", c.a, got, c.want)
+		}
+	}
+	p := loadPolicy(t)
+	p.Assets = append(p.Assets, custody.Asset{Symbol: "TUSD", Decimals: 6, Class: custody.ClassStablecoin,
+		Chain: custody.ChainEVM, ChainID: 1337, Contract: "0x00000000000000000000000000000000000c0c00"})
+	if err := p.Validate(); err != nil {
+		t.Fatalf("an EVM asset: %v", err)
 	}
 }
 

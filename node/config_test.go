@@ -52,7 +52,7 @@ func TestUnknownEnvOverrideRefused(t *testing.T) {
 		t.Fatalf("misspelt override: %v", err)
 	}
 	os.Unsetenv("TRIAD_SESSIONS_SIGN_TIMOUT")
-	for _, v := range []string{"TRIAD_PASSPHRASE", "TRIAD_TOKEN", "TRIAD_TLS_CERT", "TRIAD_TOOLS_DIR", "TRIAD_TEST_ANYTHING",
+	for _, v := range []string{"TRIAD_PASSPHRASE", "TRIAD_TOKEN", "TRIAD_TLS_CERT", "TRIAD_TOOLS_DIR", "TRIAD_TEST_ANYTHING", "TRIAD_GETH_BIN",
 		"TRIAD_API_TLS_INSECURE_PLAINTEXT", "TRIAD_POLICY_CANARY_NOTICE_PERIOD", "TRIAD_HSM_LOCAL_PASSPHRASE_ENV"} {
 		t.Setenv(v, os.Getenv(v)) // set, with its value if it has one
 	}

@@ -17,7 +17,7 @@ const envPrefix = "TRIAD_"
 // token_env, pin_env, rpc_pass_env, …) are allowed for that config.
 var knownEnv = map[string]bool{
 	"TRIAD_TOKEN": true, "TRIAD_TLS_CERT": true, "TRIAD_TLS_KEY": true, "TRIAD_PASSPHRASE": true,
-	"TRIAD_TOOLS_DIR": true, "TRIAD_REQUIRE_TOOLS": true, "TRIAD_BTCD_BIN": true, "TRIAD_VAULT_BIN": true,
+	"TRIAD_TOOLS_DIR": true, "TRIAD_REQUIRE_TOOLS": true, "TRIAD_BTCD_BIN": true, "TRIAD_VAULT_BIN": true, "TRIAD_GETH_BIN": true,
 	"TRIAD_SOFTHSM_MODULE": true, "TRIAD_SOFTHSM_VERSION": true,
 }
 

@@ -2,7 +2,7 @@
 # The whole Triad test suite, as CI runs it (.ci/run calls this).
 #
 # Installs or builds, idempotently and pinned, what the tests need (SoftHSM2,
-# btcd, Vault) into ${TRIAD_TOOLS_DIR:-$HOME/.cache/triad-tools}, then runs
+# btcd, Vault, geth, solc) into ${TRIAD_TOOLS_DIR:-$HOME/.cache/triad-tools}, then runs
 # vet, gofmt, the race detector over the concurrent packages and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ step "tools"
 scripts/install-softhsm.sh
 scripts/install-btcd.sh
 scripts/build-vault.sh
+scripts/install-geth.sh
+scripts/install-solc.sh
 export TRIAD_REQUIRE_TOOLS=1
 
 step "gofmt"

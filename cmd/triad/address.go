@@ -18,23 +18,28 @@ func init() { addCommand(newAddressCmd) }
 
 func newAddressCmd() *cobra.Command {
 	var f clientFlags
-	var keyID, path, network, pubHex string
+	var keyID, path, network, pubHex, chain string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "address --config FILE --key-id ID [--path m/0/7] [--network regtest]",
-		Short: "Show the P2WPKH custody address of a threshold key or of a client's derived child key",
+		Use:   "address --config FILE --key-id ID [--path m/0/7] [--network regtest] [--chain evm]",
+		Short: "Show the custody address (P2WPKH, or EVM with --chain evm) of a threshold key or of a client's derived child key",
 		Long: `Show the custody address of a threshold key, as the node derives it from its own key share:
 the group key itself, or its BIP32 non-hardened child along --path (per-client addresses).
 Every node derives the same address independently; compare them before funding an address.
 
-With --pubkey (the group public key, compressed hex) the address is derived here, without a node.`,
+With --pubkey (the group public key, compressed hex) the address is derived here, without a node.
+With --chain evm the address is the Ethereum address of the same key, EIP-55 checksummed.`,
 		Example: `  triad address --config configs/custodian.yaml --key-id vault-1
   triad address --config configs/exchange.yaml --key-id vault-1 --path m/0/7 --network regtest
-  triad address --pubkey 02ab... --path m/0/7 --network testnet3`,
+  triad address --pubkey 02ab... --path m/0/7 --network testnet3
+  triad address --config configs/custodian.yaml --key-id vault-1 --path m/0/7 --chain evm`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := btc.ParsePath(orRoot(path)); err != nil {
 				return userErr("--path: %v", err)
+			}
+			if err := checkChainFlag(chain, network); err != nil {
+				return err
 			}
 			var res api.AddressResponse
 			if pubHex != "" {
@@ -63,6 +68,9 @@ With --pubkey (the group public key, compressed hex) the address is derived here
 				}
 			}
 			out := cmd.OutOrStdout()
+			if chain == chainEVM {
+				return printEVMAddress(out, res, asJSON)
+			}
 			if asJSON {
 				return printJSON(out, res)
 			}
@@ -77,6 +85,7 @@ With --pubkey (the group public key, compressed hex) the address is derived here
 	c.Flags().StringVar(&network, "network", "", "mainnet | testnet3 | regtest | simnet (default: the node's bitcoin.network)")
 	c.Flags().StringVar(&pubHex, "pubkey", "", "group public key (compressed hex): derive here, without a node")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().StringVar(&chain, "chain", chainBitcoin, "bitcoin | evm")
 	return c
 }
 

@@ -17,7 +17,7 @@ func newTxCmd() *cobra.Command {
 		Short: "Inspect the Bitcoin transactions of custody requests",
 	}
 	var f clientFlags
-	var id string
+	var id, evmRaw, rpcURL string
 	var asJSON bool
 	show := &cobra.Command{
 		Use:   "show --config FILE --request ID",
@@ -28,9 +28,13 @@ destination and the change back to the custody address, the fee against the poli
 each threshold signature signs, an unsigned PSBT for any PSBT-aware wallet, and (once finalised) the txid,
 broadcast and confirmations. Ask each party's node: they must agree.`,
 		Example: `  triad tx show --config configs/custodian.yaml --request 3f2a...
-  triad tx show --config configs/regulator.yaml --request 3f2a... --json`,
+  triad tx show --config configs/regulator.yaml --request 3f2a... --json
+  triad tx show --evm-raw 0x02f8... --rpc http://127.0.0.1:8545`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if evmRaw != "" {
+				return showEVMTx(cmd.OutOrStdout(), evmRaw, rpcURL, asJSON)
+			}
 			if len(id) != 64 {
 				return userErr("--request: want the 64-character request ID")
 			}
@@ -54,6 +58,8 @@ broadcast and confirmations. Ask each party's node: they must agree.`,
 	f.register(show, "operator")
 	show.Flags().StringVar(&id, "request", "", "request ID")
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show.Flags().StringVar(&evmRaw, "evm-raw", "", "decode this raw EIP-1559 transaction (hex) instead of a request's")
+	show.Flags().StringVar(&rpcURL, "rpc", "", "with --evm-raw: your own EVM node (JSON-RPC), for the token's symbol and decimals")
 	tx.AddCommand(show)
 	return tx
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
-
 // The README's custody walkthrough (issue 14) in process: `request
 // --quiet` prints only the ID, two operators approve the canary request
 // (SECURITY.md scenarios 9 and 33), and `requests show --wait` follows it

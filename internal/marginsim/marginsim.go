@@ -101,4 +101,3 @@ func (m *Sim) Run(w io.Writer, cl *apiclient.Client, holdings []custody.Holding)
 	}
 	return nil
 }
-

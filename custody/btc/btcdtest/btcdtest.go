@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/internal/tooltest"
 )
 
 // Version is the btcd release the tests are pinned to.
@@ -23,9 +23,9 @@ const Version = "v0.24.2"
 
 // Environment variables read by Binary and Start.
 const (
-	EnvBinary       = "TRIAD_BTCD_BIN"      // path to the btcd executable
-	EnvToolsDir     = "TRIAD_TOOLS_DIR"     // tools cache root
-	EnvRequireTools = "TRIAD_REQUIRE_TOOLS" // "1": a missing btcd fails the test
+	EnvBinary       = "TRIAD_BTCD_BIN"         // path to the btcd executable
+	EnvToolsDir     = tooltest.EnvToolsDir     // tools cache root
+	EnvRequireTools = tooltest.EnvRequireTools // "1": a missing btcd fails the test
 )
 
 // Timeouts. Each wait has one deadline; nothing sleeps to synchronise.
@@ -38,33 +38,7 @@ const (
 // Binary locates btcd: $TRIAD_BTCD_BIN, then
 // ${TRIAD_TOOLS_DIR:-$HOME/.cache/triad-tools}/btcd-<Version>/btcd, then PATH.
 func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if isExecutable(p) {
-			return p, nil
-		}
-		return "", fmt.Errorf("%s=%q is not an executable file", EnvBinary, p)
-	}
-	dir := os.Getenv(EnvToolsDir)
-	if dir == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			dir = filepath.Join(home, ".cache", "triad-tools")
-		}
-	}
-	if dir != "" {
-		p := filepath.Join(dir, "btcd-"+Version, "btcd")
-		if isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("btcd"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("btcd not found: set " + EnvBinary + ", or run scripts/install-btcd.sh, or put btcd on PATH")
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+	return tooltest.Find(EnvBinary, "btcd-"+Version, "btcd", "scripts/install-btcd.sh")
 }
 
 // Options configures a node.
@@ -89,10 +63,7 @@ func Start(t testing.TB, opts Options) *Node {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		if os.Getenv(EnvRequireTools) == "1" {
-			t.Fatalf("btcdtest: %v (%s=1)", err, EnvRequireTools)
-		}
-		t.Skipf("btcdtest: skipping: %v", err)
+		tooltest.Missing(t, "btcdtest", err)
 	}
 	var lastErr error
 	for try := 1; try <= startTries; try++ {
@@ -181,12 +152,12 @@ func start(t testing.TB, bin string, opts Options, try int) (*Node, error) {
 	}
 	if err := waitReady(n.Client, exited); err != nil {
 		stop()
-		return nil, fmt.Errorf("%w\n%s", err, tail(logPath))
+		return nil, fmt.Errorf("%w\n%s", err, tooltest.Tail(logPath, 40))
 	}
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("btcdtest: btcd output:\n%s", tail(logPath))
+			t.Logf("btcdtest: btcd output:\n%s", tooltest.Tail(logPath, 40))
 		}
 	})
 	return n, nil
@@ -267,18 +238,4 @@ func withoutHome(env []string) []string {
 		}
 	}
 	return out
-}
-
-// tail returns the last lines of the btcd log (no secrets: btcd does not
-// log RPC credentials).
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
 }

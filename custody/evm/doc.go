@@ -1,0 +1,47 @@
+// Package evm settles custody requests on an EVM chain: ERC-20 transfer(to,
+// amount) of tokenized collateral (USDC, tokenized money-market-fund
+// shares) and plain value transfers for gas, as EIP-1559 (type-2)
+// transactions built with go-ethereum's types and signer (no hand-written
+// RLP or Keccak).
+//
+// Keys. An account's key is the threshold group key's BIP32 non-hardened
+// child along its child path, derived exactly as for Bitcoin
+// (btc.DeriveChild, btc.ChainCode); its address is the Keccak of the
+// uncompressed key (Address; EIP-55 via common.Address.Hex). DeriveAccount
+// also returns the tweak a tss signing session needs (tss.SignConfig.Delta).
+//
+// The chain boundary. Chain is one node's view of one chain: its policy
+// (Config from the node's config, assets and accounts from its party
+// policy, NewPolicy), its OWN EVM node (Node: ethclient over JSON-RPC) and
+// the nonces open requests hold (NonceBook). A settlement goes:
+//
+//	plan, err := chain.Plan(ctx, req)              // coordinator: nonce, fees, gas from its own node
+//	signing, err := chain.Authorize(ctx, req, plan) // every signer: Check, then hold the nonce
+//	// one threshold session over signing.Digest with signing.Delta → (r, s)
+//	tx, err := evm.Finalize(plan, r, s)             // low-s, recovery id, recovers to plan.From
+//	hash, err := chain.Broadcast(ctx, tx)
+//	paid, err := chain.Paid(ctx, hash)               // Confirmations ≥ policy depth
+//
+// (Chain.Sign is Authorize, a SignFunc and Finalize in one.) Check rebuilds
+// the transaction from the typed request and refuses, with a *Refusal and
+// its Reason, a plan that differs, a chain ID other than the policy's and
+// its node's, a token not on the allowlist or whose decimals() differ from
+// the configured decimals, a recipient the policy does not allow for the
+// account and kind, an amount malformed or over the asset's cap or the
+// account's balance, a max fee or tip over its cap, a gas limit under its
+// own estimate or over the cap, and a nonce already used, held by another
+// open request or pending in its node's mempool. One request holds one
+// nonce: a replacement (same request, higher fee) must reuse it, so two
+// transactions paying one request can never both be mined. A refused plan
+// is never signed and holds nothing.
+//
+// Not yet: the request flow (custody/service) does not call Chain
+// (RequestOf converts its typed requests); the nonce book is in memory
+// (the node's store keeps it once wired); who may ask for a replacement
+// (a new request with the same approvals) is the service's to decide.
+//
+// Package gethtest runs a geth --dev chain for the tests (installed by
+// scripts/install-geth.sh) and deploys the test token, whose Solidity
+// source and compiled artifact (scripts/compile-token.sh, solc 0.8.37)
+// live there too.
+package evm
