@@ -12,6 +12,7 @@ import (
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/custody/store"
+	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -40,6 +41,13 @@ func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map
 // service options after the settler is wired in (a hostile party).
 func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
+	return settledClusterNodes(t, w, chain, adjust, nil)
+}
+
+// settledClusterNodes is settledClusterWith with adjustNode changing a
+// party's node options (a dishonest authorizer).
+func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), adjustNode func(custody.Party, *node.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
 	c = st.New(t, st.Options{
@@ -63,6 +71,7 @@ func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(c
 				adjust(p, o)
 			}
 		},
+		Node: adjustNode,
 	})
 	return c, settlers
 }
