@@ -13,15 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/tss"
 )
 
 func init() {
@@ -122,7 +119,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string, log *slog.Logger) e
 			continue
 		}
 		verdict := "verified with btcec"
-		if !verifyBtcec(pub, res.Signature) {
+		if !res.Signature.Verify(pub) {
 			verdict = "DOES NOT VERIFY"
 		} else {
 			ok++
@@ -135,14 +132,6 @@ func runDemo(ctx context.Context, out io.Writer, dir string, log *slog.Logger) e
 		return errors.New("demo failed")
 	}
 	return nil
-}
-
-func verifyBtcec(pub *btcec.PublicKey, sig *tss.Signature) bool {
-	var r, s btcec.ModNScalar
-	if r.SetByteSlice(sig.R.Bytes()) || s.SetByteSlice(sig.S.Bytes()) {
-		return false
-	}
-	return btcecdsa.NewSignature(&r, &s).Verify(sig.Digest[:], pub)
 }
 
 // demoSealer is a local passphrase sealer whose random passphrase lives in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,13 +13,13 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/spf13/cobra"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery"
+	"github.com/triad-custody/triad/tss"
 )
 
 // Drill exit codes: 0 the drill passed, 1 it failed (or a usage
@@ -163,11 +164,8 @@ func verifyCanary(res api.CanarySignResponse, digest [32]byte) error {
 	if err1 != nil || err2 != nil {
 		return errors.New("signature is not hex")
 	}
-	var r, s btcec.ModNScalar
-	if r.SetByteSlice(rb) || s.SetByteSlice(sb) {
-		return errors.New("signature out of range")
-	}
-	if !btcecdsa.NewSignature(&r, &s).Verify(digest[:], pub) {
+	sig := tss.Signature{R: new(big.Int).SetBytes(rb), S: new(big.Int).SetBytes(sb), Digest: digest}
+	if !sig.Verify(pub) {
 		return errors.New("signature does NOT verify under the group key")
 	}
 	return nil

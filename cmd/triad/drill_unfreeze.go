@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/triad-custody/triad/custody"
-	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node/api"
+	"github.com/triad-custody/triad/tss"
 )
 
 // The unfreeze drill: a full emergency unfreeze of a canary account
@@ -286,14 +286,8 @@ func (u *unfreezeDrill) verify(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("public key of %s: %w", u.f.keyID, err)
 	}
 	req := u.view.Request
-	if req.ChildPath != "" {
-		steps, err := btc.ParsePath(req.ChildPath)
-		if err != nil {
-			return "", err
-		}
-		if pub, _, err = btc.DeriveChild(pub, btc.ChainCode(pub), steps); err != nil {
-			return "", err
-		}
+	if pub, _, err = tss.ChildKey(pub, req.ChildPath); err != nil {
+		return "", err
 	}
 	res := u.view.Result
 	if len(res.Signatures) == 0 {
@@ -304,19 +298,13 @@ func (u *unfreezeDrill) verify(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if len(res.Signatures) != 1 || res.Signatures[0].Digest != hex.EncodeToString(want[0][:]) {
+		if len(res.Signatures) != 1 || res.Signatures[0].Digest != want[0] {
 			return "", errors.New("the signature is not over the request's canary digest")
 		}
 	}
 	for i, s := range res.Signatures {
-		d, err := hex.DecodeString(s.Digest)
-		if err != nil || len(d) != 32 {
-			return "", fmt.Errorf("signature %d: bad digest", i)
-		}
-		var digest [32]byte
-		copy(digest[:], d)
-		if err := verifyCanary(api.CanarySignResponse{R: s.R, S: s.S, PublicKey: hex.EncodeToString(pub.SerializeCompressed())}, digest); err != nil {
-			return "", fmt.Errorf("signature %d: %w", i, err)
+		if !s.Verify(pub) {
+			return "", fmt.Errorf("signature %d: signature does NOT verify under the group key", i)
 		}
 	}
 	what := "canary digest"

@@ -130,7 +130,7 @@ func verifyHex(t *testing.T, pub *btcec.PublicKey, d [32]byte, res api.SignRespo
 	t.Helper()
 	r, _ := new(big.Int).SetString(res.R, 16)
 	s, _ := new(big.Int).SetString(res.S, 16)
-	if !verifyBtcec(pub, &tss.Signature{R: r, S: s, Digest: d}) {
+	if sig := (&tss.Signature{R: r, S: s, Digest: d}); !sig.Verify(pub) {
 		t.Fatalf("signature by %v does not verify", res.Signers)
 	}
 }

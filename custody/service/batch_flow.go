@@ -613,7 +613,7 @@ func (s *Service) verifyBatchResult(ctx context.Context, req custody.Request, re
 		if err != nil {
 			return err
 		}
-		if sig.Digest != fmt.Sprintf("%x", ins[i].Digest) || !verifySig(pub, ins[i].Digest, sig) {
+		if !verifySig(pub, ins[i].Digest, sig) {
 			return bad("signature %d", i)
 		}
 	}

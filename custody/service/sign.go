@@ -100,7 +100,7 @@ func (s *Service) signDigests(ctx context.Context, n Network, id string, req cus
 	}
 	res.Coordinator, res.Inputs = string(s.party), req.Inputs
 	for i := len(res.Signatures); i < len(digests); i++ {
-		out, err := n.Sign(ctx, node.SignRequest{KeyID: req.KeyID, RequestID: fmt.Sprintf("%s/%d/%s", id, i, nonce),
+		out, err := n.Sign(ctx, node.SignRequest{KeyID: req.KeyID, RequestID: custody.SessionName{Request: id, Input: i, Attempt: nonce}.String(),
 			Digest: digests[i], ChildPath: req.ChildPath, Payload: req.Canonical(), Partner: string(partner)})
 		if err != nil {
 			return res, fmt.Errorf("signing digest %d of %d: %w", i+1, len(digests), err)
