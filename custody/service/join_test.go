@@ -44,11 +44,13 @@ func approvedAtExchange(t *testing.T, c *st.Cluster, idem string) (service.View,
 		Digest: d[0][:], ChildPath: st.ChildPath, Payload: v.Request.Canonical()}
 }
 
-// Scenario 12: a session name without an attempt ("<id>/0/") is not a
-// session of this node's own attempt. Before the one decision, an empty
-// attempt equalled "no attempt of my own" and the partner joined as if it
-// had proposed itself: no live session recorded, no coins locked, no
-// state change.
+// Scenarios 11 and 27 (../shared/SECURITY.md): a session name without an
+// attempt ("<id>/0/") is not a session of this node's own attempt. Before
+// the one decision, an empty attempt equalled "no attempt of my own" and
+// the partner joined as if it had proposed itself: past the one-live-
+// session guard (one transaction per request), with no coins locked to
+// the request and no state change. A name that is not canonical is
+// refused too.
 func TestJoinRefusesSessionWithoutAttempt(t *testing.T) {
 	c := st.New(t, st.Options{SignTimeout: time.Minute})
 	v, p := approvedAtExchange(t, c, "no-attempt")
@@ -63,11 +65,12 @@ func TestJoinRefusesSessionWithoutAttempt(t *testing.T) {
 	}
 }
 
-// Scenario 13: a session the partner joined lives one sign timeout by the
-// node's injected clock, not the machine's. Once that clock has moved
-// past it, the partner's tick ends the attempt it joined, so the request
-// can be signed again; while the clock stands still, it stays joined.
-// (The live window was measured with time.Now() before.)
+// Scenario 13 (../shared/SECURITY.md): a session the partner joined lives
+// one sign timeout by the node's injected clock, not the machine's. Once
+// that clock has moved past it, the partner's tick ends the attempt it
+// joined, so the request can be signed again; while the clock stands
+// still, it stays joined. (The live window was measured with time.Now()
+// before.)
 func TestJoinedSessionEndsByInjectedClock(t *testing.T) {
 	c := st.New(t, st.Options{SignTimeout: time.Minute})
 	v, p := approvedAtExchange(t, c, "joined-clock")

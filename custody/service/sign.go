@@ -240,7 +240,7 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 }
 
 // AuthorizeSign is this node's own decision to join a signing session
-// (node.Authorizer): it gathers what the decision rests on (gatherJoin)
+// (node.Authorizer): it gathers what the decision rests on (gatherJoinLocked)
 // and asks custody.DecideJoin, then acts on the answer (actJoinLocked). A
 // session without payload is the raw-digest path: canary keys only.
 // Otherwise the payload is the canonical request; the node re-evaluates it
