@@ -78,6 +78,29 @@ func (d Decision) Has(code string) bool {
 	return false
 }
 
+// Transient reports whether every reason of a refusal can still go away:
+// the notice period ends, the opener's signed approval arrives, the
+// requester's clock was only a little ahead. Anything else is final.
+func (d Decision) Transient() bool {
+	for _, r := range d.Reasons {
+		switch r.Code {
+		case ReasonTooEarly, ReasonNotOpened, ReasonFuture:
+		default:
+			return false
+		}
+	}
+	return len(d.Reasons) > 0
+}
+
+// Summary lists the reasons as "code: detail; code: detail".
+func (d Decision) Summary() string {
+	codes := make([]string, len(d.Reasons))
+	for i, r := range d.Reasons {
+		codes[i] = r.Code + ": " + r.Detail
+	}
+	return strings.Join(codes, "; ")
+}
+
 // String is a one-line summary used in logs and golden tests.
 func (d Decision) String() string {
 	var b strings.Builder

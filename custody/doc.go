@@ -30,6 +30,14 @@
 // the lapse (48 h). ClockMonitor reports wall-clock jumps against the
 // monotonic clock; ComparePeers against peers' reported times.
 //
+// Whether a node contributes a share to a signing session is one pure
+// decision, DecideJoin (join.go): (policy, proposal, the facts the node
+// gathered itself: its digests, its chain node's check of the plan, its
+// state, its clock) → join with the exact key, child path and digest, or
+// wait, or refuse with a reason. The service gathers and acts; nothing
+// else decides. Sessions are named SessionName
+// ("<request>/<input>/<attempt>").
+//
 // Raw-digest signing (drills) is only for canary keys and only over a
 // drill message, SHA-256(DrillTag || nonce), which every signer
 // recomputes: CheckRawDrill.

@@ -216,6 +216,19 @@ func (p Policy) Validate() error {
 			return bad(fmt.Sprintf("auto_approve[%d]", i), "only collateral_release and liquidation can be automatic, got %q", clip(string(k)))
 		}
 	}
+	for _, check := range []func(policyErr) error{p.validateLimits, p.validateTimes, p.validateSigners, p.validateLists} {
+		if err := check(bad); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// policyErr builds an ErrInvalidPolicy naming the key.
+type policyErr = func(key, format string, args ...any) error
+
+// validateLimits checks the caps on amounts, fees and counts.
+func (p Policy) validateLimits(bad policyErr) error {
 	switch {
 	case p.SettlementsPerDay < 0:
 		return bad("settlements_per_day", "must not be negative")
@@ -231,6 +244,14 @@ func (p Policy) Validate() error {
 		return bad("max_fee_rate", "must be 1..%d", MaxFeeRate)
 	case p.MaxLeverageBps < 10000:
 		return bad("max_leverage_bps", "must be at least 10000 (1.00x)")
+	}
+	return nil
+}
+
+// validateTimes checks the durations (ages, skew, notice, lapse) and the
+// attempts a request may spend.
+func (p Policy) validateTimes(bad policyErr) error {
+	switch {
 	case p.EvidenceMaxAge <= 0:
 		return bad("evidence_max_age", "must be positive")
 	case p.ApprovalMaxTTL <= 0:
@@ -250,6 +271,12 @@ func (p Policy) Validate() error {
 	case p.ReconcileEvery < 0 || p.ReconcileEvery > 7*24*time.Hour:
 		return bad("reconcile_every", "must be 0 (twice a day) .. 168h")
 	}
+	return nil
+}
+
+// validateSigners checks the liquidation address, the margin-engine and
+// operator keys.
+func (p Policy) validateSigners(bad policyErr) error {
 	if p.LiquidationAddress != "" {
 		if err := checkAddress("", p.LiquidationAddress); err != nil {
 			return bad("liquidation_address", "letters and digits only, at most %d", maxAddressLen)
@@ -281,10 +308,10 @@ func (p Policy) Validate() error {
 			return bad("operators."+string(party), "every party needs at least one operator key")
 		}
 	}
-	return p.validateLists(bad)
+	return nil
 }
 
-func (p Policy) validateLists(bad func(key, format string, args ...any) error) error {
+func (p Policy) validateLists(bad policyErr) error {
 	keys := map[string]bool{}
 	for i, k := range p.Keys {
 		if checkIdent("", k.ID) != nil || keys[k.ID] {

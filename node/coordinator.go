@@ -5,11 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"sort"
 	"time"
 
-	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -267,11 +265,9 @@ func (n *Node) signSession(p *Proposal, d time.Duration) (*tss.Session, error) {
 	}
 	var digest [32]byte
 	copy(digest[:], p.Digest)
-	var delta *big.Int
-	if p.ChildPath != "" {
-		if delta, err = childDelta(share, p.ChildPath); err != nil {
-			return nil, err
-		}
+	_, delta, err := share.ChildKey(p.ChildPath) // no tweak for the group key itself
+	if err != nil {
+		return nil, fmt.Errorf("node: deriving %s: %w", p.ChildPath, err)
 	}
 	cfg := n.sessionConfig(p.SessionID, d)
 	cfg.Self = share.Self // after a reshare the participant ID is "party#n"
@@ -282,24 +278,6 @@ func (n *Node) signSession(p *Proposal, d time.Duration) (*tss.Session, error) {
 		Digest:  digest,
 		Delta:   delta,
 	})
-}
-
-// childDelta derives the BIP32 tweak for path from the group key, as
-// every signer does for itself.
-func childDelta(share *tss.KeyShare, path string) (*big.Int, error) {
-	pub, err := share.PublicKey()
-	if err != nil {
-		return nil, err
-	}
-	steps, err := btc.ParsePath(path)
-	if err != nil {
-		return nil, fmt.Errorf("node: child path: %w", err)
-	}
-	_, delta, err := btc.DeriveChild(pub, btc.ChainCode(pub), steps)
-	if err != nil {
-		return nil, fmt.Errorf("node: deriving %s: %w", path, err)
-	}
-	return delta, nil
 }
 
 func (n *Node) sessionConfig(sid tss.SessionID, d time.Duration) tss.Config {

@@ -33,4 +33,11 @@
 // between receivers aborts the session and names its sender.
 //
 // Failures are *Error values that carry the culprit parties.
+//
+// Two things every layer above shares live here, the lowest package that
+// needs them: Signature, Triad's one secp256k1 signature type, with its one
+// verifier (Signature.Verify) and its hex JSON form (signature.go); and
+// BIP32 public derivation (bip32.go): ChildKey gives a group key's child
+// along a path and the tweak a signer passes as SignConfig.Delta to sign
+// as that child.
 package tss

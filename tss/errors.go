@@ -32,6 +32,13 @@ var (
 	ErrAborted               = errors.New("tss: session aborted")
 	ErrNotDone               = errors.New("tss: session has no result yet")
 	ErrConfig                = errors.New("tss: invalid session configuration")
+
+	// Key derivation (bip32.go).
+	ErrBadPath       = errors.New("tss: bad derivation path")
+	ErrHardenedIndex = errors.New("tss: hardened index cannot be derived from a public key")
+	ErrBadChainCode  = errors.New("tss: chain code must be 32 bytes")
+	ErrInvalidChild  = errors.New("tss: derived child key is invalid for this index")
+	ErrBadPublicKey  = errors.New("tss: bad public key")
 )
 
 // Error is a session failure with the parties to blame, in the manner of

@@ -1,7 +1,6 @@
 package tss
 
 import (
-	"crypto/ecdsa"
 	"fmt"
 	"math/big"
 
@@ -23,13 +22,6 @@ type SignConfig struct {
 	// Delta, when set, is a BIP32 non-hardened derivation tweak: the
 	// signature is by the child key parent+Delta·G.
 	Delta *big.Int
-}
-
-// Signature is a finished ECDSA signature over Digest.
-type Signature struct {
-	R, S     *big.Int
-	Recovery byte
-	Digest   [32]byte
 }
 
 // NewSignSession prepares a signing run. Its result is Signature.
@@ -96,7 +88,7 @@ func NewSignSession(c SignConfig) (*Session, error) {
 			if len(d.SignatureRecovery) > 0 {
 				s.sigResult.Recovery = d.SignatureRecovery[0]
 			}
-			if !ecdsa.Verify(pub.ToECDSA(), c.Digest[:], s.sigResult.R, s.sigResult.S) {
+			if !s.sigResult.Verify(pub) {
 				s.sigResult = nil
 				s.abort(fmt.Errorf("%w: signature does not verify under the group key", ErrProtocol))
 			}

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+
 	"github.com/triad-custody/triad/custody"
-	"github.com/triad-custody/triad/internal/demo"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/tss"
@@ -131,7 +131,7 @@ func verifyHex(t *testing.T, pub *btcec.PublicKey, d [32]byte, res api.SignRespo
 	t.Helper()
 	r, _ := new(big.Int).SetString(res.R, 16)
 	s, _ := new(big.Int).SetString(res.S, 16)
-	if !demo.VerifyBtcec(pub, &tss.Signature{R: r, S: s, Digest: d}) {
+	if sig := (&tss.Signature{R: r, S: s, Digest: d}); !sig.Verify(pub) {
 		t.Fatalf("signature by %v does not verify", res.Signers)
 	}
 }

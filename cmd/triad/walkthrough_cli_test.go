@@ -68,7 +68,7 @@ func TestWalkthroughCanaryRequest(t *testing.T) {
 	var v service.View
 	out := run(append([]string{"requests", "show", id, "--wait", "30s"}, as(custody.Custodian, "auditor")...)...)
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Status != custody.StatusDone || v.Result == nil ||
-		len(v.Result.Signatures) != 1 || v.Result.Signatures[0].Digest != v.Request.Digest {
+		len(v.Result.Signatures) != 1 || hex.EncodeToString(v.Result.Signatures[0].Digest[:]) != v.Request.Digest {
 		t.Fatalf("requests show --wait: %v\n%s", err, out)
 	}
 

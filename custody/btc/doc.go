@@ -16,7 +16,8 @@
 //	txid, err := client.Broadcast(ctx, signed)
 //
 // Addresses are P2WPKH (CustodyAddress). Per-client addresses use BIP32
-// public derivation from the group key (DeriveChild, ParsePath) with a chain
+// public derivation from the group key (DeriveChild, ParsePath; they forward
+// to package tss, where the one derivation lives) with a chain
 // code fixed by the key (ChainCode); DeriveChild also returns the additive
 // delta that tss-lib's key-derivation signing needs
 // (signing.UpdatePublicKeyAndAdjustBigXj, signing.NewLocalPartyWithKDD).

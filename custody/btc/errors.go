@@ -1,6 +1,10 @@
 package btc
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/triad-custody/triad/tss"
+)
 
 // Sentinel errors. Every error returned by this package wraps exactly one of
 // these (test with errors.Is) and adds what was being done.
@@ -11,11 +15,11 @@ var (
 	ErrWrongNetwork   = errors.New("btc: address is for another network")
 	ErrBadPublicKey   = errors.New("btc: bad public key")
 
-	// Key derivation.
-	ErrBadPath       = errors.New("btc: bad derivation path")
-	ErrHardenedIndex = errors.New("btc: hardened index cannot be derived from a public key")
-	ErrBadChainCode  = errors.New("btc: chain code must be 32 bytes")
-	ErrInvalidChild  = errors.New("btc: derived child key is invalid for this index")
+	// Key derivation: package tss's (tss/bip32.go).
+	ErrBadPath       = tss.ErrBadPath
+	ErrHardenedIndex = tss.ErrHardenedIndex
+	ErrBadChainCode  = tss.ErrBadChainCode
+	ErrInvalidChild  = tss.ErrInvalidChild
 
 	// Spend validation and building.
 	ErrBadSpend          = errors.New("btc: malformed spend")

@@ -9,13 +9,14 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
+
+	"github.com/triad-custody/triad/tss"
 )
 
 // Signature is an ECDSA signature (r, s) over one sighash, as a threshold
-// signing session returns it. The recovery byte is not needed.
-type Signature struct {
-	R, S *big.Int
-}
+// signing session returns it: tss.Signature, Triad's one signature type.
+// The recovery byte is not needed.
+type Signature = tss.Signature
 
 // SignatureFromBytes builds a Signature from big-endian r and s, the form
 // of tss-lib's common.SignatureData.

@@ -59,7 +59,7 @@ func (s *Service) Tick(ctx context.Context) {
 	s.trackSettlements()
 	s.mu.Lock()
 	for k, ls := range s.sessions {
-		if time.Now().After(ls.until) {
+		if !s.live(ls) {
 			delete(s.sessions, k)
 		}
 	}

@@ -469,7 +469,7 @@ func (s *Service) tryAuthorizeBatch(keyID string, p *node.Proposal) error {
 		return refuse("%s", strings.Join(refusals, " | "))
 	}
 	for _, m := range members {
-		if ls, ok := s.sessions["batch|"+m.ID()]; ok && time.Now().Before(ls.until) && ls.coordinator != bid {
+		if ls, ok := s.sessions["batch|"+m.ID()]; ok && s.live(ls) && ls.coordinator != bid {
 			return refuse("batch member %s: in another live batch %.12s", m.ID(), ls.coordinator)
 		}
 	}
@@ -507,7 +507,7 @@ func (s *Service) tryAuthorizeBatch(keyID string, p *node.Proposal) error {
 		default:
 			return refuse("batch member %s: %s here", id, e.Progress.Record.Status)
 		}
-		s.sessions["batch|"+id] = liveSession{coordinator: bid, until: time.Now().Add(s.o.SignTimeout)}
+		s.sessions["batch|"+id] = s.joinedLocked(bid)
 	}
 	s.appendAudit(KindSession, bid, string(s.party), []byte("join batch|"+p.SessionID.String()))
 	return nil
@@ -613,7 +613,7 @@ func (s *Service) verifyBatchResult(ctx context.Context, req custody.Request, re
 		if err != nil {
 			return err
 		}
-		if sig.Digest != fmt.Sprintf("%x", ins[i].Digest) || !verifySig(pub, ins[i].Digest, sig) {
+		if !verifySig(pub, ins[i].Digest, sig) {
 			return bad("signature %d", i)
 		}
 	}

@@ -2,9 +2,9 @@ package service_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -432,7 +432,7 @@ func TestForgedBatchResultRefused(t *testing.T) {
 		sig := btcecdsa.Sign(rogue, in.Digest[:])
 		r, s := sig.R(), sig.S()
 		rb, sb := r.Bytes(), s.Bytes()
-		sigs = append(sigs, service.Signature{Digest: hex.EncodeToString(in.Digest[:]), R: hex.EncodeToString(rb[:]), S: hex.EncodeToString(sb[:])})
+		sigs = append(sigs, service.Signature{Digest: in.Digest, R: new(big.Int).SetBytes(rb[:]), S: new(big.Int).SetBytes(sb[:])})
 	}
 	send := func(id string, res *service.Result, reason string) {
 		msg, err := json.Marshal(map[string]any{"type": "status", "request_id": id,

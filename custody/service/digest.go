@@ -7,13 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math/big"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 
 	"github.com/triad-custody/triad/custody"
-	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -48,13 +45,9 @@ func DefaultDigester(req custody.Request) ([][32]byte, error) {
 	return [][32]byte{sha256.Sum256(append([]byte(interimDomain), req.Canonical()...))}, nil
 }
 
-// Signature is one ECDSA signature, r and s as 32-byte hex.
-type Signature struct {
-	Digest   string `json:"digest"`
-	R        string `json:"r"`
-	S        string `json:"s"`
-	Recovery byte   `json:"recovery"`
-}
+// Signature is one ECDSA signature of a result: tss.Signature, Triad's
+// one signature type (r and s as 32-byte hex in JSON).
+type Signature = tss.Signature
 
 // Result is a request's signature(s): one per digest, in the Digester's
 // order. Complete once every digest is signed.
@@ -78,17 +71,7 @@ func (r Result) digest() string {
 
 func sha256Sum(b []byte) []byte { d := sha256.Sum256(b); return d[:] }
 
-func sigFrom(s *tss.Signature) Signature {
-	return Signature{Digest: hex.EncodeToString(s.Digest[:]), R: pad32(s.R), S: pad32(s.S), Recovery: s.Recovery}
-}
-
-func pad32(x *big.Int) string {
-	out := make([]byte, 32)
-	if x != nil && len(x.Bytes()) <= 32 {
-		x.FillBytes(out)
-	}
-	return hex.EncodeToString(out)
-}
+func sigFrom(s *tss.Signature) Signature { return *s }
 
 // publicKey returns the (child) public key a request is signed with, from
 // this node's own share.
@@ -101,18 +84,7 @@ func (s *Service) publicKey(ctx context.Context, req custody.Request) (*btcec.Pu
 	if err != nil {
 		return nil, fmt.Errorf("verifying a signature: loading key %s: %w", req.KeyID, err)
 	}
-	pub, err := share.PublicKey()
-	if err != nil {
-		return nil, err
-	}
-	if req.ChildPath == "" {
-		return pub, nil
-	}
-	steps, err := btc.ParsePath(req.ChildPath)
-	if err != nil {
-		return nil, err
-	}
-	child, _, err := btc.DeriveChild(pub, btc.ChainCode(pub), steps)
+	child, _, err := share.ChildKey(req.ChildPath)
 	return child, err
 }
 
@@ -136,24 +108,16 @@ func (s *Service) verifyResult(ctx context.Context, req custody.Request, res Res
 		return err
 	}
 	for i, sig := range res.Signatures {
-		if sig.Digest != hex.EncodeToString(digests[i][:]) || !verifySig(pub, digests[i], sig) {
+		if !verifySig(pub, digests[i], sig) {
 			return fmt.Errorf("result of %.12s: %w: signature %d", req.ID(), ErrBadResult, i)
 		}
 	}
 	return nil
 }
 
+// verifySig: sig is over digest and verifies under pub.
 func verifySig(pub *btcec.PublicKey, digest [32]byte, sig Signature) bool {
-	rb, err1 := hex.DecodeString(sig.R)
-	sb, err2 := hex.DecodeString(sig.S)
-	if err1 != nil || err2 != nil || len(rb) != 32 || len(sb) != 32 {
-		return false
-	}
-	var r, sc btcec.ModNScalar
-	if r.SetByteSlice(rb) || sc.SetByteSlice(sb) || r.IsZero() || sc.IsZero() {
-		return false
-	}
-	return btcecdsa.NewSignature(&r, &sc).Verify(digest[:], pub)
+	return sig.Digest == digest && sig.Verify(pub)
 }
 
 func newNonce() string {

@@ -28,11 +28,15 @@
 //	            whose coins cannot be had waits, saying why, and spends no
 //	            attempt), queues it behind MaxAttempts attempts in flight,
 //	            then begins an attempt and calls node.Sign with the
-//	            canonical request and its plan as payload; the partner's
-//	            AuthorizeSign checks the plan on its own Bitcoin node,
-//	            reserves it, re-evaluates its own policy, recomputes the
-//	            digest with the Digester and joins at most one live session
-//	            per request
+//	            canonical request and its plan as payload, one session per
+//	            digest named custody.SessionName; every signer's
+//	            AuthorizeSign (the coordinator's for its own proposal too)
+//	            gathers its facts (its Digester's digests, the plan checked
+//	            on its own Bitcoin node, its store, its clock, the session it
+//	            joined), asks custody.DecideJoin, and acts on the answer:
+//	            reserve the plan, move the request to signing, remember the
+//	            session as live for one sign timeout on its own clock; at
+//	            most one live session per request and digest
 //	    liquidations with a Batcher: the coordinator queues them instead
 //	    and cuts a liquidation batch per window or size limit
 //	    (batch_flow.go): one node.Sign per input of the batch transaction,

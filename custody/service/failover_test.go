@@ -82,7 +82,7 @@ func sameSig(a, b *service.Result) bool {
 		return false
 	}
 	for i := range a.Signatures {
-		if a.Signatures[i] != b.Signatures[i] {
+		if !a.Signatures[i].Equal(b.Signatures[i]) {
 			return false
 		}
 	}

@@ -531,27 +531,10 @@ func (s *Service) exposure(account string) map[string]uint64 {
 	return nil
 }
 
-// transient reports whether every reason of a refusal can still go away:
-// the notice period ends, the opener's signed approval arrives, the
-// requester's clock was only a little ahead. Anything else is final.
-func transient(d custody.Decision) bool {
-	for _, r := range d.Reasons {
-		switch r.Code {
-		case custody.ReasonTooEarly, custody.ReasonNotOpened, custody.ReasonFuture:
-		default:
-			return false
-		}
-	}
-	return len(d.Reasons) > 0
-}
+// transient: custody.Decision.Transient.
+func transient(d custody.Decision) bool { return d.Transient() }
 
-func reasons(d custody.Decision) string {
-	var codes []string
-	for _, r := range d.Reasons {
-		codes = append(codes, r.Code+": "+r.Detail)
-	}
-	return strings.Join(codes, "; ")
-}
+func reasons(d custody.Decision) string { return d.Summary() }
 
 func joinParties(ps []custody.Party) string {
 	out := make([]string, len(ps))

@@ -3,6 +3,7 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
@@ -145,7 +146,7 @@ func TestCanaryDrill(t *testing.T) {
 	approve(t, c, custody.Regulator, v, "d")
 	approve(t, c, custody.Exchange, v, "d")
 	done := c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
-	if done.Result.Signatures[0].Digest != req.Digest || done.Result.Coordinator != "exchange" {
+	if hex.EncodeToString(done.Result.Signatures[0].Digest[:]) != req.Digest || done.Result.Coordinator != "exchange" {
 		t.Fatalf("result %+v", done.Result)
 	}
 	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/store"
@@ -159,13 +158,12 @@ func (s *Service) joinedOverLocked(id string) bool {
 		}
 	}
 	live := false
-	now := time.Now()
 	for key, ls := range s.sessions {
 		// A request's own sessions ("<id>/<input>") and its batch's ("batch|<id>").
 		if rid, _, _ := strings.Cut(key, "/"); rid != id && key != "batch|"+id {
 			continue
 		}
-		if now.Before(ls.until) {
+		if s.live(ls) {
 			live = true
 		} else {
 			delete(s.sessions, key)

@@ -141,10 +141,22 @@ type Service struct {
 	closed   bool
 }
 
+// liveSession is a signing session this node joined as a partner: whose
+// it is and until when (this node's monotonic clock) it may be live.
 type liveSession struct {
 	coordinator string
-	until       time.Time
+	until       time.Duration
 }
+
+// joinedLocked is a session joined now with coordinator; it lives one
+// sign timeout on the injected clock.
+func (s *Service) joinedLocked(coordinator string) liveSession {
+	return liveSession{coordinator: coordinator, until: s.clock.Monotonic() + s.o.SignTimeout}
+}
+
+// live reports whether a joined session may still be running, by the
+// injected clock.
+func (s *Service) live(ls liveSession) bool { return s.clock.Monotonic() < ls.until }
 
 type orphan struct {
 	from string

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,7 +100,7 @@ func (s *Service) signDigests(ctx context.Context, n Network, id string, req cus
 	}
 	res.Coordinator, res.Inputs = string(s.party), req.Inputs
 	for i := len(res.Signatures); i < len(digests); i++ {
-		out, err := n.Sign(ctx, node.SignRequest{KeyID: req.KeyID, RequestID: fmt.Sprintf("%s/%d/%s", id, i, nonce),
+		out, err := n.Sign(ctx, node.SignRequest{KeyID: req.KeyID, RequestID: custody.SessionName{Request: id, Input: i, Attempt: nonce}.String(),
 			Digest: digests[i], ChildPath: req.ChildPath, Payload: req.Canonical(), Partner: string(partner)})
 		if err != nil {
 			return res, fmt.Errorf("signing digest %d of %d: %w", i+1, len(digests), err)
@@ -241,15 +240,17 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 }
 
 // AuthorizeSign is this node's own decision to join a signing session
-// (node.Authorizer). A session without payload is the raw-digest path:
-// canary keys only. Otherwise the payload is the canonical request; the
-// node re-evaluates it with its own policy, state and clock, recomputes
-// the digest, checks the participants are an approved quorum in its own
-// view, and joins at most one live session per request and digest. It
-// waits briefly (AuthorizeWait) for facts still in flight.
+// (node.Authorizer): it gathers what the decision rests on (gatherJoinLocked)
+// and asks custody.DecideJoin, then acts on the answer (actJoinLocked). A
+// session without payload is the raw-digest path: canary keys only.
+// Otherwise the payload is the canonical request; the node re-evaluates it
+// with its own policy, state and clock, recomputes the digest, checks the
+// participants are an approved quorum in its own view, and joins at most
+// one live session per request and digest. It waits briefly
+// (AuthorizeWait) for facts still in flight.
 func (s *Service) AuthorizeSign(ctx context.Context, keyID string, p *node.Proposal) error {
 	if len(p.Payload) == 0 {
-		err := custody.CheckRawDrill(s.pol, keyID, p.RequestID, p.Digest)
+		err := s.tryAuthorize(keyID, p)
 		s.m.authorizations.WithLabelValues(authResult(err)).Inc()
 		return err
 	}
@@ -289,134 +290,122 @@ func requestOf(rid string) string {
 	return id
 }
 
+// tryAuthorize is one pass of the decision: gather, decide, act.
 func (s *Service) tryAuthorize(keyID string, p *node.Proposal) error {
-	refuse := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, a...))
-	}
 	if isBatchPayload(p.Payload) {
 		return s.tryAuthorizeBatch(keyID, p) // batch_flow.go
 	}
-	req, err := custody.DecodeCanonicalRequest(p.Payload)
-	if err != nil {
-		return refuse("payload: %v", err)
+	prop := signProposal(keyID, p)
+	if prop.Raw {
+		return joinErr(custody.DecideJoin(s.pol, prop, custody.JoinFacts{}))
 	}
-	id := req.ID()
-	parts := strings.Split(p.RequestID, "/")
-	if len(parts) != 3 || parts[0] != id {
-		return refuse("session request ID does not name the payload's request")
+	var f custody.JoinFacts
+	if prop.PayloadErr == nil {
+		f.Digests, f.DigestErr = s.o.Digester(prop.Request)
 	}
-	idx, err := strconv.Atoi(parts[1])
-	nonce := parts[2]
-	digests, derr := s.o.Digester(req)
-	switch {
-	case keyID != req.KeyID || p.ChildPath != req.ChildPath:
-		return refuse("key or child path differs from the request's")
-	case err != nil || derr != nil || idx < 0 || idx >= len(digests):
-		return refuse("no digest %q for this request", parts[1])
-	case !bytes.Equal(p.Digest, digests[idx][:]):
-		return refuse("digest is not the one this node computes from the request")
-	case len(p.Participants) != 2 || !slices.Contains(p.Participants, string(s.party)):
-		return refuse("participants %v", p.Participants)
-	}
-	other := p.Participants[0]
-	if other == string(s.party) {
-		other = p.Participants[1]
+	// A proposal that fails on its own costs this node no chain look-up.
+	if d := custody.CheckSignProposal(s.party, prop, f.Digests, f.DigestErr); d.Verdict != "" {
+		return joinErr(d)
 	}
 	// The plan's coins are facts this node looks up on its own Bitcoin
 	// node, before it locks anything.
+	name, _ := custody.ParseSessionName(prop.Session)
 	cctx, cancel := context.WithTimeout(s.ctx, s.o.AuthorizeWait)
-	err = s.checkPlan(cctx, req, nonce)
+	f.PlanErr = s.checkPlan(cctx, prop.Request, name.Attempt)
 	cancel()
-	if err != nil {
-		return refuse("plan: %v", err)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gatherJoinLocked(prop, &f)
+	d := custody.DecideJoin(s.pol, prop, f)
+	if d.Verdict != custody.JoinYes || d.Own {
+		return joinErr(d)
+	}
+	return s.actJoinLocked(d, prop, p.SessionID.String())
+}
+
+// signProposal is a node proposal in custody's terms, its payload decoded.
+func signProposal(keyID string, p *node.Proposal) custody.SignProposal {
+	prop := custody.SignProposal{KeyID: keyID, Session: p.RequestID, Digest: p.Digest, ChildPath: p.ChildPath,
+		Raw: len(p.Payload) == 0}
+	for _, q := range p.Participants {
+		prop.Participants = append(prop.Participants, custody.Party(q))
+	}
+	if !prop.Raw {
+		prop.Request, prop.PayloadErr = custody.DecodeCanonicalRequest(p.Payload)
+	}
+	return prop
+}
+
+// gatherJoinLocked reads this node's own view of the proposed request:
+// whether it is stored, the attempt it coordinates itself (stepping the
+// request first, which may begin one), its state at now, and the session
+// it joined for the same digest.
+func (s *Service) gatherJoinLocked(prop custody.SignProposal, f *custody.JoinFacts) {
+	id := prop.Request.ID()
 	e, err := s.st.Get(id)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: request %.12s not stored here yet", ErrNotReady, id)
+		return
 	} else if err != nil {
-		return refuse("%v", err)
+		f.StoreErr = err
+		return
 	}
+	f.Stored = true
 	// Time witnessed since this node's last tick counts now: a partner
 	// whose tick has not yet run must not see a notice period as unserved
 	// that its own clock has served.
-	if req.Kind == custody.KindUnfreeze {
+	if prop.Request.Kind == custody.KindUnfreeze {
 		s.witness()
 	}
-	own := s.inflight[id]
-	if own != "" && own != nonce {
-		return refuse("this node is coordinating its own attempt for %.12s", id)
-	}
-	if st := e.Progress.Record.Status; own == "" && (st == custody.StatusProposed || st == custody.StatusApproved) {
+	f.OwnAttempt = s.inflight[id]
+	if st := e.Progress.Record.Status; f.OwnAttempt == "" && (st == custody.StatusProposed || st == custody.StatusApproved) {
 		s.stepLocked(id)
-		if s.inflight[id] != "" {
-			return refuse("this node is coordinating its own attempt for %.12s", id)
+		f.OwnAttempt = s.inflight[id]
+	}
+	f.Now = s.clock.Now()
+	_, f.State, f.StateErr = s.st.State(id, f.Now)
+	f.State.Exposure = s.exposure(prop.Request.Account)
+	name, _ := custody.ParseSessionName(prop.Session)
+	if ls, ok := s.sessions[sessionKey(name)]; ok && s.live(ls) {
+		f.LiveWith = custody.Party(ls.coordinator)
+	}
+}
+
+// actJoinLocked carries out a decision to join another node's attempt:
+// the plan's coins locked to the request, the request moved to signing,
+// the session remembered as live.
+func (s *Service) actJoinLocked(d custody.JoinDecision, prop custody.SignProposal, sid string) error {
+	id := prop.Request.ID()
+	if d.Reserve {
+		if err := s.reservePlanLocked(id, prop.Request); err != nil {
+			return fmt.Errorf("%w: plan: %w", ErrRefused, err)
 		}
 	}
-	now := s.clock.Now()
-	req, st, err := s.st.State(id, now)
-	if err != nil {
-		return refuse("%v", err)
-	}
-	st.Exposure = s.exposure(req.Account)
-	d := custody.Evaluate(s.pol, st, req, now)
-	switch d.Verdict {
-	case custody.VerdictRefuse:
-		if transient(d) && own != nonce {
-			// Not yet by this node's clock, or a fact still in flight:
-			// wait (AuthorizeWait) rather than decline at once.
-			return fmt.Errorf("%w: policy: %s", ErrNotReady, reasons(d))
+	for _, step := range d.Steps {
+		if err := s.applyErrLocked(id, step.Event, step.Reason); err != nil && !step.BestEffort {
+			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
-		return refuse("policy: %s", reasons(d))
-	case custody.VerdictNeedOperator:
-		return fmt.Errorf("%w: %s", ErrNotReady, reasons(d))
 	}
-	operatorOnly := req.Kind == custody.KindUnfreeze || req.Kind == custody.KindCanary
-	signers := custody.QuorumFor(req.Kind).Signers(func(q custody.Party) bool {
-		if !slices.Contains(p.Participants, string(q)) {
-			return false
-		}
-		a, ok := st.Approvals[q]
-		return q == s.party || ok && (!operatorOnly || !a.Auto)
-	})
-	if len(signers) != len(p.Participants) {
-		if own == nonce { // this node's own attempt: its view is the one that counts
-			return refuse("participants %v are not an approved quorum here", p.Participants)
-		}
-		return fmt.Errorf("%w: participants %v are not an approved quorum here yet", ErrNotReady, p.Participants)
-	}
-	if own == nonce {
-		return nil // this node's own attempt: checked, nothing to record
-	}
-	key := id + "/" + parts[1]
-	if ls, ok := s.sessions[key]; ok && time.Now().Before(ls.until) && ls.coordinator != other {
-		return refuse("a session with %s for this request is live", ls.coordinator)
-	}
-	if err := s.reservePlanLocked(id, req); err != nil {
-		return refuse("plan: %v", err)
-	}
-	switch st.Record.Status {
-	case custody.StatusProposed: // approves, but its default pair was another one (failover)
-		if err := s.applyErrLocked(id, custody.EvApprove, "quorum "+strings.Join(p.Participants, "+")); err != nil {
-			return refuse("%v", err)
-		}
-		fallthrough
-	case custody.StatusApproved:
-		if err := s.applyErrLocked(id, custody.EvBegin, "joining "+other+"'s attempt"); err != nil {
-			return refuse("%v", err)
-		}
-	case custody.StatusSigning:
-		if idx == 0 { // a new attempt: the previous one is over
-			s.applyLocked(id, custody.EvAbort, "coordinator began a new attempt")
-			if err := s.applyErrLocked(id, custody.EvBegin, "joining "+other+"'s attempt"); err != nil {
-				return refuse("%v", err)
-			}
-		}
-	default:
-		return fmt.Errorf("%w: request is %s here", ErrNotReady, st.Record.Status)
-	}
-	s.sessions[key] = liveSession{coordinator: other, until: time.Now().Add(s.o.SignTimeout)}
-	s.appendAudit(KindSession, id, string(s.party), []byte("join|"+p.SessionID.String()))
+	s.sessions[sessionKey(d.Session)] = s.joinedLocked(string(d.Partner))
+	s.appendAudit(KindSession, id, string(s.party), []byte("join|"+sid))
 	return nil
+}
+
+// sessionKey is the key of a joined session in s.sessions: "<request>/<input>".
+func sessionKey(n custody.SessionName) string { return n.Request + "/" + strconv.Itoa(n.Input) }
+
+// joinErr is a decision not to join (or to join this node's own attempt:
+// nil) as the error node.Authorizer returns: ErrNotReady while a fact is
+// in flight, ErrRefused otherwise.
+func joinErr(d custody.JoinDecision) error {
+	switch {
+	case d.Verdict == custody.JoinYes:
+		return nil
+	case d.Reason == "":
+		return d.Cause // the raw-digest path's own error
+	case d.Verdict == custody.JoinWait:
+		return fmt.Errorf("%w: %s", ErrNotReady, d.Reason)
+	case d.Cause != nil:
+		return fmt.Errorf("%w: %s: %w", ErrRefused, d.Reason, d.Cause)
+	}
+	return fmt.Errorf("%w: %s", ErrRefused, d.Reason)
 }

@@ -161,16 +161,7 @@ func (s *Settler) SettleBatch(ctx context.Context, id string, members []custody.
 	if s.batchRecorded(id, bp.Tx.TxHash().String(), members, broadcast && s.cfg.Broadcast) {
 		return nil // every member's result runs this; the batch is one transaction
 	}
-	bs := make([]btc.Signature, len(sigs))
-	for i, sg := range sigs {
-		r, err1 := hex.DecodeString(sg.R)
-		sv, err2 := hex.DecodeString(sg.S)
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("finalizing batch %.12s: %w: signature %d is not hex", id, ErrSignatures, i)
-		}
-		bs[i] = btc.SignatureFromBytes(r, sv)
-	}
-	tx, err := btc.FinalizeEach(bp.Tx, bp.Prevouts, bp.Keys, bs)
+	tx, err := btc.FinalizeEach(bp.Tx, bp.Prevouts, bp.Keys, sigs)
 	if err != nil {
 		return fmt.Errorf("finalizing batch %.12s: %w: %w", id, ErrSignatures, err)
 	}

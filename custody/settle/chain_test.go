@@ -14,8 +14,6 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/tss/fixtures"
 )
 
 // memChain is a Bitcoin node's UTXO set in memory: what gettxout answers.
@@ -121,16 +119,16 @@ func TestCheckInputsAgainstOwnChain(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrInputMismatch (%q)", name, err, c.want)
 		}
 	}
-	// The same check stands in a partner's decision to join (settle's
-	// Authorizer): the digest alone would match the inflated plan.
+	// The same check stands in a partner's decision to join (the one
+	// decision, custody.DecideJoin): the digest alone would match the
+	// inflated plan.
 	bad := release(w, 60_000_000, 5, a, inflated)
 	plan, err := s.Plan(ctx, bad)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &node.Proposal{KeyID: fixtures.KeyID, RequestID: settle.InputRequestID(bad.ID(), 0, "n1"), Digest: plan.Digests[0][:], Payload: bad.Canonical()}
-	if _, _, err := s.CheckProposal(ctx, fixtures.KeyID, p); !errors.Is(err, settle.ErrInputMismatch) {
-		t.Errorf("proposal with an inflated input: %v", err)
+	if got := decideJoin(ctx, w, "exchange", s, proposalOf(bad, 0, plan.Digests[0])); got.Verdict != custody.JoinRefuse || !errors.Is(got.Cause, settle.ErrInputMismatch) {
+		t.Errorf("proposal with an inflated input: %s %v", got.Verdict, got.Cause)
 	}
 	// No Bitcoin node, no spend.
 	blind := newSettler(t, w, "exchange", keysOf(t, "exchange"), nil)

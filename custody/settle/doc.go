@@ -19,10 +19,13 @@
 //	fee rate ≤ policy max_fee_rate         → fee (≤ max_fee); the effective rate may not exceed the ceiling
 //
 // and its BIP143 sighashes, one per input. Each input is one threshold
-// signature (one node.Sign session named "<request>/<input>/<attempt>"),
-// and each signer joins only if the proposed digest is the one it computed
-// for that input (CheckProposal), so a coordinator that built the
-// transaction differently is refused by the honest node. After signing:
+// signature (one node.Sign session named "<request>/<input>/<attempt>",
+// custody.SessionName). Each signer joins only if the proposed digest is
+// the one it computed for that input (Digests, the service's Digester) and
+// every input checked out on its own Bitcoin node (CheckInputs): the one
+// decision, custody.DecideJoin, weighs those facts, so a coordinator that
+// built the transaction differently is refused by the honest node. After
+// signing:
 //
 //	plan, tx, err := settler.Finalize(ctx, req, sigs) // low-S DER, witness, btcd script engine
 //	rec, err := settler.Settle(ctx, req, sigs)         // Finalize, record, broadcast (idempotent)
@@ -40,9 +43,6 @@
 // output i, change per account, a fee share per member, each input
 // locked to its own account key), SettleBatch finalizes it with
 // btc.FinalizeEach and records every member's txid and output index.
-//
-// Without it, Authorizer is a node.Authorizer doing the same check and
-// SignAll sequences the per-input signatures.
 //
 // The txid follows from the request (witnesses do not change it), so every
 // node, signer or not, can track a settlement it did not broadcast.

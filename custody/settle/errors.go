@@ -16,9 +16,6 @@ var (
 	ErrNoInputs = errors.New("settle: no inputs")
 	// ErrKey: this node holds no usable share of the request's key.
 	ErrKey = errors.New("settle: key unavailable")
-	// ErrProposal: a signing proposal is not for a digest this node
-	// computed itself for that input.
-	ErrProposal = errors.New("settle: proposal refused")
 	// ErrNoChain: the operation needs a Bitcoin node and none is configured.
 	ErrNoChain = errors.New("settle: no bitcoin node configured")
 	// ErrUnbound: a late-bound key store or custody store is not bound yet.

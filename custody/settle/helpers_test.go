@@ -5,18 +5,15 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss"
@@ -152,26 +149,6 @@ func coin(label string, vout uint32, value uint64) custody.Input {
 	return custody.Input{TxID: fmt.Sprintf("%x", h), Vout: vout, Value: value}
 }
 
-// ---- a three-node signing cluster with the fixture key ----
-
-type ppStore struct {
-	mu   sync.Mutex
-	blob []byte
-}
-
-func (s *ppStore) LoadPreParams(context.Context) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.blob, nil
-}
-
-func (s *ppStore) SavePreParams(_ context.Context, b []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.blob = append([]byte(nil), b...)
-	return nil
-}
-
 // switchable lets a test turn one node dishonest: it then authorizes
 // whatever it is asked (it signs a transaction it built its own way).
 type switchable struct {
@@ -184,47 +161,4 @@ func (a *switchable) AuthorizeSign(ctx context.Context, keyID string, p *node.Pr
 		return nil
 	}
 	return a.honest.AuthorizeSign(ctx, keyID, p)
-}
-
-type member struct {
-	node    *node.Node
-	keys    *node.KeyStore
-	settler *settle.Settler
-	auth    *switchable
-}
-
-// cluster starts the three parties on an in-memory network, each with its
-// sealed fixture share, its own settler (own policy copy, own key store)
-// and settle.Authorizer as its authorizer.
-func cluster(t testing.TB, w world, chain settle.Chain) map[string]*member {
-	t.Helper()
-	net := node.NewMemNetwork()
-	out := map[string]*member{}
-	for _, p := range fixtures.Parties {
-		sealer := hsm.NewMemory()
-		ks, err := node.NewKeyStore(t.TempDir(), p, sealer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ks.Save(context.Background(), fixtureShare(t, p)); err != nil {
-			t.Fatal(err)
-		}
-		pool, err := tss.NewPool(context.Background(), tss.PoolConfig{Target: 1, Concurrency: 1, Store: &ppStore{},
-			Generate: func(context.Context) (*keygen.LocalPreParams, error) {
-				return nil, fmt.Errorf("signing needs no pre-params")
-			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st := newSettler(t, w, p, ks, chain)
-		auth := &switchable{honest: settle.Authorizer{Settler: st}}
-		n, err := node.New(node.Options{Party: p, Parties: fixtures.Parties, Transport: net.Join(p), Keys: ks, Pool: pool,
-			Sealer: sealer, Authorizer: auth, SignTimeout: 20 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		out[p] = &member{node: n, keys: ks, settler: st, auth: auth}
-	}
-	return out
 }

@@ -257,16 +257,9 @@ func (s *Settler) accountKey(ctx context.Context, keyID, childPath string) (*btc
 
 // DeriveAddressKey derives the BIP32 non-hardened child of a group key
 // along path ("" or "m": the group key), with the chain code every node
-// computes from the group key (btc.ChainCode).
+// computes from the group key: tss.ChildKey, the one derivation.
 func DeriveAddressKey(group *btcec.PublicKey, path string) (*btcec.PublicKey, error) {
-	if path == "" || path == "m" {
-		return group, nil
-	}
-	steps, err := btc.ParsePath(path)
-	if err != nil {
-		return nil, err
-	}
-	child, _, err := btc.DeriveChild(group, btc.ChainCode(group), steps)
+	child, _, err := tss.ChildKey(group, path)
 	return child, err
 }
 

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
@@ -176,8 +176,29 @@ func outputIndexes(t testing.TB, p *settle.Plan) (dest, change int) {
 	return dest, change
 }
 
-// The signer-side check of one threshold signature: the proposal's digest
-// must be the one this node computes for that input of that request.
+// decideJoin is the one signing decision (custody.DecideJoin) of party on
+// prop, with the facts its settler gathers: its own digests of the request
+// and its own chain node's check of the inputs. The request is stored and
+// both operators approved it, so only the settlement facts can refuse.
+func decideJoin(ctx context.Context, w world, party string, s *settle.Settler, prop custody.SignProposal) custody.JoinDecision {
+	digests, derr := s.Digests(ctx, prop.Request)
+	st := custody.State{Progress: custody.Progress{Record: custody.Record{ID: prop.Request.ID(), Status: custody.StatusApproved},
+		Approvals: map[custody.Party]custody.Endorsement{
+			custody.Custodian: {Party: custody.Custodian, Stance: custody.Approve, Operator: "alice"},
+			custody.Exchange:  {Party: custody.Exchange, Stance: custody.Approve, Operator: "bob"}}}}
+	return custody.DecideJoin(w.policyFor(party), prop, custody.JoinFacts{Digests: digests, DigestErr: derr,
+		PlanErr: s.CheckInputs(ctx, prop.Request), Stored: true, State: st, Now: created.Add(time.Minute)})
+}
+
+// proposalOf is the custodian's proposal to sign input i of req as digest.
+func proposalOf(req custody.Request, i int, digest [32]byte) custody.SignProposal {
+	return custody.SignProposal{KeyID: fixtures.KeyID, Session: custody.SessionName{Request: req.ID(), Input: i, Attempt: "n1"}.String(),
+		Digest: digest[:], ChildPath: req.ChildPath, Participants: []custody.Party{custody.Custodian, custody.Exchange}, Request: req}
+}
+
+// The signer-side check of one threshold signature, in the one signing
+// decision (scenario 8): the proposal's digest must be the one this node
+// computes for that input of that request.
 func TestCheckProposal(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
@@ -191,20 +212,17 @@ func TestCheckProposal(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := req.ID()
-	prop := func(i int, digest [32]byte) *node.Proposal {
-		return &node.Proposal{KeyID: fixtures.KeyID, RequestID: settle.InputRequestID(id, i, "n1"),
-			Digest: digest[:], Payload: req.Canonical()}
-	}
+	prop := func(i int, digest [32]byte) custody.SignProposal { return proposalOf(req, i, digest) }
 	for i, d := range plan.Digests {
-		if _, got, err := s.CheckProposal(ctx, fixtures.KeyID, prop(i, d)); err != nil || got != i {
-			t.Fatalf("input %d: %v (%d)", i, err, got)
+		if got := decideJoin(ctx, w, "exchange", s, prop(i, d)); got.Verdict != custody.JoinYes || got.Session.Input != i || got.Digest != d {
+			t.Fatalf("input %d: %s %q %v (%d)", i, got.Verdict, got.Reason, got.Cause, got.Session.Input)
 		}
 	}
 	// The digest of another input, another transaction, or a bare hash.
 	other := func(f func(*btc.Spend)) [32]byte { return tamperedDigest(t, plan.Spend, f) }
 	bad := []struct {
 		name string
-		p    *node.Proposal
+		p    custody.SignProposal
 	}{
 		{"input 1's digest for input 0", prop(0, plan.Digests[1])},
 		{"changed output", prop(0, other(func(sp *btc.Spend) { sp.Outputs[0].Amount += 1000 }))},
@@ -214,29 +232,30 @@ func TestCheckProposal(t *testing.T) {
 		{"bare hash", prop(0, [32]byte{1})},
 	}
 	for _, c := range bad {
-		if _, _, err := s.CheckProposal(ctx, fixtures.KeyID, c.p); !errors.Is(err, settle.ErrProposal) {
-			t.Errorf("%s: got %v, want ErrProposal", c.name, err)
+		if got := decideJoin(ctx, w, "exchange", s, c.p); got.Verdict != custody.JoinRefuse {
+			t.Errorf("%s: got %s, want a refusal", c.name, got.Verdict)
 		}
 	}
 	p := prop(0, plan.Digests[0])
 	p.ChildPath = clientPath
-	if _, _, err := s.CheckProposal(ctx, fixtures.KeyID, p); !errors.Is(err, settle.ErrProposal) {
-		t.Errorf("child path not the request's: %v", err)
+	if got := decideJoin(ctx, w, "exchange", s, p); got.Verdict != custody.JoinRefuse {
+		t.Errorf("child path not the request's: %s", got.Verdict)
 	}
 	p = prop(0, plan.Digests[0])
-	p.RequestID = settle.InputRequestID(release(w, 1, 1).ID(), 0, "n1")
-	if _, _, err := s.CheckProposal(ctx, fixtures.KeyID, p); !errors.Is(err, settle.ErrProposal) {
-		t.Errorf("session for another request: %v", err)
+	p.Session = custody.SessionName{Request: release(w, 1, 1).ID(), Attempt: "n1"}.String()
+	if got := decideJoin(ctx, w, "exchange", s, p); got.Verdict != custody.JoinRefuse {
+		t.Errorf("session for another request: %s", got.Verdict)
 	}
 	for _, rid := range []string{id, id + "/0", id + "/x/n", id + "/01/n", id + "/-1/n", id + "/0/"} {
 		p = prop(0, plan.Digests[0])
-		p.RequestID = rid
-		if _, _, err := s.CheckProposal(ctx, fixtures.KeyID, p); !errors.Is(err, settle.ErrProposal) {
-			t.Errorf("request ID %q: %v", rid, err)
+		p.Session = rid
+		if got := decideJoin(ctx, w, "exchange", s, p); got.Verdict != custody.JoinRefuse {
+			t.Errorf("request ID %q: %s", rid, got.Verdict)
 		}
 	}
-	if err := (settle.Authorizer{Settler: s}).AuthorizeSign(ctx, fixtures.KeyID, &node.Proposal{Digest: make([]byte, 32)}); !errors.Is(err, settle.ErrProposal) {
-		t.Errorf("raw digest without a policy: %v", err)
+	raw := custody.SignProposal{KeyID: fixtures.KeyID, Session: "drill-1", Digest: make([]byte, 32), Raw: true}
+	if got := decideJoin(ctx, w, "exchange", s, raw); got.Verdict != custody.JoinRefuse || !errors.Is(got.Cause, custody.ErrRawDigestRefused) {
+		t.Errorf("raw digest on a custody key: %s %v", got.Verdict, got.Cause)
 	}
 }
 

@@ -2,9 +2,7 @@ package settle
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
-	"fmt"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
@@ -41,16 +39,7 @@ func (s *Settler) Finalizer() service.Finalizer {
 		if _, err := actionOf(req.Kind); err != nil {
 			return nil
 		}
-		sigs := make([]btc.Signature, len(res.Signatures))
-		for i, sg := range res.Signatures {
-			r, err1 := hex.DecodeString(sg.R)
-			sv, err2 := hex.DecodeString(sg.S)
-			if err1 != nil || err2 != nil {
-				return fmt.Errorf("finalizing %.12s: %w: signature %d is not hex", req.ID(), ErrSignatures, i)
-			}
-			sigs[i] = btc.SignatureFromBytes(r, sv)
-		}
-		_, err := s.Settle(ctx, req, sigs)
+		_, err := s.Settle(ctx, req, res.Signatures)
 		return err
 	}
 }

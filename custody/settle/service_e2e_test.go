@@ -6,12 +6,15 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/btc/btcdtest"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/custody/store"
+	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -40,6 +43,13 @@ func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map
 // service options after the settler is wired in (a hostile party).
 func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
+	return settledClusterNodes(t, w, chain, adjust, nil)
+}
+
+// settledClusterNodes is settledClusterWith with adjustNode changing a
+// party's node options (a dishonest authorizer).
+func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), adjustNode func(custody.Party, *node.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
 	c = st.New(t, st.Options{
@@ -63,6 +73,7 @@ func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(c
 				adjust(p, o)
 			}
 		},
+		Node: adjustNode,
 	})
 	return c, settlers
 }
@@ -125,6 +136,19 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	if b := balanceOf(ctx, t, chain, w.client); b != 60*btcutil.SatoshiPerBitcoin {
 		t.Fatalf("client balance %d (settlement %+v)", b, done.Settlement)
 	}
+	// Two 50 BTC coins paid it: the change goes back to the pool, and
+	// settling again (a restart, a retry) sends no second transaction.
+	plan := paidPlan(ctx, t, settlers, done)
+	if len(plan.Spend.Inputs) != 2 {
+		t.Fatalf("release spent %d coins", len(plan.Spend.Inputs))
+	}
+	if got := unspentOf(ctx, t, chain, w.pool, plan.Tx.TxHash()); got != 100*btcutil.SatoshiPerBitcoin-60*btcutil.SatoshiPerBitcoin-plan.Fee {
+		t.Fatalf("change back to the pool %d (fee %d)", got, plan.Fee)
+	}
+	paid := done.Request.WithInputs(done.Result.Inputs)
+	if again, err := settlers[custody.Party(done.Result.Coordinator)].Settle(ctx, paid, done.Result.Signatures); err != nil || again.TxID != plan.TxID().String() {
+		t.Fatalf("settling again: %+v, %v", again, err)
+	}
 
 	// Liquidation from the derived address: the margin engine asks the
 	// exchange; custodian and exchange approve automatically.
@@ -133,9 +157,13 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	confirmPaid(ctx, t, c, chain, settlers, v.ID, custody.Custodian, custody.Exchange)
+	lplan := paidPlan(ctx, t, settlers, confirmPaid(ctx, t, c, chain, settlers, v.ID, custody.Custodian, custody.Exchange))
 	if b := balanceOf(ctx, t, chain, w.lender); b != 20*btcutil.SatoshiPerBitcoin {
 		t.Fatalf("lender balance %d", b)
+	}
+	clientLeft := 40*btcutil.SatoshiPerBitcoin - lplan.Fee
+	if b := balanceOf(ctx, t, chain, w.client); b != clientLeft {
+		t.Fatalf("client balance %d, want %d", b, clientLeft)
 	}
 
 	// Emergency unfreeze of 15 BTC to the owner: opened and approved by
@@ -168,9 +196,19 @@ func TestServiceSettlementRegtest(t *testing.T) {
 	for _, p := range []custody.Party{custody.Regulator, custody.Exchange, custody.Custodian} {
 		c.Svc(p).Tick(ctx)
 	}
-	confirmPaid(ctx, t, c, chain, settlers, v.ID, custody.Custodian)
+	uv := confirmPaid(ctx, t, c, chain, settlers, v.ID, custody.Custodian)
+	uplan := paidPlan(ctx, t, settlers, uv)
 	if b := balanceOf(ctx, t, chain, w.borrower); b != 15*btcutil.SatoshiPerBitcoin {
 		t.Fatalf("borrower balance %d", b)
+	}
+	if b := balanceOf(ctx, t, chain, w.client); b != clientLeft-15*btcutil.SatoshiPerBitcoin-uplan.Fee {
+		t.Fatalf("client balance after unfreeze %d", b)
+	}
+	// Every node plans the transaction its coordinator paid.
+	for p, s := range settlers {
+		if other, err := s.Plan(ctx, uv.Request.WithInputs(uv.Result.Inputs)); err != nil || other.TxID() != uplan.TxID() {
+			t.Fatalf("%s plans another transaction: %v", p, err)
+		}
 	}
 	r, ok, err := settlers[custody.Custodian].Record(v.ID)
 	if err != nil || !ok || !r.Broadcast || r.Raw == "" {
@@ -241,6 +279,31 @@ func TestServiceTracksConfirmations(t *testing.T) {
 	if ids := c.Svc(custody.Exchange).Tracking(); len(ids) != 0 {
 		t.Fatalf("after restart the exchange tracks %v", ids)
 	}
+}
+
+// paidPlan is the plan the coordinator of a paid request v signed.
+func paidPlan(ctx context.Context, t *testing.T, settlers map[custody.Party]*settle.Settler, v service.View) *settle.Plan {
+	t.Helper()
+	plan, err := settlers[custody.Party(v.Result.Coordinator)].Plan(ctx, v.Request.WithInputs(v.Result.Inputs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// unspentOf is the value of output of txid at address, confirmed, on chain.
+func unspentOf(ctx context.Context, t *testing.T, chain *btcdtest.Node, address string, txid chainhash.Hash) int64 {
+	t.Helper()
+	coins, err := chain.Client.ListUnspent(ctx, address, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range coins {
+		if c.OutPoint.Hash == txid {
+			return c.Value
+		}
+	}
+	return 0
 }
 
 // submitApprovedRelease stores a release draft at the custodian's node

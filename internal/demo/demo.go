@@ -9,13 +9,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
-
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/tss"
 )
 
 var pairs = [][2]string{{"custodian", "exchange"}, {"custodian", "regulator"}, {"exchange", "regulator"}}
@@ -82,7 +78,7 @@ func Run(ctx context.Context, out io.Writer, dir string, log *slog.Logger) error
 			continue
 		}
 		verdict := "verified with btcec"
-		if !VerifyBtcec(pub, res.Signature) {
+		if !res.Signature.Verify(pub) {
 			verdict = "DOES NOT VERIFY"
 		} else {
 			ok++
@@ -95,13 +91,4 @@ func Run(ctx context.Context, out io.Writer, dir string, log *slog.Logger) error
 		return errors.New("demo failed")
 	}
 	return nil
-}
-
-// VerifyBtcec checks a tss signature under pub with btcec.
-func VerifyBtcec(pub *btcec.PublicKey, sig *tss.Signature) bool {
-	var r, s btcec.ModNScalar
-	if r.SetByteSlice(sig.R.Bytes()) || s.SetByteSlice(sig.S.Bytes()) {
-		return false
-	}
-	return btcecdsa.NewSignature(&r, &s).Verify(sig.Digest[:], pub)
 }

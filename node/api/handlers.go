@@ -204,7 +204,7 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request, who string) {
 		return
 	}
 	writeJSON(w, http.StatusOK, SignResponse{Nonce: sr.RequestID, Digest: hex.EncodeToString(sr.Digest[:]),
-		R: pad32(res.Signature.R.Bytes()), S: pad32(res.Signature.S.Bytes()), Signers: res.Signers, Attempts: res.Attempts})
+		R: tss.Hex32(res.Signature.R), S: tss.Hex32(res.Signature.S), Signers: res.Signers, Attempts: res.Attempts})
 }
 
 // rawSignRequest builds a raw-path signing request: the nonce travels as
@@ -259,10 +259,4 @@ func writeNodeError(w http.ResponseWriter, res *node.SignResult, code string, er
 		body["attempts"] = res.Attempts
 	}
 	writeJSON(w, status, body)
-}
-
-func pad32(b []byte) string {
-	out := make([]byte, 32)
-	copy(out[32-len(b):], b)
-	return hex.EncodeToString(out)
 }

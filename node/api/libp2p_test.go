@@ -52,7 +52,7 @@ func TestAPIFlowLibp2p(t *testing.T) {
 	if !lv.Approvals[cu].Auto || !lv.Approvals[ex].Auto {
 		t.Fatalf("liquidation approvals: %+v", lv.Approvals)
 	}
-	if rel.Result.Signatures[0] == lv.Result.Signatures[0] {
+	if rel.Result.Signatures[0].Equal(lv.Result.Signatures[0]) {
 		t.Fatal("two requests, one signature")
 	}
 }
@@ -73,7 +73,7 @@ func waitDone(t *testing.T, c *apiCluster, id string) service.View {
 		}
 		if i == 0 {
 			first = v
-		} else if v.Result.Signatures[0] != first.Result.Signatures[0] {
+		} else if !v.Result.Signatures[0].Equal(first.Result.Signatures[0]) {
 			t.Fatalf("%s holds another signature", p)
 		}
 	}

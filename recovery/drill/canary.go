@@ -5,15 +5,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/node/api"
+	"github.com/triad-custody/triad/tss"
 )
 
 // canary has coord sign the drill message of a fresh nonce with partner
@@ -64,11 +65,8 @@ func Verify(pubHex, rHex, sHex string, digest [32]byte) error {
 	if err1 != nil || err2 != nil {
 		return errors.New("signature is not hex")
 	}
-	var rs, ss btcec.ModNScalar
-	if rs.SetByteSlice(rb) || ss.SetByteSlice(sb) {
-		return errors.New("signature out of range")
-	}
-	if !btcecdsa.NewSignature(&rs, &ss).Verify(digest[:], pub) {
+	sig := tss.Signature{R: new(big.Int).SetBytes(rb), S: new(big.Int).SetBytes(sb), Digest: digest}
+	if !sig.Verify(pub) {
 		return errors.New("signature does NOT verify under the group key")
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -16,6 +17,7 @@ import (
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery"
+	"github.com/triad-custody/triad/tss"
 )
 
 // ErrStopped is what a stopped twin node answers.
@@ -149,11 +151,17 @@ func (m *Memory) CanarySign(_ context.Context, party string, req api.CanarySignR
 }
 
 func signHex(k *btcec.PrivateKey, d [32]byte) (r, s string) {
+	rb, sb := signRS(k, d)
+	return tss.Hex32(rb), tss.Hex32(sb)
+}
+
+// signRS signs digest d with k (low-s, as tss-lib's signatures are).
+func signRS(k *btcec.PrivateKey, d [32]byte) (r, s *big.Int) {
 	sig, _ := btcecdsa.SignCompact(k, d[:], true) // [recovery | R | S]; fails only on a zero key
 	if len(sig) != 65 {
-		return "", ""
+		return new(big.Int), new(big.Int)
 	}
-	return hex.EncodeToString(sig[1:33]), hex.EncodeToString(sig[33:65])
+	return new(big.Int).SetBytes(sig[1:33]), new(big.Int).SetBytes(sig[33:65])
 }
 
 // UnsealCheck implements Cluster.

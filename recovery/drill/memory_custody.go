@@ -2,15 +2,14 @@ package drill
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/triad-custody/triad/custody"
-	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/tss"
 )
 
 // memRequest is a custody request as the twin models it: every running
@@ -149,11 +148,7 @@ func (m *Memory) signDue() bool {
 func (m *Memory) sign(req custody.Request) (*service.Result, error) {
 	key := m.key
 	if req.ChildPath != "" {
-		steps, err := btc.ParsePath(req.ChildPath)
-		if err != nil {
-			return nil, err
-		}
-		_, tweak, err := btc.DeriveChild(key.PubKey(), btc.ChainCode(key.PubKey()), steps)
+		_, tweak, err := tss.ChildKey(key.PubKey(), req.ChildPath)
 		if err != nil {
 			return nil, err
 		}
@@ -168,8 +163,8 @@ func (m *Memory) sign(req custody.Request) (*service.Result, error) {
 	}
 	res := &service.Result{Complete: true}
 	for _, d := range digests {
-		r, s := signHex(key, d)
-		res.Signatures = append(res.Signatures, service.Signature{Digest: hex.EncodeToString(d[:]), R: r, S: s})
+		r, s := signRS(key, d)
+		res.Signatures = append(res.Signatures, service.Signature{Digest: d, R: r, S: s})
 	}
 	return res, nil
 }

@@ -2,14 +2,13 @@ package drill
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/triad-custody/triad/custody"
-	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/tss"
 )
 
 // await follows the opener's view until the request is signed, printing
@@ -60,14 +59,8 @@ func (u *unfreeze) verify(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("public key of %s: %w", u.cfg.KeyID, err)
 	}
 	req := u.view.Request
-	if req.ChildPath != "" {
-		steps, err := btc.ParsePath(req.ChildPath)
-		if err != nil {
-			return "", err
-		}
-		if pub, _, err = btc.DeriveChild(pub, btc.ChainCode(pub), steps); err != nil {
-			return "", err
-		}
+	if pub, _, err = tss.ChildKey(pub, req.ChildPath); err != nil {
+		return "", err
 	}
 	res := u.view.Result
 	if len(res.Signatures) == 0 {
@@ -78,18 +71,13 @@ func (u *unfreeze) verify(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if len(res.Signatures) != 1 || res.Signatures[0].Digest != hex.EncodeToString(want[0][:]) {
+		if len(res.Signatures) != 1 || res.Signatures[0].Digest != want[0] {
 			return "", errors.New("the signature is not over the request's canary digest")
 		}
 	}
-	childHex := hex.EncodeToString(pub.SerializeCompressed())
 	for i, s := range res.Signatures {
-		d, err := hex.DecodeString(s.Digest)
-		if err != nil || len(d) != 32 {
-			return "", fmt.Errorf("signature %d: bad digest", i)
-		}
-		if err := Verify(childHex, s.R, s.S, [32]byte(d)); err != nil {
-			return "", fmt.Errorf("signature %d: %w", i, err)
+		if !s.Verify(pub) {
+			return "", fmt.Errorf("signature %d: signature does NOT verify under the group key", i)
 		}
 	}
 	what := "canary digest"

@@ -1,15 +1,17 @@
-package btc_test
+package tss_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"errors"
+	"math/big"
 	"testing"
 
 	"github.com/bnb-chain/tss-lib/v2/crypto/ckd"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/tss"
 )
 
 // BIP32 published test vectors: each case derives the non-hardened steps
@@ -80,7 +82,7 @@ func TestDeriveChildBIP32Vectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			childPub, delta, err := btc.DeriveChild(parentPub, parent.ChainCode(), v.path)
+			childPub, delta, err := tss.DeriveChild(parentPub, parent.ChainCode(), v.path)
 			if err != nil {
 				t.Fatalf("DeriveChild: %v", err)
 			}
@@ -124,9 +126,9 @@ func TestDeriveChildBIP32Vectors(t *testing.T) {
 // own derivation (crypto/ckd, used by its signing package) computes.
 func TestDeriveChildMatchesTSSLib(t *testing.T) {
 	group := testKey(t, "group").PubKey()
-	chain := btc.ChainCode(group)
-	for _, path := range [][]uint32{{0}, {7}, {0, 7}, {3, 1, 4, 1, 5}, {btc.HardenedKeyStart - 1}} {
-		childPub, delta, err := btc.DeriveChild(group, chain, path)
+	chain := tss.ChainCode(group)
+	for _, path := range [][]uint32{{0}, {7}, {0, 7}, {3, 1, 4, 1, 5}, {tss.HardenedKeyStart - 1}} {
+		childPub, delta, err := tss.DeriveChild(group, chain, path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +151,7 @@ func TestDeriveChildMatchesTSSLib(t *testing.T) {
 
 func TestDeriveChildKeyMatchesParentPlusDelta(t *testing.T) {
 	parent := testKey(t, "group")
-	childPub, delta, err := btc.DeriveChild(parent.PubKey(), btc.ChainCode(parent.PubKey()), []uint32{0, 7})
+	childPub, delta, err := tss.DeriveChild(parent.PubKey(), tss.ChainCode(parent.PubKey()), []uint32{0, 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,12 +159,12 @@ func TestDeriveChildKeyMatchesParentPlusDelta(t *testing.T) {
 		t.Fatal("child priv (parent + delta) does not match child pub")
 	}
 	// Every node derives the same thing independently.
-	again, delta2, _ := btc.DeriveChild(parent.PubKey(), btc.ChainCode(parent.PubKey()), []uint32{0, 7})
+	again, delta2, _ := tss.DeriveChild(parent.PubKey(), tss.ChainCode(parent.PubKey()), []uint32{0, 7})
 	if !again.IsEqual(childPub) || delta2.Cmp(delta) != 0 {
 		t.Fatal("derivation is not deterministic")
 	}
 	// An empty path is the key itself.
-	same, zero, err := btc.DeriveChild(parent.PubKey(), btc.ChainCode(parent.PubKey()), nil)
+	same, zero, err := tss.DeriveChild(parent.PubKey(), tss.ChainCode(parent.PubKey()), nil)
 	if err != nil || !same.IsEqual(parent.PubKey()) || zero.Sign() != 0 {
 		t.Fatalf("empty path: %v %v", zero, err)
 	}
@@ -170,7 +172,7 @@ func TestDeriveChildKeyMatchesParentPlusDelta(t *testing.T) {
 
 func TestDeriveChildRefusals(t *testing.T) {
 	pub := testKey(t, "group").PubKey()
-	chain := btc.ChainCode(pub)
+	chain := tss.ChainCode(pub)
 	cases := []struct {
 		name  string
 		pub   *btcec.PublicKey
@@ -178,14 +180,14 @@ func TestDeriveChildRefusals(t *testing.T) {
 		path  []uint32
 		want  error
 	}{
-		{"hardened", pub, chain, []uint32{0, btc.HardenedKeyStart}, btc.ErrHardenedIndex},
-		{"hardened max", pub, chain, []uint32{0xffffffff}, btc.ErrHardenedIndex},
-		{"short chain code", pub, chain[:31], []uint32{0}, btc.ErrBadChainCode},
-		{"nil key", nil, chain, []uint32{0}, btc.ErrBadPublicKey},
-		{"too deep", pub, chain, make([]uint32, btc.MaxPathDepth+1), btc.ErrBadPath},
+		{"hardened", pub, chain, []uint32{0, tss.HardenedKeyStart}, tss.ErrHardenedIndex},
+		{"hardened max", pub, chain, []uint32{0xffffffff}, tss.ErrHardenedIndex},
+		{"short chain code", pub, chain[:31], []uint32{0}, tss.ErrBadChainCode},
+		{"nil key", nil, chain, []uint32{0}, tss.ErrBadPublicKey},
+		{"too deep", pub, chain, make([]uint32, tss.MaxPathDepth+1), tss.ErrBadPath},
 	}
 	for _, c := range cases {
-		if _, _, err := btc.DeriveChild(c.pub, c.chain, c.path); !errors.Is(err, c.want) {
+		if _, _, err := tss.DeriveChild(c.pub, c.chain, c.path); !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 		}
 	}
@@ -199,7 +201,7 @@ func TestParsePath(t *testing.T) {
 		"M/2147483647": {2147483647},
 	}
 	for s, want := range good {
-		got, err := btc.ParsePath(s)
+		got, err := tss.ParsePath(s)
 		if err != nil || len(got) != len(want) {
 			t.Fatalf("%q: %v %v", s, got, err)
 		}
@@ -208,28 +210,28 @@ func TestParsePath(t *testing.T) {
 				t.Fatalf("%q: got %v, want %v", s, got, want)
 			}
 		}
-		if s != "M/2147483647" && btc.FormatPath(got) != s {
-			t.Fatalf("FormatPath(%v) = %q", got, btc.FormatPath(got))
+		if s != "M/2147483647" && tss.FormatPath(got) != s {
+			t.Fatalf("FormatPath(%v) = %q", got, tss.FormatPath(got))
 		}
 	}
 	bad := map[string]error{
-		"m/0'":          btc.ErrHardenedIndex,
-		"m/0h":          btc.ErrHardenedIndex,
-		"m/1H/2":        btc.ErrHardenedIndex,
-		"m/2147483648":  btc.ErrHardenedIndex,
-		"":              btc.ErrBadPath,
-		"0/1":           btc.ErrBadPath,
-		"m/":            btc.ErrBadPath,
-		"m//1":          btc.ErrBadPath,
-		"m/-1":          btc.ErrBadPath,
-		"m/+1":          btc.ErrBadPath,
-		"m/01":          btc.ErrBadPath,
-		"m/1 ":          btc.ErrBadPath,
-		"m/4294967296":  btc.ErrBadPath,
-		"m/99999999999": btc.ErrBadPath,
+		"m/0'":          tss.ErrHardenedIndex,
+		"m/0h":          tss.ErrHardenedIndex,
+		"m/1H/2":        tss.ErrHardenedIndex,
+		"m/2147483648":  tss.ErrHardenedIndex,
+		"":              tss.ErrBadPath,
+		"0/1":           tss.ErrBadPath,
+		"m/":            tss.ErrBadPath,
+		"m//1":          tss.ErrBadPath,
+		"m/-1":          tss.ErrBadPath,
+		"m/+1":          tss.ErrBadPath,
+		"m/01":          tss.ErrBadPath,
+		"m/1 ":          tss.ErrBadPath,
+		"m/4294967296":  tss.ErrBadPath,
+		"m/99999999999": tss.ErrBadPath,
 	}
 	for s, want := range bad {
-		if _, err := btc.ParsePath(s); !errors.Is(err, want) {
+		if _, err := tss.ParsePath(s); !errors.Is(err, want) {
 			t.Errorf("%q: got %v, want %v", s, err, want)
 		}
 	}
@@ -237,10 +239,47 @@ func TestParsePath(t *testing.T) {
 
 func TestChainCodeIsPerKey(t *testing.T) {
 	a, b := testKey(t, "a").PubKey(), testKey(t, "b").PubKey()
-	if len(btc.ChainCode(a)) != 32 || string(btc.ChainCode(a)) == string(btc.ChainCode(b)) {
+	if len(tss.ChainCode(a)) != 32 || string(tss.ChainCode(a)) == string(tss.ChainCode(b)) {
 		t.Fatal("chain code must be 32 bytes and differ per key")
 	}
-	if string(btc.ChainCode(a)) != string(btc.ChainCode(a)) {
+	if string(tss.ChainCode(a)) != string(tss.ChainCode(a)) {
 		t.Fatal("chain code must be deterministic")
+	}
+}
+
+func testKey(t testing.TB, seed string) *btcec.PrivateKey {
+	t.Helper()
+	h := sha256.Sum256([]byte(seed))
+	priv, _ := btcec.PrivKeyFromBytes(h[:])
+	return priv
+}
+
+// childKey is what the threshold key-derivation path computes: parent + delta.
+func childKey(parent *btcec.PrivateKey, delta *big.Int) *btcec.PrivateKey {
+	var d btcec.ModNScalar
+	d.SetByteSlice(delta.Bytes())
+	k := parent.Key
+	k.Add(&d)
+	return btcec.PrivKeyFromScalar(&k)
+}
+
+// ChildKey is the one derivation every caller uses: "" is the group key
+// without a tweak, a path the child and the tweak DeriveChild gives.
+func TestChildKey(t *testing.T) {
+	group := testKey(t, "group").PubKey()
+	if k, d, err := tss.ChildKey(group, ""); err != nil || k != group || d != nil {
+		t.Fatalf("empty path: %v %v %v", k, d, err)
+	}
+	want, wantDelta, _ := tss.DeriveChild(group, tss.ChainCode(group), []uint32{0, 7})
+	if k, d, err := tss.ChildKey(group, "m/0/7"); err != nil || !k.IsEqual(want) || d.Cmp(wantDelta) != 0 {
+		t.Fatalf("m/0/7: %v %v", d, err)
+	}
+	for path, want := range map[string]error{"m/0'": tss.ErrHardenedIndex, "0/7": tss.ErrBadPath} {
+		if _, _, err := tss.ChildKey(group, path); !errors.Is(err, want) {
+			t.Errorf("%q: %v", path, err)
+		}
+	}
+	if _, _, err := tss.ChildKey(nil, "m/1"); !errors.Is(err, tss.ErrBadPublicKey) {
+		t.Errorf("nil group: %v", err)
 	}
 }
