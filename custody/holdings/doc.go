@@ -1,0 +1,24 @@
+// Package holdings makes and checks Triad's proofs of holdings: what each
+// client account holds, read from this node's own chain view, committed
+// to in a Merkle tree whose root the dedicated attestation key signs 2-of-3,
+// and, per account, an inclusion proof the exchange checks offline against
+// the attestation key's group public key (issue 13). SPEC.md fixes the
+// encoding and carries test vectors that vectors_test.go checks.
+//
+// Nothing here takes a holding from a request or a peer:
+//
+//	view := holdings.View{Policy: pol, Chain: btcClient, Addresses: settler, Reserved: st.Reserved}
+//	leaves, heads, err := view.Read(ctx)           // UTXOs under each account's address, minus reserved coins
+//	tree, err := holdings.Build(leaves)            // sorted by (account, asset); tagged leaf/node hashes
+//	snap := holdings.Snapshot{Time: now, Root: tree.Root(), Leaves: tree.Size(), Chains: heads}
+//	digest, _ := snap.Digest()                     // tagged: never a transaction digest
+//	... a 2-of-3 signature by the attestation key (Attester; each signer's Authorizer
+//	    recomputes the root from its own chain view before it joins) ...
+//	proof, err := holdings.ProofFor(tree, attestation, account)
+//	err = proof.Verify(groupPub)                   // offline: `triad proof verify`
+//
+// Credit (credit.go) turns a verified proof into a credit line: Σ amount ×
+// price × the asset's collateral factor, capped at the policy's leverage,
+// with prices only from a fresh price input signed by a key the policy
+// names.
+package holdings
