@@ -99,7 +99,8 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return err
 	}
 	recs.Bind(svc.Store())
-	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log, Authorizer: svc,
+	auth, attester := holdingsWiring(cfg, settler, svc)
+	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log, Authorizer: auth,
 		PreParamsProgress: func(ready, target, running int) {
 			log.Info("pre-params pool", "ready", ready, "target", target, "generating", running)
 		}})
@@ -118,7 +119,10 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if err := svc.Attach(rt); err != nil {
 		return err
 	}
-	srv, err := api.New(rt, api.Options{Custody: svc})
+	if attester != nil {
+		attester.Signer, attester.Keys = rt.Node, rt.Keys
+	}
+	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester})
 	if err != nil {
 		return userError{err}
 	}

@@ -6,96 +6,23 @@ import (
 	"errors"
 	"math/big"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/wire"
-
 	"github.com/triad-custody/triad/custody"
-	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/holdings"
+	"github.com/triad-custody/triad/custody/holdings/holdingstest"
 	"github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/tss/fixtures"
 )
-
-// chain is one node's Bitcoin node as the holdings view sees it.
-type chain struct {
-	mu    sync.Mutex
-	coins map[string][]btc.Unspent
-}
-
-func (c *chain) BestBlock(context.Context) (int64, string, error) {
-	return 150, strings.Repeat("ab", 32), nil
-}
-
-func (c *chain) ListUnspent(_ context.Context, addr string, _ int64) ([]btc.Unspent, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.coins[addr], nil
-}
-
-func (c *chain) set(addr string, value int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.coins[addr] = []btc.Unspent{{UTXO: btc.UTXO{OutPoint: wire.OutPoint{Hash: chainhash.Hash{byte(value)}}, Value: value}, Confirmations: 6}}
-}
-
-type addrs struct{}
-
-func (addrs) Address(_ context.Context, keyID, path string) (string, error) { return keyID + path, nil }
-
-func holdingsPolicy() custody.Policy {
-	p := custody.DefaultPolicy(custody.Custodian)
-	p.Keys = []custody.KeyConfig{{ID: "vault-1", Role: custody.RoleCustody}}
-	p.Accounts = []custody.Account{
-		{ID: "acct-1", KeyID: "vault-1", ChildPath: "m/0/1", OwnerAddress: "o1"},
-		{ID: "acct-2", KeyID: "vault-1", ChildPath: "m/0/2", OwnerAddress: "o2"},
-	}
-	return p
-}
-
-// attestCluster is three nodes holding the fixture key as their
-// attestation key, each with its own chain view.
-func attestCluster(t *testing.T) (*servicetest.Cluster, map[custody.Party]*chain) {
-	chains := map[custody.Party]*chain{}
-	for _, p := range custody.Parties {
-		chains[p] = &chain{coins: map[string][]btc.Unspent{}}
-		chains[p].set("vault-1m/0/1", 120_000)
-		chains[p].set("vault-1m/0/2", 9_000)
-	}
-	var c *servicetest.Cluster
-	pols := map[custody.Party]custody.Policy{}
-	c = servicetest.New(t, servicetest.Options{
-		Policy: func(p custody.Party, pol *custody.Policy) {
-			pol.Keys = []custody.KeyConfig{{ID: fixtures.KeyID, Role: custody.RoleAttestation}}
-			pol.Accounts = nil
-			pols[p] = *pol
-		},
-		Node: func(p custody.Party, o *node.Options) {
-			o.Authorizer = holdings.Authorizer{Policy: pols[p], Next: o.Authorizer,
-				Now:  func() time.Time { return c.Members[p].Clock.Now() }, // c is set once New returns, before any signing
-				View: holdings.View{Policy: holdingsPolicy(), Network: "regtest", Chain: chains[p], Addresses: addrs{}}}
-		},
-	})
-	return c, chains
-}
-
-func attester(c *servicetest.Cluster, chains map[custody.Party]*chain) *holdings.Attester {
-	m := c.Members[custody.Custodian]
-	return &holdings.Attester{KeyID: fixtures.KeyID, Signer: m.Node, Keys: m.Keys, Now: m.Clock.Now,
-		View: holdings.View{Policy: holdingsPolicy(), Network: "regtest", Chain: chains[custody.Custodian], Addresses: addrs{}}}
-}
 
 // Issue 13: the attestation key signs a snapshot 2-of-3 only when the
 // partner's own chain view gives the same root (scenario 26: no signer
 // takes the coordinator's word for a chain fact); a proof from it
 // verifies against the group key.
 func TestAttestSignedOnlyWhenPartnersAgree(t *testing.T) {
-	c, chains := attestCluster(t)
-	a := attester(c, chains)
+	c, chains := holdingstest.Cluster(t, servicetest.Options{})
+	a := holdingstest.Attester(c, chains)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := a.Proof("acct-1"); !errors.Is(err, holdings.ErrNoSnapshot) {
@@ -121,13 +48,13 @@ func TestAttestSignedOnlyWhenPartnersAgree(t *testing.T) {
 
 	// One holding differs in the exchange's view: the exchange refuses,
 	// the regulator (agreeing) signs instead.
-	chains[custody.Exchange].set("vault-1m/0/2", 8_999)
+	chains[custody.Exchange].Set("acct-2", 8_999)
 	c.Members[custody.Custodian].Clock.Advance(time.Second)
 	if _, err := a.Attest(ctx); err != nil {
 		t.Fatalf("with the regulator agreeing: %v", err)
 	}
 	// Both partners disagree: nothing is signed, the old snapshot stays.
-	chains[custody.Regulator].set("vault-1m/0/1", 1)
+	chains[custody.Regulator].Set("acct-1", 1)
 	for _, p := range custody.Parties {
 		c.Members[p].Clock.Advance(time.Second)
 	}
@@ -145,10 +72,9 @@ func TestAttestSignedOnlyWhenPartnersAgree(t *testing.T) {
 func TestAuthorizerKeepsRolesApart(t *testing.T) {
 	pol := custody.DefaultPolicy(custody.Exchange)
 	pol.Keys = []custody.KeyConfig{{ID: "attest-1", Role: custody.RoleAttestation}, {ID: "vault-1", Role: custody.RoleCustody}}
-	ch := &chain{coins: map[string][]btc.Unspent{}}
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	a := holdings.Authorizer{Policy: pol, Now: func() time.Time { return now }, Next: node.AllowAll{},
-		View: holdings.View{Policy: holdingsPolicy(), Network: "regtest", Chain: ch, Addresses: addrs{}}}
+		View: holdingstest.View(&holdingstest.Chain{})}
 	leaves, heads, _ := a.View.Read(context.Background())
 	tr, _ := holdings.Build(leaves)
 	snap := holdings.Snapshot{Time: now, Root: tr.Root(), Leaves: uint64(tr.Size()), Chains: heads}
