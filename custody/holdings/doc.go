@@ -14,8 +14,17 @@
 //	digest, _ := snap.Digest()                     // tagged: never a transaction digest
 //	... a 2-of-3 signature by the attestation key (Attester; each signer's Authorizer
 //	    recomputes the root from its own chain view before it joins) ...
-//	proof, err := holdings.ProofFor(tree, attestation, account)
+//	proof, err := holdings.ProofFor(tree, attestation, account)  // Attester.Proof: the latest signed
 //	err = proof.Verify(groupPub)                   // offline: `triad proof verify`
+//
+// On a node, Attester.Attest does the above on the custodian (the
+// coordinator), and Authorizer sits in front of the custody service on
+// every node: it joins an attestation only on a key of role attestation,
+// with the custodian among the signers, over the snapshot's own digest,
+// fresh by its own clock, and only if its own View gives the same chain
+// heads, root and leaf count; any other proposal on an attestation key is
+// refused, the rest goes to the service. Package holdingstest runs three
+// such nodes for tests.
 //
 // Credit (credit.go) turns a verified proof into a credit line: Σ amount ×
 // price × the asset's collateral factor, capped at the policy's leverage,
