@@ -13,20 +13,24 @@ import (
 // chain view gives the same snapshot, and keeps the attestation key to
 // snapshots; the custodian's node, with a Bitcoin node and an attestation
 // key in its policy, gets an attester (bound to the node once it runs).
-func holdingsWiring(cfg *node.Config, settler *settle.Settler, svc *service.Service) (node.Authorizer, *holdings.Attester) {
-	var view holdings.View
+// view is nil without a Bitcoin node.
+func holdingsWiring(cfg *node.Config, settler *settle.Settler, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
+	var v holdings.View
 	if chain, ok := settler.Chain().(holdings.Chain); ok && chain != nil {
-		view = holdings.View{Policy: cfg.Policy, Network: settler.Network(), Chain: chain, Addresses: settler,
+		v = holdings.View{Policy: cfg.Policy, Network: settler.Network(), Chain: chain, Addresses: settler,
 			Reserved: func(ins []custody.Input) ([]custody.Input, error) { return svc.Store().Reserved("", ins) }}
 	}
-	auth := holdings.Authorizer{Policy: cfg.Policy, View: view, Next: svc}
-	if view.Chain == nil || cfg.Policy.Party != custody.Custodian {
-		return auth, nil
+	auth = holdings.Authorizer{Policy: cfg.Policy, View: v, Next: svc}
+	if v.Chain == nil {
+		return auth, nil, nil
 	}
-	for _, k := range cfg.Policy.Keys {
-		if k.Role == custody.RoleAttestation {
-			return auth, &holdings.Attester{KeyID: k.ID, View: view}
+	if cfg.Policy.Party == custody.Custodian {
+		for _, k := range cfg.Policy.Keys {
+			if k.Role == custody.RoleAttestation {
+				att = &holdings.Attester{KeyID: k.ID, View: v}
+				break
+			}
 		}
 	}
-	return auth, nil
+	return auth, att, &v
 }

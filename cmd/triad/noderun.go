@@ -99,7 +99,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return err
 	}
 	recs.Bind(svc.Store())
-	auth, attester := holdingsWiring(cfg, settler, svc)
+	auth, attester, view := holdingsWiring(cfg, settler, svc)
 	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log, Authorizer: auth,
 		PreParamsProgress: func(ready, target, running int) {
 			log.Info("pre-params pool", "ready", ready, "target", target, "generating", running)
@@ -122,7 +122,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if attester != nil {
 		attester.Signer, attester.Keys = rt.Node, rt.Keys
 	}
-	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester})
+	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester, HoldingsView: view})
 	if err != nil {
 		return userError{err}
 	}

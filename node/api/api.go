@@ -44,6 +44,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	// holdings, when set, signs snapshots and serves proofs of holdings.
 	holdings *holdings.Attester
+	view     *holdings.View
 }
 
 // Route is one registered endpoint (the OpenAPI document must list exactly
@@ -63,6 +64,9 @@ type Options struct {
 	// Holdings, when set, serves GET /v1/holdings/{account}/proof and
 	// POST /v1/admin/holdings/snapshot from this node's attester.
 	Holdings *holdings.Attester
+	// HoldingsView, when set, serves GET /v1/holdings/view: this node's
+	// own holdings view (every node with a Bitcoin node).
+	HoldingsView *holdings.View
 }
 
 // New builds the API server for rt, loading every credential's token.
@@ -70,7 +74,7 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -33,6 +33,7 @@ type apiCluster struct {
 	urls map[custody.Party]string
 	// attesters, when set, serve proofs of holdings (holdings_test.go).
 	attesters map[custody.Party]*holdings.Attester
+	views     map[custody.Party]*holdings.View
 }
 
 func newAPICluster(t *testing.T, o st.Options) *apiCluster {
@@ -57,7 +58,7 @@ func (c *apiCluster) server(t *testing.T, p custody.Party) *api.Server {
 		creds = append(creds, node.Credential{Name: role + "-1", Role: role, TokenEnv: "TOKEN_" + role})
 	}
 	m.Runtime.Cfg.API.Credentials = creds
-	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc, Holdings: c.attesters[p], Getenv: func(k string) string {
+	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc, Holdings: c.attesters[p], HoldingsView: c.views[p], Getenv: func(k string) string {
 		return tokens[strings.TrimPrefix(k, "TOKEN_")]
 	}})
 	if err != nil {

@@ -18,6 +18,30 @@ func (s *Server) registerHoldings() {
 	s.Handle("POST /v1/credit", []string{"admin", "margin-engine", "auditor"}, s.credit)
 	s.Handle("GET /v1/holdings/{account}/proof", allRoles, s.holdingsProof)
 	s.Handle("POST /v1/admin/holdings/snapshot", []string{"admin"}, s.holdingsSnapshot)
+	s.Handle("GET /v1/holdings/view", []string{"admin", "auditor"}, s.holdingsView)
+}
+
+// holdingsView is GET /v1/holdings/view: this node's own holdings view now
+// (chain heads, root, leaves), what reconciliation compares between nodes
+// (holdings.Compare).
+func (s *Server) holdingsView(w http.ResponseWriter, r *http.Request, _ string) {
+	if s.view == nil {
+		writeError(w, http.StatusNotFound, "no_chain", "this node has no bitcoin node to read holdings from")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	leaves, heads, err := s.view.Read(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "chain_unavailable", err.Error())
+		return
+	}
+	v, err := holdings.ViewOf(s.rt.Cfg.Party, leaves, heads)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // holdingsProof is GET /v1/holdings/{account}/proof: the account's

@@ -28,7 +28,12 @@ func TestHoldingsProofAndCreditAPI(t *testing.T) {
 		pol.PriceKeys = []string{hex.EncodeToString(oracle.Public().(ed25519.PublicKey))}
 	}})
 	ac := &apiCluster{Cluster: c, urls: map[custody.Party]string{},
-		attesters: map[custody.Party]*holdings.Attester{custody.Custodian: holdingstest.Attester(c, chains)}}
+		attesters: map[custody.Party]*holdings.Attester{custody.Custodian: holdingstest.Attester(c, chains)},
+		views:     map[custody.Party]*holdings.View{}}
+	for _, p := range custody.Parties {
+		v := holdingstest.View(chains[p])
+		ac.views[p] = &v
+	}
 	for _, p := range custody.Parties {
 		ac.serve(t, p)
 	}
@@ -82,5 +87,43 @@ func TestHoldingsProofAndCreditAPI(t *testing.T) {
 	}
 	if code := ac.call(t, custody.Exchange, "operator", "POST", "/v1/credit", api.CreditRequest{Proof: proof, Prices: prices}, nil); code != 403 {
 		t.Fatalf("credit by an operator: %d", code)
+	}
+}
+
+// Issue 13, reconciliation groundwork: every node serves its own holdings
+// view; one holding changed in one node's view is found and that node
+// named (holdings.Compare).
+func TestHoldingsViewsReconcile(t *testing.T) {
+	c, chains := holdingstest.Cluster(t, st.Options{})
+	ac := &apiCluster{Cluster: c, urls: map[custody.Party]string{}, views: map[custody.Party]*holdings.View{}}
+	for _, p := range custody.Parties {
+		if p != custody.Regulator {
+			v := holdingstest.View(chains[p])
+			ac.views[p] = &v
+		}
+		ac.serve(t, p)
+	}
+	var e errBody
+	if code := ac.call(t, custody.Regulator, "auditor", "GET", "/v1/holdings/view", nil, &e); code != 404 || e.Error.Code != "no_chain" {
+		t.Fatalf("a node without a chain: %d %s", code, e.Error.Code)
+	}
+	v := holdingstest.View(chains[custody.Regulator])
+	ac.views[custody.Regulator] = &v
+	ac.serve(t, custody.Regulator)
+	chains[custody.Exchange].Set("acct-2", 8_999)
+	if code := ac.call(t, custody.Exchange, "margin-engine", "GET", "/v1/holdings/view", nil, nil); code != 403 {
+		t.Fatalf("view by the margin engine: %d", code)
+	}
+	var views []holdings.NodeView
+	for _, p := range custody.Parties {
+		var nv holdings.NodeView
+		if code := ac.call(t, p, "auditor", "GET", "/v1/holdings/view", nil, &nv); code != 200 || nv.Party != string(p) || len(nv.Leaves) != 2 {
+			t.Fatalf("%s's view: %d %+v", p, code, nv)
+		}
+		views = append(views, nv)
+	}
+	d := holdings.Compare(views)
+	if len(d) != 1 || d[0].Party != "exchange" || d[0].Account != "acct-2" || d[0].Got != "8999" || d[0].Want != "9000" {
+		t.Fatalf("reconciliation: %v", d)
 	}
 }
