@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/triad-custody/triad/custody"
 )
@@ -61,6 +62,14 @@ func TestPolicyPriceKeys(t *testing.T) {
 		t.Fatalf("bad price age: %v", err)
 	}
 	p.PriceMaxAge = 0
+	p.HoldingsSnapshotEvery = time.Second
+	if err := p.Validate(); !errors.Is(err, custody.ErrInvalidPolicy) || !strings.Contains(err.Error(), "holdings_snapshot_every:") {
+		t.Fatalf("bad snapshot schedule: %v", err)
+	}
+	p.HoldingsSnapshotEvery = 0
+	if p.SnapshotEvery() != 12*time.Hour {
+		t.Fatalf("default schedule %s", p.SnapshotEvery())
+	}
 	if err := p.Validate(); err != nil || len(p.PriceKeysParsed()) != 1 || p.PriceAge() != custody.DefaultPriceMaxAge {
 		t.Fatalf("%v %d %s", err, len(p.PriceKeysParsed()), p.PriceAge())
 	}

@@ -100,6 +100,11 @@ type Policy struct {
 	// PriceMaxAge: a price input older than this is stale and refused
 	// (0: DefaultPriceMaxAge).
 	PriceMaxAge time.Duration `mapstructure:"price_max_age" yaml:"price_max_age"`
+	// HoldingsSnapshotEvery is how often the custodian's node takes a
+	// holdings snapshot and has the attestation key sign it, at multiples
+	// of it in UTC (0: DefaultHoldingsSnapshotEvery, 00:00 and 12:00 UTC).
+	// Other nodes, and nodes without an attestation key, ignore it.
+	HoldingsSnapshotEvery time.Duration `mapstructure:"holdings_snapshot_every" yaml:"holdings_snapshot_every"`
 	// ReconcileEvery is how often the regulator's node reconciles its audit
 	// chain with each peer's (0: twice a day). Other nodes ignore it.
 	ReconcileEvery time.Duration `mapstructure:"reconcile_every" yaml:"reconcile_every"`
@@ -108,6 +113,10 @@ type Policy struct {
 // DefaultPriceMaxAge is how old a price input may be when the policy
 // sets no price_max_age.
 const DefaultPriceMaxAge = 5 * time.Minute
+
+// DefaultHoldingsSnapshotEvery is the holdings snapshot schedule when the
+// policy sets none.
+const DefaultHoldingsSnapshotEvery = 12 * time.Hour
 
 // DefaultReconcileEvery is the reconciliation schedule when the policy sets none.
 const DefaultReconcileEvery = 12 * time.Hour
@@ -272,7 +281,18 @@ func (p Policy) validatePrices(bad func(key, format string, args ...any) error) 
 	if p.PriceMaxAge < 0 || p.PriceMaxAge > 24*time.Hour {
 		return bad("price_max_age", "must be 0 (the default, %s) .. 24h", DefaultPriceMaxAge)
 	}
+	if e := p.HoldingsSnapshotEvery; e != 0 && (e < time.Minute || e > 7*24*time.Hour) {
+		return bad("holdings_snapshot_every", "must be 0 (the default, %s) or 1m .. 168h", DefaultHoldingsSnapshotEvery)
+	}
 	return nil
+}
+
+// SnapshotEvery is HoldingsSnapshotEvery, or its default.
+func (p Policy) SnapshotEvery() time.Duration {
+	if p.HoldingsSnapshotEvery == 0 {
+		return DefaultHoldingsSnapshotEvery
+	}
+	return p.HoldingsSnapshotEvery
 }
 
 // PriceKeysParsed returns the price input keys (PriceKeys).

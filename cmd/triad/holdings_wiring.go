@@ -1,6 +1,11 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"time"
+
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/service"
@@ -27,10 +32,24 @@ func holdingsWiring(cfg *node.Config, settler *settle.Settler, svc *service.Serv
 	if cfg.Policy.Party == custody.Custodian {
 		for _, k := range cfg.Policy.Keys {
 			if k.Role == custody.RoleAttestation {
-				att = &holdings.Attester{KeyID: k.ID, View: v}
+				att = &holdings.Attester{KeyID: k.ID, View: v, File: filepath.Join(cfg.Resolve(cfg.DataDir), holdingsFile)}
 				break
 			}
 		}
 	}
 	return auth, att, &v
+}
+
+// holdingsFile keeps the custodian's latest signed snapshot in data_dir.
+const holdingsFile = "holdings-snapshot.json"
+
+// runAttester binds the custodian's attester to the running node, restores
+// its latest signed snapshot and takes one at every scheduled time
+// (policy.holdings_snapshot_every) until ctx ends.
+func runAttester(ctx context.Context, att *holdings.Attester, rt *node.Runtime, every time.Duration, log *slog.Logger) {
+	att.Signer, att.Keys = rt.Node, rt.Keys
+	if err := att.Restore(ctx); err != nil {
+		log.Warn("holdings snapshot not restored", "err", err)
+	}
+	go att.Run(ctx, every, time.Minute, log.With("component", "holdings"), nil)
 }

@@ -120,7 +120,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return err
 	}
 	if attester != nil {
-		attester.Signer, attester.Keys = rt.Node, rt.Keys
+		runAttester(ctx, attester, rt, cfg.Policy.SnapshotEvery(), log)
 	}
 	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester, HoldingsView: view})
 	if err != nil {

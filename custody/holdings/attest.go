@@ -135,6 +135,9 @@ type Attester struct {
 	Signer settle.Signer
 	Keys   settle.KeyLoader
 	Now    func() time.Time
+	// File, when set, keeps the latest signed snapshot across restarts
+	// (Restore reads it back).
+	File string
 
 	mu     sync.Mutex
 	tree   *Tree
@@ -187,6 +190,9 @@ func (a *Attester) Attest(ctx context.Context) (Attestation, error) {
 	a.mu.Lock()
 	a.tree, a.latest = tree, &att
 	a.mu.Unlock()
+	if err := a.keep(tree, att); err != nil {
+		return att, err
+	}
 	return att, nil
 }
 
