@@ -26,6 +26,11 @@
 // refused, the rest goes to the service. Package holdingstest runs three
 // such nodes for tests.
 //
+// Attester.Run signs a snapshot at every scheduled time (NextSnapshot) and
+// Attester.File keeps the latest across restarts (keep.go). Compare
+// reconciles the nodes' own views (NodeView), naming the node that differs
+// from the majority and each leaf that differs.
+//
 // Credit (credit.go) turns a verified proof into a credit line: Σ amount ×
 // price × the asset's collateral factor, capped at the policy's leverage,
 // with prices only from a fresh price input signed by a key the policy
