@@ -106,7 +106,9 @@ type Policy struct {
 	// Other nodes, and nodes without an attestation key, ignore it.
 	HoldingsSnapshotEvery time.Duration `mapstructure:"holdings_snapshot_every" yaml:"holdings_snapshot_every"`
 	// ReconcileEvery is how often the regulator's node reconciles its audit
-	// chain with each peer's (0: twice a day). Other nodes ignore it.
+	// chain with each peer's, and the three nodes' holdings views (at
+	// multiples of it in UTC; package holdings) (0: twice a day). Other
+	// nodes ignore it.
 	ReconcileEvery time.Duration `mapstructure:"reconcile_every" yaml:"reconcile_every"`
 }
 

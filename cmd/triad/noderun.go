@@ -122,6 +122,9 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if attester != nil {
 		runAttester(ctx, attester, rt, cfg.Policy.SnapshotEvery(), log)
 	}
+	if view != nil {
+		startReconciler(ctx, cfg, view, rt, svc, log)
+	}
 	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester, HoldingsView: view})
 	if err != nil {
 		return userError{err}

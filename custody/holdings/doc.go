@@ -26,10 +26,13 @@
 // refused, the rest goes to the service. Package holdingstest runs three
 // such nodes for tests.
 //
-// Attester.Run signs a snapshot at every scheduled time (NextSnapshot) and
+// Attester.Run signs a snapshot at every scheduled time (Schedule) and
 // Attester.File keeps the latest across restarts (keep.go). Compare
 // reconciles the nodes' own views (NodeView), naming the node that differs
-// from the majority and each leaf that differs.
+// from the majority and each leaf that differs; Reconciler (every node)
+// answers peers' requests for its view over the node network (ViewTopic)
+// and, on the regulator's node, runs Compare on schedule and records the
+// Report on the audit chain.
 //
 // Credit (credit.go) turns a verified proof into a credit line: Σ amount ×
 // price × the asset's collateral factor, capped at the policy's leverage,

@@ -82,21 +82,35 @@ func NextSnapshot(now time.Time, every time.Duration) time.Time {
 }
 
 // Run takes a snapshot at every multiple of every (NextSnapshot) until ctx
-// ends; a failed one is logged and retried after retry (0: a minute), at
-// most until the next scheduled time. after is time.After when nil (tests
-// pass their own).
+// ends; a failed one is logged and retried after retry (Schedule). after
+// is time.After when nil (tests pass their own).
 func (a *Attester) Run(ctx context.Context, every, retry time.Duration, log *slog.Logger, after func(time.Duration) <-chan time.Time) {
-	if after == nil {
-		after = time.After
-	}
-	if retry <= 0 {
-		retry = time.Minute
-	}
 	now := func() time.Time {
 		if a.Now != nil {
 			return a.Now()
 		}
 		return time.Now()
+	}
+	Schedule(ctx, every, retry, now, after, func(ctx context.Context) error {
+		att, err := a.Attest(ctx)
+		if err != nil {
+			log.Warn("holdings snapshot not signed", "err", err)
+			return err
+		}
+		log.Info("holdings snapshot signed", "root", att.Snapshot.Root.String(), "leaves", att.Snapshot.Leaves)
+		return nil
+	})
+}
+
+// Schedule runs fn at every multiple of every (NextSnapshot, by now) until
+// ctx ends. A failed run is retried after retry (0: a minute), but never
+// past the next scheduled time. after is time.After when nil.
+func Schedule(ctx context.Context, every, retry time.Duration, now func() time.Time, after func(time.Duration) <-chan time.Time, fn func(context.Context) error) {
+	if after == nil {
+		after = time.After
+	}
+	if retry <= 0 {
+		retry = time.Minute
 	}
 	next := NextSnapshot(now(), every)
 	for {
@@ -108,17 +122,11 @@ func (a *Attester) Run(ctx context.Context, every, retry time.Duration, log *slo
 		if now().Before(next) {
 			continue // woke early (a clock that moved back)
 		}
-		att, err := a.Attest(ctx)
-		if err == nil {
-			log.Info("holdings snapshot signed", "root", att.Snapshot.Root.String(), "leaves", att.Snapshot.Leaves)
-			next = NextSnapshot(now(), every)
-			continue
-		}
-		log.Warn("holdings snapshot not signed", "err", err)
-		if n := now().Add(retry); n.Before(NextSnapshot(now(), every)) {
-			next = n
-		} else {
-			next = NextSnapshot(now(), every)
+		next = NextSnapshot(now(), every)
+		if err := fn(ctx); err != nil {
+			if n := now().Add(retry); n.Before(next) {
+				next = n
+			}
 		}
 	}
 }

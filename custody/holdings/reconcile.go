@@ -1,0 +1,259 @@
+package holdings
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/triad-custody/triad/custody/audit"
+)
+
+// ViewTopic is the node application topic on which nodes ask each other
+// for their holdings views.
+const ViewTopic = "triad/holdings-view/v1"
+
+// KindReconcile is the audit record of a holdings reconciliation; its
+// payload is the digest of the Report.
+const KindReconcile = "holdings_reconcile"
+
+// maxViewLeaves bounds the leaves a node sends with its view (frames are
+// at most 1 MiB); a larger view is sent as heads, root and count only,
+// and Compare can then name the node but not the leaf.
+const maxViewLeaves = 4000
+
+// Messenger is the node's application messaging; *node.Node implements it.
+type Messenger interface {
+	HandleApp(topic string, h func(from string, payload []byte))
+	SendApp(ctx context.Context, to, topic string, payload []byte) error
+	Peers() []string
+}
+
+// Appender is the node's audit chain (*audit.Chain).
+type Appender interface {
+	Append(e audit.Entry) (audit.Record, error)
+}
+
+// viewMsg asks for a view (Ask) or answers one (Reply, View).
+type viewMsg struct {
+	Ask   string    `json:"ask,omitempty"`
+	Reply string    `json:"reply,omitempty"`
+	View  *NodeView `json:"view,omitempty"`
+	Error string    `json:"error,omitempty"`
+}
+
+// Report is the outcome of one reconciliation of the nodes' holdings views.
+type Report struct {
+	Time        time.Time    `json:"time"`
+	Views       []NodeView   `json:"views"` // leaves dropped: heads, root and count
+	Missing     []string     `json:"missing,omitempty"`
+	Differences []Difference `json:"differences,omitempty"`
+}
+
+// OK reports whether every node answered and all views agree.
+func (r Report) OK() bool { return len(r.Missing) == 0 && len(r.Differences) == 0 }
+
+// Reconciler answers peers' requests for this node's holdings view and,
+// on the regulator's node, reconciles the three views (Reconcile).
+type Reconciler struct {
+	Party string
+	View  View
+	Net   Messenger
+	Audit Appender // nil: no audit record
+	Now   func() time.Time
+	Log   *slog.Logger
+
+	mu      sync.Mutex
+	waiting map[string]chan NodeView
+	busy    bool
+}
+
+// Start registers the view handler on the node.
+func (r *Reconciler) Start() {
+	r.mu.Lock()
+	r.waiting = map[string]chan NodeView{}
+	r.mu.Unlock()
+	r.Net.HandleApp(ViewTopic, r.receive)
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
+}
+
+// receive runs on the transport's goroutine: it answers an ask from a
+// goroutine of its own (one at a time: a second ask meanwhile is dropped)
+// and hands a reply to the reconciliation waiting for it.
+func (r *Reconciler) receive(from string, b []byte) {
+	var m viewMsg
+	if json.Unmarshal(b, &m) != nil {
+		return
+	}
+	switch {
+	case m.Ask != "" && len(m.Ask) <= 64:
+		r.mu.Lock()
+		if r.busy {
+			r.mu.Unlock()
+			return
+		}
+		r.busy = true
+		r.mu.Unlock()
+		go r.answer(from, m.Ask)
+	case m.Reply != "" && m.View != nil && m.View.Party == from:
+		r.mu.Lock()
+		ch := r.waiting[m.Reply]
+		r.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- *m.View:
+			default:
+			}
+		}
+	}
+}
+
+func (r *Reconciler) answer(to, nonce string) {
+	defer func() { r.mu.Lock(); r.busy = false; r.mu.Unlock() }()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, err := r.own(ctx)
+	msg := viewMsg{Reply: nonce, View: &v}
+	if err != nil {
+		msg = viewMsg{Reply: nonce, Error: err.Error()}
+	}
+	b, _ := json.Marshal(msg)
+	if err := r.Net.SendApp(ctx, to, ViewTopic, b); err != nil {
+		r.log().Warn("holdings view not sent", "peer", to, "err", err)
+	}
+}
+
+// own is this node's view, its leaves dropped past maxViewLeaves.
+func (r *Reconciler) own(ctx context.Context) (NodeView, error) {
+	leaves, heads, err := r.View.Read(ctx)
+	if err != nil {
+		return NodeView{}, err
+	}
+	v, err := ViewOf(r.Party, leaves, heads)
+	if len(v.Leaves) > maxViewLeaves {
+		v.Leaves = nil
+	}
+	return v, err
+}
+
+// Reconcile asks every peer for its view, reads its own and compares them
+// (Compare); a peer that has not answered when ctx ends is Missing. If the
+// views differ only in their chain heads (a block arrived between the
+// reads) it tries again, at most three times. The report is recorded on
+// the audit chain; a disagreement or a missing peer is logged as an
+// incident.
+func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
+	var rep Report
+	for try := 0; try < maxReads; try++ {
+		var err error
+		rep, err = r.once(ctx)
+		if err != nil {
+			return rep, err
+		}
+		if !slices.ContainsFunc(rep.Differences, func(d Difference) bool { return d.What != "chain" }) && len(rep.Differences) > 0 && len(rep.Missing) == 0 {
+			continue // only chain heads differ: read again
+		}
+		break
+	}
+	b, _ := json.Marshal(rep)
+	if r.Audit != nil {
+		if _, err := r.Audit.Append(audit.Entry{Time: rep.Time, Kind: KindReconcile, Party: r.Party, Payload: audit.Digest(b)}); err != nil {
+			return rep, fmt.Errorf("recording the holdings reconciliation: %w", err)
+		}
+	}
+	if !rep.OK() {
+		r.log().Error("holdings reconciliation: the views differ", "missing", rep.Missing, "differences", fmt.Sprint(rep.Differences))
+	}
+	return rep, nil
+}
+
+func (r *Reconciler) once(ctx context.Context) (Report, error) {
+	nb := make([]byte, 16)
+	rand.Read(nb)
+	nonce := hex.EncodeToString(nb)
+	ch := make(chan NodeView, 8)
+	r.mu.Lock()
+	r.waiting[nonce] = ch
+	r.mu.Unlock()
+	defer func() { r.mu.Lock(); delete(r.waiting, nonce); r.mu.Unlock() }()
+	ask, _ := json.Marshal(viewMsg{Ask: nonce})
+	peers := r.Net.Peers()
+	for _, p := range peers {
+		if err := r.Net.SendApp(ctx, p, ViewTopic, ask); err != nil {
+			r.log().Warn("asking for a holdings view", "peer", p, "err", err)
+		}
+	}
+	mine, err := r.own(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("this node's own holdings view: %w", err)
+	}
+	views := []NodeView{mine}
+	got := map[string]bool{}
+collect:
+	for len(got) < len(peers) {
+		select {
+		case v := <-ch:
+			if slices.Contains(peers, v.Party) && !got[v.Party] {
+				got[v.Party] = true
+				views = append(views, v)
+			}
+		case <-ctx.Done():
+			break collect
+		}
+	}
+	rep := Report{Time: r.now(), Differences: Compare(views)}
+	for _, p := range peers {
+		if !got[p] {
+			rep.Missing = append(rep.Missing, p)
+		}
+	}
+	slices.SortFunc(views, func(a, b NodeView) int { return cmpString(a.Party, b.Party) })
+	for _, v := range views {
+		v.Count, v.Leaves = uint64(len(v.Leaves))+v.Count, nil
+		rep.Views = append(rep.Views, v)
+	}
+	return rep, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Run reconciles at every multiple of every (UTC; the policy's
+// reconcile_every, default 00:00 and 12:00), each with wait to collect the
+// peers' views, until ctx ends (Schedule).
+func (r *Reconciler) Run(ctx context.Context, every, wait time.Duration, after func(time.Duration) <-chan time.Time) {
+	Schedule(ctx, every, time.Minute, r.now, after, func(ctx context.Context) error {
+		rctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		rep, err := r.Reconcile(rctx)
+		if err == nil {
+			r.log().Info("holdings reconciled", "ok", rep.OK(), "missing", rep.Missing, "differences", len(rep.Differences))
+		}
+		return err
+	})
+}

@@ -1,0 +1,63 @@
+package holdings_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/holdings"
+	"github.com/triad-custody/triad/custody/holdings/holdingstest"
+	"github.com/triad-custody/triad/custody/service/servicetest"
+)
+
+// Issue 13, reconciliation: the regulator's node asks the others for their
+// own holdings views over the node network, compares them with its own,
+// names the node whose view differs (one holding changed) or that did not
+// answer, and records each outcome on its audit chain.
+func TestReconcilerNamesTheNode(t *testing.T) {
+	c, chains := holdingstest.Cluster(t, servicetest.Options{})
+	recs := map[custody.Party]*holdings.Reconciler{}
+	for _, p := range custody.Parties {
+		m := c.Members[p]
+		recs[p] = &holdings.Reconciler{Party: string(p), View: holdingstest.View(chains[p]), Net: m.Node,
+			Audit: m.Svc.Store().Audit(), Now: m.Clock.Now}
+		recs[p].Start()
+	}
+	reg := recs[custody.Regulator]
+	auditHead := func() (uint64, string) {
+		h, err := c.Members[custody.Regulator].Svc.Store().Audit().Head()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _, _ := c.Members[custody.Regulator].Svc.Store().Audit().Record(h.Seq)
+		return h.Seq, r.Kind
+	}
+	run := func(wait time.Duration) holdings.Report {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		seq, _ := auditHead()
+		rep, err := reg.Reconcile(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, kind := auditHead(); s != seq+1 || kind != holdings.KindReconcile {
+			t.Fatalf("audit chain: %d %s after %d", s, kind, seq)
+		}
+		return rep
+	}
+	if rep := run(30 * time.Second); !rep.OK() || len(rep.Views) != 3 || rep.Views[0].Count != 2 {
+		t.Fatalf("agreeing nodes: %+v", rep)
+	}
+	chains[custody.Exchange].Set("acct-1", 119_999)
+	rep := run(30 * time.Second)
+	if len(rep.Differences) != 1 || rep.Differences[0].Party != "exchange" || rep.Differences[0].Account != "acct-1" || len(rep.Missing) != 0 {
+		t.Fatalf("one holding changed at the exchange: %+v", rep)
+	}
+	c.Stop(custody.Exchange)
+	rep = run(2 * time.Second)
+	if len(rep.Missing) != 1 || rep.Missing[0] != "exchange" || len(rep.Differences) != 0 {
+		t.Fatalf("the exchange down: %+v", rep)
+	}
+}
