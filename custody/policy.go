@@ -268,10 +268,7 @@ func (p Policy) Validate() error {
 			return bad("operators."+string(party), "every party needs at least one operator key")
 		}
 	}
-	if err := p.validateLists(bad); err != nil {
-		return err
-	}
-	return p.validatePrices(bad)
+	return p.validateLists(bad)
 }
 
 func (p Policy) validatePrices(bad func(key, format string, args ...any) error) error {
@@ -373,7 +370,7 @@ func (p Policy) validateLists(bad func(key, format string, args ...any) error) e
 			return bad(key+".collateral_factor_bps", "must be at most 10000 (100%%)")
 		}
 	}
-	return nil
+	return p.validatePrices(bad)
 }
 
 func parseKey(s string) (ed25519.PublicKey, error) {

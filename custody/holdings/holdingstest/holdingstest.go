@@ -1,6 +1,3 @@
-// Package holdingstest runs three custody nodes (servicetest) whose
-// fixture key is their attestation key, each with its own fake chain view,
-// for tests of proofs of holdings outside package holdings. Test-only.
 package holdingstest
 
 import (
