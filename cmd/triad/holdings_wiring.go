@@ -58,15 +58,16 @@ func runAttester(ctx context.Context, att *holdings.Attester, rt *node.Runtime, 
 // holdings view and, on the regulator's node, reconciles the three views at
 // every policy.reconcile_every (default 00:00 and 12:00 UTC), recording the
 // outcome on its audit chain.
-func startReconciler(ctx context.Context, cfg *node.Config, view *holdings.View, rt *node.Runtime, svc *service.Service, log *slog.Logger) {
+func startReconciler(ctx context.Context, cfg *node.Config, view *holdings.View, rt *node.Runtime, svc *service.Service, log *slog.Logger) *holdings.Reconciler {
 	r := &holdings.Reconciler{Party: cfg.Party, View: *view, Net: rt.Node, Audit: svc.Store().Audit(), Log: log.With("component", "holdings")}
 	r.Start()
 	if cfg.Policy.Party != custody.Regulator {
-		return
+		return r
 	}
 	every := cfg.Policy.ReconcileEvery
 	if every == 0 {
 		every = custody.DefaultReconcileEvery
 	}
 	go r.Run(ctx, every, 2*time.Minute, nil)
+	return r
 }

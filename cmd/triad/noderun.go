@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/custody/settle"
@@ -122,10 +123,11 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if attester != nil {
 		runAttester(ctx, attester, rt, cfg.Policy.SnapshotEvery(), log)
 	}
+	var metrics []prometheus.Collector
 	if view != nil {
-		startReconciler(ctx, cfg, view, rt, svc, log)
+		metrics = startReconciler(ctx, cfg, view, rt, svc, log).Collectors()
 	}
-	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester, HoldingsView: view})
+	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester, HoldingsView: view, Collectors: metrics})
 	if err != nil {
 		return userError{err}
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/triad-custody/triad/custody/audit"
 )
 
@@ -71,6 +73,28 @@ type Reconciler struct {
 	mu      sync.Mutex
 	waiting map[string]chan NodeView
 	busy    bool
+	metrics struct {
+		once                  sync.Once
+		runs                  prometheus.Counter
+		differences, lastTime prometheus.Gauge
+	}
+}
+
+// Collectors are the reconciliation's metrics, for the node's /metrics:
+// triad_holdings_reconciliations_total, triad_holdings_reconcile_differences
+// (nodes missing plus differences in the last report: an alert above 0)
+// and triad_holdings_reconcile_time_seconds (when the last one ran).
+func (r *Reconciler) Collectors() []prometheus.Collector {
+	m := &r.metrics
+	m.once.Do(func() {
+		m.runs = prometheus.NewCounter(prometheus.CounterOpts{Name: "triad_holdings_reconciliations_total",
+			Help: "Holdings reconciliations this node has run."})
+		m.differences = prometheus.NewGauge(prometheus.GaugeOpts{Name: "triad_holdings_reconcile_differences",
+			Help: "Nodes missing plus differences found by the last holdings reconciliation (0: the views agree)."})
+		m.lastTime = prometheus.NewGauge(prometheus.GaugeOpts{Name: "triad_holdings_reconcile_time_seconds",
+			Help: "Unix time of the last holdings reconciliation."})
+	})
+	return []prometheus.Collector{m.runs, m.differences, m.lastTime}
 }
 
 // Start registers the view handler on the node.
@@ -173,6 +197,10 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		}
 		break
 	}
+	r.Collectors() // makes the metrics if no one asked for them yet
+	r.metrics.runs.Inc()
+	r.metrics.differences.Set(float64(len(rep.Missing) + len(rep.Differences)))
+	r.metrics.lastTime.Set(float64(rep.Time.Unix()))
 	b, _ := json.Marshal(rep)
 	if r.Audit != nil {
 		if _, err := r.Audit.Append(audit.Entry{Time: rep.Time, Kind: KindReconcile, Party: r.Party, Payload: audit.Digest(b)}); err != nil {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/holdings/holdingstest"
@@ -55,9 +57,34 @@ func TestReconcilerNamesTheNode(t *testing.T) {
 	if len(rep.Differences) != 1 || rep.Differences[0].Party != "exchange" || rep.Differences[0].Account != "acct-1" || len(rep.Missing) != 0 {
 		t.Fatalf("one holding changed at the exchange: %+v", rep)
 	}
+	if got := metric(t, reg, "triad_holdings_reconcile_differences"); got != 1 {
+		t.Fatalf("triad_holdings_reconcile_differences %v", got)
+	}
 	c.Stop(custody.Exchange)
 	rep = run(2 * time.Second)
 	if len(rep.Missing) != 1 || rep.Missing[0] != "exchange" || len(rep.Differences) != 0 {
 		t.Fatalf("the exchange down: %+v", rep)
 	}
+	if runs, diffs := metric(t, reg, "triad_holdings_reconciliations_total"), metric(t, reg, "triad_holdings_reconcile_differences"); runs != 3 || diffs != 1 {
+		t.Fatalf("metrics: %v runs, %v differences", runs, diffs)
+	}
+}
+
+// metric reads one of r's metrics as /metrics would serve it.
+func metric(t *testing.T, r *holdings.Reconciler, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.Collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

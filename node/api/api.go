@@ -45,6 +45,7 @@ type Server struct {
 	// holdings, when set, signs snapshots and serves proofs of holdings.
 	holdings *holdings.Attester
 	view     *holdings.View
+	extra    []prometheus.Collector
 }
 
 // Route is one registered endpoint (the OpenAPI document must list exactly
@@ -67,6 +68,9 @@ type Options struct {
 	// HoldingsView, when set, serves GET /v1/holdings/view: this node's
 	// own holdings view (every node with a Bitcoin node).
 	HoldingsView *holdings.View
+	// Collectors are further metrics /metrics serves (the holdings
+	// reconciler's).
+	Collectors []prometheus.Collector
 }
 
 // New builds the API server for rt, loading every credential's token.
@@ -74,7 +78,7 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -1,12 +1,17 @@
 package api_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/big"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/holdings"
@@ -125,5 +130,33 @@ func TestHoldingsViewsReconcile(t *testing.T) {
 	d := holdings.Compare(views)
 	if len(d) != 1 || d[0].Party != "exchange" || d[0].Account != "acct-2" || d[0].Got != "8999" || d[0].Want != "9000" {
 		t.Fatalf("reconciliation: %v", d)
+	}
+
+	// The regulator's reconciler finds the same over the node network, and
+	// its /metrics raise the alert.
+	for _, p := range custody.Parties {
+		m := c.Members[p]
+		r := &holdings.Reconciler{Party: string(p), View: *ac.views[p], Net: m.Node, Audit: m.Svc.Store().Audit(), Now: m.Clock.Now}
+		r.Start()
+		if p == custody.Regulator {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			rep, err := r.Reconcile(ctx)
+			cancel()
+			if err != nil || len(rep.Differences) != 1 || rep.Differences[0].Party != "exchange" {
+				t.Fatalf("reconciler: %+v %v", rep, err)
+			}
+			ac.metrics = map[custody.Party][]prometheus.Collector{p: r.Collectors()}
+			ac.serve(t, p)
+		}
+	}
+	req, _ := http.NewRequest("GET", ac.urls[custody.Regulator]+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+tokens["auditor"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if body := readAll(resp); !strings.Contains(body, "triad_holdings_reconcile_differences 1") {
+		t.Fatalf("/metrics: %s", body)
 	}
 }
