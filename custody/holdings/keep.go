@@ -91,7 +91,13 @@ func (a *Attester) Run(ctx context.Context, every, retry time.Duration, log *slo
 		}
 		return time.Now()
 	}
-	Schedule(ctx, every, retry, now, after, func(ctx context.Context) error {
+	var last time.Time
+	a.mu.Lock()
+	if a.latest != nil {
+		last = a.latest.Snapshot.Time
+	}
+	a.mu.Unlock()
+	Schedule(ctx, every, retry, now, after, last, func(ctx context.Context) error {
 		att, err := a.Attest(ctx)
 		if err != nil {
 			log.Warn("holdings snapshot not signed", "err", err)
@@ -104,8 +110,11 @@ func (a *Attester) Run(ctx context.Context, every, retry time.Duration, log *slo
 
 // Schedule runs fn at every multiple of every (NextSnapshot, by now) until
 // ctx ends. A failed run is retried after retry (0: a minute), but never
-// past the next scheduled time. after is time.After when nil.
-func Schedule(ctx context.Context, every, retry time.Duration, now func() time.Time, after func(time.Duration) <-chan time.Time, fn func(context.Context) error) {
+// past the next scheduled time. A run missed while the node was down (last,
+// the time of the last one, is before the latest scheduled time) is caught
+// up retry after the start, once peers have had time to connect; a zero
+// last (never run) is not. after is time.After when nil.
+func Schedule(ctx context.Context, every, retry time.Duration, now func() time.Time, after func(time.Duration) <-chan time.Time, last time.Time, fn func(context.Context) error) {
 	if after == nil {
 		after = time.After
 	}
@@ -113,6 +122,9 @@ func Schedule(ctx context.Context, every, retry time.Duration, now func() time.T
 		retry = time.Minute
 	}
 	next := NextSnapshot(now(), every)
+	if !last.IsZero() && last.Before(next.Add(-every)) {
+		next = now().Add(retry)
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -97,3 +97,26 @@ func TestAttesterKeepsAndSchedules(t *testing.T) {
 		t.Fatalf("a tampered file is served: %v", err)
 	}
 }
+
+// A scheduled run missed while the node was down is caught up a retry
+// after the start; one never run, or run since the last slot, is not.
+func TestScheduleCatchesUp(t *testing.T) {
+	now := time.Date(2026, 12, 1, 7, 34, 0, 0, time.UTC)
+	for name, c := range map[string]struct {
+		last time.Time
+		want time.Duration
+	}{
+		"missed 00:00": {now.Add(-13 * time.Hour), time.Minute},
+		"ran after it": {now.Add(-6 * time.Hour), 4*time.Hour + 26*time.Minute},
+		"never ran":    {time.Time{}, 4*time.Hour + 26*time.Minute},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		waits := make(chan time.Duration, 1)
+		go holdings.Schedule(ctx, 12*time.Hour, time.Minute, func() time.Time { return now },
+			func(d time.Duration) <-chan time.Time { waits <- d; return nil }, c.last, func(context.Context) error { return nil })
+		if got := <-waits; got != c.want {
+			t.Errorf("%s: first wait %s, want %s", name, got, c.want)
+		}
+		cancel()
+	}
+}

@@ -271,11 +271,50 @@ func cmpString(a, b string) int {
 	return 0
 }
 
+// maxLastScan bounds the audit records lastRun reads back from the head.
+const maxLastScan = 100_000
+
+// lastRun is the time of the latest reconciliation on the audit chain
+// (zero: none, or no chain to read), so that Run catches up one missed
+// while the node was down.
+func (r *Reconciler) lastRun() time.Time {
+	c, ok := r.Audit.(interface {
+		Head() (audit.Head, error)
+		Records(from uint64, limit int) ([]audit.Record, error)
+	})
+	if !ok {
+		return time.Time{}
+	}
+	h, err := c.Head()
+	if err != nil {
+		return time.Time{}
+	}
+	const page = 1000
+	for end := h.Seq + 1; end > 0 && h.Seq+1-end < maxLastScan; {
+		from := uint64(0)
+		if end > page {
+			from = end - page
+		}
+		recs, err := c.Records(from, int(end-from))
+		if err != nil {
+			return time.Time{}
+		}
+		for i := len(recs) - 1; i >= 0; i-- {
+			if recs[i].Kind == KindReconcile && recs[i].Party == r.Party {
+				return recs[i].Time
+			}
+		}
+		end = from
+	}
+	return time.Time{}
+}
+
 // Run reconciles at every multiple of every (UTC; the policy's
 // reconcile_every, default 00:00 and 12:00), each with wait to collect the
-// peers' views, until ctx ends (Schedule).
+// peers' views, until ctx ends (Schedule); one missed while the node was
+// down (by its audit chain) is caught up a minute after the start.
 func (r *Reconciler) Run(ctx context.Context, every, wait time.Duration, after func(time.Duration) <-chan time.Time) {
-	Schedule(ctx, every, time.Minute, r.now, after, func(ctx context.Context) error {
+	Schedule(ctx, every, time.Minute, r.now, after, r.lastRun(), func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		rep, err := r.Reconcile(rctx)

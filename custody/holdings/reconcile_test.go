@@ -68,6 +68,18 @@ func TestReconcilerNamesTheNode(t *testing.T) {
 	if runs, diffs := metric(t, reg, "triad_holdings_reconciliations_total"), metric(t, reg, "triad_holdings_reconcile_differences"); runs != 3 || diffs != 1 {
 		t.Fatalf("metrics: %v runs, %v differences", runs, diffs)
 	}
+	// The regulator's node was down over the next 00:00/12:00: started
+	// again, it catches up a minute later (its audit chain says when it
+	// last reconciled).
+	c.Members[custody.Regulator].Clock.Advance(13 * time.Hour)
+	again := &holdings.Reconciler{Party: "regulator", View: reg.View, Net: reg.Net, Audit: reg.Audit, Now: reg.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waits := make(chan time.Duration, 1)
+	go again.Run(ctx, 12*time.Hour, time.Second, func(d time.Duration) <-chan time.Time { waits <- d; return nil })
+	if d := <-waits; d != time.Minute {
+		t.Fatalf("catch-up after %s, want a minute", d)
+	}
 }
 
 // metric reads one of r's metrics as /metrics would serve it.
