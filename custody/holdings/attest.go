@@ -33,8 +33,15 @@ type payload struct {
 // RequestID names the signing session of a snapshot.
 func RequestID(s Snapshot) string { return fmt.Sprintf("holdings/%d", s.Time.Unix()) }
 
+// payloadPrefix starts every snapshot payload Attest sends (json.Marshal
+// writes fields in order): any other payload is passed on undecoded.
+var payloadPrefix = []byte(`{"type":"` + PayloadType + `"`)
+
 func decodePayload(b []byte) (payload, bool) {
 	var p payload
+	if !bytes.HasPrefix(b, payloadPrefix) {
+		return payload{}, false
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if len(b) == 0 || dec.Decode(&p) != nil || dec.More() || p.Type != PayloadType {

@@ -79,7 +79,7 @@ func TestAuthorizerKeepsRolesApart(t *testing.T) {
 	tr, _ := holdings.Build(leaves)
 	snap := holdings.Snapshot{Time: now, Root: tr.Root(), Leaves: uint64(tr.Size()), Chains: heads}
 	d, _ := snap.Digest()
-	body, _ := json.Marshal(map[string]any{"type": holdings.PayloadType, "snapshot": snap})
+	body, _ := json.Marshal(attestPayload{holdings.PayloadType, snap})
 	good := node.Proposal{KeyID: "attest-1", RequestID: holdings.RequestID(snap), Digest: d[:], Payload: body,
 		Participants: []string{"custodian", "exchange"}}
 	if err := a.AuthorizeSign(context.Background(), "attest-1", &good); err != nil {
@@ -87,6 +87,10 @@ func TestAuthorizerKeepsRolesApart(t *testing.T) {
 	}
 	cases := map[string]func(p *node.Proposal) string{
 		"raw digest on the attestation key": func(p *node.Proposal) string { p.Payload = nil; return "attest-1" },
+		"a snapshot in another field order": func(p *node.Proposal) string {
+			p.Payload, _ = json.Marshal(map[string]any{"type": holdings.PayloadType, "snapshot": snap})
+			return "attest-1"
+		},
 		"a request on the attestation key": func(p *node.Proposal) string {
 			p.Payload = []byte(`{"kind":"liquidation"}`)
 			return "attest-1"
@@ -111,7 +115,7 @@ func TestAuthorizerKeepsRolesApart(t *testing.T) {
 	old := snap
 	old.Time = now.Add(-2 * time.Hour)
 	od, _ := old.Digest()
-	ob, _ := json.Marshal(map[string]any{"type": holdings.PayloadType, "snapshot": old})
+	ob, _ := json.Marshal(attestPayload{holdings.PayloadType, old})
 	p := good
 	p.Digest, p.Payload, p.RequestID = od[:], ob, holdings.RequestID(old)
 	if err := a.AuthorizeSign(context.Background(), "attest-1", &p); !errors.Is(err, holdings.ErrRefused) {
@@ -121,4 +125,10 @@ func TestAuthorizerKeepsRolesApart(t *testing.T) {
 	if err := a.AuthorizeSign(context.Background(), "vault-1", &node.Proposal{Payload: []byte(`{"kind":"x"}`)}); err != nil {
 		t.Errorf("passed on: %v", err)
 	}
+}
+
+// attestPayload is an attestation proposal's payload as Attest writes it.
+type attestPayload struct {
+	Type     string            `json:"type"`
+	Snapshot holdings.Snapshot `json:"snapshot"`
 }

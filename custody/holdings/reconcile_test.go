@@ -2,6 +2,7 @@ package holdings_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ func TestReconcilerNamesTheNode(t *testing.T) {
 	for _, p := range custody.Parties {
 		m := c.Members[p]
 		recs[p] = &holdings.Reconciler{Party: string(p), View: holdingstest.View(chains[p]), Net: m.Node,
-			Audit: m.Svc.Store().Audit(), Now: m.Clock.Now}
+			Audit: m.Svc.Store().Audit(), Now: m.Clock.Now, Log: slog.New(slog.DiscardHandler)}
 		recs[p].Start()
 	}
 	reg := recs[custody.Regulator]
@@ -72,7 +73,7 @@ func TestReconcilerNamesTheNode(t *testing.T) {
 	// again, it catches up a minute later (its audit chain says when it
 	// last reconciled).
 	c.Members[custody.Regulator].Clock.Advance(13 * time.Hour)
-	again := &holdings.Reconciler{Party: "regulator", View: reg.View, Net: reg.Net, Audit: reg.Audit, Now: reg.Now}
+	again := &holdings.Reconciler{Party: "regulator", View: reg.View, Net: reg.Net, Audit: reg.Audit, Now: reg.Now, Log: reg.Log}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	waits := make(chan time.Duration, 1)
