@@ -59,7 +59,8 @@ func runAttester(ctx context.Context, att *holdings.Attester, rt *node.Runtime, 
 // every policy.reconcile_every (default 00:00 and 12:00 UTC), recording the
 // outcome on its audit chain.
 func startReconciler(ctx context.Context, cfg *node.Config, view *holdings.View, rt *node.Runtime, svc *service.Service, log *slog.Logger) *holdings.Reconciler {
-	r := &holdings.Reconciler{Party: cfg.Party, View: *view, Net: rt.Node, Audit: svc.Store().Audit(), Log: log.With("component", "holdings")}
+	r := &holdings.Reconciler{Party: cfg.Party, View: *view, Net: rt.Node, Audit: svc.Store().Audit(),
+		Incidents: rt.Node, Log: log.With("component", "holdings")}
 	r.Start()
 	if cfg.Policy.Party != custody.Regulator {
 		return r

@@ -31,8 +31,9 @@
 // reconciles the nodes' own views (NodeView), naming the node that differs
 // from the majority and each leaf that differs; Reconciler (every node)
 // answers peers' requests for its view over the node network (ViewTopic)
-// and, on the regulator's node, runs Compare on schedule and records the
-// Report on the audit chain.
+// and, on the regulator's node, runs Compare on schedule, records the
+// Report on the audit chain and a disagreement as an incident on every
+// node.
 //
 // Credit (credit.go) turns a verified proof into a credit line: Σ amount ×
 // price × the asset's collateral factor, capped at the policy's leverage,

@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/audit"
+	"github.com/triad-custody/triad/node"
 )
 
 // ViewTopic is the node application topic on which nodes ask each other
@@ -47,6 +49,14 @@ type viewMsg struct {
 	Reply string    `json:"reply,omitempty"`
 	View  *NodeView `json:"view,omitempty"`
 	Error string    `json:"error,omitempty"`
+	// Outcome is the regulator's word that a reconciliation disagreed:
+	// every node records it as an incident.
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// Incidents records a disagreement as an incident; *node.Node does.
+type Incidents interface {
+	ReportIncident(inc node.Incident)
 }
 
 // Report is the outcome of one reconciliation of the nodes' holdings views.
@@ -67,8 +77,11 @@ type Reconciler struct {
 	View  View
 	Net   Messenger
 	Audit Appender // nil: no audit record
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Incidents, when set, records a disagreement at this node, and the
+	// regulator's outcome at the others.
+	Incidents Incidents
+	Now       func() time.Time
+	Log       *slog.Logger
 
 	mu      sync.Mutex
 	waiting map[string]chan NodeView
@@ -137,6 +150,8 @@ func (r *Reconciler) receive(from string, b []byte) {
 		r.busy = true
 		r.mu.Unlock()
 		go r.answer(from, m.Ask)
+	case m.Outcome != "" && from == string(custody.Regulator) && r.Incidents != nil:
+		r.Incidents.ReportIncident(node.Incident{Protocol: "holdings", Error: clipTo(m.Outcome, maxOutcome)})
 	case m.Reply != "" && m.View != nil && m.View.Party == from:
 		r.mu.Lock()
 		ch := r.waiting[m.Reply]
@@ -209,8 +224,30 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	}
 	if !rep.OK() {
 		r.log().Error("holdings reconciliation: the views differ", "missing", rep.Missing, "differences", fmt.Sprint(rep.Differences))
+		r.incident(ctx, rep)
 	}
 	return rep, nil
+}
+
+// incident records a disagreement here and tells the peers, which record
+// it too.
+func (r *Reconciler) incident(ctx context.Context, rep Report) {
+	what := clipTo(fmt.Sprintf("holdings reconciliation at %s: missing %v, differences %v",
+		rep.Time.UTC().Format(time.RFC3339), rep.Missing, rep.Differences), maxOutcome)
+	if r.Incidents != nil {
+		r.Incidents.ReportIncident(node.Incident{Time: rep.Time, Protocol: "holdings", Error: what})
+	}
+	// The reconciliation's own wait may be used up (a missing peer).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	b, _ := json.Marshal(viewMsg{Outcome: what})
+	for _, p := range r.Net.Peers() {
+		if !slices.Contains(rep.Missing, p) {
+			if err := r.Net.SendApp(ctx, p, ViewTopic, b); err != nil {
+				r.log().Warn("telling a peer of a holdings disagreement", "peer", p, "err", err)
+			}
+		}
+	}
 }
 
 func (r *Reconciler) once(ctx context.Context) (Report, error) {
@@ -259,6 +296,16 @@ collect:
 		rep.Views = append(rep.Views, v)
 	}
 	return rep, nil
+}
+
+// maxOutcome bounds the text of a disagreement incident.
+const maxOutcome = 1000
+
+func clipTo(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 func cmpString(a, b string) int {

@@ -3,6 +3,7 @@ package holdings_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/holdings/holdingstest"
 	"github.com/triad-custody/triad/custody/service/servicetest"
+	"github.com/triad-custody/triad/node"
 )
 
 // Issue 13, reconciliation: the regulator's node asks the others for their
@@ -21,10 +23,12 @@ import (
 func TestReconcilerNamesTheNode(t *testing.T) {
 	c, chains := holdingstest.Cluster(t, servicetest.Options{})
 	recs := map[custody.Party]*holdings.Reconciler{}
+	reported := make(chan string, 16)
 	for _, p := range custody.Parties {
 		m := c.Members[p]
 		recs[p] = &holdings.Reconciler{Party: string(p), View: holdingstest.View(chains[p]), Net: m.Node,
-			Audit: m.Svc.Store().Audit(), Now: m.Clock.Now, Log: slog.New(slog.DiscardHandler)}
+			Audit: m.Svc.Store().Audit(), Now: m.Clock.Now, Log: slog.New(slog.DiscardHandler),
+			Incidents: signalled{m.Node, string(p), reported}}
 		recs[p].Start()
 	}
 	reg := recs[custody.Regulator]
@@ -57,6 +61,20 @@ func TestReconcilerNamesTheNode(t *testing.T) {
 	rep := run(30 * time.Second)
 	if len(rep.Differences) != 1 || rep.Differences[0].Party != "exchange" || rep.Differences[0].Account != "acct-1" || len(rep.Missing) != 0 {
 		t.Fatalf("one holding changed at the exchange: %+v", rep)
+	}
+	// The disagreement is an incident on every node (the regulator tells
+	// the others): one deadline for the three.
+	deadline := time.After(10 * time.Second)
+	for seen := map[string]bool{}; len(seen) < 3; {
+		select {
+		case p := <-reported:
+			seen[p] = true
+			if !hasHoldingsIncident(c.Members[custody.Party(p)].Node.Incidents(), "exchange: acct-1/BTC") {
+				t.Fatalf("%s's incidents: %+v", p, c.Members[custody.Party(p)].Node.Incidents())
+			}
+		case <-deadline:
+			t.Fatalf("holdings incidents recorded at %v only", seen)
+		}
 	}
 	if got := metric(t, reg, "triad_holdings_reconcile_differences"); got != 1 {
 		t.Fatalf("triad_holdings_reconcile_differences %v", got)
@@ -100,4 +118,25 @@ func metric(t *testing.T, r *holdings.Reconciler, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+func hasHoldingsIncident(incs []node.Incident, what string) bool {
+	for _, i := range incs {
+		if i.Protocol == "holdings" && strings.Contains(i.Error, what) && len(i.Culprits) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// signalled records incidents at the node and says which node did.
+type signalled struct {
+	n     *node.Node
+	party string
+	ch    chan<- string
+}
+
+func (s signalled) ReportIncident(inc node.Incident) {
+	s.n.ReportIncident(inc)
+	s.ch <- s.party
 }
