@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/hsm"
@@ -123,11 +124,13 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if attester != nil {
 		runAttester(ctx, attester, rt, cfg.Policy.SnapshotEvery(), log)
 	}
+	var rec *holdings.Reconciler
 	var metrics []prometheus.Collector
 	if view != nil {
-		metrics = startReconciler(ctx, cfg, view, rt, svc, log).Collectors()
+		rec = startReconciler(ctx, cfg, view, rt, svc, log)
+		metrics = rec.Collectors()
 	}
-	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester, HoldingsView: view, Collectors: metrics})
+	srv, err := api.New(rt, api.Options{Custody: svc, Holdings: attester, HoldingsView: view, Collectors: metrics, Reconciler: rec})
 	if err != nil {
 		return userError{err}
 	}

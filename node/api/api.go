@@ -46,6 +46,8 @@ type Server struct {
 	holdings *holdings.Attester
 	view     *holdings.View
 	extra    []prometheus.Collector
+	// reconciler reconciles the nodes' holdings views on demand.
+	reconciler *holdings.Reconciler
 }
 
 // Route is one registered endpoint (the OpenAPI document must list exactly
@@ -71,6 +73,8 @@ type Options struct {
 	// Collectors are further metrics /metrics serves (the holdings
 	// reconciler's).
 	Collectors []prometheus.Collector
+	// Reconciler, when set, serves POST /v1/holdings/reconcile.
+	Reconciler *holdings.Reconciler
 }
 
 // New builds the API server for rt, loading every credential's token.
@@ -78,7 +82,7 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, reconciler: o.Reconciler, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

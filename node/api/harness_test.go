@@ -37,6 +37,7 @@ type apiCluster struct {
 	attesters map[custody.Party]*holdings.Attester
 	views     map[custody.Party]*holdings.View
 	metrics   map[custody.Party][]prometheus.Collector
+	recs      map[custody.Party]*holdings.Reconciler
 }
 
 func newAPICluster(t *testing.T, o st.Options) *apiCluster {
@@ -61,7 +62,7 @@ func (c *apiCluster) server(t *testing.T, p custody.Party) *api.Server {
 		creds = append(creds, node.Credential{Name: role + "-1", Role: role, TokenEnv: "TOKEN_" + role})
 	}
 	m.Runtime.Cfg.API.Credentials = creds
-	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc, Holdings: c.attesters[p], HoldingsView: c.views[p], Collectors: c.metrics[p], Getenv: func(k string) string {
+	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc, Holdings: c.attesters[p], HoldingsView: c.views[p], Collectors: c.metrics[p], Reconciler: c.recs[p], Getenv: func(k string) string {
 		return tokens[strings.TrimPrefix(k, "TOKEN_")]
 	}})
 	if err != nil {

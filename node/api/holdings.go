@@ -19,6 +19,26 @@ func (s *Server) registerHoldings() {
 	s.Handle("GET /v1/holdings/{account}/proof", allRoles, s.holdingsProof)
 	s.Handle("POST /v1/admin/holdings/snapshot", []string{"admin"}, s.holdingsSnapshot)
 	s.Handle("GET /v1/holdings/view", []string{"admin", "auditor"}, s.holdingsView)
+	s.Handle("POST /v1/holdings/reconcile", []string{"admin", "auditor"}, s.holdingsReconcile)
+}
+
+// holdingsReconcile is POST /v1/holdings/reconcile: reconcile the three
+// nodes' holdings views now (any node with a reconciler; the regulator's
+// does it on schedule), as the scheduled run does: recorded on this node's
+// audit chain, a disagreement an incident.
+func (s *Server) holdingsReconcile(w http.ResponseWriter, r *http.Request, _ string) {
+	if s.reconciler == nil {
+		writeError(w, http.StatusNotFound, "no_chain", "this node has no bitcoin node to read holdings from")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	rep, err := s.reconciler.Reconcile(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not_reconciled", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // holdingsView is GET /v1/holdings/view: this node's own holdings view now

@@ -1,10 +1,10 @@
 package api_test
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"strings"
@@ -132,22 +132,29 @@ func TestHoldingsViewsReconcile(t *testing.T) {
 		t.Fatalf("reconciliation: %v", d)
 	}
 
-	// The regulator's reconciler finds the same over the node network, and
-	// its /metrics raise the alert.
+	// The regulator's reconciler finds the same over the node network
+	// (POST /v1/holdings/reconcile), and its /metrics raise the alert.
+	if code := ac.call(t, custody.Regulator, "auditor", "POST", "/v1/holdings/reconcile", nil, &e); code != 404 || e.Error.Code != "no_chain" {
+		t.Fatalf("reconcile without a reconciler: %d %s", code, e.Error.Code)
+	}
 	for _, p := range custody.Parties {
 		m := c.Members[p]
-		r := &holdings.Reconciler{Party: string(p), View: *ac.views[p], Net: m.Node, Audit: m.Svc.Store().Audit(), Now: m.Clock.Now}
+		r := &holdings.Reconciler{Party: string(p), View: *ac.views[p], Net: m.Node, Audit: m.Svc.Store().Audit(), Now: m.Clock.Now,
+			Incidents: m.Node, Log: slog.New(slog.DiscardHandler)}
 		r.Start()
 		if p == custody.Regulator {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			rep, err := r.Reconcile(ctx)
-			cancel()
-			if err != nil || len(rep.Differences) != 1 || rep.Differences[0].Party != "exchange" {
-				t.Fatalf("reconciler: %+v %v", rep, err)
-			}
 			ac.metrics = map[custody.Party][]prometheus.Collector{p: r.Collectors()}
+			ac.recs = map[custody.Party]*holdings.Reconciler{p: r}
 			ac.serve(t, p)
 		}
+	}
+	if code := ac.call(t, custody.Regulator, "operator", "POST", "/v1/holdings/reconcile", nil, nil); code != 403 {
+		t.Fatalf("reconcile by an operator: %d", code)
+	}
+	var rep holdings.Report
+	if code := ac.call(t, custody.Regulator, "auditor", "POST", "/v1/holdings/reconcile", nil, &rep); code != 200 ||
+		len(rep.Differences) != 1 || rep.Differences[0].Party != "exchange" || len(rep.Views) != 3 {
+		t.Fatalf("reconcile: %d %+v", code, rep)
 	}
 	req, _ := http.NewRequest("GET", ac.urls[custody.Regulator]+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+tokens["auditor"])
