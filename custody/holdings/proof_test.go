@@ -105,13 +105,23 @@ func TestProofFailsForAnythingElse(t *testing.T) {
 			}
 			p.Entries = rp.Entries // proofs of the reordered tree against the signed (sorted) root
 		}, ErrProof},
-		"another height": {func(p *AccountProof) { p.Entries[0].Leaf.Height = 100 }, ErrProof},
-		"another size":   {func(p *AccountProof) { p.Entries[0].Inclusion.Size++ }, ErrProof},
-		"another index":  {func(p *AccountProof) { p.Entries[0].Inclusion.Index++; p.Entries[1].Inclusion.Index++ }, ErrProof},
-		"dropped path":   {func(p *AccountProof) { p.Entries[0].Inclusion.Path = p.Entries[0].Inclusion.Path[1:] }, ErrProof},
-		"leaves swapped": {func(p *AccountProof) { p.Entries[0], p.Entries[1] = p.Entries[1], p.Entries[0] }, ErrProof},
-		"zero signature": {func(p *AccountProof) { p.Attestation.S = HexHash{} }, ErrProof},
-		"version":        {func(p *AccountProof) { p.Version = 2 }, ErrMalformed},
+		"another height":  {func(p *AccountProof) { p.Entries[0].Leaf.Height = 100 }, ErrProof},
+		"another size":    {func(p *AccountProof) { p.Entries[0].Inclusion.Size++ }, ErrProof},
+		"another index":   {func(p *AccountProof) { p.Entries[0].Inclusion.Index++; p.Entries[1].Inclusion.Index++ }, ErrProof},
+		"dropped path":    {func(p *AccountProof) { p.Entries[0].Inclusion.Path = p.Entries[0].Inclusion.Path[1:] }, ErrProof},
+		"leaves swapped":  {func(p *AccountProof) { p.Entries[0], p.Entries[1] = p.Entries[1], p.Entries[0] }, ErrProof},
+		"zero signature":  {func(p *AccountProof) { p.Attestation.S = HexHash{} }, ErrProof},
+		"version":         {func(p *AccountProof) { p.Version = 2 }, ErrMalformed},
+		"a leaf left out": {func(p *AccountProof) { p.Entries = p.Entries[:1] }, ErrProof},
+		"a leaf left out, the next account's as after": {func(p *AccountProof) {
+			p.Entries = p.Entries[:1]
+			p.After = &Entry{Leaf: p.After.Leaf, Inclusion: p.After.Inclusion}
+			p.After.Inclusion.Index--
+		}, ErrProof},
+		"no leaf before":                  {func(p *AccountProof) { p.Before = nil }, ErrProof},
+		"no leaf after":                   {func(p *AccountProof) { p.After = nil }, ErrProof},
+		"the leaf before altered":         {func(p *AccountProof) { b := *p.Before; b.Leaf.Amount = big.NewInt(7); p.Before = &b }, ErrProof},
+		"the account's own leaf as after": {func(p *AccountProof) { a := p.Entries[1]; p.After = &a }, ErrProof},
 	}
 	for name, c := range cases {
 		p := clone()
