@@ -88,7 +88,7 @@ func (t *Tree) Prove(i int) (Inclusion, error) {
 	if i < 0 || i >= len(t.leaves) {
 		return Inclusion{}, fmt.Errorf("%w: leaf %d of %d", ErrNoAccount, i, len(t.leaves))
 	}
-	p := Inclusion{Index: uint64(i), Size: uint64(len(t.leaves))}
+	p := Inclusion{Index: uint64(i), Size: uint64(len(t.leaves)), Path: make([]HexHash, 0, len(t.levels)-1)}
 	idx := i
 	for _, level := range t.levels[:len(t.levels)-1] {
 		if sib := idx ^ 1; sib < len(level) {
