@@ -256,6 +256,9 @@ func (r *Reconciler) once(ctx context.Context) (Report, error) {
 	nonce := hex.EncodeToString(nb)
 	ch := make(chan NodeView, 8)
 	r.mu.Lock()
+	if r.waiting == nil { // Start not called: no reply can arrive, the peers are missing
+		r.waiting = map[string]chan NodeView{}
+	}
 	r.waiting[nonce] = ch
 	r.mu.Unlock()
 	defer func() { r.mu.Lock(); delete(r.waiting, nonce); r.mu.Unlock() }()
