@@ -140,3 +140,23 @@ func (s signalled) ReportIncident(inc node.Incident) {
 	s.n.ReportIncident(inc)
 	s.ch <- s.party
 }
+
+// noNet is a node network on which nobody answers.
+type noNet struct{}
+
+func (noNet) HandleApp(string, func(string, []byte))                {}
+func (noNet) SendApp(context.Context, string, string, []byte) error { return nil }
+func (noNet) Peers() []string                                       { return []string{"custodian", "exchange"} }
+
+// A reconciler used before Start (or whose peers never answer) reports
+// the peers missing when its deadline passes; it does not panic.
+func TestReconcileWithoutAnswers(t *testing.T) {
+	r := &holdings.Reconciler{Party: "regulator", View: holdingstest.View(&holdingstest.Chain{}), Net: noNet{},
+		Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	rep, err := r.Reconcile(ctx)
+	if err != nil || len(rep.Missing) != 2 || rep.OK() {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
+}
