@@ -41,4 +41,10 @@
 // Raw-digest signing (drills) is only for canary keys and only over a
 // drill message, SHA-256(DrillTag || nonce), which every signer
 // recomputes: CheckRawDrill.
+//
+// An attestation key (RoleAttestation) signs proofs of holdings only
+// (package holdings, whose authorizer admits nothing else on it): no
+// account may be held by it, Evaluate refuses every transfer on it and
+// CheckRawDigest the raw-digest path. Credit lines are priced from inputs
+// signed by a key of PriceKeys, no older than PriceAge.
 package custody

@@ -14,7 +14,16 @@ type KeyRole string
 const (
 	RoleCustody KeyRole = "custody" // holds client collateral; never signs raw digests
 	RoleCanary  KeyRole = "canary"  // drills only; the only role the raw-digest path accepts
+	// RoleAttestation signs proofs of holdings (package holdings) and
+	// nothing else: no account may be held by it, Evaluate refuses every
+	// transfer on it and CheckRawDigest the raw-digest path.
+	RoleAttestation KeyRole = "attestation"
 )
+
+// Valid reports whether r is a known role.
+func (r KeyRole) Valid() bool {
+	return r == RoleCustody || r == RoleCanary || r == RoleAttestation
+}
 
 // Policy is one node's configuration of what it will sign. Every node holds
 // its own copy and evaluates every request against it independently.
@@ -84,10 +93,32 @@ type Policy struct {
 	Accounts []Account `mapstructure:"accounts" yaml:"accounts"`
 	// Assets lists assets with their limits and collateral factors.
 	Assets []Asset `mapstructure:"assets" yaml:"assets"`
+	// PriceKeys are hex ed25519 public keys whose signed price inputs
+	// credit lines are computed from (an oracle's, or the margin
+	// engine's); none: this node computes no credit.
+	PriceKeys []string `mapstructure:"price_keys" yaml:"price_keys"`
+	// PriceMaxAge: a price input older than this is stale and refused
+	// (0: DefaultPriceMaxAge).
+	PriceMaxAge time.Duration `mapstructure:"price_max_age" yaml:"price_max_age"`
+	// HoldingsSnapshotEvery is how often the custodian's node takes a
+	// holdings snapshot and has the attestation key sign it, at multiples
+	// of it in UTC (0: DefaultHoldingsSnapshotEvery, 00:00 and 12:00 UTC).
+	// Other nodes, and nodes without an attestation key, ignore it.
+	HoldingsSnapshotEvery time.Duration `mapstructure:"holdings_snapshot_every" yaml:"holdings_snapshot_every"`
 	// ReconcileEvery is how often the regulator's node reconciles its audit
-	// chain with each peer's (0: twice a day). Other nodes ignore it.
+	// chain with each peer's, and the three nodes' holdings views (at
+	// multiples of it in UTC; package holdings) (0: twice a day). Other
+	// nodes ignore it.
 	ReconcileEvery time.Duration `mapstructure:"reconcile_every" yaml:"reconcile_every"`
 }
+
+// DefaultPriceMaxAge is how old a price input may be when the policy
+// sets no price_max_age.
+const DefaultPriceMaxAge = 5 * time.Minute
+
+// DefaultHoldingsSnapshotEvery is the holdings snapshot schedule when the
+// policy sets none.
+const DefaultHoldingsSnapshotEvery = 12 * time.Hour
 
 // DefaultReconcileEvery is the reconciliation schedule when the policy sets none.
 const DefaultReconcileEvery = 12 * time.Hour
@@ -216,7 +247,7 @@ func (p Policy) Validate() error {
 			return bad(fmt.Sprintf("auto_approve[%d]", i), "only collateral_release and liquidation can be automatic, got %q", clip(string(k)))
 		}
 	}
-	for _, check := range []func(policyErr) error{p.validateLimits, p.validateTimes, p.validateSigners, p.validateLists} {
+	for _, check := range []func(policyErr) error{p.validateLimits, p.validateTimes, p.validateSigners, p.validateLists, p.validatePrices} {
 		if err := check(bad); err != nil {
 			return err
 		}
@@ -311,6 +342,54 @@ func (p Policy) validateSigners(bad policyErr) error {
 	return nil
 }
 
+func (p Policy) validatePrices(bad policyErr) error {
+	for i, k := range p.PriceKeys {
+		if _, err := parseKey(k); err != nil {
+			return bad(fmt.Sprintf("price_keys[%d]", i), "%v", err)
+		}
+	}
+	if p.PriceMaxAge < 0 || p.PriceMaxAge > 24*time.Hour {
+		return bad("price_max_age", "must be 0 (the default, %s) .. 24h", DefaultPriceMaxAge)
+	}
+	if e := p.HoldingsSnapshotEvery; e != 0 && (e < time.Minute || e > 7*24*time.Hour) {
+		return bad("holdings_snapshot_every", "must be 0 (the default, %s) or 1m .. 168h", DefaultHoldingsSnapshotEvery)
+	}
+	return nil
+}
+
+// SnapshotEvery is HoldingsSnapshotEvery, or its default.
+func (p Policy) SnapshotEvery() time.Duration {
+	if p.HoldingsSnapshotEvery == 0 {
+		return DefaultHoldingsSnapshotEvery
+	}
+	return p.HoldingsSnapshotEvery
+}
+
+// PriceKeysParsed returns the price input keys (PriceKeys).
+func (p Policy) PriceKeysParsed() []ed25519.PublicKey {
+	var out []ed25519.PublicKey
+	for _, s := range p.PriceKeys {
+		if k, err := parseKey(s); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// PriceAge is PriceMaxAge, or its default.
+func (p Policy) PriceAge() time.Duration {
+	if p.PriceMaxAge == 0 {
+		return DefaultPriceMaxAge
+	}
+	return p.PriceMaxAge
+}
+
+// KeyRoleOf returns the role the policy gives key id.
+func (p Policy) KeyRoleOf(id string) (KeyRole, bool) { return p.keyRole(id) }
+
+// AssetBySymbol returns the configured asset sym.
+func (p Policy) AssetBySymbol(sym string) (Asset, bool) { return p.asset(sym) }
+
 func (p Policy) validateLists(bad policyErr) error {
 	keys := map[string]bool{}
 	for i, k := range p.Keys {
@@ -318,8 +397,8 @@ func (p Policy) validateLists(bad policyErr) error {
 			return bad(fmt.Sprintf("keys[%d].id", i), "must be a unique identifier")
 		}
 		keys[k.ID] = true
-		if k.Role != RoleCustody && k.Role != RoleCanary {
-			return bad(fmt.Sprintf("keys[%d].role", i), "want custody or canary, got %q", clip(string(k.Role)))
+		if !k.Role.Valid() {
+			return bad(fmt.Sprintf("keys[%d].role", i), "want custody, canary or attestation, got %q", clip(string(k.Role)))
 		}
 	}
 	accts := map[string]bool{}

@@ -98,3 +98,16 @@ func (n *Node) saveIncidentsLocked() {
 		n.log.Error("could not save incidents", "file", n.opt.IncidentsFile, "err", fmt.Errorf("node: %w", err))
 	}
 }
+
+// ReportIncident records an incident found outside the signing network
+// (a holdings reconciliation that disagrees): it is listed with the
+// others (status, /metrics) and kept across restarts. Its Culprits feed the
+// circuit breakers, so a caller that only reports names none.
+func (n *Node) ReportIncident(inc Incident) {
+	if inc.Time.IsZero() {
+		inc.Time = n.opt.Now()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.addIncidentLocked(inc)
+}

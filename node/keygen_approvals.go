@@ -53,22 +53,24 @@ func SignKeygenApproval(spec KeygenSpec, party, operator, nonce string, key ed25
 }
 
 // checkKeygenOrder makes this node's own checks of a keygen's approvals
-// against its own configuration: none for a canary key; for a custody key,
-// a spec naming this key, this node's parties and threshold, signed by
-// operators of two parties.
+// against its own configuration: none for a canary key; for a custody or
+// attestation key, a spec naming this key, this node's parties and
+// threshold, signed by operators of two parties.
 func (n *Node) checkKeygenOrder(keyID string, o *KeygenOrder) error {
 	role, err := n.keygenRole(keyID)
 	if err != nil {
 		return err
 	}
-	if role != custody.RoleCustody {
+	if role == custody.RoleCanary {
 		if o != nil {
 			return fmt.Errorf("%w: %s is a %s key: its keygen carries no approvals", ErrKeygenRefused, keyID, role)
 		}
 		return nil
 	}
+	// Custody and attestation keys (the attestation key's signatures are
+	// what the exchange extends credit on) need two parties' approvals.
 	if o == nil {
-		return fmt.Errorf("%w: %s is a custody key: its keygen needs two parties' operator approvals", ErrKeygenApproval, keyID)
+		return fmt.Errorf("%w: %s is a %s key: its keygen needs two parties' operator approvals", ErrKeygenApproval, keyID, role)
 	}
 	if o.Spec.KeyID != keyID || !slices.Equal(o.Spec.Parties, n.opt.Parties) || o.Spec.Threshold != n.keygenThreshold() {
 		return fmt.Errorf("%w: the approved spec (%s, %v, threshold %d) is not %s's keygen of %s (%v, threshold %d)", ErrKeygenApproval,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/custody/settle"
 	"github.com/triad-custody/triad/node"
@@ -90,7 +91,8 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return err
 	}
 	recs.Bind(svc.Store())
-	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log, Authorizer: svc,
+	auth, attester, view := holdingsWiring(cfg, settler, svc)
+	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log, Authorizer: auth,
 		PreParamsProgress: func(ready, target, running int) {
 			log.Info("pre-params pool", "ready", ready, "target", target, "generating", running)
 		}})
@@ -109,5 +111,13 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if err := svc.Attach(rt); err != nil {
 		return err
 	}
-	return serveAPI(ctx, cmd.OutOrStdout(), cfg, rt, svc, tlsCfg, log)
+	if attester != nil {
+		runAttester(ctx, attester, rt, cfg.Policy.SnapshotEvery(), log)
+	}
+	opts := api.Options{Custody: svc, Holdings: attester, HoldingsView: view}
+	if view != nil {
+		rec := startReconciler(ctx, cfg, view, rt, svc, log)
+		opts.Reconciler, opts.Collectors = rec, rec.Collectors()
+	}
+	return serveAPI(ctx, cmd.OutOrStdout(), cfg, rt, opts, tlsCfg, log)
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/api"
@@ -26,8 +25,8 @@ func newLogger(level string) *slog.Logger {
 // serveAPI serves the node's HTTP API (over TLS when tlsCfg is set) until
 // ctx ends, after writing its address to the data dir and printing the
 // node's addresses to out.
-func serveAPI(ctx context.Context, out io.Writer, cfg *node.Config, rt *node.Runtime, svc *service.Service, tlsCfg *tls.Config, log *slog.Logger) error {
-	srv, err := api.New(rt, api.Options{Custody: svc})
+func serveAPI(ctx context.Context, out io.Writer, cfg *node.Config, rt *node.Runtime, opts api.Options, tlsCfg *tls.Config, log *slog.Logger) error {
+	srv, err := api.New(rt, opts)
 	if err != nil {
 		return userError{Err: err}
 	}

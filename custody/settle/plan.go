@@ -88,6 +88,9 @@ func New(cfg Config) (*Settler, error) {
 // Network is the Bitcoin network this settler builds for.
 func (s *Settler) Network() string { return s.cfg.Network }
 
+// Chain is this node's Bitcoin node, nil without one.
+func (s *Settler) Chain() Chain { return s.cfg.Chain }
+
 // Plan is everything a request settles as, built by this node alone from
 // the typed request, its own policy and its own key share.
 type Plan struct {

@@ -40,19 +40,20 @@ func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map
 }
 
 // settledClusterWith is settledCluster with adjust changing a party's
-// service options after the settler is wired in (a hostile party).
-func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+// service options after the settler is wired in (a hostile party), and
+// more changing the cluster's options (hooks it sets run after these).
+func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), more ...func(*st.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
-	return settledClusterNodes(t, w, chain, adjust, nil)
+	return settledClusterNodes(t, w, chain, adjust, nil, more...)
 }
 
 // settledClusterNodes is settledClusterWith with adjustNode changing a
 // party's node options (a dishonest authorizer).
-func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), adjustNode func(custody.Party, *node.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), adjustNode func(custody.Party, *node.Options), more ...func(*st.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
-	c = st.New(t, st.Options{
+	o := st.Options{
 		Policy: func(p custody.Party, pol *custody.Policy) {
 			pol.Accounts = w.policy.Accounts
 			pol.Assets = w.policy.Assets
@@ -74,7 +75,11 @@ func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(
 			}
 		},
 		Node: adjustNode,
-	})
+	}
+	for _, f := range more {
+		f(&o)
+	}
+	c = st.New(t, o)
 	return c, settlers
 }
 

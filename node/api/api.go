@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node"
 )
@@ -41,6 +42,12 @@ type Server struct {
 	srv     *http.Server
 	routes  []Route
 	reg     *prometheus.Registry
+	// holdings, when set, signs snapshots and serves proofs of holdings.
+	holdings *holdings.Attester
+	view     *holdings.View
+	extra    []prometheus.Collector
+	// reconciler reconciles the nodes' holdings views on demand.
+	reconciler *holdings.Reconciler
 }
 
 // Route is one registered endpoint (the OpenAPI document must list exactly
@@ -57,6 +64,17 @@ type Options struct {
 	// Custody, when set, serves the custody endpoints (requests, approvals,
 	// events, audit) from this node's custody service.
 	Custody *service.Service
+	// Holdings, when set, serves GET /v1/holdings/{account}/proof and
+	// POST /v1/admin/holdings/snapshot from this node's attester.
+	Holdings *holdings.Attester
+	// HoldingsView, when set, serves GET /v1/holdings/view: this node's
+	// own holdings view (every node with a Bitcoin node).
+	HoldingsView *holdings.View
+	// Collectors are further metrics /metrics serves (the holdings
+	// reconciler's).
+	Collectors []prometheus.Collector
+	// Reconciler, when set, serves POST /v1/holdings/reconcile.
+	Reconciler *holdings.Reconciler
 }
 
 // New builds the API server for rt, loading every credential's token.
@@ -64,7 +82,7 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	s := &Server{rt: rt, svc: o.Custody, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, reconciler: o.Reconciler, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -87,6 +105,7 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 		s.registerCustody()
 	}
 	s.registerBitcoin()
+	s.registerHoldings()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/node"
@@ -30,6 +33,11 @@ var tokens = map[string]string{
 type apiCluster struct {
 	*st.Cluster
 	urls map[custody.Party]string
+	// attesters, when set, serve proofs of holdings (holdings_test.go).
+	attesters map[custody.Party]*holdings.Attester
+	views     map[custody.Party]*holdings.View
+	metrics   map[custody.Party][]prometheus.Collector
+	recs      map[custody.Party]*holdings.Reconciler
 }
 
 func newAPICluster(t *testing.T, o st.Options) *apiCluster {
@@ -54,7 +62,7 @@ func (c *apiCluster) server(t *testing.T, p custody.Party) *api.Server {
 		creds = append(creds, node.Credential{Name: role + "-1", Role: role, TokenEnv: "TOKEN_" + role})
 	}
 	m.Runtime.Cfg.API.Credentials = creds
-	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc, Getenv: func(k string) string {
+	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc, Holdings: c.attesters[p], HoldingsView: c.views[p], Collectors: c.metrics[p], Reconciler: c.recs[p], Getenv: func(k string) string {
 		return tokens[strings.TrimPrefix(k, "TOKEN_")]
 	}})
 	if err != nil {

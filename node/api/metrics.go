@@ -23,13 +23,15 @@ func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 }
 
 // registerMetrics serves /metrics from a registry of this server's own:
-// the node's event counters, the custody service's metrics, Go runtime.
+// the node's event counters, the custody service's metrics, those of
+// Options.Collectors, Go runtime.
 func (s *Server) registerMetrics() {
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), nodeCollector{n: s.rt.Node})
 	if s.svc != nil {
 		s.reg.MustRegister(s.svc.Collectors()...)
 	}
+	s.reg.MustRegister(s.extra...)
 	h := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 	s.Handle("GET /metrics", []string{"admin", "auditor", "operator"}, func(w http.ResponseWriter, r *http.Request, _ string) {
 		h.ServeHTTP(w, r)
