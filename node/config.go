@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/viper"
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/evm"
 	"github.com/triad-custody/triad/hsm"
 )
 
@@ -33,6 +34,7 @@ type Config struct {
 	HSM       hsm.Config      `mapstructure:"hsm"`
 	Policy    custody.Policy  `mapstructure:"policy"`
 	Bitcoin   BitcoinConfig   `mapstructure:"bitcoin"`
+	EVM       EVMConfig       `mapstructure:"evm"`
 	Log       LogConfig       `mapstructure:"log"`
 
 	// dir is the directory of the config file; relative paths resolve
@@ -115,6 +117,24 @@ type BitcoinConfig struct {
 	RPCUser    string `mapstructure:"rpc_user"`
 	RPCPassEnv string `mapstructure:"rpc_pass_env"`
 	Broadcast  bool   `mapstructure:"broadcast"`
+}
+
+// EVMConfig lists the EVM chains this node signs for, each with its OWN
+// EVM node (rpc_url), its fee and gas caps and the confirmation depth at
+// which a settlement counts as paid (optional: a node without a chain
+// signs no transaction on it).
+type EVMConfig struct {
+	Chains []evm.Config `mapstructure:"chains"`
+}
+
+// Chain returns the configured chain with the given chain ID.
+func (e EVMConfig) Chain(chainID uint64) (evm.Config, bool) {
+	for _, c := range e.Chains {
+		if c.ChainID == chainID {
+			return c, true
+		}
+	}
+	return evm.Config{}, false
 }
 
 // LogConfig sets the log level: debug, info, warn, error.
@@ -298,6 +318,32 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return fmt.Errorf("%w: policy.%v", ErrConfig, strings.TrimPrefix(err.Error(), custody.ErrInvalidPolicy.Error()+": "))
+	}
+	return c.validateEVM()
+}
+
+// validateEVM checks every evm.chains entry: an http(s) rpc_url, a chain
+// ID listed once, caps and confirmations in range (evm.Config.Validate),
+// and the policy's assets and accounts on that chain well-formed
+// (evm.NewPolicy: contract and recipient addresses).
+func (c *Config) validateEVM() error {
+	seen := map[uint64]bool{}
+	for i, ch := range c.EVM.Chains {
+		key := fmt.Sprintf("evm.chains[%d]", i)
+		if ch.RPCURL == "" {
+			return cfgErr(key+".rpc_url", "required: this node's own EVM node (http(s) JSON-RPC)")
+		}
+		if err := ch.Validate(); err != nil {
+			msg := strings.TrimPrefix(err.Error(), evm.ErrConfig.Error()+": evm.")
+			return fmt.Errorf("%w: %s.%s", ErrConfig, key, msg)
+		}
+		if seen[ch.ChainID] {
+			return cfgErr(key+".chain_id", "chain %d is listed twice", ch.ChainID)
+		}
+		seen[ch.ChainID] = true
+		if _, err := evm.NewPolicy(ch, c.Policy); err != nil {
+			return cfgErr(key, "%v", strings.TrimPrefix(err.Error(), evm.ErrConfig.Error()+": "))
+		}
 	}
 	return nil
 }
