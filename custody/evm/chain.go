@@ -17,7 +17,7 @@ import (
 type Chain struct {
 	Policy Policy
 	Node   Node
-	Nonces *NonceBook
+	Nonces Nonces
 	// GroupKey is the node's own view of a threshold key's group public key.
 	GroupKey func(keyID string) (*btcec.PublicKey, error)
 }
@@ -42,9 +42,12 @@ func (c *Chain) Plan(ctx context.Context, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: nonce of %s: %w", ErrNode, from.Hex(), err)
 	}
-	nonce, held := c.Nonces.HeldBy(from, req.ID) // planned before: a replacement keeps its nonce
-	if !held {
-		nonce, _ = c.Nonces.Next(from, pending)
+	nonce, held, err := c.Nonces.HeldBy(from, req.ID) // planned before: a replacement keeps its nonce
+	if err == nil && !held {
+		nonce, _, err = c.Nonces.Next(from, pending)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNonces, err)
 	}
 	tip, maxFee, err := c.fees(ctx)
 	if err != nil {
@@ -222,10 +225,18 @@ func (c *Chain) checkNonce(ctx context.Context, req Request, p *Plan) error {
 	if p.Nonce < used {
 		return refuse(ReasonNonceUsed, "nonce %d of %s is used: the node has %d confirmed", p.Nonce, p.From.Hex(), used)
 	}
-	if id, ok := c.Nonces.Holder(p.From, p.Nonce); ok && id != req.ID {
-		return refuse(ReasonNonceHeld, "nonce %d of %s is held by request %s", p.Nonce, p.From.Hex(), id)
+	holder, held, err := c.Nonces.Holder(p.From, p.Nonce)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNonces, err)
 	}
-	if n, ok := c.Nonces.HeldBy(p.From, req.ID); ok && n != p.Nonce {
+	if held && holder != req.ID {
+		return refuse(ReasonNonceHeld, "nonce %d of %s is held by request %s", p.Nonce, p.From.Hex(), holder)
+	}
+	n, ok, err := c.Nonces.HeldBy(p.From, req.ID)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNonces, err)
+	}
+	if ok && n != p.Nonce {
 		return refuse(ReasonNonceHeld, "request %s holds nonce %d of %s; its plan must reuse it, not %d", req.ID, n, p.From.Hex(), p.Nonce)
 	}
 	pending, err := c.Node.PendingNonceAt(ctx, p.From)
@@ -234,10 +245,14 @@ func (c *Chain) checkNonce(ctx context.Context, req Request, p *Plan) error {
 	}
 	// A transaction in the node's mempool uses the nonce already: only the
 	// request that holds it may sign again there (a replacement).
-	if id, ok := c.Nonces.Holder(p.From, p.Nonce); p.Nonce < pending && (!ok || id != req.ID) {
+	if p.Nonce < pending && !held {
 		return refuse(ReasonNonceHeld, "nonce %d of %s is taken by a pending transaction no request of this node holds", p.Nonce, p.From.Hex())
 	}
-	if _, end := c.Nonces.Next(p.From, pending); p.Nonce > max(pending, end) {
+	_, end, err := c.Nonces.Next(p.From, pending)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNonces, err)
+	}
+	if p.Nonce > max(pending, end) {
 		return refuse(ReasonNonceGap, "nonce %d of %s: the next free is at most %d", p.Nonce, p.From.Hex(), max(pending, end))
 	}
 	return nil

@@ -36,8 +36,7 @@
 // is never signed and holds nothing.
 //
 // Not yet: the request flow (custody/service) does not call Chain
-// (RequestOf converts its typed requests); the nonce book is in memory
-// (the node's store keeps it once wired); who may ask for a replacement
+// (RequestOf converts its typed requests); who may ask for a replacement
 // (a new request with the same approvals) is the service's to decide.
 //
 // Package gethtest runs a geth --dev chain for the tests (installed by

@@ -35,6 +35,7 @@ var (
 	ErrNode      = errors.New("evm: EVM node")
 	ErrSignature = errors.New("evm: signature")
 	ErrPath      = errors.New("evm: derivation path")
+	ErrNonces    = errors.New("evm: reading the nonces held here")
 )
 
 // Refusal is a check that failed: the node will not sign. Reason is stable

@@ -124,7 +124,7 @@ func TestRefusals(t *testing.T) {
 			if n := e.signers.Load() - before; n != 0 {
 				t.Fatalf("%d signing sessions started for a refused plan", n)
 			}
-			if id, held := book.Holder(e.acct.Address, p.Nonce); held && id == req.ID {
+			if id, held, _ := book.Holder(e.acct.Address, p.Nonce); held && id == req.ID {
 				t.Fatal("a refused plan holds its nonce")
 			}
 		})

@@ -10,6 +10,9 @@
 // batches: each batch's document, the batch each member last joined, and
 // the batch counted once against its daily cap (BeginBatch, idempotent per
 // batch ID); a batch's results are stored all or none (PutResults).
+// nonces.go keeps EVM nonce holds as plan.go keeps reserved outpoints: one
+// nonce of an account per open request (HoldNonce), free again once the
+// request ends unpaid, kept while it is paid.
 //
 // The node's loop around it:
 //

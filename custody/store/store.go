@@ -63,7 +63,7 @@ func Open(path string, party custody.Party) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRequests, bucketIdem, bucketEvidence, bucketNonces, bucketDays, bucketPlans, bucketReserved} {
+		for _, b := range [][]byte{bucketRequests, bucketIdem, bucketEvidence, bucketNonces, bucketDays, bucketPlans, bucketReserved, bucketNonceHolds, bucketNonceOf} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -1,0 +1,139 @@
+package store_test
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/store"
+)
+
+func applyAll(t *testing.T, s *store.Store, id string, evs ...custody.EventType) {
+	t.Helper()
+	for _, ev := range evs {
+		if _, err := s.Apply(id, custody.Event{Type: ev, At: t0, MaxAttempts: 3}, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// SECURITY.md scenario 27 for EVM accounts (issue 12): no two open
+// requests hold one nonce of an account; a request holds one nonce (a
+// replacement reuses it); a request that ends unpaid frees its nonce, a
+// paid one keeps it; the holds survive a restart of the store.
+func TestHoldNonce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "custody.db")
+	s, err := store.Open(path, custody.Custodian)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, k := range []string{"a", "b", "c"} {
+		e, _, err := s.Propose(release(k, 1000), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.Request.ID())
+	}
+	a, b, c := ids[0], ids[1], ids[2]
+	acct, other := [20]byte{1}, [20]byte{2}
+	const chain = 1337
+	if err := s.HoldNonce(chain, acct, 4, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HoldNonce(chain, acct, 4, a); err != nil {
+		t.Fatalf("the same hold again: %v", err)
+	}
+	if err := s.HoldNonce(chain, acct, 4, b); !errors.Is(err, store.ErrNonceHeld) {
+		t.Fatalf("b on a's nonce: %v", err)
+	}
+	if err := s.HoldNonce(chain, acct, 5, a); !errors.Is(err, store.ErrNonceHeld) {
+		t.Fatalf("a at a second nonce: %v", err)
+	}
+	// Another account or chain is another nonce.
+	if err := s.HoldNonce(chain, other, 4, b); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := s.NonceHolder(chain+1, acct, 4); err != nil || ok {
+		t.Fatalf("holder on another chain: %q %v %v", id, ok, err)
+	}
+	if free, end, err := s.NextNonce(chain, acct, 4); err != nil || free != 5 || end != 5 {
+		t.Fatalf("next from 4: %d %d %v, want 5 5", free, end, err)
+	}
+	if free, end, err := s.NextNonce(chain, acct, 2); err != nil || free != 2 || end != 5 {
+		t.Fatalf("next from 2: %d %d %v, want 2 5", free, end, err)
+	}
+	// Restart: the holds are on disk.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = store.Open(path, custody.Custodian); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if id, ok, err := s.NonceHolder(chain, acct, 4); err != nil || !ok || id != a {
+		t.Fatalf("after restart: holder %q %v %v", id, ok, err)
+	}
+	if n, ok, err := s.NonceHeldBy(chain, acct, a); err != nil || !ok || n != 4 {
+		t.Fatalf("after restart: a holds %d %v %v", n, ok, err)
+	}
+	// a fails: its nonce is free for c. b is paid: its nonce stays held.
+	applyAll(t, s, a, custody.EvApprove, custody.EvBegin, custody.EvAbort, custody.EvFail)
+	applyAll(t, s, b, custody.EvApprove, custody.EvBegin, custody.EvSigned, custody.EvDone)
+	if _, ok, _ := s.NonceHeldBy(chain, acct, a); ok {
+		t.Fatal("a failed request still holds its nonce")
+	}
+	if err := s.HoldNonce(chain, acct, 4, c); err != nil {
+		t.Fatalf("nonce of a failed request: %v", err)
+	}
+	if err := s.HoldNonce(chain, acct, 4, a); err == nil {
+		t.Fatal("a failed request took a nonce again")
+	}
+	if err := s.ReleaseNonce(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.NonceHolder(chain, acct, 4); ok {
+		t.Fatal("a released nonce is still held")
+	}
+	if err := s.HoldNonce(chain, other, 4, c); !errors.Is(err, store.ErrNonceHeld) {
+		t.Fatalf("nonce of a paid request: %v", err)
+	}
+}
+
+// Many requests racing for one nonce: exactly one holds it.
+func TestHoldNonceRace(t *testing.T) {
+	s := newStore(t)
+	var ids []string
+	for i := range 16 {
+		e, _, err := s.Propose(release(fmt.Sprintf("n%d", i), 1000), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.Request.ID())
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.HoldNonce(1, [20]byte{9}, 0, id)
+			if err != nil && !errors.Is(err, store.ErrNonceHeld) {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won++
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Fatalf("%d requests hold one nonce", won)
+	}
+}
