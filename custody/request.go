@@ -52,12 +52,13 @@ type Request struct {
 	CreatedAt      time.Time   `json:"created_at"`         // the requester's clock; never trusted for timing
 	Evidence       *MarginCall `json:"evidence,omitempty"` // liquidation only
 	Inputs         []Input     `json:"inputs,omitempty"`   // the plan: coins the nodes chose (inputs.go); not part of the ID
+	EVM            *EVMPlan    `json:"evm,omitempty"`      // the plan on an EVM chain (evmplan.go); not part of the ID
 }
 
 // Base returns r without its plan: what the caller asked and every node
 // stores.
 func (r Request) Base() Request {
-	r.Inputs = nil
+	r.Inputs, r.EVM = nil, nil
 	return r
 }
 
@@ -94,12 +95,12 @@ func (r Request) Canonical() []byte {
 }
 
 // ID is the hex SHA-256 of the domain-separated canonical encoding of the
-// caller's content: every field but Inputs. The coins a request spends are
+// caller's content: every field but the plan (Inputs, EVM). The coins a request spends are
 // chosen and reserved by the nodes when it is signed, so the same request
 // sent twice is one request whatever coins are free at the time, and a
 // request with its plan (the signing payload) names the request it pays.
 func (r Request) ID() string {
-	r.Inputs = nil
+	r.Inputs, r.EVM = nil, nil
 	h := sha256.New()
 	h.Write([]byte(requestDomain))
 	h.Write(r.Canonical())
@@ -149,7 +150,7 @@ func (r Request) validate() error {
 }
 
 func (r Request) validateCanary() error {
-	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.FeeRate != 0 || r.Evidence != nil || len(r.Inputs) != 0 {
+	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.FeeRate != 0 || r.Evidence != nil || len(r.Inputs) != 0 || r.EVM != nil {
 		return malformed("kind", "canary carries only key_id, digest and reason")
 	}
 	if b, err := hex.DecodeString(r.Digest); err != nil || len(b) != sha256.Size || strings.ToLower(r.Digest) != r.Digest {
@@ -192,6 +193,12 @@ func (r Request) validateTransfer() error {
 	}
 	if r.Kind != KindLiquidation && r.Evidence != nil {
 		return malformed("evidence", "only liquidation carries evidence")
+	}
+	if r.EVM != nil {
+		if len(r.Inputs) != 0 {
+			return malformed("evm", "a request is paid by coins (inputs) or by an EVM transaction, not both")
+		}
+		return r.EVM.validate()
 	}
 	return validateInputs(r.Inputs)
 }

@@ -1,0 +1,64 @@
+package custody
+
+import "fmt"
+
+// EVMPlan is the plan of a transfer paid on an EVM chain: the choices the
+// coordinator made from its own EVM node (nonce, fee caps, gas limit) for
+// the one transaction that pays the request. Everything else of that
+// transaction (the paying address, token contract, recipient, call data,
+// value) every signer derives from the request and its own policy, and it
+// checks these choices against its own EVM node and caps (custody/evm).
+// Like Inputs, it is not part of the request's ID: the same request
+// re-planned (a replacement with a higher fee) is the same request, and
+// it holds the same nonce.
+type EVMPlan struct {
+	ChainID              uint64 `json:"chain_id"`
+	Nonce                uint64 `json:"nonce"`
+	Gas                  uint64 `json:"gas"`
+	MaxFeePerGas         string `json:"max_fee_per_gas"`          // wei, decimal
+	MaxPriorityFeePerGas string `json:"max_priority_fee_per_gas"` // wei, decimal
+}
+
+// Bounds of an EVM plan: a gas limit no block refuses outright, and fees
+// of at most 78 decimal digits (a uint256).
+const (
+	minEVMGas    = 21_000
+	maxEVMGas    = 30_000_000
+	maxWeiDigits = 78
+)
+
+// WithEVMPlan returns r paid by the EVM transaction p describes.
+func (r Request) WithEVMPlan(p *EVMPlan) Request {
+	r.EVM = p
+	return r
+}
+
+// validate checks structure only: an EVM node and policy caps judge the
+// values (custody/evm).
+func (p *EVMPlan) validate() error {
+	switch {
+	case p.ChainID == 0:
+		return malformed("evm.chain_id", "must be set")
+	case p.Gas < minEVMGas || p.Gas > maxEVMGas:
+		return malformed("evm.gas", "must be %d..%d", minEVMGas, maxEVMGas)
+	}
+	for _, f := range []struct{ name, v string }{{"evm.max_fee_per_gas", p.MaxFeePerGas}, {"evm.max_priority_fee_per_gas", p.MaxPriorityFeePerGas}} {
+		if err := checkWei(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkWei accepts a decimal integer without sign or leading zeros.
+func checkWei(field, s string) error {
+	if s == "" || len(s) > maxWeiDigits || (len(s) > 1 && s[0] == '0') {
+		return malformed(field, "must be a decimal integer of 1..%d digits without leading zeros", maxWeiDigits)
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return malformed(field, "%s", fmt.Sprintf("must be a decimal integer, got %q", clip(s)))
+		}
+	}
+	return nil
+}
