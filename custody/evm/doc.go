@@ -22,7 +22,13 @@
 //	hash, err := chain.Broadcast(ctx, tx)
 //	paid, err := chain.Paid(ctx, hash)               // Confirmations ≥ policy depth
 //
-// (Chain.Sign is Authorize, a SignFunc and Finalize in one.) Check rebuilds
+// (Chain.Sign is Authorize, a SignFunc and Finalize in one.) For a typed
+// custody request only the coordinator's choices travel, in its plan
+// (custody.Request.EVM: chain ID, nonce, fee caps, gas; Plan.Choices):
+// PlanCustody plans and attaches them, and every node rebuilds the rest of
+// the transaction from the request and its own policy (PlanOf) before it
+// checks (CheckCustody), holds the nonce and signs (AuthorizeCustody) or
+// finalizes (FinalizeCustody). Check rebuilds
 // the transaction from the typed request and refuses, with a *Refusal and
 // its Reason, a plan that differs, a chain ID other than the policy's and
 // its node's, a token not on the allowlist or whose decimals() differ from
