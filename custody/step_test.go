@@ -10,8 +10,8 @@ import (
 // Step is pure: the same state, observations and clock give the same
 // Output, and the caller's state is left as it was (the abort it asks for is
 // the service's to persist). ../shared/SECURITY.md scenario 12: an attempt
-// this node joined that is over never resumes; scenario 22: a request that
-// reached signed is never signed again.
+// this node joined that is over never resumes; scenario 11: exactly one
+// transaction, so a request that reached signed is never signed again.
 func TestStepIsPure(t *testing.T) {
 	h := newHarness(t)
 	h.run("propose", []string{"r1", "release"}, map[string]string{})

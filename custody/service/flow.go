@@ -277,8 +277,9 @@ func (s *Service) onQuery(from string, m message) {
 	}
 }
 
-// step evaluates a request with this node's policy and acts on the
-// decision. It is the only place a request moves forward on its own.
+// step reads a request's state and what this node observes, calls
+// custody.Step (the only place a request moves forward on its own) and
+// executes its Output.
 func (s *Service) step(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
