@@ -13,14 +13,20 @@
 //		err := custody.VerifyApproval(policy, a, req, clock.Now())
 //		st.AddApproval(id, a, clock.Now())                // nonce consumed: replays refused
 //	req, state, _ := st.State(id, clock.Now())
-//	d := custody.Evaluate(policy, state, req, clock.Now())  // Approve | NeedOperator | Refuse, reasons
-//	switch {
-//	case d.Verdict == custody.VerdictRefuse && d.RetryAt.IsZero(): st.Apply(id, Event{Type: EvReject}, ...)
-//	case d.Auto:  st.AddAutoApproval(id, policy.Party, now); tell peers
-//	case d.Ready: st.Apply(id, Event{Type: EvApprove}); st.Apply(id, Event{Type: EvBegin}, policy.SettlementsPerDay)
-//	              ... sign (package tss) ... st.Apply(id, Event{Type: EvSigned}) or EvAbort
-//	}
+//	out := custody.Step(policy, StepState{req, state, last}, observed, clock.Now())
+//	for each effect of out, in order (stop at the first persist that fails):
+//		persist: st.Apply(id, Event{Type: e.Event}, ...) or st.AddAutoApproval(...)
+//		send:    tell peers this party's automatic approval
+//		emit:    record and publish the decision (Evaluate's, inside Step)
+//		sign:    begin an attempt with e.Partner, or queue it for a batch
+//	... sign (package tss) ... st.Apply(id, Event{Type: EvSigned}) or EvAbort
 //	every tick: st.Witness(stopwatch.Lap()); if r := monitor.Check(); r.Jumped { report }
+//
+// Step (step.go) is the request state machine pure in the way raft's
+// RawNode is: (policy, this node's state of the request, what it observed
+// of its peers and sessions, its clock) → an ordered Output of effects. The
+// service only gathers the input and executes the Output, and the golden
+// scripts in testdata drive the same function (datadriven; script_test.go).
 //
 // Policy decisions never trust another party's clock. An emergency unfreeze
 // is signable only when both the wall time since this node first stored it

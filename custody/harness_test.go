@@ -97,22 +97,23 @@ func newHarness(t *testing.T) *harness {
 	return h
 }
 
-func (h *harness) run(line string) string {
-	fields := strings.Fields(line)
-	pos, kv := splitArgs(fields[1:])
+// run executes one script command; a malformed command fails the test.
+func (h *harness) run(cmd string, pos []string, kv map[string]string) string {
 	var out string
 	var err error
-	switch fields[0] {
+	switch cmd {
 	case "propose":
 		out, err = h.propose(pos, kv)
 	case "approve", "veto":
-		out, err = h.approve(custody.Stance(fields[0]), pos, kv)
+		out, err = h.approve(custody.Stance(cmd), pos, kv)
 	case "deliver", "replay":
 		out, err = h.deliver(h.last, kv)
 	case "alter":
 		out, err = h.alter(kv)
 	case "evaluate":
 		out, err = h.evaluate(pos)
+	case "step":
+		out, err = h.step(pos, kv)
 	case "sign":
 		out, err = h.sign(pos, kv)
 	case "transition":
@@ -130,24 +131,12 @@ func (h *harness) run(line string) string {
 	case "exposure":
 		out, err = h.setExposure(pos)
 	default:
-		err = fmt.Errorf("unknown command %q", fields[0])
+		err = fmt.Errorf("unknown command %q", cmd)
 	}
 	if err != nil {
-		h.t.Fatalf("%s: %v", line, err)
+		h.t.Fatalf("%s: %v", cmd, err)
 	}
 	return out
-}
-
-func splitArgs(args []string) (pos []string, kv map[string]string) {
-	kv = map[string]string{}
-	for _, a := range args {
-		if k, v, ok := strings.Cut(a, "="); ok {
-			kv[k] = v
-		} else {
-			pos = append(pos, a)
-		}
-	}
-	return pos, kv
 }
 
 func (h *harness) parties(names []string) ([]custody.Party, error) {

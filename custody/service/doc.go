@@ -18,11 +18,14 @@
 //	Endorse (API, signed approval or veto) ─► VerifyApproval, AddApproval
 //	    (nonce consumed) ─► "endorse" to peers ─► step
 //	peer message ─► the same checks with this node's own policy ─► step
-//	step: Evaluate(policy, own state, request, own clock) ─►
+//	step: read own state and observations (peers' reports, who is
+//	    reachable, live sessions) ─► custody.Step(policy, state, input,
+//	    own clock) ─► execute its effects in order (flow.go):
 //	    refuse: reject | veto | lapse (unless only time can lift it)
 //	    auto:   record this party's automatic approval, tell peers
 //	    ready:  approve; the coordinator (first signer in party order,
-//	            passing over a party that cannot sign now: signers.go)
+//	            passing over a party that cannot sign now:
+//	            custody.SigningPair)
 //	            fixes the request's plan first (plan.go: coins chosen on
 //	            its own Bitcoin node and reserved in its store; a request
 //	            whose coins cannot be had waits, saying why, and spends no

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/triad-custody/triad/custody"
@@ -278,8 +277,9 @@ func (s *Service) onQuery(from string, m message) {
 	}
 }
 
-// step evaluates a request with this node's policy and acts on the
-// decision. It is the only place a request moves forward on its own.
+// step reads a request's state and what this node observes, calls
+// custody.Step (the only place a request moves forward on its own) and
+// executes its Output.
 func (s *Service) step(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,40 +292,18 @@ func (s *Service) step(id string) {
 func (s *Service) stepLocked(id string) {
 	defer s.publishLocked(id)
 	now := s.clock.Now()
-	req, st, ok := s.currentLocked(id, now)
+	state, in, ok := s.currentLocked(id, now)
 	if !ok {
 		return
 	}
-	status := st.Record.Status
-	d := custody.Evaluate(s.pol, st, req, now)
-	s.noteDecisionLocked(id, d)
-	if status == custody.StatusSigning || !custody.QuorumFor(req.Kind).Includes(s.party) {
-		return // an attempt is under way; or this node only observes
-	}
-	if why, lost := s.quorumLostLocked(id, req); lost {
-		s.applyLocked(id, custody.EvFail, why)
-		return
-	}
-	switch d.Verdict {
-	case custody.VerdictRefuse:
-		s.refuseLocked(id, d)
-		return
-	case custody.VerdictNeedOperator:
-		return
-	}
-	if d.Auto && !s.autoApproveLocked(id, req, st, now) {
-		return
-	}
-	if d.Verdict == custody.VerdictApprove {
-		s.proceedLocked(id, req, st)
-	}
+	s.executeLocked(id, state, custody.Step(s.pol, state, in, now))
 }
 
-// currentLocked reads a request's state as of now for a step, settling
-// first what this node already knows: an unfreeze's notice time witnessed,
-// a payment finalized by a peer, an attempt this node joined that is over.
-// It reports false when there is nothing left for the step to do.
-func (s *Service) currentLocked(id string, now time.Time) (custody.Request, custody.State, bool) {
+// currentLocked reads what a step needs as of now: the request, this
+// node's state of it (an unfreeze's notice time witnessed up to now, the
+// account's exposure), the decision it last recorded, and what it observes
+// of its peers, their reachability and its own signing sessions.
+func (s *Service) currentLocked(id string, now time.Time) (custody.StepState, custody.StepInput, bool) {
 	if e, err := s.st.Get(id); err == nil && e.Request.Kind == custody.KindUnfreeze && !e.Progress.Record.Status.Terminal() {
 		// The notice period counts time witnessed up to now, not up to
 		// the last tick: what this node decides and tells its peers
@@ -335,79 +313,67 @@ func (s *Service) currentLocked(id string, now time.Time) (custody.Request, cust
 	req, st, err := s.st.State(id, now)
 	if err != nil {
 		s.log.Error("reading request", "request", short(id), "err", err)
-		return req, st, false
+		return custody.StepState{}, custody.StepInput{}, false
 	}
 	st.Exposure = s.exposure(req.Account)
-	status := st.Record.Status
-	if status == custody.StatusSigned && s.o.Tracker == nil && s.peerDoneLocked(id) {
-		// Without a Bitcoin node of its own, this node takes the payment
-		// from the peer that finalized; with one, it looks (track.go).
-		s.applyLocked(id, custody.EvDone, "finalized by a peer")
+	state := custody.StepState{Request: req, State: st}
+	if d, ok := s.decisions[id]; ok {
+		state.LastDecision = &d
 	}
-	if status.Terminal() || status == custody.StatusSigned {
-		return req, st, false
+	in := custody.StepInput{
+		Peers:         map[custody.Party]custody.PeerReport{},
+		Reachable:     map[custody.Party]bool{},
+		PeerFinalizes: s.o.Tracker == nil,
+		JoinedOver:    st.Record.Status == custody.StatusSigning && s.joinedOverLocked(id),
+		Batches:       s.batching(req),
 	}
-	if status == custody.StatusSigning && s.joinedOverLocked(id) {
-		s.applyLocked(id, custody.EvAbort, "the attempt this node joined is over")
-		if req, st, err = s.st.State(id, now); err != nil {
-			return req, st, false
+	for p, ps := range s.peers[id] {
+		in.Peers[p] = custody.PeerReport{Status: ps.Status, Reason: ps.Reason, Waiting: !ps.wait.retryAt.IsZero()}
+	}
+	if n, _ := s.network(); n != nil {
+		for _, p := range custody.Parties {
+			in.Reachable[p] = p != s.party && n.Connected(string(p))
 		}
-		st.Exposure = s.exposure(req.Account)
 	}
-	return req, st, true
+	return state, in, true
 }
 
-// refuseLocked ends a request this node's policy refuses for good; a
-// refusal that time or an expected fact lifts leaves it to be evaluated
-// again on every tick and message.
-func (s *Service) refuseLocked(id string, d custody.Decision) {
-	if transient(d) {
-		return
+// executeLocked does what a step asked, in order, and stops at the first
+// persist that fails.
+func (s *Service) executeLocked(id string, state custody.StepState, out custody.Output) {
+	req := state.Request
+	for _, e := range out.Effects {
+		switch e.Kind {
+		case custody.EffectPersist:
+			if !s.persistLocked(id, e) {
+				return
+			}
+		case custody.EffectSend:
+			s.broadcast(message{Type: msgEndorse, RequestID: id, Request: req.Canonical(), Auto: true})
+		case custody.EffectEmit:
+			s.noteDecisionLocked(id, *e.Decision)
+		case custody.EffectSign:
+			if e.Batch { // batch_flow.go
+				s.queueLocked(id, req, e.Partner)
+			} else if s.plannedHereLocked(id, req) {
+				s.beginLocked(id, req, e.Partner)
+			}
+		}
 	}
-	ev := custody.EvReject
-	switch {
-	case d.Has(custody.ReasonVetoed):
-		ev = custody.EvVeto
-	case d.Has(custody.ReasonLapsed):
-		ev = custody.EvLapse
-	}
-	s.applyLocked(id, ev, reasons(d))
 }
 
-// autoApproveLocked records and announces this party's automatic approval
-// once; it reports false when the approval could not be stored.
-func (s *Service) autoApproveLocked(id string, req custody.Request, st custody.State, now time.Time) bool {
-	if _, ok := st.Approvals[s.party]; ok {
-		return true
+// persistLocked stores one state change a step asked for and reports
+// whether it was stored.
+func (s *Service) persistLocked(id string, e custody.Effect) bool {
+	if !e.AutoApproval {
+		return s.applyLocked(id, e.Event, e.Reason)
 	}
-	if _, err := s.st.AddAutoApproval(id, s.party, now); err != nil {
+	if _, err := s.st.AddAutoApproval(id, s.party, s.clock.Now()); err != nil {
 		s.log.Error("recording automatic approval", "request", short(id), "err", err)
 		return false
 	}
 	s.emit(Event{Type: EventApproval, RequestID: id, Party: s.party, Detail: "auto"})
-	s.broadcast(message{Type: msgEndorse, RequestID: id, Request: req.Canonical(), Auto: true})
 	return true
-}
-
-// proceedLocked moves an approved request on: the quorum recorded, and
-// where this node leads the signing pair, queued for a batch or begun.
-func (s *Service) proceedLocked(id string, req custody.Request, st custody.State) {
-	// Evaluate's pair is the first two approved parties; the pair that
-	// signs also passes over a party that cannot sign now (signers.go).
-	pair := s.signersLocked(id, req, st)
-	if pair == nil {
-		return
-	}
-	if st.Record.Status == custody.StatusProposed && !s.applyLocked(id, custody.EvApprove, "quorum "+joinParties(pair)) {
-		return
-	}
-	if pair[0] == s.party && s.batching(req) { // batch_flow.go
-		s.queueLocked(id, req, pair[1])
-		return
-	}
-	if pair[0] == s.party && s.plannedHereLocked(id, req) {
-		s.beginLocked(id, req, pair[1])
-	}
 }
 
 // applyLocked runs one state-machine event and reports whether it applied.
@@ -443,38 +409,6 @@ func (s *Service) applyErrLocked(id string, t custody.EventType, reason string) 
 	s.emit(Event{Type: EventStatus, RequestID: id, Party: s.party, Status: e.Progress.Record.Status, Detail: e.Progress.Record.Reason})
 	s.log.Info("request "+string(e.Progress.Record.Status), "request", short(id), "reason", reason)
 	return nil
-}
-
-// quorumLostLocked reports whether peers' final refusals leave too few
-// parties to ever meet the quorum.
-func (s *Service) quorumLostLocked(id string, req custody.Request) (string, bool) {
-	q := custody.QuorumFor(req.Kind)
-	members := q.All
-	if len(members) == 0 {
-		members = q.Among
-	}
-	var refused []string
-	for _, p := range members {
-		// A peer's veto reaches this node too and is judged here; a
-		// peer's "vetoed" alone decides nothing.
-		if ps, ok := s.peers[id][p]; ok && p != s.party && ps.Status.Terminal() && ps.Status != custody.StatusDone && ps.Status != custody.StatusVetoed {
-			refused = append(refused, fmt.Sprintf("%s %s (%s)", p, ps.Status, clip(ps.Reason)))
-		}
-	}
-	lost := len(refused) > 0
-	if len(q.All) == 0 {
-		lost = len(members)-len(refused) < q.Any
-	}
-	return "quorum impossible: " + strings.Join(refused, "; "), lost
-}
-
-func (s *Service) peerDoneLocked(id string) bool {
-	for _, ps := range s.peers[id] {
-		if ps.Status == custody.StatusDone {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Service) noteDecisionLocked(id string, d custody.Decision) {
@@ -535,14 +469,6 @@ func (s *Service) exposure(account string) map[string]uint64 {
 func transient(d custody.Decision) bool { return d.Transient() }
 
 func reasons(d custody.Decision) string { return d.Summary() }
-
-func joinParties(ps []custody.Party) string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = string(p)
-	}
-	return strings.Join(out, "+")
-}
 
 func clip(s string) string {
 	if len(s) > 64 {
