@@ -164,17 +164,15 @@ func TestProtocolVersionOutOfRangeRefused(t *testing.T) {
 	}
 	req := signReq("refused partner")
 	req.Partner = "exchange"
-	start := time.Now()
 	res, err := cu.Sign(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	verifySig(t, fixturePub(t), res.Signature)
-	if len(res.Attempts) != 2 || !strings.Contains(res.Attempts[0].Error, want) || res.Signers[1] != "regulator" {
+	// The first attempt ended on the refusal itself, not on the exchange's
+	// silence (a wall-clock bound here was flaky on a loaded machine).
+	if len(res.Attempts) != 2 || !strings.Contains(res.Attempts[0].Error, want) || strings.Contains(res.Attempts[0].Error, "sent nothing") || res.Signers[1] != "regulator" {
 		t.Fatalf("attempts %+v signers %v", res.Attempts, res.Signers)
-	}
-	if el := time.Since(start); el > 4*time.Second {
-		t.Fatalf("refusal took %v: it should fail over at once", el)
 	}
 	// The custodian answered the hello with its own range, so the exchange
 	// can name both versions too.
