@@ -38,5 +38,7 @@
 // Credit (credit.go) turns a verified proof into a credit line: Σ amount ×
 // price × the asset's collateral factor, capped at the policy's leverage,
 // with prices only from a fresh price input signed by a key the policy
-// names.
+// names. CreditBook (the exchange's node) keeps the latest verified proof
+// per account and the latest prices, and gives the custody service the
+// credit figure (custody.State.Credit) each liquidation is checked against.
 package holdings
