@@ -13,6 +13,7 @@
 //		err := custody.VerifyApproval(policy, a, req, clock.Now())
 //		st.AddApproval(id, a, clock.Now())                // nonce consumed: replays refused
 //	req, state, _ := st.State(id, clock.Now())
+//	state.Exposure, state.Credit = ..., ...  // the node's own figures (the exchange's: its credit book)
 //	d := custody.Evaluate(policy, state, req, clock.Now())  // Approve | NeedOperator | Refuse, reasons
 //	switch {
 //	case d.Verdict == custody.VerdictRefuse && d.RetryAt.IsZero(): st.Apply(id, Event{Type: EvReject}, ...)
@@ -21,6 +22,12 @@
 //	              ... sign (package tss) ... st.Apply(id, Event{Type: EvSigned}) or EvAbort
 //	}
 //	every tick: st.Witness(stopwatch.Lap()); if r := monitor.Check(); r.Jumped { report }
+//
+// A liquidation's margin call is held against this node's own credit
+// figure for the account when it has one (State.Credit: the latest proof of
+// holdings it verified and a fresh signed price): an exposure within the
+// credit line is refused (credit_covers), no figure yet waits
+// (credit_unknown, transient).
 //
 // Policy decisions never trust another party's clock. An emergency unfreeze
 // is signable only when both the wall time since this node first stored it
