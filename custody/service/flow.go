@@ -337,7 +337,7 @@ func (s *Service) currentLocked(id string, now time.Time) (custody.Request, cust
 		s.log.Error("reading request", "request", short(id), "err", err)
 		return req, st, false
 	}
-	st.Exposure, st.Credit = s.exposure(req.Account), s.credit(req.Account, now)
+	st.Exposure, st.Credit = s.exposure(req.Account), s.credit(req, now)
 	status := st.Record.Status
 	if status == custody.StatusSigned && s.o.Tracker == nil && s.peerDoneLocked(id) {
 		// Without a Bitcoin node of its own, this node takes the payment
@@ -352,7 +352,7 @@ func (s *Service) currentLocked(id string, now time.Time) (custody.Request, cust
 		if req, st, err = s.st.State(id, now); err != nil {
 			return req, st, false
 		}
-		st.Exposure, st.Credit = s.exposure(req.Account), s.credit(req.Account, now)
+		st.Exposure, st.Credit = s.exposure(req.Account), s.credit(req, now)
 	}
 	return req, st, true
 }
@@ -531,13 +531,14 @@ func (s *Service) exposure(account string) map[string]uint64 {
 	return nil
 }
 
-// credit is the account's credit figure for custody.State.Credit: nil when
-// this node has no credit source.
-func (s *Service) credit(account string, now time.Time) map[string]custody.CreditFacts {
-	if s.o.Credit == nil || account == "" {
+// credit is a liquidation's account's credit figure for
+// custody.State.Credit: nil for other kinds, and when this node has no
+// credit source.
+func (s *Service) credit(req custody.Request, now time.Time) map[string]custody.CreditFacts {
+	if s.o.Credit == nil || req.Kind != custody.KindLiquidation || req.Account == "" {
 		return nil
 	}
-	return map[string]custody.CreditFacts{account: s.o.Credit(account, now)}
+	return map[string]custody.CreditFacts{req.Account: s.o.Credit(req.Account, now)}
 }
 
 // transient: custody.Decision.Transient.
