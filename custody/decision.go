@@ -46,6 +46,8 @@ const (
 	ReasonOverShortfall     = "over_shortfall"
 	ReasonShortfallExposure = "shortfall_exceeds_exposure"
 	ReasonLeverage          = "leverage"
+	ReasonCreditCovers      = "credit_covers"  // the proof's collateral still covers the exposure
+	ReasonCreditUnknown     = "credit_unknown" // no verified proof or fresh price yet: waits
 	ReasonNotOpened         = "not_opened"
 	ReasonTooEarly          = "too_early"
 	ReasonLapsed            = "lapsed"
@@ -80,11 +82,12 @@ func (d Decision) Has(code string) bool {
 
 // Transient reports whether every reason of a refusal can still go away:
 // the notice period ends, the opener's signed approval arrives, the
-// requester's clock was only a little ahead. Anything else is final.
+// requester's clock was only a little ahead, a credit figure (a verified
+// proof and a fresh price) becomes known. Anything else is final.
 func (d Decision) Transient() bool {
 	for _, r := range d.Reasons {
 		switch r.Code {
-		case ReasonTooEarly, ReasonNotOpened, ReasonFuture:
+		case ReasonTooEarly, ReasonNotOpened, ReasonFuture, ReasonCreditUnknown:
 		default:
 			return false
 		}

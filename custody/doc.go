@@ -28,6 +28,12 @@
 // service only gathers the input and executes the Output, and the golden
 // scripts in testdata drive the same function (datadriven; script_test.go).
 //
+// A liquidation's margin call is held against this node's own credit
+// figure for the account when it has one (State.Credit: the latest proof of
+// holdings it verified and a fresh signed price): an exposure within the
+// credit line is refused (credit_covers), no figure yet waits
+// (credit_unknown, transient).
+//
 // Policy decisions never trust another party's clock. An emergency unfreeze
 // is signable only when both the wall time since this node first stored it
 // and the monotonic time it has itself witnessed (Timeline) exceed the

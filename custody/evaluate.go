@@ -179,6 +179,29 @@ func (e *evaluation) checkLiquidation() {
 		}
 	}
 	e.checkLeverage(ev)
+	if ev.Account == req.Account {
+		e.checkCredit(ev)
+	}
+}
+
+// checkCredit holds the margin call against this node's own credit figure
+// for the account (State.Credit), not the collateral the engine claims: an
+// exposure the proven collateral still covers is no reason to liquidate,
+// and without a figure (no verified proof, a stale price) it waits.
+func (e *evaluation) checkCredit(ev *MarginCall) {
+	if e.st.Credit == nil {
+		return // this node has no credit source
+	}
+	c, ok := e.st.Credit[ev.Account]
+	switch {
+	case !ok:
+		e.refusef(ReasonCreditUnknown, "no credit figure for %s on this node yet", ev.Account)
+	case c.Unknown != "" || c.Limit == nil:
+		e.refusef(ReasonCreditUnknown, "credit of %s unknown: %s", ev.Account, c.Unknown)
+	case u(ev.Exposure).Cmp(c.Limit) <= 0:
+		e.refusef(ReasonCreditCovers, "exposure %d is within the credit line %s of the proof of %s (priced %s)",
+			ev.Exposure, c.Limit, c.SnapshotTime.UTC().Format(time.RFC3339), c.PriceTime.UTC().Format(time.RFC3339))
+	}
 }
 
 // checkLeverage computes haircut collateral and the leverage

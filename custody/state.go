@@ -1,6 +1,9 @@
 package custody
 
-import "time"
+import (
+	"math/big"
+	"time"
+)
 
 // Timeline is what one node knows about a request's age by its own clocks.
 // The node persists it with the request.
@@ -60,6 +63,29 @@ type State struct {
 	// A policy with require_zero_exposure refuses releases while it is > 0
 	// and asks an operator when the account is missing.
 	Exposure map[string]uint64
+	// Credit maps an account to this node's mirrored-credit figure for it
+	// (issue 13), which a liquidation's evidence must be consistent with.
+	// The exchange's node fills it from the latest proof of holdings it
+	// verified and a fresh signed price (holdings.CreditBook). Nil: this
+	// node has no credit source and checks no liquidation against one; an
+	// account missing from a non-nil map: nothing known yet, so the
+	// liquidation waits.
+	Credit map[string]CreditFacts
+}
+
+// CreditFacts is one account's credit figure as this node computed it.
+type CreditFacts struct {
+	// Unknown says why there is no figure now (no verified proof, a stale
+	// or missing price); a liquidation waits rather than passes.
+	Unknown string
+	// Limit is the credit line, quote minor units: the haircut value of
+	// the holdings in the proof at the signed price, times the leverage
+	// cap. It is the maintenance line: an exposure at or under it is
+	// covered, and a margin call on it is refused.
+	Limit *big.Int
+	// SnapshotTime and PriceTime date the proof and the price.
+	SnapshotTime time.Time
+	PriceTime    time.Time
 }
 
 // DayKey is the UTC day of t, the key of Settlements for the class "".

@@ -117,9 +117,15 @@ func printReport(w io.Writer, rep holdings.Report) {
 	fmt.Fprintf(w, "holdings reconciliation at %s\n", rep.Time.UTC().Format(time.RFC3339))
 	for _, v := range rep.Views {
 		fmt.Fprintf(w, "%s: root %s over %d leaves\n", v.Party, v.Root, v.Count)
+		if v.Audit != nil {
+			fmt.Fprintf(w, "%s: audit chain head %d/%.12s\n", v.Party, v.Audit.Head.Seq, v.Audit.Head.Hash)
+		}
 	}
 	for _, p := range rep.Missing {
 		fmt.Fprintf(w, "MISSING %s: no view before the deadline\n", p)
+	}
+	for _, f := range rep.Failed {
+		fmt.Fprintf(w, "FAILED %s: cannot read its own view: %s\n", f.Party, f.Error)
 	}
 	for _, d := range rep.Differences {
 		fmt.Fprintf(w, "DIFFERS %s\n", d)

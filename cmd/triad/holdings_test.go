@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -81,12 +82,19 @@ func TestHoldingsCommands(t *testing.T) {
 		t.Fatalf("holdings view: %v\n%s", err, out)
 	}
 	out, err = run(append([]string{"holdings", "reconcile", "--json=false"}, as(custody.Regulator, "auditor")...)...)
-	if err != nil || !strings.Contains(out, "the views agree") {
+	if err != nil || !strings.Contains(out, "the views agree") || !strings.Contains(out, "exchange: audit chain head ") {
 		t.Fatalf("holdings reconcile: %v\n%s", err, out)
 	}
 	chains[custody.Exchange].Set("acct-1", 1)
 	out, err = run(append([]string{"holdings", "reconcile", "--json=false"}, as(custody.Regulator, "auditor")...)...)
 	if _, ok := err.(userError); !ok || !strings.Contains(out, `DIFFERS exchange: acct-1/BTC is "1" here, "120000" at the others`) {
 		t.Fatalf("holdings reconcile, one view changed: %v\n%s", err, out)
+	}
+	// A node that cannot read its own chain view is named with its error.
+	chains[custody.Custodian].Fail(errors.New("bitcoin node: connection refused"))
+	out, err = run(append([]string{"holdings", "reconcile", "--json=false"}, as(custody.Regulator, "auditor")...)...)
+	if _, ok := err.(userError); !ok || !strings.Contains(out, "FAILED custodian: cannot read its own view") ||
+		!strings.Contains(out, "connection refused") || strings.Contains(out, "MISSING") {
+		t.Fatalf("holdings reconcile, the custodian's chain view failing: %v\n%s", err, out)
 	}
 }

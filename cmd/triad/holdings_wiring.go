@@ -40,6 +40,16 @@ func holdingsWiring(cfg *node.Config, settler *settle.Settler, svc *service.Serv
 	return auth, att, &v
 }
 
+// creditBook is the exchange's node's book of verified proofs and prices
+// (POST /v1/credit records into it) that its liquidations are checked
+// against; nil on the other nodes, and where the policy names no price key.
+func creditBook(cfg *node.Config) *holdings.CreditBook {
+	if cfg.Policy.Party != custody.Exchange || len(cfg.Policy.PriceKeys) == 0 {
+		return nil
+	}
+	return &holdings.CreditBook{Policy: cfg.Policy}
+}
+
 // holdingsFile keeps the custodian's latest signed snapshot in data_dir.
 const holdingsFile = "holdings-snapshot.json"
 

@@ -82,10 +82,15 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		s.Close()
 		return userError{Err: err}
 	}
-	svc, err := service.Open(cfg, service.Options{Logger: log,
+	book := creditBook(cfg)
+	so := service.Options{Logger: log,
 		Digester:  service.CanaryDigester(cfg.Policy, settler.Digester(service.DefaultDigester)),
 		Finalizer: service.CanaryFinalizer(cfg.Policy, settler.Finalizer()),
-		Tracker:   settler.Tracker(), Coins: settler, Batcher: settler})
+		Tracker:   settler.Tracker(), Coins: settler, Batcher: settler}
+	if book != nil {
+		so.Credit = book.Facts
+	}
+	svc, err := service.Open(cfg, so)
 	if err != nil {
 		s.Close()
 		return err
@@ -114,7 +119,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	if attester != nil {
 		runAttester(ctx, attester, rt, cfg.Policy.SnapshotEvery(), log)
 	}
-	opts := api.Options{Custody: svc, Holdings: attester, HoldingsView: view}
+	opts := api.Options{Custody: svc, Holdings: attester, HoldingsView: view, Credit: book}
 	if view != nil {
 		rec := startReconciler(ctx, cfg, view, rt, svc, log)
 		opts.Reconciler, opts.Collectors = rec, rec.Collectors()

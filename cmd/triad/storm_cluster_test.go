@@ -59,6 +59,9 @@ type stormCluster struct {
 	accounts []stormAccount
 	batchKey string // the policy key for liquidation batches per day, "" if main has none
 	perDay   int    // settlements_per_day
+	// attestKey, when set, is a second key in policy.keys, of role
+	// attestation; extraPolicy is appended to every node's policy.
+	attestKey, extraPolicy string
 }
 
 type stormAccount struct {
@@ -101,6 +104,13 @@ func batchPolicyKey(t testing.TB) string {
 // account's address through the API and funds each with one coin.
 func startStormCluster(t *testing.T, n int) *stormCluster {
 	t.Helper()
+	return startStormClusterWith(t, n, nil)
+}
+
+// startStormClusterWith is startStormCluster with shape applied to the
+// cluster before any config is written.
+func startStormClusterWith(t *testing.T, n int, shape func(*stormCluster)) *stormCluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	funderKey, funderAddr := newTestKey(t)
@@ -127,50 +137,62 @@ func startStormCluster(t *testing.T, n int) *stormCluster {
 	for i := 0; i < n; i++ {
 		c.accounts = append(c.accounts, stormAccount{ID: fmt.Sprintf("acct-%d", i), Path: fmt.Sprintf("m/0/%d", i)})
 	}
+	if shape != nil {
+		shape(c)
+	}
 	t.Setenv("TRIAD_TEST_BTC_PASS", chain.Pass)
 	for i, p := range node.DefaultParties {
 		cfg := c.writeConfig(t, p, owner)
 		if out, errOut, code := triad(t, c.bin, "init", "-c", cfg); code != 0 {
 			t.Fatalf("init %s: %d %s %s", p, code, out, errOut)
 		}
-		seedFixturePreParams(t, cfg, i)
+		sets := []int{i}
+		if c.attestKey != "" {
+			// A second DKG needs a second set at each node; the fixtures
+			// hold five, so the regulator uses its own set for both keys
+			// (one party's, never another's).
+			sets = append(sets, []int{3, 4, i}[i])
+		}
+		seedFixturePreParams(t, cfg, sets...)
 	}
 	for _, p := range node.DefaultParties {
 		c.cfgs[p] = c.writeConfig(t, p, owner)
 		c.started[p] = startNode(t, c.bin, c.cfgs[p])
 	}
-	c.keygen(t)
+	c.keygenKey(t, stormKeyID)
 	c.deriveAddresses(ctx, t)
 	c.fund(ctx, t, funderKey, funderAddr)
 	return c
 }
 
-// keygen runs the custody key's DKG the way operators do: a spec, two
-// parties' operator approvals (the configs' test operators alice and bob),
-// then the keygen with both.
-func (c *stormCluster) keygen(t *testing.T) {
+// keygenKey runs a key's DKG the way operators do: a spec, two parties'
+// operator approvals (the configs' test operators alice and bob), then the
+// keygen with both. It returns the keygen's output (its public key).
+func (c *stormCluster) keygenKey(t *testing.T, keyID string) string {
 	t.Helper()
-	spec := filepath.Join(c.dir, "keygen-spec.json")
-	if out, errOut, code := triad(t, c.bin, "keygen", "spec", "--key-id", stormKeyID, "--out", spec); code != 0 {
+	spec := filepath.Join(c.dir, "keygen-spec-"+keyID+".json")
+	if out, errOut, code := triad(t, c.bin, "keygen", "spec", "--key-id", keyID, "--out", spec); code != 0 {
 		t.Fatalf("keygen spec: %d\n%s\n%s", code, out, errOut)
 	}
-	args := []string{"keygen", "-c", c.cfgs["custodian"], "--key-id", stormKeyID, "--spec", spec}
+	args := []string{"keygen", "-c", c.cfgs["custodian"], "--key-id", keyID, "--spec", spec}
 	for p, name := range map[string]string{"custodian": "alice", "exchange": "bob"} {
 		seed := sha256.Sum256([]byte("triad-test/operator/" + p + "/" + name))
 		kf := filepath.Join(c.dir, name+".key")
 		if err := os.WriteFile(kf, []byte(hex.EncodeToString(seed[:])+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		appr := filepath.Join(c.dir, "keygen-"+p+".json")
+		appr := filepath.Join(c.dir, "keygen-"+keyID+"-"+p+".json")
 		if out, errOut, code := triad(t, c.bin, "keygen", "approve", "--spec", spec, "--party", p, "--operator", name,
 			"--operator-key", kf, "--out", appr); code != 0 {
 			t.Fatalf("keygen approve %s: %d\n%s\n%s", p, code, out, errOut)
 		}
 		args = append(args, "--approval", appr)
 	}
-	if out, errOut, code := triad(t, c.bin, args...); code != 0 {
+	out, errOut, code := triad(t, c.bin, args...)
+	if code != 0 {
 		t.Fatalf("keygen: %d\n%s\n%s", code, out, errOut)
 	}
+	return out
 }
 
 // writeConfig writes party's storm config (peers as in writeConfigAt).
@@ -186,6 +208,10 @@ func (c *stormCluster) writeConfig(t *testing.T, party, owner string) string {
 			fmt.Fprintf(&peers, "    addrs: [%s]\n", strings.Join(p.p2p, ", "))
 		}
 	}
+	attest := ""
+	if c.attestKey != "" {
+		attest = ", {id: " + c.attestKey + ", role: attestation}"
+	}
 	var pol strings.Builder
 	if party != "regulator" { // the regulator observes liquidations
 		pol.WriteString("  auto_approve: [liquidation]\n")
@@ -193,6 +219,7 @@ func (c *stormCluster) writeConfig(t *testing.T, party, owner string) string {
 	if c.batchKey != "" {
 		fmt.Fprintf(&pol, "  %s: %d\n", c.batchKey, max(len(c.accounts), 10))
 	}
+	pol.WriteString(c.extraPolicy)
 	pol.WriteString("  accounts:\n")
 	for _, a := range c.accounts {
 		fmt.Fprintf(&pol, "    - {id: %s, key_id: %s, child_path: %s, owner_address: %s}\n", a.ID, stormKeyID, a.Path, owner)
@@ -217,7 +244,7 @@ policy:
   evidence_max_age: 1h
   liquidation_address: %[5]s
   margin_engine_keys: [%[6]s]
-  keys: [{id: %[7]s, role: custody}]
+  keys: [{id: %[7]s, role: custody}%[10]s]
   assets: [{symbol: BTC, decimals: 8, max_amount: 100000000, collateral_factor_bps: 10000}]
   operators:
     custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
@@ -225,7 +252,7 @@ policy:
     regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
 %[8]slog: {level: warn}
 `, party, peers.String(), c.chain.RPCHost, c.chain.User, c.settle,
-		hex.EncodeToString(c.engine.Public().(ed25519.PublicKey)), stormKeyID, pol.String(), c.perDay)
+		hex.EncodeToString(c.engine.Public().(ed25519.PublicKey)), stormKeyID, pol.String(), c.perDay, attest)
 	path := filepath.Join(c.dir, party+".yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)

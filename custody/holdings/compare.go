@@ -18,6 +18,9 @@ type NodeView struct {
 	// view is too large to send whole.
 	Leaves []Leaf `json:"leaves,omitempty"`
 	Count  uint64 `json:"count,omitempty"`
+	// Audit is the node's audit chain head, read with the view at a
+	// reconciliation (CompareAudit); nil elsewhere.
+	Audit *AuditHead `json:"audit,omitempty"`
 }
 
 // ViewOf builds a node's view from what View.Read returned.
@@ -34,18 +37,23 @@ type Difference struct {
 	Party string `json:"party"`
 	// What differs: "chain" (other heads: it reads another block), "leaf"
 	// (the same heads, another amount of Account/Asset, or a leaf the
-	// others lack or have), "root" (the leaves it sent do not give its root).
+	// others lack or have), "root" (the leaves it sent do not give its root),
+	// "audit" (its audit chain: CompareAudit, with Detail).
 	What    string `json:"what"`
 	Account string `json:"account,omitempty"`
 	Asset   string `json:"asset,omitempty"`
 	// Got is this node's amount, Want the others' ("" for no leaf).
-	Got  string `json:"got,omitempty"`
-	Want string `json:"want,omitempty"`
+	Got    string `json:"got,omitempty"`
+	Want   string `json:"want,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 func (d Difference) String() string {
 	if d.What == "leaf" {
 		return fmt.Sprintf("%s: %s/%s is %q here, %q at the others", d.Party, d.Account, d.Asset, d.Got, d.Want)
+	}
+	if d.Detail != "" {
+		return fmt.Sprintf("%s: %s differs: %s", d.Party, d.What, d.Detail)
 	}
 	return fmt.Sprintf("%s: %s differs", d.Party, d.What)
 }

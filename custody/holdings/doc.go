@@ -30,13 +30,16 @@
 // Attester.File keeps the latest across restarts (keep.go). Compare
 // reconciles the nodes' own views (NodeView), naming the node that differs
 // from the majority and each leaf that differs; Reconciler (every node)
-// answers peers' requests for its view over the node network (ViewTopic)
-// and, on the regulator's node, runs Compare on schedule, records the
-// Report on the audit chain and a disagreement as an incident on every
-// node.
+// answers peers' requests for its view, with its audit chain head
+// (AuditHead), over the node network (ViewTopic) and, on the regulator's
+// node, runs Compare and CompareAudit on schedule, records the Report on
+// the audit chain and a disagreement as an incident on every node; a node
+// that cannot read its own view answers with its error (Report.Failed).
 //
 // Credit (credit.go) turns a verified proof into a credit line: Σ amount ×
 // price × the asset's collateral factor, capped at the policy's leverage,
 // with prices only from a fresh price input signed by a key the policy
-// names.
+// names. CreditBook (the exchange's node) keeps the latest verified proof
+// per account and the latest prices, and gives the custody service the
+// credit figure (custody.State.Credit) each liquidation is checked against.
 package holdings

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -43,9 +44,12 @@ type Appender interface {
 	Append(e audit.Entry) (audit.Record, error)
 }
 
-// viewMsg asks for a view (Ask) or answers one (Reply, View).
+// viewMsg asks for a view (Ask, and Pin: the seq of the asked node's audit
+// chain head pinned at the last reconciliation) or answers one (Reply,
+// View; or Error: the node could not read its own view).
 type viewMsg struct {
 	Ask   string    `json:"ask,omitempty"`
+	Pin   uint64    `json:"pin,omitempty"`
 	Reply string    `json:"reply,omitempty"`
 	View  *NodeView `json:"view,omitempty"`
 	Error string    `json:"error,omitempty"`
@@ -64,11 +68,28 @@ type Report struct {
 	Time        time.Time    `json:"time"`
 	Views       []NodeView   `json:"views"` // leaves dropped: heads, root and count
 	Missing     []string     `json:"missing,omitempty"`
+	Failed      []PeerError  `json:"failed,omitempty"`
 	Differences []Difference `json:"differences,omitempty"`
 }
 
-// OK reports whether every node answered and all views agree.
-func (r Report) OK() bool { return len(r.Missing) == 0 && len(r.Differences) == 0 }
+// PeerError is a node that answered that it could not read its own view.
+type PeerError struct {
+	Party string `json:"party"`
+	Error string `json:"error"`
+}
+
+func (e PeerError) String() string { return e.Party + ": " + e.Error }
+
+// OK reports whether every node answered with its view and all views
+// (and audit chains) agree.
+func (r Report) OK() bool { return len(r.Missing)+len(r.Failed)+len(r.Differences) == 0 }
+
+// reply is a peer's answer: its view, or why it has none.
+type reply struct {
+	party string
+	view  *NodeView
+	err   string
+}
 
 // Reconciler answers peers' requests for this node's holdings view and,
 // on the regulator's node, reconciles the three views (Reconcile).
@@ -76,7 +97,10 @@ type Reconciler struct {
 	Party string
 	View  View
 	Net   Messenger
-	Audit Appender // nil: no audit record
+	// Audit is this node's audit chain: each reconciliation is recorded on
+	// it, and, when it is an AuditChain (*audit.Chain is), its head is read
+	// with the holdings view and compared (CompareAudit). nil: neither.
+	Audit Appender
 	// Incidents, when set, records a disagreement at this node, and the
 	// regulator's outcome at the others.
 	Incidents Incidents
@@ -84,8 +108,9 @@ type Reconciler struct {
 	Log       *slog.Logger
 
 	mu      sync.Mutex
-	waiting map[string]chan NodeView
+	waiting map[string]chan reply
 	busy    bool
+	pinned  map[string]audit.Head // each node's audit head at the last reconciliation that found it intact
 	metrics struct {
 		once                  sync.Once
 		runs                  prometheus.Counter
@@ -113,7 +138,7 @@ func (r *Reconciler) Collectors() []prometheus.Collector {
 // Start registers the view handler on the node.
 func (r *Reconciler) Start() {
 	r.mu.Lock()
-	r.waiting = map[string]chan NodeView{}
+	r.waiting = map[string]chan reply{}
 	r.mu.Unlock()
 	r.Net.HandleApp(ViewTopic, r.receive)
 }
@@ -149,27 +174,27 @@ func (r *Reconciler) receive(from string, b []byte) {
 		}
 		r.busy = true
 		r.mu.Unlock()
-		go r.answer(from, m.Ask)
+		go r.answer(from, m.Ask, m.Pin)
 	case m.Outcome != "" && from == string(custody.Regulator) && r.Incidents != nil:
 		r.Incidents.ReportIncident(node.Incident{Protocol: "holdings", Error: clipTo(m.Outcome, maxOutcome)})
-	case m.Reply != "" && m.View != nil && m.View.Party == from:
+	case m.Reply != "" && (m.View != nil && m.View.Party == from || m.View == nil && m.Error != ""):
 		r.mu.Lock()
 		ch := r.waiting[m.Reply]
 		r.mu.Unlock()
 		if ch != nil {
 			select {
-			case ch <- *m.View:
+			case ch <- reply{party: from, view: m.View, err: clipTo(m.Error, maxOutcome)}:
 			default:
 			}
 		}
 	}
 }
 
-func (r *Reconciler) answer(to, nonce string) {
+func (r *Reconciler) answer(to, nonce string, pin uint64) {
 	defer func() { r.mu.Lock(); r.busy = false; r.mu.Unlock() }()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	v, err := r.own(ctx)
+	v, err := r.own(ctx, pin)
 	msg := viewMsg{Reply: nonce, View: &v}
 	if err != nil {
 		msg = viewMsg{Reply: nonce, Error: err.Error()}
@@ -180,8 +205,9 @@ func (r *Reconciler) answer(to, nonce string) {
 	}
 }
 
-// own is this node's view, its leaves dropped past maxViewLeaves.
-func (r *Reconciler) own(ctx context.Context) (NodeView, error) {
+// own is this node's view, its leaves dropped past maxViewLeaves, with
+// its audit chain head (and its record at seq pin) read after it.
+func (r *Reconciler) own(ctx context.Context, pin uint64) (NodeView, error) {
 	leaves, heads, err := r.View.Read(ctx)
 	if err != nil {
 		return NodeView{}, err
@@ -189,6 +215,9 @@ func (r *Reconciler) own(ctx context.Context) (NodeView, error) {
 	v, err := ViewOf(r.Party, leaves, heads)
 	if len(v.Leaves) > maxViewLeaves {
 		v.Leaves = nil
+	}
+	if c, ok := r.Audit.(AuditChain); ok {
+		v.Audit = ReadAuditHead(c, pin)
 	}
 	return v, err
 }
@@ -214,7 +243,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	}
 	r.Collectors() // makes the metrics if no one asked for them yet
 	r.metrics.runs.Inc()
-	r.metrics.differences.Set(float64(len(rep.Missing) + len(rep.Differences)))
+	r.metrics.differences.Set(float64(len(rep.Missing) + len(rep.Failed) + len(rep.Differences)))
 	r.metrics.lastTime.Set(float64(rep.Time.Unix()))
 	b, _ := json.Marshal(rep)
 	if r.Audit != nil {
@@ -223,7 +252,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		}
 	}
 	if !rep.OK() {
-		r.log().Error("holdings reconciliation: the views differ", "missing", rep.Missing, "differences", fmt.Sprint(rep.Differences))
+		r.log().Error("holdings reconciliation: the views differ", "missing", rep.Missing, "failed", fmt.Sprint(rep.Failed), "differences", fmt.Sprint(rep.Differences))
 		r.incident(ctx, rep)
 	}
 	return rep, nil
@@ -232,8 +261,8 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 // incident records a disagreement here and tells the peers, which record
 // it too.
 func (r *Reconciler) incident(ctx context.Context, rep Report) {
-	what := clipTo(fmt.Sprintf("holdings reconciliation at %s: missing %v, differences %v",
-		rep.Time.UTC().Format(time.RFC3339), rep.Missing, rep.Differences), maxOutcome)
+	what := clipTo(fmt.Sprintf("holdings reconciliation at %s: missing %v, failed %v, differences %v",
+		rep.Time.UTC().Format(time.RFC3339), rep.Missing, rep.Failed, rep.Differences), maxOutcome)
 	if r.Incidents != nil {
 		r.Incidents.ReportIncident(node.Incident{Time: rep.Time, Protocol: "holdings", Error: what})
 	}
@@ -254,42 +283,37 @@ func (r *Reconciler) once(ctx context.Context) (Report, error) {
 	nb := make([]byte, 16)
 	rand.Read(nb)
 	nonce := hex.EncodeToString(nb)
-	ch := make(chan NodeView, 8)
+	ch := make(chan reply, 8)
 	r.mu.Lock()
 	if r.waiting == nil { // Start not called: no reply can arrive, the peers are missing
-		r.waiting = map[string]chan NodeView{}
+		r.waiting = map[string]chan reply{}
 	}
 	r.waiting[nonce] = ch
+	pinned := maps.Clone(r.pinned)
 	r.mu.Unlock()
 	defer func() { r.mu.Lock(); delete(r.waiting, nonce); r.mu.Unlock() }()
-	ask, _ := json.Marshal(viewMsg{Ask: nonce})
 	peers := r.Net.Peers()
 	for _, p := range peers {
+		ask, _ := json.Marshal(viewMsg{Ask: nonce, Pin: pinned[p].Seq})
 		if err := r.Net.SendApp(ctx, p, ViewTopic, ask); err != nil {
 			r.log().Warn("asking for a holdings view", "peer", p, "err", err)
 		}
 	}
-	mine, err := r.own(ctx)
+	mine, err := r.own(ctx, pinned[r.Party].Seq)
 	if err != nil {
 		return Report{}, fmt.Errorf("this node's own holdings view: %w", err)
 	}
-	views := []NodeView{mine}
-	got := map[string]bool{}
-collect:
-	for len(got) < len(peers) {
-		select {
-		case v := <-ch:
-			if slices.Contains(peers, v.Party) && !got[v.Party] {
-				got[v.Party] = true
-				views = append(views, v)
-			}
-		case <-ctx.Done():
-			break collect
-		}
+	views, failed := r.collect(ctx, ch, peers)
+	views = append(views, mine)
+	rep := Report{Time: r.now(), Differences: Compare(views), Failed: failed}
+	if _, ok := r.Audit.(AuditChain); ok {
+		audits := CompareAudit(views, pinned)
+		rep.Differences = append(rep.Differences, audits...)
+		r.pin(views, audits)
 	}
-	rep := Report{Time: r.now(), Differences: Compare(views)}
 	for _, p := range peers {
-		if !got[p] {
+		if !slices.ContainsFunc(views, func(v NodeView) bool { return v.Party == p }) &&
+			!slices.ContainsFunc(failed, func(f PeerError) bool { return f.Party == p }) {
 			rep.Missing = append(rep.Missing, p)
 		}
 	}
@@ -299,6 +323,47 @@ collect:
 		rep.Views = append(rep.Views, v)
 	}
 	return rep, nil
+}
+
+// collect takes the peers' answers until each has answered once or ctx
+// ends: their views, and the errors of those that could not read theirs.
+func (r *Reconciler) collect(ctx context.Context, ch <-chan reply, peers []string) ([]NodeView, []PeerError) {
+	var views []NodeView
+	var failed []PeerError
+	got := map[string]bool{}
+	for len(got) < len(peers) {
+		select {
+		case a := <-ch:
+			if !slices.Contains(peers, a.party) || got[a.party] {
+				continue
+			}
+			got[a.party] = true
+			if a.view != nil {
+				views = append(views, *a.view)
+			} else {
+				failed = append(failed, PeerError{Party: a.party, Error: a.err})
+			}
+		case <-ctx.Done():
+			return views, failed
+		}
+	}
+	return views, failed
+}
+
+// pin keeps each node's audit head whose chain was found intact, for the
+// next reconciliation to check that its past is unchanged; a node named
+// keeps its older pin, so it stays named until its chain is mended.
+func (r *Reconciler) pin(views []NodeView, audits []Difference) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pinned == nil {
+		r.pinned = map[string]audit.Head{}
+	}
+	for _, v := range views {
+		if v.Audit != nil && !slices.ContainsFunc(audits, func(d Difference) bool { return d.Party == v.Party }) {
+			r.pinned[v.Party] = v.Audit.Head
+		}
+	}
 }
 
 // maxOutcome bounds the text of a disagreement incident.

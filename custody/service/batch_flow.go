@@ -538,7 +538,7 @@ func (s *Service) judgeMemberLocked(id string, participants []string, now time.T
 	if state.Record.Status.Terminal() {
 		return fmt.Sprintf("%s here: %s", state.Record.Status, state.Record.Reason), false
 	}
-	state.Exposure = s.exposure(req.Account)
+	state.Exposure, state.Credit = s.exposure(req.Account), s.credit(req, now)
 	d := custody.Evaluate(s.pol, state, req, now)
 	switch d.Verdict {
 	case custody.VerdictRefuse:

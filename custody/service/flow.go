@@ -315,7 +315,7 @@ func (s *Service) currentLocked(id string, now time.Time) (custody.StepState, cu
 		s.log.Error("reading request", "request", short(id), "err", err)
 		return custody.StepState{}, custody.StepInput{}, false
 	}
-	st.Exposure = s.exposure(req.Account)
+	st.Exposure, st.Credit = s.exposure(req.Account), s.credit(req, now)
 	state := custody.StepState{Request: req, State: st}
 	if d, ok := s.decisions[id]; ok {
 		state.LastDecision = &d
@@ -463,6 +463,16 @@ func (s *Service) exposure(account string) map[string]uint64 {
 		return map[string]uint64{account: x}
 	}
 	return nil
+}
+
+// credit is a liquidation's account's credit figure for
+// custody.State.Credit: nil for other kinds, and when this node has no
+// credit source.
+func (s *Service) credit(req custody.Request, now time.Time) map[string]custody.CreditFacts {
+	if s.o.Credit == nil || req.Kind != custody.KindLiquidation || req.Account == "" {
+		return nil
+	}
+	return map[string]custody.CreditFacts{req.Account: s.o.Credit(req.Account, now)}
 }
 
 // transient: custody.Decision.Transient.

@@ -65,6 +65,10 @@ type Options struct {
 	Batcher Batcher
 	// Exposure reports an account's open exposure (require_zero_exposure).
 	Exposure func(account string) (uint64, bool)
+	// Credit reports an account's mirrored-credit figure at a time (the
+	// exchange's node: holdings.CreditBook.Facts), which a liquidation's
+	// evidence is checked against (custody.State.Credit); nil: none.
+	Credit func(account string, now time.Time) custody.CreditFacts
 	// Tracker follows a done request's Bitcoin transaction on this node's
 	// Bitcoin node, from Tick, until it has TrackConfirmations (default
 	// 6); nil: nothing is tracked.

@@ -363,7 +363,7 @@ func (s *Service) gatherJoinLocked(prop custody.SignProposal, f *custody.JoinFac
 	}
 	f.Now = s.clock.Now()
 	_, f.State, f.StateErr = s.st.State(id, f.Now)
-	f.State.Exposure = s.exposure(prop.Request.Account)
+	f.State.Exposure, f.State.Credit = s.exposure(prop.Request.Account), s.credit(prop.Request, f.Now)
 	name, _ := custody.ParseSessionName(prop.Session)
 	if ls, ok := s.sessions[sessionKey(name)]; ok && s.live(ls) {
 		f.LiveWith = custody.Party(ls.coordinator)

@@ -48,6 +48,7 @@ type Server struct {
 	extra    []prometheus.Collector
 	// reconciler reconciles the nodes' holdings views on demand.
 	reconciler *holdings.Reconciler
+	book       *holdings.CreditBook
 }
 
 // Route is one registered endpoint (the OpenAPI document must list exactly
@@ -75,6 +76,10 @@ type Options struct {
 	Collectors []prometheus.Collector
 	// Reconciler, when set, serves POST /v1/holdings/reconcile.
 	Reconciler *holdings.Reconciler
+	// Credit, when set, keeps what POST /v1/credit verified: the latest
+	// proof per account and the latest prices, which this node's
+	// liquidations are checked against (the exchange's node).
+	Credit *holdings.CreditBook
 }
 
 // New builds the API server for rt, loading every credential's token.
@@ -82,7 +87,7 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, reconciler: o.Reconciler, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, reconciler: o.Reconciler, book: o.Credit, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

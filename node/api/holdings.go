@@ -117,7 +117,8 @@ type CreditRequest struct {
 
 // credit is POST /v1/credit: the account's credit line, computed by this
 // node from a proof it verifies against the attestation key's group key
-// (from its own share) and prices it checks against its own policy.
+// (from its own share) and prices it checks against its own policy. With
+// a credit book (the exchange's node) both are kept for its liquidations.
 func (s *Server) credit(w http.ResponseWriter, r *http.Request, _ string) {
 	var req CreditRequest
 	if !decode(w, r, &req) {
@@ -140,7 +141,12 @@ func (s *Server) credit(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		return
 	}
-	c, err := holdings.CreditFor(s.rt.Cfg.Policy, req.Proof, pub, req.Prices, time.Now())
+	var c holdings.Credit
+	if s.book != nil {
+		c, err = s.book.Record(req.Proof, pub, req.Prices, time.Now())
+	} else {
+		c, err = holdings.CreditFor(s.rt.Cfg.Policy, req.Proof, pub, req.Prices, time.Now())
+	}
 	switch {
 	case errors.Is(err, holdings.ErrPrice):
 		writeError(w, http.StatusUnprocessableEntity, "price_refused", err.Error())

@@ -23,6 +23,14 @@ import (
 type Chain struct {
 	mu    sync.Mutex
 	coins map[string][]btc.Unspent
+	err   error
+}
+
+// Fail makes every read of the chain fail with err (nil: read again).
+func (c *Chain) Fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.err = err
 }
 
 // Height is the fake chain's height.
@@ -30,6 +38,11 @@ const Height = 150
 
 // BestBlock implements holdings.Chain.
 func (c *Chain) BestBlock(context.Context) (int64, string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, "", c.err
+	}
 	return Height, strings.Repeat("ab", 32), nil
 }
 
@@ -37,7 +50,7 @@ func (c *Chain) BestBlock(context.Context) (int64, string, error) {
 func (c *Chain) ListUnspent(_ context.Context, addr string, _ int64) ([]btc.Unspent, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.coins[addr], nil
+	return c.coins[addr], c.err
 }
 
 // Set gives account's address one coin of value satoshis.
