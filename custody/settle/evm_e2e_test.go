@@ -93,7 +93,7 @@ func newEVMWorld(t *testing.T) *evmWorld {
 	w.chain.Mint(t, w.token, w.acct.Address, big.NewInt(5_000_000_000))
 	w.chain.Fund(t, w.acct.Address, gethtest.Ether(1))
 	w.group = group
-	w.cfg = evm.Config{ChainID: gethtest.ChainID, MaxFeePerGasWei: 100e9, MaxPriorityFeePerGasWei: 2e9, MaxGas: 200_000, Confirmations: 1}
+	w.cfg = evm.Config{ChainID: gethtest.ChainID, MaxFeePerGasWei: 100e9, MaxPriorityFeePerGasWei: 2e9, MaxGas: 200_000, Confirmations: 2}
 	w.policy = custody.Policy{
 		Accounts: []custody.Account{{ID: st.Account, KeyID: fixtures.KeyID, ChildPath: "m/0/7", OwnerAddress: w.owner.Hex()}},
 		Assets: []custody.Asset{{Symbol: "TUSD", Decimals: 6, MaxAmount: 1_000_000_000_000, Class: custody.ClassStablecoin,
@@ -185,8 +185,8 @@ func approveEVM(t *testing.T, c *st.Cluster, v service.View) {
 // own EVM view: planned by the coordinator (nonce, fees, gas), checked by
 // its partner on its own geth, signed as the EIP-1559 signer hash,
 // finalized and broadcast; done only once each node's own geth has the
-// receipt. The chain, not the status, is the proof: the Transfer log and
-// both balances.
+// receipt two blocks deep (the chain's configured depth). The chain, not
+// the status, is the proof: the Transfer log and both balances.
 func TestServiceEVMRelease(t *testing.T) {
 	w := newEVMWorld(t)
 	c := evmCluster(t, w)
@@ -223,10 +223,19 @@ func TestServiceEVMRelease(t *testing.T) {
 	if got := w.balance(ctx, t, w.acct.Address); got.Cmp(big.NewInt(5_000_000_000-1_250_500_000)) != 0 {
 		t.Fatalf("account holds %s after the release", got)
 	}
+	// One block deep of the two the chain's policy asks: not yet paid.
+	c.Tick()
+	shallow := c.WaitFor(t, custody.Exchange, v.ID, "one confirmation", func(v service.View) bool {
+		return v.Settlement != nil && v.Settlement.Confirmations == 1
+	})
+	if shallow.Status == custody.StatusDone || shallow.Settlement.TxID != signed.Settlement.TxID {
+		t.Fatalf("exchange: %s at one confirmation of two (%+v)", shallow.Status, shallow.Settlement)
+	}
+	w.chain.Fund(t, w.owner, big.NewInt(1)) // geth --dev seals a block per transaction
 	c.Tick()
 	for _, p := range []custody.Party{custody.Custodian, custody.Exchange} {
 		got := c.WaitStatus(t, p, v.ID, custody.StatusDone)
-		if got.Settlement == nil || got.Settlement.TxID != signed.Settlement.TxID || got.Settlement.Confirmations < 1 {
+		if got.Settlement == nil || got.Settlement.TxID != signed.Settlement.TxID || got.Settlement.Confirmations < 2 {
 			t.Fatalf("%s: settlement %+v", p, got.Settlement)
 		}
 	}
