@@ -214,10 +214,15 @@ func (c *Chains) putEVMRecord(r Record) error {
 // and the signature (never a hash a peer reports). Below the chain's
 // configured depth the record says so (Error), so the service counts it
 // paid only at that depth; a reverted transaction is an error, never paid.
+// Without EVM chains it is the Bitcoin settler's Tracker (nil without a
+// Bitcoin node: nothing is tracked).
 func (c *Chains) Tracker() service.Tracker {
 	var next service.Tracker
 	if c.BTC != nil {
 		next = c.BTC.Tracker()
+	}
+	if len(c.EVM) == 0 {
+		return next
 	}
 	return func(ctx context.Context, req custody.Request) (service.Settlement, bool, error) {
 		ch, ok, err := c.evmOf(req)
