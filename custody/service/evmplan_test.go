@@ -26,8 +26,10 @@ type evmCoins struct {
 
 var errOwnView = errors.New("evm: refused (balance): this node's EVM node disagrees")
 
-func (e *evmCoins) Pays(req custody.Request) bool      { return req.Kind == custody.KindRelease }
-func (e *evmCoins) PaysOnEVM(req custody.Request) bool { return req.Kind == custody.KindRelease }
+func (e *evmCoins) Pays(req custody.Request) bool { return e.PaysOnEVM(req) }
+func (e *evmCoins) PaysOnEVM(req custody.Request) bool {
+	return req.Kind == custody.KindRelease || req.Kind == custody.KindLiquidation
+}
 
 func (e *evmCoins) ChooseInputs(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	return req.WithEVMPlan(&custody.EVMPlan{ChainID: 1337, Nonce: 7, Gas: 60_000, MaxFeePerGas: "2000000000", MaxPriorityFeePerGas: "1000000000"}), nil
@@ -60,6 +62,7 @@ func evmDigester(req custody.Request) ([][32]byte, error) {
 func evmCluster(t *testing.T, refusing ...custody.Party) (*st.Cluster, map[custody.Party]*evmCoins) {
 	coins := map[custody.Party]*evmCoins{}
 	c := st.New(t, st.Options{Service: func(p custody.Party, o *service.Options) {
+		o.Batcher = service.InterimBatcher{} // Bitcoin liquidations would wait for a batch
 		coins[p] = &evmCoins{}
 		for _, r := range refusing {
 			coins[p].refuse = coins[p].refuse || r == p
@@ -138,5 +141,20 @@ func TestEVMPlanRefusedByOwnView(t *testing.T) {
 		if plan, ok, _ := c.Svc(p).Store().PlanOf(v.ID); ok && plan.Locked {
 			t.Fatalf("%s locked a plan it refused: %+v", p, plan)
 		}
+	}
+}
+
+// Issue 12: a liquidation paid on an EVM chain is signed on its own, never
+// queued for a Bitcoin liquidation batch: with a Batcher and no batch
+// window passed, it is done, with its EVM plan and no batch.
+func TestEVMLiquidationNotBatched(t *testing.T) {
+	c, _ := evmCluster(t)
+	v, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleMarginEngine), st.Liquidation("evm-liq", 100_000, st.MarginKey(), st.Epoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
+	if done.Result == nil || done.Result.Batch != nil || done.Result.EVM == nil {
+		t.Fatalf("an EVM liquidation: %+v", done.Result)
 	}
 }
