@@ -89,7 +89,8 @@ type JoinDecision struct {
 	// Own: the proposal is this node's own attempt; checked, nothing to
 	// record or change.
 	Own bool
-	// Reserve: lock the plan's coins to the request before signing.
+	// Reserve: lock the plan (its coins, or its EVM plan) to the request
+	// before signing.
 	Reserve bool
 	// Steps move the request to signing here (approve, begin; or abort
 	// the previous attempt and begin).
@@ -181,7 +182,7 @@ func CheckSignProposal(self Party, prop SignProposal, digests [][32]byte, digest
 		partner = prop.Participants[1]
 	}
 	return JoinDecision{Session: name, KeyID: req.KeyID, ChildPath: req.ChildPath, Digest: digests[name.Input],
-		Partner: partner, Reserve: len(req.Inputs) > 0}
+		Partner: partner, Reserve: len(req.Inputs) > 0 || req.EVM != nil}
 }
 
 // decidePolicy runs this node's policy on the request and checks that the

@@ -75,18 +75,24 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return err
 	}
 	// The custody service is every node's own policy and each signer's
-	// authorizer; the settler builds and checks Bitcoin transactions.
-	keys, recs := &settle.KeysLater{}, &settle.RecordsLater{}
+	// authorizer; the chain boundary (settle.Chains) builds and checks
+	// Bitcoin transactions (the settler) and EVM ones (evm.chains).
+	keys, recs, nonces := &settle.KeysLater{}, &settle.RecordsLater{}, &settle.NoncesLater{}
 	settler, err := settle.ForNode(cfg, keys, recs, nil)
 	if err != nil {
 		s.Close()
 		return userError{Err: err}
 	}
-	book := creditBook(cfg)
+	chains, err := settle.ChainsForNode(ctx, cfg, settler, keys, recs, nonces)
+	if err != nil {
+		s.Close()
+		return userError{Err: err}
+	}
 	so := service.Options{Logger: log,
-		Digester:  service.CanaryDigester(cfg.Policy, settler.Digester(service.DefaultDigester)),
-		Finalizer: service.CanaryFinalizer(cfg.Policy, settler.Finalizer()),
-		Tracker:   settler.Tracker(), Coins: settler, Batcher: settler}
+		Digester:  service.CanaryDigester(cfg.Policy, chains.Digester(service.DefaultDigester)),
+		Finalizer: service.CanaryFinalizer(cfg.Policy, chains.Finalizer()),
+		Tracker:   chains.Tracker(), Coins: chains, Batcher: settler}
+	book := creditBook(cfg)
 	if book != nil {
 		so.Credit = book.Facts
 	}
@@ -96,6 +102,8 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 		return err
 	}
 	recs.Bind(svc.Store())
+	nonces.Bind(svc.Store())
+	chains.Results = svc // before Attach: tracking starts with the node's ticks
 	auth, attester, view := holdingsWiring(cfg, settler, svc)
 	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log, Authorizer: auth,
 		PreParamsProgress: func(ready, target, running int) {

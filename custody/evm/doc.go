@@ -41,9 +41,13 @@
 // transactions paying one request can never both be mined. A refused plan
 // is never signed and holds nothing.
 //
-// Not yet: the request flow (custody/service) does not call Chain
-// (RequestOf converts its typed requests); who may ask for a replacement
-// (a new request with the same approvals) is the service's to decide.
+// The request flow (custody/service) reaches Chain through the chain
+// boundary settle.Chains: the coordinator plans (PlanCustody), every
+// signer checks and holds the nonce (AuthorizeCustody, as its plan fact
+// for custody.DecideJoin), signs the signer hash, the coordinator
+// finalizes (FinalizeCustody) and broadcasts, and each node counts it paid
+// at the configured depth on its own EVM node. Not yet: who may ask for a
+// replacement (a new request with the same approvals).
 //
 // Package gethtest runs a geth --dev chain for the tests (installed by
 // scripts/install-geth.sh) and deploys the test token, whose Solidity

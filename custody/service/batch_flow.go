@@ -44,9 +44,22 @@ type BatchRef struct {
 	Doc json.RawMessage `json:"doc"`
 }
 
-// batching reports whether req is paid in a liquidation batch here.
+// batching reports whether req is paid in a liquidation batch here. A
+// liquidation paid on an EVM chain (Coins says so: EVMPayer) is signed on
+// its own, never in a Bitcoin batch.
 func (s *Service) batching(req custody.Request) bool {
-	return s.o.Batcher != nil && req.Kind == custody.KindLiquidation
+	return s.o.Batcher != nil && req.Kind == custody.KindLiquidation && !s.paysOnEVM(req)
+}
+
+// EVMPayer is what Coins implements when some requests are paid on an EVM
+// chain (settle.Chains): PaysOnEVM reports whether req is one of them.
+type EVMPayer interface {
+	PaysOnEVM(req custody.Request) bool
+}
+
+func (s *Service) paysOnEVM(req custody.Request) bool {
+	e, ok := s.o.Coins.(EVMPayer)
+	return ok && e.PaysOnEVM(req)
 }
 
 // queueLocked queues an approved liquidation this node coordinates, once

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
@@ -59,9 +60,22 @@ type Result struct {
 	// Inputs is the plan the signatures pay the request with (plan.go);
 	// empty for a request signed without one.
 	Inputs []custody.Input `json:"inputs,omitempty"`
+	// EVM is the plan of a request paid on an EVM chain (the
+	// coordinator's nonce, fee caps and gas; custody.EVMPlan).
+	EVM *custody.EVMPlan `json:"evm,omitempty"`
 	// Batch is the liquidation batch the signatures pay the request in
 	// (batch_flow.go): one signature per input of the batch transaction.
 	Batch *BatchRef `json:"batch,omitempty"`
+}
+
+// planned is req with the plan r's signatures pay it with.
+func (r Result) planned(req custody.Request) custody.Request {
+	return req.WithInputs(r.Inputs).WithEVMPlan(r.EVM)
+}
+
+// samePlan reports whether r signs req's plan.
+func (r Result) samePlan(req custody.Request) bool {
+	return slices.Equal(r.Inputs, req.Inputs) && (r.EVM == nil) == (req.EVM == nil) && (r.EVM == nil || *r.EVM == *req.EVM)
 }
 
 func (r Result) digest() string {
@@ -95,7 +109,7 @@ func (s *Service) verifyResult(ctx context.Context, req custody.Request, res Res
 	if res.Batch != nil {
 		return s.verifyBatchResult(ctx, req, res) // batch_flow.go
 	}
-	req = req.WithInputs(res.Inputs)
+	req = res.planned(req)
 	digests, err := s.o.Digester(req)
 	if err != nil {
 		return err

@@ -27,7 +27,9 @@
 //	            passing over a party that cannot sign now:
 //	            custody.SigningPair)
 //	            fixes the request's plan first (plan.go: coins chosen on
-//	            its own Bitcoin node and reserved in its store; a request
+//	            its own Bitcoin node and reserved in its store, or for an
+//	            EVM asset the nonce, fees and gas chosen on its own EVM
+//	            node, custody.EVMPlan, stored by store.PlanEVM; a request
 //	            whose coins cannot be had waits, saying why, and spends no
 //	            attempt), queues it behind MaxAttempts attempts in flight,
 //	            then begins an attempt and calls node.Sign with the
@@ -40,7 +42,8 @@
 //	            reserve the plan, move the request to signing, remember the
 //	            session as live for one sign timeout on its own clock; at
 //	            most one live session per request and digest
-//	    liquidations with a Batcher: the coordinator queues them instead
+//	    liquidations with a Batcher (not those paid on an EVM chain,
+//	    EVMPayer): the coordinator queues them instead
 //	    and cuts a liquidation batch per window or size limit
 //	    (batch_flow.go): one node.Sign per input of the batch transaction,
 //	    the batch document as payload; the partner judges every member

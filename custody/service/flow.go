@@ -42,6 +42,8 @@ func (s *Service) Submit(ctx context.Context, c Caller, draft custody.Request) (
 		return View{}, false, fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
 	case len(draft.Inputs) > 0:
 		return View{}, false, fmt.Errorf("submitting: %w: inputs: the nodes choose and reserve the coins when signing begins; leave inputs out", custody.ErrMalformed)
+	case draft.EVM != nil:
+		return View{}, false, fmt.Errorf("submitting: %w: evm: the coordinator plans the EVM transaction when signing begins; leave evm out", custody.ErrMalformed)
 	case draft.Requester.Caller != "" && draft.Requester.Caller != c.Name:
 		return View{}, false, fmt.Errorf("submitting: %w: requester.caller must be the authenticated caller %q", ErrForbidden, c.Name)
 	}

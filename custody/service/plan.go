@@ -46,11 +46,11 @@ func (s *Service) planFor(ctx context.Context, id string, req custody.Request) (
 		return req, err
 	}
 	if ok {
-		planned := req.WithInputs(have.Inputs)
+		planned := req.WithInputs(have.Inputs).WithEVMPlan(have.EVM)
 		err := s.o.Coins.CheckInputs(ctx, planned)
 		if err == nil || have.Locked {
 			if err == nil {
-				err = s.st.Reserve(id, have.Inputs, true)
+				err = s.keepPlan(id, planned, true)
 			}
 			return planned, err
 		}
@@ -64,11 +64,21 @@ func (s *Service) planFor(ctx context.Context, id string, req custody.Request) (
 	if err != nil {
 		return req, err
 	}
-	if err := s.st.Reserve(id, planned.Inputs, false); err != nil {
+	if err := s.keepPlan(id, planned, false); err != nil {
 		return req, err
 	}
-	s.log.Info("coins reserved", "request", short(id), "inputs", len(planned.Inputs))
+	s.log.Info("plan reserved", "request", short(id), "inputs", len(planned.Inputs), "evm", planned.EVM != nil)
 	return planned, nil
+}
+
+// keepPlan stores req's plan as request id's at this node: its coins
+// reserved (store.Reserve) or its EVM plan (store.PlanEVM, whose nonce
+// the chain's check holds), locked once this node signs it.
+func (s *Service) keepPlan(id string, req custody.Request, lock bool) error {
+	if req.EVM != nil {
+		return s.st.PlanEVM(id, *req.EVM, lock)
+	}
+	return s.st.Reserve(id, req.Inputs, lock)
 }
 
 // plannedHereLocked reports whether the coordinator may begin an attempt
@@ -177,7 +187,7 @@ func (s *Service) joinedOverLocked(id string) bool {
 // Bitcoin node (every input), and a transfer that needs one must bring
 // one. Checks are remembered per attempt (one per input session).
 func (s *Service) checkPlan(ctx context.Context, req custody.Request, attempt string) error {
-	if len(req.Inputs) == 0 {
+	if len(req.Inputs) == 0 && req.EVM == nil {
 		if s.o.Coins != nil && s.o.Coins.Pays(req) {
 			return fmt.Errorf("%w: this node pays %s only with coins it checked", ErrNoPlan, req.Kind)
 		}
@@ -201,10 +211,10 @@ func (s *Service) checkPlan(ctx context.Context, req custody.Request, attempt st
 // or has seen signed. A plan whose coins another open request holds here,
 // or a second plan for a request this node signed, is refused.
 func (s *Service) reservePlanLocked(id string, req custody.Request) error {
-	if len(req.Inputs) == 0 {
+	if len(req.Inputs) == 0 && req.EVM == nil {
 		return nil
 	}
-	if err := s.st.Reserve(id, req.Inputs, true); err != nil {
+	if err := s.keepPlan(id, req, true); err != nil {
 		if errors.Is(err, store.ErrReserved) || errors.Is(err, store.ErrPlanLocked) {
 			return fmt.Errorf("%w: %w", ErrRefused, err)
 		}
@@ -216,11 +226,11 @@ func (s *Service) reservePlanLocked(id string, req custody.Request) error {
 // plannedLocked is request req (stored, without plan) with the plan this
 // node knows: the coins of its complete signature, else its reservation.
 func (s *Service) plannedLocked(id string, req custody.Request) custody.Request {
-	if res, ok := s.resultLocked(id); ok && len(res.Inputs) > 0 {
-		return req.WithInputs(res.Inputs)
+	if res, ok := s.resultLocked(id); ok && (len(res.Inputs) > 0 || res.EVM != nil) {
+		return res.planned(req)
 	}
 	if p, ok, err := s.st.PlanOf(id); err == nil && ok {
-		return req.WithInputs(p.Inputs)
+		return req.WithInputs(p.Inputs).WithEVMPlan(p.EVM)
 	}
 	return req
 }

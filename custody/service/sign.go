@@ -95,10 +95,10 @@ func (s *Service) signDigests(ctx context.Context, n Network, id string, req cus
 	s.mu.Lock()
 	res, _ := s.resultLocked(id) // signatures of an earlier attempt are kept
 	s.mu.Unlock()
-	if !slices.Equal(res.Inputs, req.Inputs) || s.verifyResult(ctx, req, res) != nil {
+	if !res.samePlan(req) || s.verifyResult(ctx, req, res) != nil {
 		res = Result{}
 	}
-	res.Coordinator, res.Inputs = string(s.party), req.Inputs
+	res.Coordinator, res.Inputs, res.EVM = string(s.party), req.Inputs, req.EVM
 	for i := len(res.Signatures); i < len(digests); i++ {
 		out, err := n.Sign(ctx, node.SignRequest{KeyID: req.KeyID, RequestID: custody.SessionName{Request: id, Input: i, Attempt: nonce}.String(),
 			Digest: digests[i], ChildPath: req.ChildPath, Payload: req.Canonical(), Partner: string(partner)})
@@ -160,7 +160,7 @@ func (s *Service) finishLocked(id string, req custody.Request, res Result) {
 		s.trackLocked(id) // done once this node's Bitcoin node shows it paid
 		return
 	}
-	req = req.WithInputs(res.Inputs)
+	req = res.planned(req)
 	s.spawn(func() {
 		err := s.o.Finalizer(s.ctx, req, res)
 		s.mu.Lock()
@@ -214,7 +214,7 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 	}
 	// The signed plan's coins are spent here too: no other request of
 	// this node may plan them.
-	if err := s.reservePlanLocked(id, req.WithInputs(res.Inputs)); err != nil {
+	if err := s.reservePlanLocked(id, res.planned(req)); err != nil {
 		s.log.Warn("reserving the coins of a signed plan", "request", short(id), "err", err)
 	}
 	e, err := s.st.Get(id)

@@ -44,6 +44,13 @@
 // locked to its own account key), SettleBatch finalizes it with
 // btc.FinalizeEach and records every member's txid and output index.
 //
+// Chains (evm.go) is the service's chain boundary over both chains: a
+// transfer of an asset of chain evm goes to the evm.Chain of its chain ID
+// (PlanCustody instead of coins, AuthorizeCustody as the partner's check,
+// the EIP-1559 signer hash as the digest, FinalizeCustody and broadcast,
+// tracked to the chain's depth), never into a liquidation batch; the rest
+// to the Settler. ChainsForNode builds it from the node's evm.chains.
+//
 // The txid follows from the request (witnesses do not change it), so every
 // node, signer or not, can track a settlement it did not broadcast.
 // Nothing here logs or returns key material: only public keys, addresses,

@@ -21,12 +21,15 @@ var (
 	ErrPlanLocked = errors.New("store: request already signing another plan")
 )
 
-// Plan is the coins a request is paid with at this node, and whether this
-// node has begun signing them (Locked: from then on the plan never changes,
-// so two transactions paying one request can never both be signed).
+// Plan is the coins a request is paid with at this node (or, on an EVM
+// chain, the coordinator's choices for its one transaction: EVM), and
+// whether this node has begun signing them (Locked: from then on the plan
+// never changes, so two transactions paying one request can never both be
+// signed).
 type Plan struct {
-	Inputs []custody.Input `json:"inputs"`
-	Locked bool            `json:"locked,omitempty"`
+	Inputs []custody.Input  `json:"inputs"`
+	EVM    *custody.EVMPlan `json:"evm,omitempty"`
+	Locked bool             `json:"locked,omitempty"`
 }
 
 func outpointKey(in custody.Input) []byte {
@@ -96,6 +99,41 @@ func (s *Store) Reserve(id string, inputs []custody.Input, lock bool) error {
 			}
 		}
 		b, err := json.Marshal(Plan{Inputs: inputs, Locked: lock || ok && prev.Locked && samePlan(prev.Inputs, inputs)})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketPlans).Put([]byte(id), b)
+	})
+}
+
+// PlanEVM fixes p as request id's plan on an EVM chain, as Reserve does
+// for coins: the same plan again is no change (lock may turn it locked), a
+// different plan replaces an unlocked one and fails with ErrPlanLocked
+// once this node has signed for the old one. The nonce the plan uses is
+// held apart (HoldNonce, by the chain's check), not here.
+func (s *Store) PlanEVM(id string, p custody.EVMPlan, lock bool) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		e, err := getEntry(tx, id)
+		if err != nil {
+			return err
+		}
+		if e.Progress.Record.Status.Terminal() {
+			return fmt.Errorf("planning %.12s: %w: request is %s", id, ErrReserved, e.Progress.Record.Status)
+		}
+		prev, ok, err := planTx(tx, id)
+		if err != nil {
+			return err
+		}
+		same := ok && prev.EVM != nil && *prev.EVM == p
+		if ok && !same && prev.Locked {
+			return fmt.Errorf("planning %.12s: %w", id, ErrPlanLocked)
+		}
+		if ok && len(prev.Inputs) > 0 {
+			if err := releaseTx(tx, id); err != nil {
+				return err
+			}
+		}
+		b, err := json.Marshal(Plan{EVM: &p, Locked: lock || same && prev.Locked})
 		if err != nil {
 			return err
 		}

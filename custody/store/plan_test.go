@@ -134,3 +134,41 @@ func TestProposeStoresNoPlan(t *testing.T) {
 		t.Fatalf("repeat: created %v, %v", created, err)
 	}
 }
+
+// SECURITY.md scenario 27 (issue 12): a request paid on an EVM chain has
+// one plan at a node as a Bitcoin one does: the same plan again is no
+// change, an unlocked plan may be replaced, a plan this node signed for
+// (locked) never is, and a request that ended holds no new plan.
+func TestPlanEVM(t *testing.T) {
+	s := newStore(t)
+	a, _, err := s.Propose(release("evm-a", 1000), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := a.Request.ID()
+	p1 := custody.EVMPlan{ChainID: 1337, Nonce: 4, Gas: 60_000, MaxFeePerGas: "2000000000", MaxPriorityFeePerGas: "1000000000"}
+	p2 := p1
+	p2.MaxFeePerGas = "3000000000"
+	if err := s.PlanEVM(id, p1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PlanEVM(id, p2, false); err != nil {
+		t.Fatalf("replacing an unlocked plan: %v", err)
+	}
+	if err := s.PlanEVM(id, p2, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PlanEVM(id, p1, false); !errors.Is(err, store.ErrPlanLocked) {
+		t.Fatalf("replacing a locked EVM plan: %v", err)
+	}
+	if err := s.Reserve(id, []custody.Input{input(7)}, false); !errors.Is(err, store.ErrPlanLocked) {
+		t.Fatalf("coins in place of a locked EVM plan: %v", err)
+	}
+	if err := s.PlanEVM(id, p2, false); err != nil {
+		t.Fatalf("the same plan again: %v", err)
+	}
+	got, ok, err := s.PlanOf(id)
+	if err != nil || !ok || got.EVM == nil || *got.EVM != p2 || !got.Locked || len(got.Inputs) != 0 {
+		t.Fatalf("plan: %+v %v %v", got, ok, err)
+	}
+}
