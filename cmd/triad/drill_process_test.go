@@ -394,6 +394,14 @@ func (c *procCluster) resolveUndecided(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "verdict: PASS") {
 		t.Fatalf("all-pairs after resolving: exit %d", code)
 	}
+	// Having signed with both, the custodian knows each peer's protocol
+	// versions from its hello (scenario 35).
+	out = status()
+	for _, want := range []string{"protocol   1..2\n", "exchange   connected, protocol 2 (it speaks 1..2)", "regulator  connected, protocol 2 (it speaks 1..2)"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("status lacks %q:\n%s", want, out)
+		}
+	}
 	found := false
 	for _, r := range c.chain(t, "custodian") {
 		found = found || r.Kind == service.KindReshare && r.RequestID == "reshare/undecided-canary-1"
