@@ -19,7 +19,9 @@ const resharingRounds = 4
 // and a replacement regulator reshare, the exchange is cut off, killed or
 // muted (see loseAt) as it sends its first envelope of round r, for every
 // round of resharing and for the echo. Each time the reshare fails within
-// its deadline naming the exchange, no node keeps a pending share, the
+// its deadline naming the exchange, no node keeps a pending share (a muted
+// exchange, which hears every echo, ends undecided with a pending share,
+// by design: the operator resolves it from the other nodes' views), the
 // custodian and the exchange keep their old shares in force (and the old
 // pair still signs), and once the exchange is back a retry with a new
 // order succeeds: every node holds a new share of the same key and the new
@@ -41,8 +43,16 @@ func TestResharePartyLostAtEveryRound(t *testing.T) {
 				ops, pub := newOperators(t)
 				nodes["regulator"].Close()
 				nodes["regulator"] = freshNode(t, "regulator", net.Join("regulator"), 3, 3)
+				undecided := make(chan string, 4)
 				for _, p := range parties {
-					nodes[p].EnableRecovery(RecoveryOptions{Operators: pub, Timeout: timeout})
+					nodes[p].EnableRecovery(RecoveryOptions{Operators: pub, Timeout: timeout, Observer: func(e ReshareEvent) {
+						if e.Step == "undecided" {
+							select {
+							case undecided <- e.Party:
+							default:
+							}
+						}
+					}})
 				}
 				l := &loseAt{net: net, party: "exchange", mode: mode, r: r, echo: resharingRounds + 1}
 				net.Intercept(l.intercept)
@@ -61,6 +71,24 @@ func TestResharePartyLostAtEveryRound(t *testing.T) {
 					t.Fatalf("failed after %v against a %v deadline", el, timeout)
 				}
 				l.heal()
+				if mode == "mute" && r == resharingRounds+1 {
+					// The muted exchange heard every echo, sealed its new
+					// share as pending and sent its confirmation, which
+					// nobody heard: it cannot know whether the others
+					// committed, so it keeps both shares, undecided. The
+					// others still hold the old committee, so the operator
+					// discards its pending share (`triad reshare resolve`).
+					if p := wait(t, ctx, undecided, "the exchange's reshare to end undecided"); p != "exchange" {
+						t.Fatalf("%s undecided", p)
+					}
+					view, err := nodes["exchange"].keys.pendingView(ctx, fixtures.KeyID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := nodes["exchange"].ResolveReshare(ctx, fixtures.KeyID, view, false); err != nil {
+						t.Fatal(err)
+					}
+				}
 				for _, p := range parties {
 					if nodes[p].keys.HasPending(fixtures.KeyID) {
 						t.Fatalf("%s kept a pending share of a reshare that failed", p)
