@@ -17,6 +17,11 @@ import (
 // it would make every retry of the key ID fail ("key already exists"). A
 // withdrawal counts until a keygen timeout after the keygen's deadline,
 // and only for the share that keygen produced (scenarios 11, 12, 29).
+//
+// Left open: within that window a hostile proposer can withdraw a keygen
+// that succeeded everywhere and so make the others drop a new key. Until a
+// commit message (a new frame kind, so a new protocol version) puts a
+// keygen's shares in force, fund a new key only after that window.
 
 // keygenDone is a keygen joined here whose share is saved.
 type keygenDone struct {
