@@ -26,8 +26,18 @@ import (
 )
 
 // maxPendingInbound bounds the inbound connections a host holds before
-// their Noise handshake ends (see newResourceManager).
+// their Noise handshake ends (see newResourceManager); pendingInbound
+// lowers it to a quarter of the process's file descriptors, so that a
+// flood cannot take the descriptors the store and the API need.
 const maxPendingInbound = 1024
+
+func pendingInbound() int {
+	n := maxPendingInbound
+	if fds := openFileLimit(); fds > 0 && fds/4 < n {
+		n = max(fds/4, 16)
+	}
+	return n
+}
 
 // FrameProtocol is the libp2p protocol that carries Triad frames.
 const FrameProtocol = protocol.ID("/triad/frame/1.0.0")
@@ -133,16 +143,17 @@ func NewHost(cfg HostConfig) (*Host, error) {
 // its accept timeout, 15 s) and a pinned peer that reconnects during a
 // flood of hundreds still finds a place (scenario 19).
 func newResourceManager() (network.ResourceManager, error) {
+	pending := rcmgr.LimitVal(pendingInbound())
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
-			Conns: maxPendingInbound + 64, ConnsInbound: maxPendingInbound + 32, ConnsOutbound: 32,
+			Conns: pending + 64, ConnsInbound: pending + 32, ConnsOutbound: 32,
 			Streams: 1024, StreamsInbound: 512, StreamsOutbound: 512,
-			Memory: 256 << 20, FD: maxPendingInbound + 128,
+			Memory: 256 << 20, FD: pending + 128,
 		},
 		Transient: rcmgr.ResourceLimits{
-			Conns: maxPendingInbound + 16, ConnsInbound: maxPendingInbound, ConnsOutbound: 8,
+			Conns: pending + 16, ConnsInbound: pending, ConnsOutbound: 8,
 			Streams: 64, StreamsInbound: 32, StreamsOutbound: 32,
-			Memory: 32 << 20, FD: maxPendingInbound + 16,
+			Memory: 32 << 20, FD: pending + 16,
 		},
 		PeerDefault: rcmgr.ResourceLimits{
 			Conns: 4, ConnsInbound: 2, ConnsOutbound: 2,
