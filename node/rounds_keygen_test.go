@@ -98,7 +98,7 @@ func TestKeygenPartyLostAtEveryRound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a keygen per round")
 	}
-	const timeout = 90 * time.Second
+	const timeout = 2 * time.Minute
 	for _, mode := range []string{"cut", "kill", "mute"} {
 		for r := 1; r <= keygenRounds+1; r++ {
 			if !everyRound(mode, r, "mute", keygenRounds+1) {
