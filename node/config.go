@@ -237,6 +237,17 @@ func (c *Config) Resolve(p string) string {
 
 // Validate checks every key and names the first bad one.
 func (c *Config) Validate() error {
+	for _, check := range []func() error{c.validateIdentity, c.validatePeers, c.validateAPI, c.validateAPITLS,
+		c.validateLimits, c.HSM.Validate, c.validatePolicy} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateIdentity checks party, parties, data_dir and p2p.listen.
+func (c *Config) validateIdentity() error {
 	if !validName(c.Party) {
 		return cfgErr("party", "required: one of %v", c.Parties)
 	}
@@ -251,6 +262,11 @@ func (c *Config) Validate() error {
 			return cfgErr(fmt.Sprintf("p2p.listen[%d]", i), "%q is not a multiaddr: %v", l, err)
 		}
 	}
+	return nil
+}
+
+// validatePeers checks that peers pins each other party once.
+func (c *Config) validatePeers() error {
 	seen := map[string]bool{}
 	for i, p := range c.Peers {
 		key := fmt.Sprintf("peers[%d]", i)
@@ -258,23 +274,36 @@ func (c *Config) Validate() error {
 			return cfgErr(key+".party", "%q must be another party, listed once", p.Party)
 		}
 		seen[p.Party] = true
-		if (p.PeerID == "") == (p.PeerIDFile == "") {
-			return cfgErr(key+".peer_id", "set exactly one of peer_id and peer_id_file")
-		}
-		if p.PeerID != "" {
-			if _, err := peer.Decode(p.PeerID); err != nil {
-				return cfgErr(key+".peer_id", "%q is not a libp2p peer ID: %v", p.PeerID, err)
-			}
-		}
-		for j, a := range p.Addrs {
-			if _, err := ma.NewMultiaddr(a); err != nil {
-				return cfgErr(fmt.Sprintf("%s.addrs[%d]", key, j), "%q is not a multiaddr: %v", a, err)
-			}
+		if err := p.validate(key); err != nil {
+			return err
 		}
 	}
 	if len(seen) != len(c.Parties)-1 {
 		return cfgErr("peers", "must pin the other %d parties, got %d", len(c.Parties)-1, len(seen))
 	}
+	return nil
+}
+
+// validate checks one peer's identity and addresses; key is its config key.
+func (p PeerConfig) validate(key string) error {
+	if (p.PeerID == "") == (p.PeerIDFile == "") {
+		return cfgErr(key+".peer_id", "set exactly one of peer_id and peer_id_file")
+	}
+	if p.PeerID != "" {
+		if _, err := peer.Decode(p.PeerID); err != nil {
+			return cfgErr(key+".peer_id", "%q is not a libp2p peer ID: %v", p.PeerID, err)
+		}
+	}
+	for j, a := range p.Addrs {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return cfgErr(fmt.Sprintf("%s.addrs[%d]", key, j), "%q is not a multiaddr: %v", a, err)
+		}
+	}
+	return nil
+}
+
+// validateAPI checks api.credentials and api.max_body_bytes.
+func (c *Config) validateAPI() error {
 	for i, cr := range c.API.Credentials {
 		key := fmt.Sprintf("api.credentials[%d]", i)
 		if !validName(cr.Name) {
@@ -290,9 +319,11 @@ func (c *Config) Validate() error {
 	if c.API.MaxBodyBytes <= 0 || c.API.MaxBodyBytes > 16<<20 {
 		return cfgErr("api.max_body_bytes", "must be in 1..16777216")
 	}
-	if err := c.validateAPITLS(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// validateLimits checks sessions and preparams.
+func (c *Config) validateLimits() error {
 	if c.Sessions.SignTimeout < time.Second || c.Sessions.SignTimeout > 10*time.Minute {
 		return cfgErr("sessions.sign_timeout", "must be between 1s and 10m, got %v", c.Sessions.SignTimeout)
 	}
@@ -305,9 +336,11 @@ func (c *Config) Validate() error {
 	if c.PreParams.Concurrency < 1 || c.PreParams.Concurrency > 8 {
 		return cfgErr("preparams.concurrency", "must be in 1..8")
 	}
-	if err := c.HSM.Validate(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// validatePolicy checks log.level, then policy against this node's party.
+func (c *Config) validatePolicy() error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -2,6 +2,10 @@
 // router that multiplexes tss sessions over them, the coordinator that
 // chooses signers and fails over, the sealed key store and the HTTP API.
 //
+// The host (host.go, gater.go) admits only pinned peers: by address before
+// Noise when every pinned peer has an IP address, by peer ID after it, and
+// it dials a pinned peer only at its pinned addresses.
+//
 // The flow of one signature:
 //
 //	API ─► Node.Sign ─► coordinator: pick a signer pair (deterministic,
@@ -29,7 +33,8 @@
 //
 // Proposals from peers (proposals.go) are bounded per peer, past which
 // they are declined as busy; a proposer that abandons a session withdraws
-// it, and the nodes that joined leave at once. Keygen (keygen.go) runs only
+// it, and the nodes that joined leave at once; one that already saved the
+// withdrawn keygen's share removes it (keygen_withdraw.go). Keygen (keygen.go) runs only
 // for keys of the node's own configuration, with its own parties and
 // threshold, under a fresh session ID per attempt. Replay protection rests
 // on session IDs (router.go), never on payload bytes.

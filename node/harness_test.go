@@ -112,8 +112,10 @@ type testNode struct {
 
 type clusterOpts struct {
 	signTimeout time.Duration
-	withShares  bool
-	authorizer  func(party string) Authorizer
+	// keygenTimeout is a DKG's deadline (default 5 minutes).
+	keygenTimeout time.Duration
+	withShares    bool
+	authorizer    func(party string) Authorizer
 	// preParams, when set, are each party's fixture pre-params sets
 	// (default: set i for the i-th party).
 	preParams map[string][]int
@@ -133,6 +135,9 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 	t.Helper()
 	if o.signTimeout == 0 {
 		o.signTimeout = 20 * time.Second
+	}
+	if o.keygenTimeout == 0 {
+		o.keygenTimeout = 5 * time.Minute
 	}
 	out := map[string]*testNode{}
 	for i, p := range parties {
@@ -159,7 +164,7 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 			pool = fixturePool(t, pp...)
 		}
 		n, err := New(Options{Party: p, Parties: parties, Transport: transports[p], Keys: ks, Pool: pool,
-			Sealer: sealer, Authorizer: auth, KeygenKeys: testKeys, SignTimeout: o.signTimeout, KeygenTimeout: 5 * time.Minute,
+			Sealer: sealer, Authorizer: auth, KeygenKeys: testKeys, SignTimeout: o.signTimeout, KeygenTimeout: o.keygenTimeout,
 			IncidentsFile: o.incidents[p], Now: o.now, ProtocolMin: o.versions[p][0], ProtocolMax: o.versions[p][1]})
 		if err != nil {
 			t.Fatal(err)

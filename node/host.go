@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -25,6 +24,20 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
+
+// maxPendingInbound bounds the inbound connections a host holds before
+// their Noise handshake ends (see newResourceManager); pendingInbound
+// lowers it to a quarter of the process's file descriptors, so that a
+// flood cannot take the descriptors the store and the API need.
+const maxPendingInbound = 1024
+
+func pendingInbound() int {
+	n := maxPendingInbound
+	if fds := openFileLimit(); fds > 0 && fds/4 < n {
+		n = max(fds/4, 16)
+	}
+	return n
+}
 
 // FrameProtocol is the libp2p protocol that carries Triad frames.
 const FrameProtocol = protocol.ID("/triad/frame/1.0.0")
@@ -53,9 +66,10 @@ type HostConfig struct {
 type Host struct {
 	cfg     HostConfig
 	h       host.Host
-	pinMu   sync.RWMutex // guards byParty and byID: Repin changes them (repin.go)
+	pinMu   sync.RWMutex // guards byParty, byID and pinned: Repin changes them (repin.go)
 	byParty map[string]peer.ID
 	byID    map[peer.ID]string
+	pinned  map[string][]ma.Multiaddr // each party's configured addresses (gater.go)
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -80,7 +94,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
-	t := &Host{cfg: cfg, byParty: map[string]peer.ID{}, byID: map[peer.ID]string{}, log: cfg.Logger}
+	t := &Host{cfg: cfg, byParty: map[string]peer.ID{}, byID: map[peer.ID]string{}, pinned: map[string][]ma.Multiaddr{}, log: cfg.Logger}
 	for _, p := range cfg.Peers {
 		if p.ID == self {
 			return nil, fmt.Errorf("node: peer %s has this node's own identity", p.Party)
@@ -90,6 +104,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 		}
 		t.byParty[p.Party] = p.ID
 		t.byID[p.ID] = p.Party
+		t.pinned[p.Party] = p.Addrs
 	}
 	rm, err := newResourceManager()
 	if err != nil {
@@ -120,17 +135,25 @@ func NewHost(cfg HostConfig) (*Host, error) {
 // newResourceManager caps what any peer, and all of them together, may
 // hold open: three nodes need few connections and a bounded number of
 // streams, so a flood is refused by the resource manager, not absorbed.
+//
+// Inbound connections waiting for their Noise handshake are transient and
+// their peer is not known yet: on a shared address (loopback, a NAT) a
+// flood of them cannot be told from a pinned peer before Noise. So the
+// transient scope has room for a thousand of them (libp2p drops each after
+// its accept timeout, 15 s) and a pinned peer that reconnects during a
+// flood of hundreds still finds a place (scenario 19).
 func newResourceManager() (network.ResourceManager, error) {
+	pending := rcmgr.LimitVal(pendingInbound())
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
-			Conns: 64, ConnsInbound: 32, ConnsOutbound: 32,
+			Conns: pending + 64, ConnsInbound: pending + 32, ConnsOutbound: 32,
 			Streams: 1024, StreamsInbound: 512, StreamsOutbound: 512,
-			Memory: 256 << 20, FD: 128,
+			Memory: 256 << 20, FD: pending + 128,
 		},
 		Transient: rcmgr.ResourceLimits{
-			Conns: 16, ConnsInbound: 8, ConnsOutbound: 8,
+			Conns: pending + 16, ConnsInbound: pending, ConnsOutbound: 8,
 			Streams: 64, StreamsInbound: 32, StreamsOutbound: 32,
-			Memory: 32 << 20, FD: 16,
+			Memory: 32 << 20, FD: pending + 16,
 		},
 		PeerDefault: rcmgr.ResourceLimits{
 			Conns: 4, ConnsInbound: 2, ConnsOutbound: 2,
@@ -144,29 +167,6 @@ func newResourceManager() (network.ResourceManager, error) {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
 	return rm, nil
-}
-
-// gater admits only pinned peers, on both inbound and outbound
-// connections, after Noise has authenticated them.
-type gater struct{ t *Host }
-
-func (g gater) InterceptPeerDial(p peer.ID) bool                 { return g.known(p) }
-func (g gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.known(p) }
-func (g gater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
-func (g gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return g.known(p)
-}
-func (g gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
-
-func (g gater) known(p peer.ID) bool {
-	_, ok := g.t.partyOf(p)
-	if !ok {
-		g.t.mu.Lock()
-		g.t.refused++
-		g.t.mu.Unlock()
-		g.t.log.Warn("refused unknown peer", "peer", p.String())
-	}
-	return ok
 }
 
 // Self returns this node's party.

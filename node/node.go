@@ -74,9 +74,14 @@ type Node struct {
 	openProposals map[string]int
 	busyReported  map[string]bool
 	// joins are the sessions joined on a peer's proposal, by session ID.
-	joins  map[tss.SessionID]*joined
-	ctx    context.Context
-	cancel context.CancelFunc
+	joins map[tss.SessionID]*joined
+	// keygensDone are the keygens joined here whose share is saved, while
+	// their proposer may still withdraw them (keygen_withdraw.go).
+	keygensDone map[tss.SessionID]keygenDone
+	// incidentCh is closed at the next incident (IncidentsChanged).
+	incidentCh chan struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
 }
 
 // Incident records an aborted session: every abort is an incident.
@@ -124,7 +129,8 @@ func New(opt Options) (*Node, error) {
 	c := newCounters()
 	n := &Node{opt: opt, t: opt.Transport, r: newRouter(c), ver: ver, counts: c, log: opt.Logger.With("party", opt.Party),
 		proposalSlots: make(chan struct{}, maxConcurrentProposals), openProposals: map[string]int{},
-		busyReported: map[string]bool{}, joins: map[tss.SessionID]*joined{}}
+		busyReported: map[string]bool{}, joins: map[tss.SessionID]*joined{},
+		keygensDone: map[tss.SessionID]keygenDone{}, incidentCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.loadIncidents()
 	n.t.SetHandler(n.handle)
@@ -184,6 +190,14 @@ func (n *Node) Incidents() []Incident {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]Incident(nil), n.incidents...)
+}
+
+// IncidentsChanged returns a channel that is closed when the next
+// incident is recorded (a waiter re-reads Incidents, then asks again).
+func (n *Node) IncidentsChanged() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.incidentCh
 }
 
 func (n *Node) handle(from string, b []byte) {
@@ -304,6 +318,9 @@ func (n *Node) onProposal(from string, p *Proposal) {
 	defer n.r.close(p.SessionID)
 	err = n.run(ctx, s, rt, p)
 	log.Info("session ended", "err", err)
+	if p.Protocol == tss.Keygen && err == nil {
+		err = n.keygenSaved(ctx, from, p, s)
+	}
 	if p.Protocol == tss.Keygen {
 		ack := &Saved{SessionID: p.SessionID}
 		if err != nil {
@@ -376,6 +393,8 @@ func (n *Node) recordAbort(s *tss.Session, keyID string, err error) {
 
 // addIncidentLocked keeps inc among the recent incidents; n.mu is held.
 func (n *Node) addIncidentLocked(inc Incident) {
+	close(n.incidentCh)
+	n.incidentCh = make(chan struct{})
 	n.incidents = append(n.incidents, inc)
 	if len(n.incidents) > maxIncidents {
 		n.incidents = n.incidents[1:]

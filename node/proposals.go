@@ -127,6 +127,9 @@ func (n *Node) joinedSession(sid tss.SessionID, s *tss.Session) {
 // withdrawn handles a proposer's withdrawal: only the session's own
 // proposer can end it.
 func (n *Node) withdrawn(from string, w Withdraw) {
+	if n.dropWithdrawnKeygen(from, w) { // a keygen that ended here: keygen_withdraw.go
+		return
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	j := n.joins[w.SessionID]

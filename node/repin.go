@@ -70,6 +70,9 @@ func (t *Host) Repin(party string, id peer.ID, addrs []ma.Multiaddr) error {
 	delete(t.byID, old)
 	t.byParty[party] = id
 	t.byID[id] = party
+	if len(addrs) > 0 {
+		t.pinned[party] = addrs
+	}
 	t.pinMu.Unlock()
 	if old != id {
 		// A replacement usually keeps the host and port: its addresses

@@ -194,6 +194,44 @@ func (n *Node) PeerProtocol(peer string) int {
 	return v
 }
 
+// PeerVersions is what a node knows of one peer's protocol versions
+// (GET /v1/status).
+type PeerVersions struct {
+	// Known: Min..Max are the peer's range from its hello (or, for a peer
+	// that sent a frame of a version outside this node's range and never
+	// said hello, that version). A peer of version 1 never says hello.
+	Known bool `json:"known"`
+	Min   int  `json:"min,omitempty"`
+	Max   int  `json:"max,omitempty"`
+	// Speaks is the version of this node's next frame to the peer: the
+	// highest both know, this node's minimum while the peer's range is
+	// unknown, 0 when the ranges do not overlap.
+	Speaks int `json:"speaks"`
+	// Refused is the error naming both sides' versions when they do not
+	// overlap, or the last frame of a version this node does not speak.
+	Refused string `json:"refused,omitempty"`
+}
+
+// PeerVersions reports what this node knows of peer's protocol versions.
+func (n *Node) PeerVersions(peer string) PeerVersions {
+	n.ver.mu.Lock()
+	defer n.ver.mu.Unlock()
+	var out PeerVersions
+	pv := n.ver.peers[peer]
+	if pv != nil && pv.known {
+		out.Known, out.Min, out.Max = true, pv.min, pv.max
+	}
+	if v, err := n.ver.speaks(peer, pv); err != nil {
+		out.Refused = err.Error()
+	} else {
+		out.Speaks = v
+	}
+	if pv != nil && out.Refused == "" {
+		out.Refused = pv.refused
+	}
+	return out
+}
+
 // ProtocolRange is the range of protocol versions this node speaks.
 func (n *Node) ProtocolRange() (min, max int) { return n.ver.min, n.ver.max }
 

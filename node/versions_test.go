@@ -321,3 +321,40 @@ func TestRollingUpgradeSignsLibp2p(t *testing.T) {
 		t.Fatalf("custodian speaks %d to the regulator", got)
 	}
 }
+
+// Scenario 35, seen by an operator: each peer's protocol versions as this
+// node knows them (GET /v1/status, `triad status`): the range from its
+// hello and the version spoken to it; a version-1 peer, which never says
+// hello, as unknown and spoken to in version 1; a peer outside the range
+// as refused, naming both sides' versions, and spoken to in none.
+func TestPeerVersionsReported(t *testing.T) {
+	_, nodes := memCluster(t, clusterOpts{withShares: true})
+	ex := nodes["exchange"]
+	if got := ex.PeerVersions("regulator"); got != (PeerVersions{Speaks: 1}) {
+		t.Fatalf("before any frame: %+v", got)
+	}
+	hello := func(min, max int) []byte {
+		b, err := encodeFrame(frame{Kind: kindHello, V: max, Hello: &Hello{Min: min, Max: max, Ack: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ex.handle("regulator", hello(1, 2))
+	if got, want := ex.PeerVersions("regulator"), (PeerVersions{Known: true, Min: 1, Max: 2, Speaks: 2}); got != want {
+		t.Fatalf("regulator: %+v, want %+v", got, want)
+	}
+	v1, err := encodeFrame(frame{Kind: kindApp, App: &AppMessage{Topic: "t", Payload: []byte(`{}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex.handle("custodian", v1) // a version-1 node: frames without "v", never a hello
+	if got, want := ex.PeerVersions("custodian"), (PeerVersions{Speaks: 1}); got != want {
+		t.Fatalf("version-1 custodian: %+v, want %+v", got, want)
+	}
+	ex.handle("regulator", hello(3, 4))
+	got := ex.PeerVersions("regulator")
+	if !got.Known || got.Min != 3 || got.Max != 4 || got.Speaks != 0 || !strings.Contains(got.Refused, "regulator speaks protocol version 3..4, this node 1..2") {
+		t.Fatalf("refused regulator: %+v", got)
+	}
+}

@@ -146,28 +146,44 @@ func decodeFrame(b []byte) (frame, error) {
 	if err := dec.Decode(&f); err != nil {
 		return frame{}, fmt.Errorf("node: decoding frame: %w", err)
 	}
+	if err := f.checkVersion(); err != nil {
+		return frame{}, err
+	}
+	if set := f.bodies(); len(set) != 1 || set[0] != f.Kind {
+		return frame{}, fmt.Errorf("node: frame kind %q does not match its body", f.Kind)
+	}
+	return f, nil
+}
+
+// checkVersion reads an absent version as 1 and refuses versions out of
+// range and a hello that is not well formed.
+func (f *frame) checkVersion() error {
 	switch {
 	case f.V == 0:
 		f.V = 1
 	case f.V < 2 || f.V > maxWireVersion:
-		return frame{}, fmt.Errorf("node: frame of protocol version %d (version 1 is written without one)", f.V)
+		return fmt.Errorf("node: frame of protocol version %d (version 1 is written without one)", f.V)
 	}
 	if f.Kind == kindHello && (f.V < 2 || f.Hello == nil || f.Hello.Min < 1 || f.Hello.Min > f.Hello.Max || f.Hello.Max > maxWireVersion) {
-		return frame{}, errors.New("node: malformed hello")
+		return errors.New("node: malformed hello")
 	}
-	n := 0
-	for _, set := range []bool{f.Envelope != nil, f.Proposal != nil, f.Decline != nil, f.Saved != nil, f.App != nil, f.Withdraw != nil, f.Hello != nil} {
-		if set {
-			n++
+	return nil
+}
+
+// bodies are the kinds whose body is set in f; a frame must carry exactly
+// the body of its kind.
+func (f *frame) bodies() []string {
+	var set []string
+	for _, b := range []struct {
+		kind string
+		set  bool
+	}{{kindEnvelope, f.Envelope != nil}, {kindPropose, f.Proposal != nil}, {kindDecline, f.Decline != nil},
+		{kindSaved, f.Saved != nil}, {kindApp, f.App != nil}, {kindWithdraw, f.Withdraw != nil}, {kindHello, f.Hello != nil}} {
+		if b.set {
+			set = append(set, b.kind)
 		}
 	}
-	ok := n == 1 && (f.Kind == kindEnvelope && f.Envelope != nil ||
-		f.Kind == kindPropose && f.Proposal != nil || f.Kind == kindDecline && f.Decline != nil ||
-		f.Kind == kindSaved && f.Saved != nil || f.Kind == kindApp && f.App != nil || f.Kind == kindWithdraw && f.Withdraw != nil || f.Kind == kindHello && f.Hello != nil)
-	if !ok {
-		return frame{}, fmt.Errorf("node: frame kind %q does not match its body", f.Kind)
-	}
-	return f, nil
+	return set
 }
 
 // validName accepts identifiers for keys, parties and requests.

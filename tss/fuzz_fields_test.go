@@ -32,7 +32,11 @@ import (
 //     longer than the 10 s the Go fuzzer allows one input:
 //     TRIAD_FIELD_FUZZ=keygen TRIAD_FIELD_FUZZ_TIME=1h go test ./tss -run '^TestFieldFuzzLoop$' -v -timeout 0
 //     (sign, keygen or reshare; it logs executions and executions per second).
-//   - TestFieldFuzzSeeds, in the suite: the seeds, in a child process.
+//   - TestFieldFuzzSeeds, in the suite: the seeds, in a child process, and
+//     2000 random mutations per message type through the validation alone.
+//   - TestFieldCheckFuzz (fuzz_checks_test.go): the validation alone,
+//     in-process, 10^6 executions per message type in minutes; what passes
+//     it is then run on started sessions as here.
 
 // handRun drives the sessions of one protocol run by hand.
 type handRun struct {
@@ -438,6 +442,9 @@ func TestFieldFuzzSeeds(t *testing.T) {
 					h.run(t, s.sel, s.op, s.data)
 				}
 				t.Logf("%d seeds over %d targets", len(seeds), len(h.targets))
+				// The validation alone, in-process, a bounded number of
+				// random mutations per type (TestFieldCheckFuzz for 10^6).
+				fuzzChecks(t, h, 2000, 0, 1, func(st checkStats) { t.Logf("checks: %s", st) })
 			})
 		})
 	}

@@ -68,6 +68,42 @@ var reshareRoles = map[string]struct{ from, to committee }{
 // committee member its result is the new KeyShare (ReshareResult); an
 // old-committee-only member's result is just completion.
 func NewReshareSession(c ReshareConfig) (*Session, error) {
+	role, err := c.roles()
+	if err != nil {
+		return nil, err
+	}
+	all := append(append([]Party(nil), c.OldParties...), c.NewParties...)
+	s, err := newSession(c.Config, Reshare, c.NewThreshold, all)
+	if err != nil {
+		return nil, err
+	}
+	self := role[c.Self.ID]
+	key, err := c.input(s, self)
+	if err != nil {
+		return nil, err
+	}
+	oldIDs := s.sortedTSSIDs(c.OldParties)
+	newIDs := s.sortedTSSIDs(c.NewParties)
+	params := tsslib.NewReSharingParameters(tsslib.S256(), tsslib.NewPeerContext(oldIDs), tsslib.NewPeerContext(newIDs),
+		s.tssIDs[c.Self.ID], len(c.OldParties), c.OldThreshold, len(c.NewParties), c.NewThreshold)
+	end := make(chan *keygen.LocalPartySaveData, 1)
+	s.party = resharing.NewLocalParty(params, key, s.out, end)
+	s.recipients = reshareRecipients(s, role)
+	s.admit = reshareAdmit(role, self, c.Self.ID)
+	var echo []string
+	for _, p := range all {
+		if p.ID != c.Self.ID {
+			echo = append(echo, p.ID)
+		}
+	}
+	sort.Strings(echo)
+	s.echoPeers = echo
+	s.finished = reshareFinished(s, c, self, end)
+	return s, nil
+}
+
+// roles checks c and returns each participant's committees.
+func (c ReshareConfig) roles() (map[string]committee, error) {
 	if c.KeyID == "" {
 		return nil, fmt.Errorf("%w: key id is empty", ErrConfig)
 	}
@@ -76,6 +112,9 @@ func NewReshareSession(c ReshareConfig) (*Session, error) {
 	}
 	if c.NewThreshold < 1 || c.NewThreshold >= len(c.NewParties) {
 		return nil, fmt.Errorf("%w: new threshold %d for %d parties", ErrConfig, c.NewThreshold, len(c.NewParties))
+	}
+	if c.PublicKey != nil && len(c.PublicKey) != 33 {
+		return nil, fmt.Errorf("%w: expected public key must be 33 bytes compressed", ErrConfig)
 	}
 	role := map[string]committee{}
 	for _, p := range c.OldParties {
@@ -87,39 +126,31 @@ func NewReshareSession(c ReshareConfig) (*Session, error) {
 		}
 		role[p.ID] |= newC
 	}
-	all := append(append([]Party(nil), c.OldParties...), c.NewParties...)
-	s, err := newSession(c.Config, Reshare, c.NewThreshold, all)
-	if err != nil {
-		return nil, err
-	}
-	self := role[c.Self.ID]
-	var key keygen.LocalPartySaveData
+	return role, nil
+}
+
+// input is what this participant starts tss-lib with: an old member's
+// share, or a new member's pre-params (whose public part s records).
+func (c ReshareConfig) input(s *Session, self committee) (keygen.LocalPartySaveData, error) {
 	switch self {
 	case oldC:
-		if key, err = oldInput(c); err != nil {
-			return nil, err
-		}
+		return oldInput(c)
 	case newC:
 		if c.PreParams == nil || !c.PreParams.ValidateWithProof() {
-			return nil, fmt.Errorf("%w: a new committee member needs valid pre-params", ErrConfig)
+			return keygen.LocalPartySaveData{}, fmt.Errorf("%w: a new committee member needs valid pre-params", ErrConfig)
 		}
-		key = keygen.NewLocalPartySaveData(len(c.NewParties))
+		key := keygen.NewLocalPartySaveData(len(c.NewParties))
 		key.LocalPreParams = *c.PreParams
 		s.pub[c.Self.ID] = preParamsPub(c.PreParams)
+		return key, nil
 	}
-	if c.PublicKey != nil && len(c.PublicKey) != 33 {
-		return nil, fmt.Errorf("%w: expected public key must be 33 bytes compressed", ErrConfig)
-	}
-	oldIDs := s.sortedTSSIDs(c.OldParties)
-	newIDs := s.sortedTSSIDs(c.NewParties)
-	params := tsslib.NewReSharingParameters(tsslib.S256(), tsslib.NewPeerContext(oldIDs), tsslib.NewPeerContext(newIDs),
-		s.tssIDs[c.Self.ID], len(c.OldParties), c.OldThreshold, len(c.NewParties), c.NewThreshold)
-	end := make(chan *keygen.LocalPartySaveData, 1)
-	s.party = resharing.NewLocalParty(params, key, s.out, end)
+	return keygen.LocalPartySaveData{}, nil
+}
 
-	// Every resharing message names its recipients; the routing flags say
-	// which committee they belong to, and only those are addressed.
-	s.recipients = func(r *tsslib.MessageRouting) []string {
+// reshareRecipients addresses a message to the members of the committees
+// its routing flags name: every resharing message names its recipients.
+func reshareRecipients(s *Session, role map[string]committee) func(r *tsslib.MessageRouting) []string {
+	return func(r *tsslib.MessageRouting) []string {
 		want := newC
 		switch {
 		case r.IsToOldAndNewCommittees:
@@ -135,30 +166,31 @@ func NewReshareSession(c ReshareConfig) (*Session, error) {
 		}
 		return to
 	}
-	// The guard checks type, round and broadcast flag; admit adds who may
-	// send a type and who may receive it, so that, say, an old member
-	// cannot fill a new member's slot with a new-committee message.
-	s.admit = func(env Envelope) error {
+}
+
+// reshareAdmit adds to the guard's checks of type, round and broadcast
+// flag who may send a type and who may receive it, so that, say, an old
+// member cannot fill a new member's slot with a new-committee message.
+func reshareAdmit(role map[string]committee, self committee, selfID string) func(env Envelope) error {
+	return func(env Envelope) error {
 		r, ok := reshareRoles[env.Type]
 		if !ok {
 			return fmt.Errorf("%w: %q", ErrWrongType, env.Type)
 		}
 		if role[env.From]&r.from == 0 || self&r.to == 0 {
-			return fmt.Errorf("%w: %s may not go from %s to %s", ErrWrongType, env.Type, env.From, c.Self.ID)
+			return fmt.Errorf("%w: %s may not go from %s to %s", ErrWrongType, env.Type, env.From, selfID)
 		}
 		return nil
 	}
-	var echo []string
-	for _, p := range all {
-		if p.ID != c.Self.ID {
-			echo = append(echo, p.ID)
-		}
-	}
-	sort.Strings(echo)
-	s.echoPeers = echo
+}
+
+// reshareFinished reports whether tss-lib has ended; a new member checks
+// its new share (and the group key, when c names one) before it becomes
+// the result.
+func reshareFinished(s *Session, c ReshareConfig, self committee, end <-chan *keygen.LocalPartySaveData) func() bool {
 	parties := append([]Party(nil), c.NewParties...)
 	sortParties(parties)
-	s.finished = func() bool {
+	return func() bool {
 		select {
 		case data := <-end:
 			if self != newC {
@@ -180,7 +212,6 @@ func NewReshareSession(c ReshareConfig) (*Session, error) {
 			return false
 		}
 	}
-	return s, nil
 }
 
 // oldInput checks an old member's share and copies its secret: tss-lib

@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -241,11 +243,13 @@ func (c *procCluster) replaceExchange(t *testing.T) {
 		}
 		args = append(args, "--approval", ap)
 	}
-	// The custodian's old share, kept aside to stage an undecided reshare.
+	// The custodian's old share and salt file, kept aside to stage an
+	// undecided reshare.
 	oldShare, err := os.ReadFile(c.shareFile("custodian"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldSalts := c.salts(t, "custodian")
 	out, code := c.drill(t, args...)
 	if code != 0 || !strings.Contains(out, "verdict: PASS") {
 		t.Fatalf("reshare drill: exit %d", code)
@@ -256,6 +260,13 @@ func (c *procCluster) replaceExchange(t *testing.T) {
 		}
 	}
 	c.recorded(t, report(t, out), node.DefaultParties...)
+	// The commit re-keyed the local sealer of every node that took part:
+	// a new salt in its salt file, the older ones forgotten.
+	for _, p := range []string{"custodian", "regulator", "exchange2"} {
+		if st := c.salts(t, p); st.Epoch <= oldSalts.Epoch || len(st.Salts) != 1 {
+			t.Fatalf("%s's sealer was not re-keyed by the reshare: epoch %d, %d salt(s)", p, st.Epoch, len(st.Salts))
+		}
+	}
 	for _, p := range node.DefaultParties {
 		steps := 0
 		for _, r := range c.chain(t, p) {
@@ -282,10 +293,17 @@ func (c *procCluster) replaceExchange(t *testing.T) {
 	if err := os.WriteFile(share, oldShare, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The commit re-keyed the custodian's sealer, so the old share no
+	// longer unseals: the salt file gets the old epoch's salt back beside
+	// the new one, as between a re-key's Rotate and Retire, so that both
+	// the old share and the pending one (rewrapped) open.
+	newSalts := c.salts(t, "custodian")
+	for e, salt := range oldSalts.Salts {
+		newSalts.Salts[e] = salt
+	}
+	c.writeSalts(t, "custodian", newSalts)
 	// The share generation record as an uncommitted reshare leaves it: the
-	// old share (generation 1) in force, the new one (2) pending. (The
-	// configs' local sealer has no salt file, so the commit did not
-	// re-key it and the old share still unseals.)
+	// old share (generation 1) in force, the new one (2) pending.
 	if err := os.WriteFile(strings.TrimSuffix(share, ".share")+".gen", []byte(`{"share":1,"pending":2}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -295,6 +313,41 @@ func (c *procCluster) replaceExchange(t *testing.T) {
 		t.Fatalf("replayed reshare approvals after a restart: exit %d %s %s", code, out, errOut)
 	}
 	c.resolveUndecided(t)
+}
+
+// saltFile is the contents of a node's local salt file (hsm/local_rekey.go).
+type saltFile struct {
+	Epoch int            `json:"epoch"`
+	Salts map[int][]byte `json:"salts"`
+}
+
+// salts reads the salt file of the node with data dir dataDir; a missing
+// file is epoch 0, whose salt is empty.
+func (c *procCluster) salts(t *testing.T, dataDir string) saltFile {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, dataDir+".salt"))
+	if errors.Is(err, os.ErrNotExist) {
+		return saltFile{Salts: map[int][]byte{0: nil}}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st saltFile
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (c *procCluster) writeSalts(t *testing.T, dataDir string, st saltFile) {
+	t.Helper()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, dataDir+".salt"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // shareFile is party's sealed share of canary-1.
@@ -340,6 +393,14 @@ func (c *procCluster) resolveUndecided(t *testing.T) {
 	out, code = c.drill(t, "all-pairs", "--key-id", "canary-1")
 	if code != 0 || !strings.Contains(out, "verdict: PASS") {
 		t.Fatalf("all-pairs after resolving: exit %d", code)
+	}
+	// Having signed with both, the custodian knows each peer's protocol
+	// versions from its hello (scenario 35).
+	out = status()
+	for _, want := range []string{"protocol   1..2\n", "exchange   connected, protocol 2 (it speaks 1..2)", "regulator  connected, protocol 2 (it speaks 1..2)"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("status lacks %q:\n%s", want, out)
+		}
 	}
 	found := false
 	for _, r := range c.chain(t, "custodian") {

@@ -52,7 +52,9 @@ func writeConfig(t *testing.T, dir, party string, started map[string]*proc) stri
 // dir/<dataDir> (a replacement node gets a fresh one). Peers are found by
 // the peer.id files in their own data dirs (peerDirs, default the party
 // name) and, once started, their addresses. listen is the p2p address
-// ("" for 127.0.0.1, port 0). The policy has a canary
+// ("" for 127.0.0.1, port 0). The local sealer's salt file is
+// dir/<dataDir>.salt, outside the data dir, as in configs/*.yaml, so a
+// reshare re-keys it. The policy has a canary
 // account with a 2s canary notice period (the unfreeze drill) and each
 // node an operator credential.
 func writeConfigAt(t *testing.T, dir, party, dataDir, listen string, started map[string]*proc, peerDirs ...map[string]string) string {
@@ -85,7 +87,7 @@ peers:
     - {name: operator, role: operator, token_file: %[3]s/operator.token}
 sessions: {sign_timeout: 8s, keygen_timeout: 3m}
 preparams: {target: 1, concurrency: 1, generate: false}
-hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE}}
+hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE, salt_file: %[3]s.salt}}
 policy:
   party: %[1]s
   keys: [{id: canary-1, role: canary}, {id: vault-1, role: custody}]

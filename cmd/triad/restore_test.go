@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +53,7 @@ func TestBackupRestoreCLI(t *testing.T) {
 		t.Fatalf("backup: %v\n%s", err, out)
 	}
 	cfgB := writeConfigAt(t, dir, "custodian", "custodian-restored", "", nil)
+	withSaltFile(t, cfgB, filepath.Join(dir, "custodian.salt"))
 	out, err := runTriad(t, "restore", "-c", cfgB, "--in", backup)
 	if err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
@@ -60,19 +61,20 @@ func TestBackupRestoreCLI(t *testing.T) {
 	mustContain(t, "restore", out, "share custodian unseals; public view "+checks[0].View[:16], "triad drill unseal")
 }
 
-// withSaltFile gives the config at path a local salt file, so that its
-// sealer can re-key.
+// withSaltFile points the local salt file of the config at path to salt
+// (a restored node shares the HSM key, here the passphrase and salt, of
+// the node it replaces).
 func withSaltFile(t *testing.T, path, salt string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const from = "local: {passphrase_env: TRIAD_PASSPHRASE}"
-	if !bytes.Contains(b, []byte(from)) {
-		t.Fatalf("%s has no %q", path, from)
+	re := regexp.MustCompile(`salt_file: [^}]*}`)
+	if !re.Match(b) {
+		t.Fatalf("%s has no salt_file", path)
 	}
-	b = bytes.Replace(b, []byte(from), []byte("local: {passphrase_env: TRIAD_PASSPHRASE, salt_file: "+salt+"}"), 1)
+	b = re.ReplaceAll(b, []byte("salt_file: "+salt+"}"))
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/triad-custody/triad/node/api"
 )
 
@@ -113,29 +113,4 @@ func settled(st api.Status) bool {
 		}
 	}
 	return true
-}
-
-func printStatus(out io.Writer, st api.Status) {
-	ready := "ready"
-	if !st.Ready {
-		ready = "NOT READY: " + st.NotReady
-	}
-	fmt.Fprintf(out, "party      %s (%s)\nhsm        %s\npeer id    %s\n", st.Party, ready, st.HSM, st.PeerID)
-	for _, p := range st.Peers {
-		conn := "connected"
-		if !p.Connected {
-			conn = "not connected"
-		}
-		if p.Breaker.Open {
-			conn += fmt.Sprintf(", breaker OPEN (%d aborts blamed on it) until %s", p.Breaker.Aborts, p.Breaker.Until.Format(time.RFC3339))
-		}
-		fmt.Fprintf(out, "peer       %-10s %s\n", p.Party, conn)
-	}
-	fmt.Fprintf(out, "keys       %v\npre-params %d ready of %d (%d generating)\n", st.Keys, st.PreParams.Ready, st.PreParams.Target, st.PreParams.Running)
-	if len(st.Undecided) > 0 {
-		fmt.Fprintf(out, "UNDECIDED  reshare of %v: old share in force, new one pending; run `triad reshare resolve`\n", st.Undecided)
-	}
-	if len(st.Incidents) > 0 {
-		fmt.Fprintf(out, "incidents  %d (latest: %s)\n", len(st.Incidents), st.Incidents[len(st.Incidents)-1].Error)
-	}
 }

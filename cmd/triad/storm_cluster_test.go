@@ -236,7 +236,7 @@ peers:
     - {name: margin-engine, role: margin-engine, token_file: %[1]s/margin-engine.token}
 sessions: {sign_timeout: 30s, keygen_timeout: 3m}
 preparams: {target: 1, concurrency: 1, generate: false}
-hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE}}
+hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE, salt_file: %[1]s.salt}}
 bitcoin: {network: regtest, rpc_host: %[3]s, rpc_user: %[4]s, rpc_pass_env: TRIAD_TEST_BTC_PASS, broadcast: true}
 policy:
   party: %[1]s

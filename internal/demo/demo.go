@@ -21,12 +21,12 @@ var pairs = [][2]string{{"custodian", "exchange"}, {"custodian", "regulator"}, {
 // each step to out; it fails unless all three signatures verify.
 func Run(ctx context.Context, out io.Writer, dir string, log *slog.Logger) error {
 	start := time.Now()
-	sealer, err := demoSealer(dir)
+	sealers, err := Sealers(dir)
 	if err != nil {
 		return err
 	}
 	keyID := fmt.Sprintf("demo-%d", time.Now().Unix())
-	rts, err := startDemoNodes(ctx, out, dir, keyID, sealer, log)
+	rts, err := startDemoNodes(ctx, out, dir, keyID, sealers, log)
 	for _, rt := range rts {
 		defer rt.Close()
 	}

@@ -20,9 +20,13 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-// demoSealer is a local passphrase sealer whose random passphrase lives in
-// the demo dir, so cached pre-params survive between runs.
-func demoSealer(dir string) (hsm.Sealer, error) {
+// Sealers are the demo nodes' local passphrase sealers. The random
+// passphrase lives in the demo dir, so cached pre-params survive between
+// runs; each node has its own salt file (dir/<party>.salt, outside its data
+// dir, as configs/*.yaml have), so a reshare re-keys each node's sealer on
+// its own. Until the first re-key the salt file is absent and the key is
+// the passphrase's alone (hsm.Local.LoadSaltFile).
+func Sealers(dir string) (map[string]hsm.Sealer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -38,10 +42,24 @@ func demoSealer(dir string) (hsm.Sealer, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return hsm.NewLocal([]byte(strings.TrimSpace(string(b))), hsm.Argon2Params{})
+	out := map[string]hsm.Sealer{}
+	for _, p := range node.DefaultParties {
+		l, err := hsm.NewLocal([]byte(strings.TrimSpace(string(b))), hsm.Argon2Params{})
+		if err != nil {
+			return nil, err
+		}
+		if err := l.LoadSaltFile(SaltFile(dir, p)); err != nil {
+			return nil, err
+		}
+		out[p] = l
+	}
+	return out, nil
 }
 
-func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, s hsm.Sealer, log *slog.Logger) ([]*node.Runtime, error) {
+// SaltFile is party's salt file in the demo dir.
+func SaltFile(dir, party string) string { return filepath.Join(dir, party+".salt") }
+
+func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, sealers map[string]hsm.Sealer, log *slog.Logger) ([]*node.Runtime, error) {
 	cfgs := map[string]*node.Config{}
 	for _, p := range node.DefaultParties {
 		c := &node.Config{Party: p, DataDir: filepath.Join(dir, p), Parties: node.DefaultParties,
@@ -50,6 +68,7 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, s hsm
 			Sessions:  node.SessionsConfig{SignTimeout: 60 * time.Second, KeygenTimeout: 10 * time.Minute},
 			PreParams: node.PreParamsConfig{Target: 1, Concurrency: 1, Generate: true},
 			Policy:    custody.Policy{Party: custody.Party(p), Keys: []custody.KeyConfig{{ID: keyID, Role: custody.RoleCanary}}},
+			HSM:       hsm.Config{Backend: "local", Local: hsm.LocalConfig{SaltFile: SaltFile(dir, p)}},
 			Log:       node.LogConfig{Level: "error"}}
 		// Each demo run makes a fresh key; old demo shares are dropped.
 		os.RemoveAll(filepath.Join(c.DataDir, "keys"))
@@ -59,7 +78,7 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, s hsm
 		}
 		c.PreParams.Generate = !cached
 		if _, err := os.Stat(filepath.Join(c.DataDir, "identity.sealed")); errors.Is(err, os.ErrNotExist) {
-			if _, err := node.Init(ctx, c, s); err != nil {
+			if _, err := node.Init(ctx, c, sealers[p]); err != nil {
 				return nil, err
 			}
 		}
@@ -82,7 +101,7 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, s hsm
 			}
 			c.Peers = append(c.Peers, pc)
 		}
-		rt, err := node.Start(ctx, c, node.StartOptions{Sealer: s, Logger: log.With("party", p)})
+		rt, err := node.Start(ctx, c, node.StartOptions{Sealer: sealers[p], Logger: log.With("party", p)})
 		if err != nil {
 			return rts, fmt.Errorf("starting %s: %w", p, err)
 		}

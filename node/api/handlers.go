@@ -30,14 +30,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Status is GET /v1/status.
 type Status struct {
-	Party    string       `json:"party"`
-	PeerID   string       `json:"peer_id"`
-	Addrs    []string     `json:"addrs"`
-	Ready    bool         `json:"ready"`
-	NotReady string       `json:"not_ready,omitempty"`
-	HSM      string       `json:"hsm"`
-	Peers    []PeerStatus `json:"peers"`
-	Keys     []string     `json:"keys"`
+	Party    string   `json:"party"`
+	PeerID   string   `json:"peer_id"`
+	Addrs    []string `json:"addrs"`
+	Ready    bool     `json:"ready"`
+	NotReady string   `json:"not_ready,omitempty"`
+	HSM      string   `json:"hsm"`
+	// Protocol is the range of peer protocol versions this node speaks.
+	Protocol ProtocolRange `json:"protocol"`
+	Peers    []PeerStatus  `json:"peers"`
+	Keys     []string      `json:"keys"`
 	// Undecided names the keys whose reshare is undecided here: the old
 	// share in force, the new one pending (`triad reshare resolve`).
 	Undecided []string        `json:"undecided_reshares,omitempty"`
@@ -61,6 +63,15 @@ type PeerStatus struct {
 	// Breaker is the peer's circuit breaker: open after repeated aborts
 	// blamed on it, when the other partner is preferred for signing.
 	Breaker node.Breaker `json:"breaker"`
+	// Protocol is the peer's protocol versions as this node knows them:
+	// the range from its hello and the version spoken to it.
+	Protocol node.PeerVersions `json:"protocol"`
+}
+
+// ProtocolRange is a range of protocol versions.
+type ProtocolRange struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
 }
 
 // PreParams is the pool's state.
@@ -73,6 +84,7 @@ type PreParams struct {
 func (s *Server) status(w http.ResponseWriter, r *http.Request, _ string) {
 	st := Status{Party: s.rt.Cfg.Party, HSM: s.rt.Sealer.Backend(),
 		Counters: s.rt.Node.Counters(), Incidents: s.rt.Node.Incidents()}
+	st.Protocol.Min, st.Protocol.Max = s.rt.Node.ProtocolRange()
 	if s.rt.Host != nil { // nil on an in-memory network (tests)
 		st.PeerID = s.rt.Host.ID().String()
 		for _, a := range s.rt.Host.Addrs() {
@@ -91,7 +103,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ string) {
 		st.Ready = true
 	}
 	for _, p := range s.rt.Node.Peers() {
-		st.Peers = append(st.Peers, PeerStatus{Party: p, Connected: s.rt.Node.Connected(p), Breaker: s.rt.Node.Breaker(p)})
+		st.Peers = append(st.Peers, PeerStatus{Party: p, Connected: s.rt.Node.Connected(p), Breaker: s.rt.Node.Breaker(p),
+			Protocol: s.rt.Node.PeerVersions(p)})
 	}
 	keys, err := s.rt.Keys.List()
 	if err != nil {
