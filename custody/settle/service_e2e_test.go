@@ -37,12 +37,13 @@ func settledCluster(t *testing.T, w world, chain settle.Chain) (*st.Cluster, map
 }
 
 // settledClusterWith is settledCluster with adjust changing a party's
-// service options after the settler is wired in (a hostile party).
-func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+// service options after the settler is wired in (a hostile party), and
+// more changing the cluster's options (a faulty signer).
+func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), more ...func(*st.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
-	c = st.New(t, st.Options{
+	o := st.Options{
 		Policy: func(p custody.Party, pol *custody.Policy) {
 			pol.Accounts = w.policy.Accounts
 			pol.Assets = w.policy.Assets
@@ -63,7 +64,11 @@ func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(c
 				adjust(p, o)
 			}
 		},
-	})
+	}
+	for _, f := range more {
+		f(&o)
+	}
+	c = st.New(t, o)
 	return c, settlers
 }
 
