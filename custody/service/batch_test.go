@@ -462,3 +462,34 @@ func TestForgedBatchResultRefused(t *testing.T) {
 		t.Fatalf("a forged batch result was recorded: %s %+v", v.Status, v.Result)
 	}
 }
+
+// A member whose coordinator approval has not reached the partner yet (in
+// the storm, custody messages wait in a full work queue) is a fact in
+// flight, not a refusal: the partner names it "not ready" and waits
+// instead of refusing the batch, so the coordinator does not exile it to
+// a batch of its own (SECURITY.md scenario 8: each node decides on its
+// own facts). Once the approval arrives the partner joins. (On the old
+// code a batch with one such member among ready ones was refused naming
+// it.)
+func TestBatchPartnerWaitsForMemberNotReady(t *testing.T) {
+	c := batchCluster(t)
+	ready := submitLiquidations(t, c, map[string]time.Time{"w-ready": st.Epoch})["w-ready"]
+	c.Net.Isolate(string(custody.Custodian), true)
+	ex := c.Svc(custody.Exchange)
+	late, _, err := ex.Submit(ctx, st.Caller(service.RoleMarginEngine), st.Liquidation("w-late", 100_000, st.MarginKey(), st.Epoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := ex.Get(ready)
+	p := batchProposal(t, ex, "w1", r.Request, late.Request)
+	err = ex.AuthorizeSign(ctx, fixtures.KeyID, p)
+	if !errors.Is(err, service.ErrNotReady) || errors.Is(err, service.ErrRefused) || strings.Contains(err.Error(), "batch member "+late.ID+": ") {
+		t.Fatalf("a member still waiting for the coordinator's approval: %v", err)
+	}
+	c.Net.Isolate(string(custody.Custodian), false)
+	c.Tick() // the exchange offers its request again; the custodian approves it
+	c.WaitFor(t, custody.Exchange, late.ID, "the custodian's approval", func(v service.View) bool { return len(v.Approvals) >= 2 })
+	if err := ex.AuthorizeSign(ctx, fixtures.KeyID, p); err != nil {
+		t.Fatalf("both members approved: %v", err)
+	}
+}
