@@ -42,11 +42,12 @@ const inputTries = 3
 // whether the partner joined the batch (its sessions for the members are
 // then live for a sign_timeout).
 type batchOutcome struct {
-	sigs    []Signature
-	signers []string
-	err     error
-	failed  int
-	joined  bool
+	sigs     []Signature
+	signers  []string
+	err      error
+	failed   int
+	declined bool // the partner declined the failed input's last session (it judged, it did not fail to sign)
+	joined   bool
 }
 
 // coordinateBatch signs every input of the run's batch, then records
@@ -115,7 +116,7 @@ func (s *Service) endRunLocked(r *batchRun, out batchOutcome) {
 		time.AfterFunc(s.o.SignTimeout, s.cutBatch)
 	}
 	lost := ""
-	if len(refused) == 0 && out.failed >= 0 && len(out.sigs) > 0 {
+	if len(refused) == 0 && out.failed >= 0 && !out.declined && len(out.sigs) > 0 {
 		lost = r.members[memberOfInput(r.b, out.failed)].ID()
 	}
 	for i, m := range r.members {
@@ -170,8 +171,8 @@ func (s *Service) signBatch(ctx context.Context, n Network, r *batchRun) batchOu
 		ctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		for i := range ins {
-			if b.has(i) || i == b.failed {
-				continue // the lead, or an input out of tries (the run fails; its member alone is lost)
+			if b.has(i) {
+				continue // the lead
 			}
 			wg.Add(1)
 			go func() {
@@ -203,7 +204,15 @@ func (b *batchSigning) lead(ctx context.Context) bool {
 	if next == 0 {
 		next = 1 // one input per member (InterimBatcher)
 	}
-	return next < len(b.ins) && b.input(ctx, next)
+	if next >= len(b.ins) || !b.input(ctx, next) {
+		return false
+	}
+	// The partner signs now: the first input gets its tries again with
+	// the others, and only if it fails then is its member at fault.
+	b.mu.Lock()
+	b.err, b.failed, b.declined = nil, -1, false
+	b.mu.Unlock()
+	return true
 }
 
 func (b *batchSigning) has(i int) bool {
@@ -219,13 +228,14 @@ type batchSigning struct {
 	r   *batchRun
 	ins []BatchInput
 
-	mu     sync.Mutex
-	sigs   []Signature
-	signed [][]string
-	done   int
-	err    error // the first error that ended the run
-	failed int   // its input, -1: none
-	joined bool
+	mu       sync.Mutex
+	sigs     []Signature
+	signed   [][]string
+	done     int
+	err      error // the first error that ended the run
+	failed   int   // its input, -1: none
+	declined bool  // and the partner declined that input's last session
+	joined   bool
 }
 
 // input signs input i, trying again while it fails and nothing else has
@@ -250,16 +260,20 @@ func (b *batchSigning) input(ctx context.Context, i int) bool {
 			break // the run is over, or the partner refused members: the batch must change
 		}
 		b.s.log.Warn("batch input not signed; trying it again", "batch", short(b.r.id), "input", i, "try", try+1, "err", err)
-		if !partnerDeclined(err, b.r.partner) {
-			b.mu.Lock()
-			b.joined = true
-			b.mu.Unlock()
+		if partnerDeclined(err, b.r.partner) {
+			continue // it waited for its facts before declining
+		}
+		b.mu.Lock()
+		b.joined = true
+		b.mu.Unlock()
+		if !pause(ctx, retryPause) { // a session that failed under load: let it ease
+			break
 		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err == nil && last != nil {
-		b.err, b.failed = last, i
+		b.err, b.failed, b.declined = last, i, partnerDeclined(last, b.r.partner)
 	} else if b.err == nil {
 		b.err = ctx.Err()
 	}
@@ -302,7 +316,7 @@ func (b *batchSigning) outcome() batchOutcome {
 		if b.done > 0 {
 			sigs = b.sigs // what the partner signed: it was there
 		}
-		return batchOutcome{err: err, failed: b.failed, joined: b.joined, sigs: sigs}
+		return batchOutcome{err: err, failed: b.failed, declined: b.declined, joined: b.joined, sigs: sigs}
 	}
 	var signers []string
 	for _, ps := range b.signed {
@@ -314,6 +328,22 @@ func (b *batchSigning) outcome() batchOutcome {
 	}
 	slices.Sort(signers)
 	return batchOutcome{sigs: b.sigs, signers: signers, failed: -1, joined: true}
+}
+
+// retryPause is the pause before an input's next session after one that
+// failed (not declined).
+const retryPause = time.Second
+
+// pause waits d, or until ctx ends (false).
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // takeSlot waits for one of the signing slots every batch shares.

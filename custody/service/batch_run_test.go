@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
+	"github.com/triad-custody/triad/node"
 )
 
 // faultyBatchCluster is batchCluster with the custodian's (the
@@ -192,4 +194,32 @@ func TestBatchesSignedConcurrently(t *testing.T) {
 	if len(batches) != 2 || !batches[slowBatch()] {
 		t.Fatalf("paid by %d batches, want 2 (the slow one among them)", len(batches))
 	}
+}
+
+// A partner that declines the first member's input, because a fact is
+// still in flight for it (in the storm: approvals queued behind a full
+// work queue), has judged nothing to be wrong with that member: the next
+// member's input leads, the first one's is tried again once the partner
+// signs, and no member fails for the wait (issue 9; SECURITY.md scenario
+// 8: only the partner's own refusal keeps a member out). The error is the
+// one node.Sign returns for such a decline.
+func TestBatchDeclinedLeadLosesNoMember(t *testing.T) {
+	sg := &st.Signer{Fault: func(b st.BatchSession) error {
+		if b.Input == 0 && b.Try < 3 {
+			id := b.Batch.Members[0].RequestID
+			return fmt.Errorf("node: no signer pair could sign for key fixture after 2 attempt(s): [custodian exchange]: session 0: %w: exchange: %w: batch member %s not ready: participants [custodian exchange] are not an approved quorum here; [custodian regulator]: session 1: %w: regulator: policy", node.ErrDeclined, service.ErrNotReady, id, node.ErrDeclined)
+		}
+		return nil
+	}}
+	c := faultyBatchCluster(t, sg, st.Options{})
+	ids := submitLiquidations(t, c, map[string]time.Time{"d-1": st.Epoch, "d-2": st.Epoch, "d-3": st.Epoch})
+	c.Advance(c.Svc(custody.Custodian).Policy().BatchWindow())
+	var list []string
+	for _, id := range ids {
+		c.WaitFor(t, custody.Custodian, id, "its first batch over", func(v service.View) bool {
+			return v.Status == custody.StatusDone || v.Status.Terminal() || v.Status == custody.StatusApproved && v.Attempts >= 1
+		})
+		list = append(list, id)
+	}
+	paidOnce(t, c, sg, list, 1)
 }
