@@ -288,7 +288,8 @@ func (b *batchSigning) once(ctx context.Context, i, try int) (Signature, []strin
 		nonce = fmt.Sprintf("%s-%d", nonce, try)
 	}
 	out, err := b.n.Sign(ctx, node.SignRequest{KeyID: in.KeyID, RequestID: fmt.Sprintf("batch-%s/%d/%s", b.r.id, i, nonce),
-		Digest: in.Digest, ChildPath: in.ChildPath, Payload: b.r.b.Canonical(), Partner: string(b.r.partner)})
+		Digest: in.Digest, ChildPath: in.ChildPath, Payload: b.r.b.Canonical(), Partner: string(b.r.partner),
+		Only: true}) // a liquidation's quorum is this node and the partner: no fallback can sign
 	if err != nil {
 		return Signature{}, nil, fmt.Errorf("signing input %d of %d: %w", i+1, len(b.ins), err)
 	}
