@@ -34,7 +34,8 @@ type batchRun struct {
 }
 
 // inputTries bounds the signing sessions one input of a batch gets in one
-// run.
+// round of a run; a run has two rounds (a storm on two cores fails
+// sessions that are not at fault).
 const inputTries = 3
 
 // batchOutcome is how signing a batch ended: every signature, or the
@@ -169,23 +170,49 @@ func (s *Service) signBatch(ctx context.Context, n Network, r *batchRun) batchOu
 	b := &batchSigning{s: s, n: n, r: r, ins: ins, sigs: make([]Signature, len(ins)), signed: make([][]string, len(ins)), failed: -1}
 	if b.lead(ctx) {
 		ctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		for i := range ins {
-			if b.has(i) {
-				continue // the lead
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if !b.input(ctx, i) {
-					cancel()
-				}
-			}()
+		defer cancel()
+		b.round(ctx, cancel)
+		if b.retryable(ctx) { // the partner signed the others: a second round for what failed
+			b.mu.Lock()
+			b.err, b.failed, b.declined = nil, -1, false
+			b.mu.Unlock()
+			b.round(ctx, cancel)
 		}
-		wg.Wait()
-		cancel()
 	}
 	return b.outcome()
+}
+
+// round signs every input not yet signed, in parallel (in the shared
+// slots); a refusal naming members ends the run at once.
+func (b *batchSigning) round(ctx context.Context, cancel context.CancelFunc) {
+	var wg sync.WaitGroup
+	for i := range b.ins {
+		if b.has(i) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !b.input(ctx, i) && b.refused() {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (b *batchSigning) refused() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err != nil && len(refusedMembers(b.err, b.r.partner)) > 0
+}
+
+// retryable reports whether some input failed while the partner signed
+// others, with no refusal: a second round may sign it.
+func (b *batchSigning) retryable(ctx context.Context) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return ctx.Err() == nil && b.err != nil && b.done > 0 && b.done < len(b.ins) && len(refusedMembers(b.err, b.r.partner)) == 0
 }
 
 // lead signs the first input of the first member, else, when that input
@@ -204,15 +231,7 @@ func (b *batchSigning) lead(ctx context.Context) bool {
 	if next == 0 {
 		next = 1 // one input per member (InterimBatcher)
 	}
-	if next >= len(b.ins) || !b.input(ctx, next) {
-		return false
-	}
-	// The partner signs now: the first input gets its tries again with
-	// the others, and only if it fails then is its member at fault.
-	b.mu.Lock()
-	b.err, b.failed, b.declined = nil, -1, false
-	b.mu.Unlock()
-	return true
+	return next < len(b.ins) && b.input(ctx, next) // the first input gets its next round with the others
 }
 
 func (b *batchSigning) has(i int) bool {
@@ -272,7 +291,10 @@ func (b *batchSigning) input(ctx context.Context, i int) bool {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.err == nil && last != nil {
+	refusal := last != nil && len(refusedMembers(last, b.r.partner)) > 0
+	if last != nil && (b.err == nil || refusal && len(refusedMembers(b.err, b.r.partner)) == 0) {
+		// The first failure, unless a refusal comes after it: a refusal
+		// says which members must leave the batch.
 		b.err, b.failed, b.declined = last, i, partnerDeclined(last, b.r.partner)
 	} else if b.err == nil {
 		b.err = ctx.Err()
