@@ -126,7 +126,7 @@ func (s *Service) endRunLocked(r *batchRun, out batchOutcome) {
 		s.applyLocked(id, custody.EvAbort, "batch "+short(r.id)+": "+clip(out.err.Error()))
 		switch e, gerr := s.st.Get(id); {
 		case id == lost:
-			s.applyLocked(id, custody.EvFail, fmt.Sprintf("its input %d could not be signed in %d tries: %s", out.failed, inputTries, clip(out.err.Error())))
+			s.applyLocked(id, custody.EvFail, fmt.Sprintf("its input %d could not be signed in two rounds of %d tries: %s", out.failed, inputTries, clip(out.err.Error())))
 		case gerr == nil && e.Progress.Record.Attempts >= s.pol.MaxSigningAttempts:
 			s.applyLocked(id, custody.EvFail, "signing attempts spent: "+clip(out.err.Error()))
 		case refused[id] != "":
@@ -158,10 +158,11 @@ func memberOfInput(b Batch, i int) int {
 // input alone (the partner judges and joins the batch there), then the
 // rest in the node's signing slots, shared by every batch it signs. An
 // input that fails is tried again, up to inputTries, keeping every
-// signature made; a refusal naming members, or an input out of tries,
-// ends the run. When the lead input runs out of tries, the next member's
-// first input leads instead: if it is signed, the partner is there and
-// only the first member's input is at fault.
+// signature made, and, when the partner signed the others, gets a second
+// round of tries; a refusal naming members ends the run at once. When the
+// lead input runs out of tries, the next member's first input leads
+// instead: if it is signed, the partner is there, and the first input
+// goes on with the others.
 func (s *Service) signBatch(ctx context.Context, n Network, r *batchRun) batchOutcome {
 	ins, err := s.o.Batcher.BatchDigests(ctx, r.id, r.members)
 	if err != nil {
