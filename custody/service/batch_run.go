@@ -168,7 +168,8 @@ func (s *Service) signBatch(ctx context.Context, n Network, r *batchRun) batchOu
 	if err != nil {
 		return batchOutcome{err: fmt.Errorf("building batch %.12s: %w", r.id, err), failed: -1}
 	}
-	b := &batchSigning{s: s, n: n, r: r, ins: ins, sigs: make([]Signature, len(ins)), signed: make([][]string, len(ins)), failed: -1}
+	b := &batchSigning{s: s, n: n, r: r, ins: ins, sigs: make([]Signature, len(ins)), signed: make([][]string, len(ins)),
+		tries: make([]int, len(ins)), failed: -1}
 	if b.lead(ctx) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -252,6 +253,7 @@ type batchSigning struct {
 	sigs     []Signature
 	signed   [][]string
 	done     int
+	tries    []int // sessions begun per input
 	err      error // the first error that ended the run
 	failed   int   // its input, -1: none
 	declined bool  // and the partner declined that input's last session
@@ -262,10 +264,14 @@ type batchSigning struct {
 // ended the run; it reports whether the input is signed.
 func (b *batchSigning) input(ctx context.Context, i int) bool {
 	var last error
-	for try := 0; try < inputTries; try++ {
+	for range inputTries {
 		if err := b.s.takeSlot(ctx); err != nil {
 			break
 		}
+		b.mu.Lock()
+		try := b.tries[i] // every session of an input, in any round, has its own request ID
+		b.tries[i]++
+		b.mu.Unlock()
 		sig, signers, err := b.once(ctx, i, try)
 		b.s.batch.slots <- struct{}{}
 		if err == nil {

@@ -45,6 +45,9 @@ func paidOnce(t *testing.T, c *st.Cluster, sg *st.Signer, ids []string, attempts
 			t.Fatalf("%.12s: %d attempts, want %d", id, v.Attempts, attempts)
 		}
 	}
+	if n := sg.Reused(); n > 0 {
+		t.Fatalf("%d batch sessions asked for under a request ID already used (the node refuses them as replays)", n)
+	}
 	made := sg.Made()
 	for _, sig := range first.Result.Signatures {
 		if made[sig.Digest] != 1 {

@@ -30,6 +30,7 @@ type Signer struct {
 
 	mu    sync.Mutex
 	tries map[string]int // "batch/input" → sessions begun
+	ids   map[string]int // request ID → sessions asked for with it
 	made  map[string]int // digest (hex) → signatures made
 }
 
@@ -51,6 +52,20 @@ func (g *Signer) Wrap(p custody.Party) func(custody.Party, service.Network) serv
 		}
 		return &faultyNet{Network: n, g: g}
 	}
+}
+
+// Reused is how many request IDs were asked for more than once (a node
+// opens a session ID once: a second session under one ID is refused).
+func (g *Signer) Reused() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, c := range g.ids {
+		if c > 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // Made is how many signatures were made over each digest.
@@ -80,8 +95,9 @@ func (f *faultyNet) Sign(ctx context.Context, req node.SignRequest) (*node.SignR
 		key := b.ID() + "/" + strconv.Itoa(input)
 		g.mu.Lock()
 		if g.tries == nil {
-			g.tries = map[string]int{}
+			g.tries, g.ids = map[string]int{}, map[string]int{}
 		}
+		g.ids[req.RequestID]++
 		try := g.tries[key]
 		g.tries[key]++
 		g.mu.Unlock()
