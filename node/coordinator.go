@@ -38,6 +38,11 @@ type SignRequest struct {
 	Payload []byte
 	// Partner, when set, is tried first (drills that exercise one pair).
 	Partner string
+	// Only, with Partner, signs with Partner alone: no other pair is tried
+	// and a slow partner keeps the whole sign_timeout (no cut-off after a
+	// third of it for a fallback). For a quorum no other pair can meet (a
+	// liquidation: custodian and exchange), where a fallback only declines.
+	Only bool
 }
 
 // Attempt reports one signing attempt.
@@ -80,7 +85,7 @@ func (n *Node) Sign(parent context.Context, req SignRequest) (*SignResult, error
 	}
 	res := &SignResult{}
 	excluded := map[string]bool{}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	for attempt := 0; attempt < maxAttempts && (attempt == 0 || !req.Only); attempt++ {
 		partner, ok := n.choosePartner(share, excluded)
 		if attempt == 0 && req.Partner != "" {
 			if !contains(share.Holders(), req.Partner) || req.Partner == n.opt.Party {
@@ -101,7 +106,7 @@ func (n *Node) Sign(parent context.Context, req SignRequest) (*SignResult, error
 		if budget <= 0 {
 			break
 		}
-		if attempt < maxAttempts-1 && n.hasOtherPartner(share, excluded, partner) {
+		if !req.Only && attempt < maxAttempts-1 && n.hasOtherPartner(share, excluded, partner) {
 			silence = budget / 3
 		}
 		sig, err := n.attempt(ctx, p, partner, budget, silence)

@@ -393,7 +393,9 @@ func (n *Node) recordAbort(s *tss.Session, keyID string, err error) {
 
 // addIncidentLocked keeps inc among the recent incidents; n.mu is held.
 func (n *Node) addIncidentLocked(inc Incident) {
-	close(n.incidentCh)
+	if n.incidentCh != nil {
+		close(n.incidentCh)
+	}
 	n.incidentCh = make(chan struct{})
 	n.incidents = append(n.incidents, inc)
 	if len(n.incidents) > maxIncidents {

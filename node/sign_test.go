@@ -291,3 +291,32 @@ func TestCutOffMidSigningThenHealed(t *testing.T) {
 		t.Fatalf("%d of %d late envelopes dropped as stale", got, len(late))
 	}
 }
+
+// A quorum only one partner can meet (a liquidation batch's custodian and
+// exchange): with Only, a silent partner keeps the whole sign_timeout
+// (scenario 13: one deadline) and no other pair is tried; the caller gets
+// its error with that one attempt, blaming the partner.
+func TestSignOnlyPartnerNoFailover(t *testing.T) {
+	const timeout = 3 * time.Second
+	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: timeout})
+	net.Intercept(func(from, to string, f []byte) [][]byte {
+		if from == "exchange" || to == "exchange" {
+			return nil // connected, silent
+		}
+		return [][]byte{f}
+	})
+	req := signReq("only the exchange")
+	req.Partner, req.Only = "exchange", true
+	start := time.Now()
+	res, err := nodes["custodian"].Sign(context.Background(), req)
+	el := time.Since(start)
+	if !errors.Is(err, ErrNoSigners) || res == nil || len(res.Attempts) != 1 {
+		t.Fatalf("only the exchange, silent: %v, %+v", err, res)
+	}
+	if a := res.Attempts[0]; !contains(a.Signers, "exchange") || len(a.Culprits) != 1 || a.Culprits[0] != "exchange" {
+		t.Fatalf("the attempt: %+v", a)
+	}
+	if el < timeout*9/10 || el > timeout+time.Second {
+		t.Fatalf("gave up after %v of a %v sign_timeout", el, timeout)
+	}
+}

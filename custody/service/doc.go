@@ -45,10 +45,14 @@
 //	    liquidations with a Batcher (not those paid on an EVM chain,
 //	    EVMPayer): the coordinator queues them instead
 //	    and cuts a liquidation batch per window or size limit
-//	    (batch_flow.go): one node.Sign per input of the batch transaction,
-//	    the batch document as payload; the partner judges every member
-//	    itself and names each one it refuses, which the next batch leaves
-//	    out; each member gets a result carrying the batch
+//	    (batch_flow.go), up to 3 batches signing at once in the node's
+//	    MaxAttempts slots (batch_run.go): one node.Sign per input of the
+//	    batch transaction, the batch document as payload; a failed input
+//	    is tried again and the signatures made are kept; the partner
+//	    (batch_authorize.go) judges every member itself and names each
+//	    one it refuses, which the next batch leaves out; a member whose
+//	    input cannot be signed fails alone; each member gets a result
+//	    carrying the batch
 //	signed: the coordinator verifies and stores the signature, tells peers;
 //	    every peer verifies it against its own digest before recording it;
 //	    the coordinator's Finalizer broadcasts, and a node with a Bitcoin

@@ -162,8 +162,8 @@ func (s *Service) joinedOverLocked(id string) bool {
 	if s.inflight[id] != "" {
 		return false
 	}
-	if s.batch.inflight != "" { // a member of the batch this node coordinates
-		if bid, ok, err := s.st.BatchOf(id); err != nil || ok && bid == s.batch.inflight {
+	if len(s.batch.runs) > 0 { // a member of a batch this node coordinates
+		if bid, ok, err := s.st.BatchOf(id); err != nil || ok && s.batch.runs[bid] != nil {
 			return false
 		}
 	}

@@ -232,7 +232,7 @@ func New(o Options) (*Service, error) {
 		published: map[string]string{}, offered: map[string]time.Duration{}, peers: map[string]map[custody.Party]PeerStatus{}, orphans: map[string][]orphan{},
 		pinned: map[string]audit.Head{}, calls: map[string]pendingCall{}, tracked: map[string]bool{},
 		planning: map[string]bool{}, waiting: map[string]string{}}
-	s.batch = batchState{queued: map[string]queuedMember{}, refused: map[string]string{}}
+	s.batch = newBatchState(o.MaxAttempts)
 	if inner := o.Finalizer; o.Batcher != nil && inner != nil {
 		// A batch member's result finalizes its whole batch.
 		s.o.Finalizer = func(ctx context.Context, req custody.Request, res Result) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"sync"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/wire"
@@ -40,28 +41,15 @@ type BatchPlan struct {
 // with its plan). Every member must also be payable alone (Plan): the
 // same checks of account, key, destination, fee rate and coins apply.
 func (s *Settler) PlanBatch(ctx context.Context, members []custody.Request) (*BatchPlan, error) {
-	if len(members) == 0 || len(members) > custody.MaxBatchMembers {
-		return nil, fmt.Errorf("batch: %w: %d members, want 1..%d", ErrPolicy, len(members), custody.MaxBatchMembers)
-	}
-	plans := make([]*Plan, len(members))
-	nIn := 0
-	for i, m := range members {
-		if m.Kind != custody.KindLiquidation {
-			return nil, fmt.Errorf("batch member %.12s: %w: %s is not a liquidation", m.ID(), ErrPolicy, m.Kind)
-		}
-		p, err := s.plan(ctx, m)
-		if err != nil {
-			return nil, fmt.Errorf("batch member %.12s: %w", m.ID(), err)
-		}
-		plans[i] = p
-		nIn += len(p.Spend.Inputs)
+	plans, nIn, err := s.memberPlans(ctx, members)
+	if err != nil {
+		return nil, err
 	}
 	bp := &BatchPlan{Tx: wire.NewMsgTx(btc.TxVersion), Shares: make([]int64, len(members))}
 	pays := make([]*wire.TxOut, len(members))
 	changes := make([]*wire.TxOut, len(members))
 	nOut := 2 * len(members) // at most; the count's size is one byte either way (MaxBatchMembers)
 	for i, p := range plans {
-		m := members[i]
 		for _, in := range p.Spend.Inputs {
 			txIn := wire.NewTxIn(&in.OutPoint, nil, nil)
 			txIn.Sequence = btc.InputSequence
@@ -69,40 +57,13 @@ func (s *Settler) PlanBatch(ctx context.Context, members []custody.Request) (*Ba
 			bp.Prevouts = append(bp.Prevouts, in)
 			bp.Keys = append(bp.Keys, p.Key)
 		}
-		dest, err := btc.DecodeAddress(m.Destination, s.cfg.Network)
-		if err != nil {
-			return nil, fmt.Errorf("batch member %.12s: %w", m.ID(), err)
+		overhead := int64(0)
+		if i == 0 {
+			overhead = btc.OverheadWeight(nIn, nOut)
 		}
-		if int64(m.Amount) < btc.DustThreshold(dest) {
-			return nil, fmt.Errorf("batch member %.12s: %w: %d sat", m.ID(), btc.ErrDust, m.Amount)
-		}
-		change, err := btc.P2WPKHScript(p.Key)
-		if err != nil {
+		if pays[i], changes[i], bp.Shares[i], err = s.memberOutputs(members[i], p, overhead); err != nil {
 			return nil, err
 		}
-		var in int64
-		for _, u := range p.Spend.Inputs {
-			in += u.Value
-		}
-		weight := int64(len(p.Spend.Inputs))*btc.InputWeight + btc.OutputWeight(dest)
-		if i == 0 {
-			weight += btc.OverheadWeight(nIn, nOut)
-		}
-		rate := int64(m.FeeRate)
-		bare := rate * ((weight + 3) / 4)
-		withChange := rate * ((weight + btc.OutputWeight(change) + 3) / 4)
-		switch left := in - int64(m.Amount) - withChange; {
-		case left >= btc.DustThreshold(change):
-			changes[i], bp.Shares[i] = wire.NewTxOut(left, change), withChange
-		case in-int64(m.Amount) >= bare:
-			bp.Shares[i] = in - int64(m.Amount)
-		default:
-			return nil, fmt.Errorf("batch member %.12s: %w: inputs %d < amount %d + fee share %d", m.ID(), btc.ErrInsufficientFunds, in, m.Amount, bare)
-		}
-		if uint64(bp.Shares[i]) > s.cfg.Policy.FeeCap() {
-			return nil, fmt.Errorf("batch member %.12s: %w: fee share %d sat over this node's max_fee %d", m.ID(), ErrPolicy, bp.Shares[i], s.cfg.Policy.FeeCap())
-		}
-		pays[i] = wire.NewTxOut(int64(m.Amount), dest)
 		bp.Fee += bp.Shares[i]
 	}
 	for _, o := range pays {
@@ -113,15 +74,8 @@ func (s *Settler) PlanBatch(ctx context.Context, members []custody.Request) (*Ba
 			bp.Tx.AddTxOut(o)
 		}
 	}
-	vsize := btc.EstimateVSize(bp.Tx)
-	switch {
-	case len(bp.Tx.TxOut) > btc.MaxOutputs || len(bp.Tx.TxIn) > btc.MaxInputs || btc.EstimateWeight(bp.Tx) > btc.MaxStandardWeight:
-		return nil, fmt.Errorf("batch: %w: %d inputs, %d outputs", btc.ErrTooLarge, len(bp.Tx.TxIn), len(bp.Tx.TxOut))
-	case uint64(bp.Fee) > s.cfg.Policy.MaxFeeRate*uint64(vsize):
-		return nil, fmt.Errorf("batch: %w: fee %d sat over max_fee_rate %d × %d vB", ErrPolicy, bp.Fee, s.cfg.Policy.MaxFeeRate, vsize)
-	}
-	if fee, err := btc.Fee(bp.Tx, bp.Prevouts); err != nil || fee != bp.Fee { // the build is its own first reader
-		return nil, fmt.Errorf("batch: fee %d, shares %d: %w", fee, bp.Fee, err)
+	if err := s.checkBatchTx(bp); err != nil {
+		return nil, err
 	}
 	digests, err := btc.SigHashes(bp.Tx, bp.Prevouts)
 	if err != nil {
@@ -137,9 +91,128 @@ func (s *Settler) PlanBatch(ctx context.Context, members []custody.Request) (*Ba
 	return bp, nil
 }
 
-// BatchDigests implements service.Batcher.
-func (s *Settler) BatchDigests(ctx context.Context, _ string, members []custody.Request) ([]service.BatchInput, error) {
+// memberPlans plans each member alone (Plan's checks) and counts the
+// batch's inputs.
+func (s *Settler) memberPlans(ctx context.Context, members []custody.Request) ([]*Plan, int, error) {
+	if len(members) == 0 || len(members) > custody.MaxBatchMembers {
+		return nil, 0, fmt.Errorf("batch: %w: %d members, want 1..%d", ErrPolicy, len(members), custody.MaxBatchMembers)
+	}
+	plans := make([]*Plan, len(members))
+	nIn := 0
+	for i, m := range members {
+		if m.Kind != custody.KindLiquidation {
+			return nil, 0, fmt.Errorf("batch member %.12s: %w: %s is not a liquidation", m.ID(), ErrPolicy, m.Kind)
+		}
+		p, err := s.plan(ctx, m)
+		if err != nil {
+			return nil, 0, fmt.Errorf("batch member %.12s: %w", m.ID(), err)
+		}
+		plans[i] = p
+		nIn += len(p.Spend.Inputs)
+	}
+	return plans, nIn, nil
+}
+
+// memberOutputs is member m's payment, its change (nil when dust, which
+// then goes to its fee) and its fee share: its own inputs and outputs at
+// its own fee rate, plus overhead weight (the first member's).
+func (s *Settler) memberOutputs(m custody.Request, p *Plan, overhead int64) (pay, change *wire.TxOut, share int64, err error) {
+	dest, err := btc.DecodeAddress(m.Destination, s.cfg.Network)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("batch member %.12s: %w", m.ID(), err)
+	}
+	if int64(m.Amount) < btc.DustThreshold(dest) {
+		return nil, nil, 0, fmt.Errorf("batch member %.12s: %w: %d sat", m.ID(), btc.ErrDust, m.Amount)
+	}
+	script, err := btc.P2WPKHScript(p.Key)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var in int64
+	for _, u := range p.Spend.Inputs {
+		in += u.Value
+	}
+	weight := int64(len(p.Spend.Inputs))*btc.InputWeight + btc.OutputWeight(dest) + overhead
+	rate := int64(m.FeeRate)
+	bare := rate * ((weight + 3) / 4)
+	withChange := rate * ((weight + btc.OutputWeight(script) + 3) / 4)
+	switch left := in - int64(m.Amount) - withChange; {
+	case left >= btc.DustThreshold(script):
+		change, share = wire.NewTxOut(left, script), withChange
+	case in-int64(m.Amount) >= bare:
+		share = in - int64(m.Amount)
+	default:
+		return nil, nil, 0, fmt.Errorf("batch member %.12s: %w: inputs %d < amount %d + fee share %d", m.ID(), btc.ErrInsufficientFunds, in, m.Amount, bare)
+	}
+	if uint64(share) > s.cfg.Policy.FeeCap() {
+		return nil, nil, 0, fmt.Errorf("batch member %.12s: %w: fee share %d sat over this node's max_fee %d", m.ID(), ErrPolicy, share, s.cfg.Policy.FeeCap())
+	}
+	return wire.NewTxOut(int64(m.Amount), dest), change, share, nil
+}
+
+// checkBatchTx holds the built transaction to the standard limits and
+// the policy's fee rate ceiling, and reads its fee back.
+func (s *Settler) checkBatchTx(bp *BatchPlan) error {
+	vsize := btc.EstimateVSize(bp.Tx)
+	switch {
+	case len(bp.Tx.TxOut) > btc.MaxOutputs || len(bp.Tx.TxIn) > btc.MaxInputs || btc.EstimateWeight(bp.Tx) > btc.MaxStandardWeight:
+		return fmt.Errorf("batch: %w: %d inputs, %d outputs", btc.ErrTooLarge, len(bp.Tx.TxIn), len(bp.Tx.TxOut))
+	case uint64(bp.Fee) > s.cfg.Policy.MaxFeeRate*uint64(vsize):
+		return fmt.Errorf("batch: %w: fee %d sat over max_fee_rate %d × %d vB", ErrPolicy, bp.Fee, s.cfg.Policy.MaxFeeRate, vsize)
+	}
+	if fee, err := btc.Fee(bp.Tx, bp.Prevouts); err != nil || fee != bp.Fee { // the build is its own first reader
+		return fmt.Errorf("batch: fee %d, shares %d: %w", fee, bp.Fee, err)
+	}
+	return nil
+}
+
+// batchPlans remembers the last few batches' plans by batch ID. A batch's
+// ID is the hash of its document, which fixes its members (stored
+// requests, named by the hash of their content) and each one's coins; the
+// plan is built from them, this node's policy and its keys alone. So
+// every input's session, and every member's result, of one batch reuse
+// one build instead of rebuilding the whole batch each time.
+type batchPlans struct {
+	mu   sync.Mutex
+	m    map[string]*BatchPlan
+	fifo []string
+}
+
+const batchPlansKept = 16
+
+// planBatch is PlanBatch of batch id, built once (failures are not kept).
+// The plan it returns is shared: callers do not modify it.
+func (s *Settler) planBatch(ctx context.Context, id string, members []custody.Request) (*BatchPlan, error) {
+	c := &s.plans
+	c.mu.Lock()
+	bp, ok := c.m[id]
+	c.mu.Unlock()
+	if ok {
+		return bp, nil
+	}
 	bp, err := s.PlanBatch(ctx, members)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*BatchPlan{}
+	}
+	if _, ok := c.m[id]; !ok {
+		c.m[id] = bp
+		c.fifo = append(c.fifo, id)
+		if len(c.fifo) > batchPlansKept {
+			delete(c.m, c.fifo[0])
+			c.fifo = c.fifo[1:]
+		}
+	}
+	return bp, nil
+}
+
+// BatchDigests implements service.Batcher.
+func (s *Settler) BatchDigests(ctx context.Context, id string, members []custody.Request) ([]service.BatchInput, error) {
+	bp, err := s.planBatch(ctx, id, members)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +227,7 @@ func (s *Settler) BatchDigests(ctx context.Context, _ string, members []custody.
 func (s *Settler) SettleBatch(ctx context.Context, id string, members []custody.Request, sigs []service.Signature, broadcast bool) error {
 	s.batchMu.Lock()
 	defer s.batchMu.Unlock()
-	bp, err := s.PlanBatch(ctx, members)
+	bp, err := s.planBatch(ctx, id, members)
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,9 @@ type Options struct {
 	Service func(p custody.Party, o *service.Options)
 	// Node adjusts a party's node options (e.g. its protocol versions).
 	Node func(p custody.Party, o *node.Options)
+	// Network wraps the signing network a party's service uses (a test's
+	// faulty signer); nil: the node itself.
+	Network func(p custody.Party, n service.Network) service.Network
 	// Start is where the clocks start (default Epoch).
 	Start time.Time
 	// Libp2p puts each node on its own libp2p host on 127.0.0.1:0 (TCP,
@@ -207,7 +210,11 @@ func (c *Cluster) Start(p custody.Party) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	svc.Bind(n, m.Keys)
+	var sn service.Network = n
+	if c.o.Network != nil {
+		sn = c.o.Network(p, n)
+	}
+	svc.Bind(sn, m.Keys)
 	m.Svc, m.Node = svc, n
 	cfg := &node.Config{Party: string(p), Parties: fixtures.Parties, Policy: m.Policy,
 		API: node.APIConfig{MaxBodyBytes: 64 << 10}, PreParams: node.PreParamsConfig{Target: 1, Concurrency: 1},
