@@ -10,6 +10,7 @@ import (
 	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/custody/settle"
+	"github.com/triad-custody/triad/custody/store"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -18,15 +19,18 @@ import (
 // chain view gives the same snapshot, and keeps the attestation key to
 // snapshots; the custodian's node, with a Bitcoin node and an attestation
 // key in its policy, gets an attester (bound to the node once it runs).
-// view is nil without a Bitcoin node.
-func holdingsWiring(cfg *node.Config, settler *settle.Settler, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
-	var v holdings.View
+// The view reads the node's Bitcoin node and its EVM nodes (evm.chains);
+// it is nil with neither.
+func holdingsWiring(cfg *node.Config, settler *settle.Settler, chains *settle.Chains, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
+	v := holdings.View{Policy: cfg.Policy, EVM: chains.EVM, Open: func() ([]custody.Request, error) {
+		return openRequests(svc.Store())
+	}}
 	if chain, ok := settler.Chain().(holdings.Chain); ok && chain != nil {
-		v = holdings.View{Policy: cfg.Policy, Network: settler.Network(), Chain: chain, Addresses: settler,
-			Reserved: func(ins []custody.Input) ([]custody.Input, error) { return svc.Store().Reserved("", ins) }}
+		v.Network, v.Chain, v.Addresses = settler.Network(), chain, settler
+		v.Reserved = func(ins []custody.Input) ([]custody.Input, error) { return svc.Store().Reserved("", ins) }
 	}
 	auth = holdings.Authorizer{Policy: cfg.Policy, View: v, Next: svc}
-	if v.Chain == nil {
+	if v.Chain == nil && len(v.EVM) == 0 {
 		return auth, nil, nil
 	}
 	if cfg.Policy.Party == custody.Custodian {
@@ -38,6 +42,20 @@ func holdingsWiring(cfg *node.Config, settler *settle.Settler, svc *service.Serv
 		}
 	}
 	return auth, att, &v
+}
+
+// openRequests lists the requests not terminal in st: what an EVM
+// holding is less of until its transaction is on chain.
+func openRequests(st *store.Store) ([]custody.Request, error) {
+	es, err := st.List(func(e store.Entry) bool { return !e.Progress.Record.Status.Terminal() })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]custody.Request, len(es))
+	for i, e := range es {
+		out[i] = e.Request
+	}
+	return out, nil
 }
 
 // creditBook is the exchange's node's book of verified proofs and prices
