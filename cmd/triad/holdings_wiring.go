@@ -10,7 +10,6 @@ import (
 	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/custody/store"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -22,9 +21,7 @@ import (
 // The view reads the node's Bitcoin node and its EVM nodes (evm.chains);
 // it is nil with neither.
 func holdingsWiring(cfg *node.Config, settler *settle.Settler, chains *settle.Chains, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
-	v := holdings.View{Policy: cfg.Policy, EVM: chains.EVM, Open: func() ([]custody.Request, error) {
-		return openRequests(svc.Store())
-	}}
+	v := holdings.View{Policy: cfg.Policy, EVM: chains.EVM, Open: holdings.OpenIn(svc.Store())}
 	if chain, ok := settler.Chain().(holdings.Chain); ok && chain != nil {
 		v.Network, v.Chain, v.Addresses = settler.Network(), chain, settler
 		v.Reserved = func(ins []custody.Input) ([]custody.Input, error) { return svc.Store().Reserved("", ins) }
@@ -42,20 +39,6 @@ func holdingsWiring(cfg *node.Config, settler *settle.Settler, chains *settle.Ch
 		}
 	}
 	return auth, att, &v
-}
-
-// openRequests lists the requests not terminal in st: what an EVM
-// holding is less of until its transaction is on chain.
-func openRequests(st *store.Store) ([]custody.Request, error) {
-	es, err := st.List(func(e store.Entry) bool { return !e.Progress.Record.Status.Terminal() })
-	if err != nil {
-		return nil, err
-	}
-	out := make([]custody.Request, len(es))
-	for i, e := range es {
-		out[i] = e.Request
-	}
-	return out, nil
 }
 
 // creditBook is the exchange's node's book of verified proofs and prices

@@ -12,6 +12,7 @@ import (
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/evm"
+	"github.com/triad-custody/triad/custody/store"
 )
 
 // EVMHeadPrefix names an EVM chain's head in a snapshot: "evm/<chain ID>".
@@ -139,4 +140,20 @@ func committed(open []custody.Request, account, asset string, chainID, nonce uin
 		sum.Add(sum, new(big.Int).SetUint64(r.Amount))
 	}
 	return sum
+}
+
+// OpenIn is View.Open over a node's custody store: its requests not
+// terminal.
+func OpenIn(st *store.Store) func() ([]custody.Request, error) {
+	return func() ([]custody.Request, error) {
+		es, err := st.List(func(e store.Entry) bool { return !e.Progress.Record.Status.Terminal() })
+		if err != nil {
+			return nil, err
+		}
+		out := make([]custody.Request, len(es))
+		for i, e := range es {
+			out[i] = e.Request
+		}
+		return out, nil
+	}
 }

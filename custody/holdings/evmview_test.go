@@ -48,7 +48,7 @@ func TestViewReadsEVMBalancesFromOwnNode(t *testing.T) {
 		Policy: evm.Policy{Config: evm.Config{ChainID: id.Uint64()}, Assets: map[string]evm.Asset{
 			"TUSD": {Symbol: "TUSD", Decimals: 6, Contract: &token}, "ETH": {Symbol: "ETH", Decimals: 18}}}}
 	v := View{Policy: viewPolicy(), EVM: map[uint64]*evm.Chain{id.Uint64(): chain},
-		Open: func() ([]custody.Request, error) { return openOf(st) }}
+		Open: OpenIn(st)}
 
 	leaves, heads, err := v.Read(ctx)
 	if err != nil {
@@ -116,16 +116,6 @@ func amounts(t *testing.T, leaves []Leaf, head ChainHead) map[string]string {
 		got[l.Account+"/"+l.Asset] = l.Amount.String()
 	}
 	return got
-}
-
-// openOf is cmd/triad's openRequests: the store's requests not terminal.
-func openOf(st *store.Store) ([]custody.Request, error) {
-	es, err := st.List(func(e store.Entry) bool { return !e.Progress.Record.Status.Terminal() })
-	var out []custody.Request
-	for _, e := range es {
-		out = append(out, e.Request)
-	}
-	return out, err
 }
 
 // A request's amount is committed until its transaction is in the block
