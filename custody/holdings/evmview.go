@@ -143,7 +143,7 @@ func committed(open []custody.Request, account, asset string, chainID, nonce uin
 }
 
 // OpenIn is View.Open over a node's custody store: its requests not
-// terminal.
+// terminal, each with the EVM plan (nonce) this node stored for it.
 func OpenIn(st *store.Store) func() ([]custody.Request, error) {
 	return func() ([]custody.Request, error) {
 		es, err := st.List(func(e store.Entry) bool { return !e.Progress.Record.Status.Terminal() })
@@ -153,6 +153,13 @@ func OpenIn(st *store.Store) func() ([]custody.Request, error) {
 		out := make([]custody.Request, len(es))
 		for i, e := range es {
 			out[i] = e.Request
+			p, ok, err := st.PlanOf(e.Request.ID())
+			if err != nil {
+				return nil, err
+			}
+			if ok && p.EVM != nil {
+				out[i].EVM = p.EVM
+			}
 		}
 		return out, nil
 	}

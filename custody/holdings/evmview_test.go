@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/evm"
@@ -94,15 +97,64 @@ func TestViewReadsEVMBalancesFromOwnNode(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	req := custody.Request{Kind: custody.KindRelease, IdempotencyKey: "r-evm", Requester: custody.Requester{Party: custody.Exchange, Caller: "ops"},
 		Account: "acct-1", KeyID: "vault-1", ChildPath: "m/0/1", Asset: "TUSD", Destination: g.Dev.Hex(), Amount: 2_000_000, FeeRate: 1, CreatedAt: now}
-	if _, _, err := st.Propose(req, now); err != nil {
-		t.Fatal(err)
-	}
-	leaves, _, err = v.Read(ctx)
+	e, _, err := st.Propose(req, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := amounts(t, leaves, want); got["acct-1/TUSD"] != "3000000" || got["acct-1/ETH"] != "1000000000000000000" {
+	leaves, heads, err = v.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := amounts(t, leaves, heads[0]); got["acct-1/TUSD"] != "3000000" || got["acct-1/ETH"] != "1000000000000000000" {
 		t.Fatalf("with an open request: %v", got)
+	}
+	// Planned at nonce 0 and mined, but not yet done: the balance shows
+	// the transfer, so the request commits nothing more (not 1 TUSD left).
+	if err := st.PlanEVM(e.Request.ID(), custody.EVMPlan{ChainID: id.Uint64(), Nonce: 0, Gas: 100_000, MaxFeePerGas: "1", MaxPriorityFeePerGas: "1"}, true); err != nil {
+		t.Fatal(err)
+	}
+	sendTransfer(ctx, t, g, acct1, token, big.NewInt(2_000_000))
+	leaves, heads, err = v.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := amounts(t, leaves, heads[0]); got["acct-1/TUSD"] != "3000000" {
+		t.Fatalf("with the request's transaction mined: %v", got)
+	}
+}
+
+// sendTransfer sends amount of token from acct (the child of
+// testKey("vault-1")) to the dev account at the account's nonce 0.
+func sendTransfer(ctx context.Context, t *testing.T, g *gethtest.Chain, acct evm.Account, token common.Address, amount *big.Int) {
+	t.Helper()
+	d := new(big.Int).SetBytes(testKey("vault-1").Serialize())
+	d.Add(d, acct.Delta).Mod(d, btcec.S256().N)
+	priv, err := crypto.ToECDSA(d.FillBytes(make([]byte, 32)))
+	if err != nil || crypto.PubkeyToAddress(priv.PublicKey) != acct.Address {
+		t.Fatalf("child key: %v", err)
+	}
+	data, err := evm.TransferData(g.Dev, amount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := g.Client.ChainID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gas, err := g.Client.EstimateGas(ctx, ethereum.CallMsg{From: acct.Address, To: &token, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := types.SignTx(types.NewTx(&types.DynamicFeeTx{ChainID: id, Nonce: 0, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(100e9),
+		Gas: gas * 2, To: &token, Data: data}), types.LatestSignerForChainID(id), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Client.SendTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := g.WaitReceipt(ctx, tx.Hash()); err != nil || rc.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("transfer: %v", err)
 	}
 }
 
