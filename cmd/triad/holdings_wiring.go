@@ -18,15 +18,16 @@ import (
 // chain view gives the same snapshot, and keeps the attestation key to
 // snapshots; the custodian's node, with a Bitcoin node and an attestation
 // key in its policy, gets an attester (bound to the node once it runs).
-// view is nil without a Bitcoin node.
-func holdingsWiring(cfg *node.Config, settler *settle.Settler, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
-	var v holdings.View
+// The view reads the node's Bitcoin node and its EVM nodes (evm.chains);
+// it is nil with neither.
+func holdingsWiring(cfg *node.Config, settler *settle.Settler, chains *settle.Chains, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
+	v := holdings.View{Policy: cfg.Policy, EVM: chains.EVM, Open: holdings.OpenIn(svc.Store())}
 	if chain, ok := settler.Chain().(holdings.Chain); ok && chain != nil {
-		v = holdings.View{Policy: cfg.Policy, Network: settler.Network(), Chain: chain, Addresses: settler,
-			Reserved: func(ins []custody.Input) ([]custody.Input, error) { return svc.Store().Reserved("", ins) }}
+		v.Network, v.Chain, v.Addresses = settler.Network(), chain, settler
+		v.Reserved = func(ins []custody.Input) ([]custody.Input, error) { return svc.Store().Reserved("", ins) }
 	}
 	auth = holdings.Authorizer{Policy: cfg.Policy, View: v, Next: svc}
-	if v.Chain == nil {
+	if v.Chain == nil && len(v.EVM) == 0 {
 		return auth, nil, nil
 	}
 	if cfg.Policy.Party == custody.Custodian {

@@ -104,7 +104,7 @@ func runNode(ctx context.Context, cmd *cobra.Command, cfg *node.Config, log *slo
 	recs.Bind(svc.Store())
 	nonces.Bind(svc.Store())
 	chains.Results = svc // before Attach: tracking starts with the node's ticks
-	auth, attester, view := holdingsWiring(cfg, settler, svc)
+	auth, attester, view := holdingsWiring(cfg, settler, chains, svc)
 	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Logger: log, Authorizer: auth,
 		PreParamsProgress: func(ready, target, running int) {
 			log.Info("pre-params pool", "ready", ready, "target", target, "generating", running)

@@ -68,11 +68,16 @@ type caller interface {
 // call runs a view method of the ERC-20 at contract on the node's latest
 // block and returns its single result.
 func call(ctx context.Context, n caller, contract common.Address, method string, args ...any) (any, error) {
+	return callAt(ctx, n, contract, nil, method, args...)
+}
+
+// callAt is call at block (nil: the latest).
+func callAt(ctx context.Context, n caller, contract common.Address, block *big.Int, method string, args ...any) (any, error) {
 	data, err := ERC20.Pack(method, args...)
 	if err != nil {
 		return nil, fmt.Errorf("evm: packing %s: %w", method, err)
 	}
-	out, err := n.CallContract(ctx, ethereum.CallMsg{To: &contract, Data: data}, nil)
+	out, err := n.CallContract(ctx, ethereum.CallMsg{To: &contract, Data: data}, block)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s() of %s: %w", ErrNode, method, contract.Hex(), err)
 	}
@@ -98,7 +103,13 @@ func TokenDecimals(ctx context.Context, n caller, contract common.Address) (int,
 
 // TokenBalance reads balanceOf(owner) of the ERC-20 at contract.
 func TokenBalance(ctx context.Context, n caller, contract, owner common.Address) (*big.Int, error) {
-	v, err := call(ctx, n, contract, "balanceOf", owner)
+	return TokenBalanceAt(ctx, n, contract, owner, nil)
+}
+
+// TokenBalanceAt reads balanceOf(owner) of the ERC-20 at contract as of
+// block (nil: the latest).
+func TokenBalanceAt(ctx context.Context, n caller, contract, owner common.Address, block *big.Int) (*big.Int, error) {
+	v, err := callAt(ctx, n, contract, block, "balanceOf", owner)
 	if err != nil {
 		return nil, err
 	}

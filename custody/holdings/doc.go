@@ -7,8 +7,10 @@
 //
 // Nothing here takes a holding from a request or a peer:
 //
-//	view := holdings.View{Policy: pol, Chain: btcClient, Addresses: settler, Reserved: st.Reserved}
-//	leaves, heads, err := view.Read(ctx)           // UTXOs under each account's address, minus reserved coins
+//	view := holdings.View{Policy: pol, Chain: btcClient, Addresses: settler, Reserved: st.Reserved,
+//		EVM: chains.EVM, Open: holdings.OpenIn(st)}
+//	leaves, heads, err := view.Read(ctx)           // UTXOs under each account's address, minus reserved coins;
+//	                                               // per EVM asset, balanceOf at one block, minus open requests
 //	tree, err := holdings.Build(leaves)            // sorted by (account, asset); tagged leaf/node hashes
 //	snap := holdings.Snapshot{Time: now, Root: tree.Root(), Leaves: tree.Size(), Chains: heads}
 //	digest, _ := snap.Digest()                     // tagged: never a transaction digest

@@ -1,6 +1,7 @@
 package holdings
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/big"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/custody/evm"
 )
 
 // BitcoinAsset is the asset symbol of Bitcoin holdings (settle.Asset).
@@ -44,6 +46,14 @@ type View struct {
 	Reserved func(ins []custody.Input) ([]custody.Input, error)
 	// MinConf is the confirmations a coin needs to count (0: 1).
 	MinConf int64
+	// EVM are this node's own EVM chains by chain ID (node config
+	// evm.chains): their Node, GroupKey and allowlisted assets
+	// (Policy.Assets) give every custody account's token balances.
+	EVM map[uint64]*evm.Chain
+	// Open lists the requests open (not terminal) in this node's store: an
+	// EVM transfer among them commits its amount until its transaction is
+	// in the block read. nil: none.
+	Open func() ([]custody.Request, error)
 }
 
 // maxReads bounds the retries of Read when a block arrives mid-read.
@@ -51,9 +61,31 @@ const maxReads = 3
 
 // Read returns one leaf per custody account (its confirmed, unspent,
 // mature coins under its own address, less those reserved) and the chain
-// head they were read at. It reads the head before and after the coins and
-// starts again (at most maxReads times) if a block arrived between.
+// head they were read at, then for every EVM chain one leaf per custody
+// account and asset and that chain's head (readEVM). Heads are sorted by
+// chain name.
 func (v View) Read(ctx context.Context) ([]Leaf, []ChainHead, error) {
+	var leaves []Leaf
+	var heads []ChainHead
+	if v.Chain != nil || len(v.EVM) == 0 {
+		ls, hs, err := v.readBitcoin(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		leaves, heads = ls, hs
+	}
+	ls, hs, err := v.readEVM(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	leaves, heads = append(leaves, ls...), append(heads, hs...)
+	slices.SortFunc(heads, func(a, b ChainHead) int { return cmp.Compare(a.Chain, b.Chain) })
+	return leaves, heads, nil
+}
+
+// readBitcoin reads the Bitcoin head before and after the coins and
+// starts again (at most maxReads times) if a block arrived between.
+func (v View) readBitcoin(ctx context.Context) ([]Leaf, []ChainHead, error) {
 	if v.Chain == nil || v.Addresses == nil {
 		return nil, nil, fmt.Errorf("%w: this node has no Bitcoin node", ErrChain)
 	}
