@@ -78,6 +78,11 @@ func (p *Pool) Fill(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fillCtx = ctx
+	p.startLocked(ctx)
+}
+
+// startLocked starts generations up to the target and the concurrency.
+func (p *Pool) startLocked(ctx context.Context) {
 	for len(p.ready)+p.running < p.cfg.Target && p.running < p.cfg.Concurrency {
 		p.running++
 		go p.generate(ctx)
@@ -104,10 +109,12 @@ func (p *Pool) generate(ctx context.Context) {
 		p.lastErr = saveErr
 	}
 	p.notifyLocked()
-	p.mu.Unlock()
-	if ctx.Err() == nil && saveErr == nil {
-		p.Fill(ctx)
+	// Refill goes on unless StopRefill stopped it meanwhile (checked under
+	// the same lock, so a generation ending after StopRefill starts none).
+	if ctx.Err() == nil && saveErr == nil && p.fillCtx != nil {
+		p.startLocked(ctx)
 	}
+	p.mu.Unlock()
 }
 
 func (p *Pool) saveLocked(ctx context.Context) error {
