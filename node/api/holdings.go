@@ -28,7 +28,7 @@ func (s *Server) registerHoldings() {
 // audit chain, a disagreement an incident.
 func (s *Server) holdingsReconcile(w http.ResponseWriter, r *http.Request, _ string) {
 	if s.reconciler == nil {
-		writeError(w, http.StatusNotFound, "no_chain", "this node has no bitcoin node to read holdings from")
+		writeError(w, http.StatusNotFound, "no_chain", "this node has no chain node (bitcoin or evm.chains) to read holdings from")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
@@ -46,7 +46,7 @@ func (s *Server) holdingsReconcile(w http.ResponseWriter, r *http.Request, _ str
 // (holdings.Compare).
 func (s *Server) holdingsView(w http.ResponseWriter, r *http.Request, _ string) {
 	if s.view == nil {
-		writeError(w, http.StatusNotFound, "no_chain", "this node has no bitcoin node to read holdings from")
+		writeError(w, http.StatusNotFound, "no_chain", "this node has no chain node (bitcoin or evm.chains) to read holdings from")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
