@@ -8,7 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/tss"
 )
 
 // Address is the Ethereum address of pub: the last 20 bytes of the
@@ -20,7 +20,7 @@ func Address(pub *btcec.PublicKey) common.Address {
 
 // Account is one custody account's key on an EVM chain: the group key's
 // BIP32 non-hardened child along Path (the same derivation and chain code
-// as for Bitcoin, btc.DeriveChild), its address, and the additive tweak
+// as for Bitcoin, tss.ChildKey), its address, and the additive tweak
 // Delta that threshold signing by the child key needs.
 type Account struct {
 	Path    string
@@ -35,16 +35,12 @@ func DeriveAccount(group *btcec.PublicKey, path string) (Account, error) {
 		return Account{}, fmt.Errorf("%w: no group key", ErrPath)
 	}
 	path = orRoot(path)
-	steps, err := btc.ParsePath(path)
+	child, delta, err := tss.ChildKey(group, path)
 	if err != nil {
 		return Account{}, fmt.Errorf("%w: %w", ErrPath, err)
 	}
-	if len(steps) == 0 {
-		return Account{Path: path, Public: group, Address: Address(group)}, nil
-	}
-	child, delta, err := btc.DeriveChild(group, btc.ChainCode(group), steps)
-	if err != nil {
-		return Account{}, fmt.Errorf("%w: %w", ErrPath, err)
+	if delta.Sign() == 0 {
+		delta = nil // the group key itself ("m")
 	}
 	return Account{Path: path, Public: child, Address: Address(child), Delta: delta}, nil
 }

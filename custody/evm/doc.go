@@ -6,7 +6,7 @@
 //
 // Keys. An account's key is the threshold group key's BIP32 non-hardened
 // child along its child path, derived exactly as for Bitcoin
-// (btc.DeriveChild, btc.ChainCode); its address is the Keccak of the
+// (tss.ChildKey); its address is the Keccak of the
 // uncompressed key (Address; EIP-55 via common.Address.Hex). DeriveAccount
 // also returns the tweak a tss signing session needs (tss.SignConfig.Delta).
 //
