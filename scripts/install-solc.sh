@@ -20,7 +20,15 @@ if [[ -f "${SOLC_DIR}/solc.js" ]]; then
   exit 0
 fi
 
-command -v npm >/dev/null 2>&1 || { echo "install-solc: npm not found in PATH" >&2; exit 1; }
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+  # A fresh machine may lack Node.js: take it from Debian, as install-softhsm.sh does SoftHSM2.
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then command -v sudo >/dev/null && SUDO="sudo"; fi
+  command -v apt-get >/dev/null 2>&1 || { echo "install-solc: npm not found in PATH and no apt-get to install it" >&2; exit 1; }
+  echo "install-solc: installing nodejs and npm (Debian packages)" >&2
+  $SUDO apt-get update -qq >&2
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >&2
+fi
 
 mkdir -p "${TOOLS_DIR}"
 tmp="$(mktemp -d "${TOOLS_DIR}/solc-build.XXXXXX")"
