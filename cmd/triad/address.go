@@ -9,9 +9,9 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/node/api"
 )
 
 func init() { addCommand(newAddressCmd) }

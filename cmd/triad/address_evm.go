@@ -8,8 +8,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody/evm"
-	"github.com/triad-custody/triad/node/api"
 )
 
 // The chains `triad address --chain` knows.

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/node/nodetest"
 )
 

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 // Issue 10, item 8 (scenario 21): the CLI exits 1, not 2, for the

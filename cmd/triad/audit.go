@@ -7,10 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/audit"
 	"github.com/triad-custody/triad/custody/store"
-	"github.com/triad-custody/triad/node/api"
 )
 
 func init() { addCommand(newAuditCmd) }

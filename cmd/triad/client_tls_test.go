@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/internal/certtest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 const tlsTestToken = "client-tls-test-token-0123456789"

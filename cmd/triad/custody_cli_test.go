@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 // runCLI runs one command with separate stdout and stderr.

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/audit"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery"
 )
 

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/holdings"
-	"github.com/triad-custody/triad/node/api"
 )
 
 const (

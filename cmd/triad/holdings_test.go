@@ -10,12 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/holdings/holdingstest"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/node/nodetest"
 )
 

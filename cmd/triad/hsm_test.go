@@ -16,11 +16,11 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/hsm/softhsmtest"
 	"github.com/triad-custody/triad/hsm/vaulttest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss/fixtures"
 )

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/tss"
 )
 

@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
-	"github.com/triad-custody/triad/node/api"
 )
 
 func init() { addCommand(newRequestsCmd) }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/triad-custody/triad/node/api"
+	"github.com/triad-custody/triad/api"
 )
 
 func init() { addCommand(newStatusCmd) }

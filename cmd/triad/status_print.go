@@ -5,8 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 func printStatus(out io.Writer, st api.Status) {

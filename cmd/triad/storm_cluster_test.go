@@ -27,10 +27,10 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/btc/btcdtest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 // The storm benchmark's cluster: three `triad node run` processes with N

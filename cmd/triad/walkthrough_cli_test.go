@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 

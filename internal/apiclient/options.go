@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 // AddrFile is where `node run` writes the API's address in the data dir.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/tss"
 )
 

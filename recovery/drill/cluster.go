@@ -5,10 +5,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery"
 )
 

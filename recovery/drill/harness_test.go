@@ -11,12 +11,12 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/internal/apiclient"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery/drill"
 	"github.com/triad-custody/triad/tss/fixtures"
 )

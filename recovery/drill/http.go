@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/internal/apiclient"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/recovery"
 )
 

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/triad-custody/triad/node/api"
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/recovery"
 )
 

@@ -9,10 +9,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 // schema is the part of an OpenAPI schema the status test reads.

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/internal/certtest"
 	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 // serveTLS serves srv on 127.0.0.1:0 through a TLS listener, as `node run`

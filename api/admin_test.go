@@ -10,9 +10,9 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node/api"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 

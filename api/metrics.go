@@ -1,7 +1,6 @@
 package api
 
 import (
-	_ "embed"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,17 +9,6 @@ import (
 
 	"github.com/triad-custody/triad/node"
 )
-
-//go:embed openapi.yaml
-var openAPI []byte
-
-// OpenAPI returns the OpenAPI 3 document served at /openapi.yaml.
-func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
-
-func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/yaml")
-	w.Write(openAPI)
-}
 
 // registerMetrics serves /metrics from a registry of this server's own:
 // the node's event counters, the custody service's metrics, those of

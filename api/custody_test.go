@@ -10,11 +10,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/audit"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node/api"
 )
 
 type errBody struct {
