@@ -49,6 +49,8 @@ type Server struct {
 	// reconciler reconciles the nodes' holdings views on demand.
 	reconciler *holdings.Reconciler
 	book       *holdings.CreditBook
+	policy     custody.Policy
+	network    string
 }
 
 // Route is one registered endpoint (the OpenAPI document must list exactly
@@ -80,6 +82,13 @@ type Options struct {
 	// proof per account and the latest prices, which this node's
 	// liquidations are checked against (the exchange's node).
 	Credit *holdings.CreditBook
+	// Policy is this node's own policy (daemon.Config.Policy), which the
+	// credit and transaction views check against; the custody service's
+	// when unset.
+	Policy custody.Policy
+	// BitcoinNetwork is the network of bitcoin.network ("mainnet" when
+	// empty): the addresses and transactions the API shows.
+	BitcoinNetwork string
 }
 
 // New builds the API server for rt, loading every credential's token.
@@ -87,7 +96,14 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
 	}
-	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, reconciler: o.Reconciler, book: o.Credit, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, reconciler: o.Reconciler, book: o.Credit,
+		policy: o.Policy, network: o.BitcoinNetwork, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+	if s.policy.Party == "" && s.svc != nil {
+		s.policy = s.svc.Policy()
+	}
+	if s.network == "" {
+		s.network = "mainnet"
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -42,7 +42,7 @@ func (s *Server) bitcoinAddress(w http.ResponseWriter, r *http.Request, _ string
 	q := r.URL.Query()
 	keyID, path, network := q.Get("key_id"), q.Get("path"), q.Get("network")
 	if network == "" {
-		network = s.network()
+		network = s.network
 	}
 	if path == "" {
 		path = "m"
@@ -100,7 +100,7 @@ func (s *Server) requestTx(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusNotFound, "no_transaction", "no coins are reserved for this request at this node: its transaction is planned when signing begins")
 		return
 	}
-	st, err := settle.New(settle.Config{Network: s.network(), Policy: s.rt.Cfg.Policy, Keys: s.rt.Keys, Records: s.svc.Store()})
+	st, err := settle.New(settle.Config{Network: s.network, Policy: s.policy, Keys: s.rt.Keys, Records: s.svc.Store()})
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "bitcoin_unconfigured", err.Error())
 		return
@@ -123,11 +123,4 @@ func (s *Server) requestTx(w http.ResponseWriter, r *http.Request, _ string) {
 		view.Record = &rec
 	}
 	writeJSON(w, http.StatusOK, view)
-}
-
-func (s *Server) network() string {
-	if n := s.rt.Cfg.Bitcoin.Network; n != "" {
-		return n
-	}
-	return "mainnet"
 }

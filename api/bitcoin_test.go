@@ -26,8 +26,8 @@ func TestBitcoinAddress(t *testing.T) {
 	ks := nodetest.KeyStore(t, t.TempDir(), "exchange", hsm.NewMemory())
 	const token = "bitcoin-test-token-0123456789"
 	cfg := &node.Config{Party: "exchange", API: node.APIConfig{MaxBodyBytes: 1 << 16,
-		Credentials: []node.Credential{{Name: "ops", Role: "operator", TokenEnv: "T"}}}, Bitcoin: node.BitcoinConfig{Network: "regtest"}}
-	s, err := New(&node.Runtime{Cfg: cfg, Keys: ks}, Options{Getenv: func(string) string { return token }})
+		Credentials: []node.Credential{{Name: "ops", Role: "operator", TokenEnv: "T"}}}}
+	s, err := New(&node.Runtime{Cfg: cfg, Keys: ks}, Options{BitcoinNetwork: "regtest", Getenv: func(string) string { return token }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +98,10 @@ func TestRequestTx(t *testing.T) {
 	m := c.Members[custody.Custodian]
 	rt := *m.Runtime
 	cfg := *rt.Cfg
-	cfg.Bitcoin.Network = "regtest"
 	cfg.API.Credentials = []node.Credential{{Name: "ops", Role: "operator", TokenEnv: "T"}}
 	rt.Cfg = &cfg
 	const token = "bitcoin-test-token-0123456789"
-	s, err := New(&rt, Options{Custody: c.Svc(custody.Custodian), Getenv: func(string) string { return token }})
+	s, err := New(&rt, Options{Custody: c.Svc(custody.Custodian), BitcoinNetwork: "regtest", Getenv: func(string) string { return token }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func (s *Server) credit(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	keyID := req.Proof.Attestation.KeyID
-	if role, ok := s.rt.Cfg.Policy.KeyRoleOf(keyID); !ok || role != custody.RoleAttestation {
+	if role, ok := s.policy.KeyRoleOf(keyID); !ok || role != custody.RoleAttestation {
 		writeError(w, http.StatusUnprocessableEntity, "not_attestation_key", fmt.Sprintf("key %q is not an attestation key in this node's policy", clipText(keyID)))
 		return
 	}
@@ -145,7 +145,7 @@ func (s *Server) credit(w http.ResponseWriter, r *http.Request, _ string) {
 	if s.book != nil {
 		c, err = s.book.Record(req.Proof, pub, req.Prices, time.Now())
 	} else {
-		c, err = holdings.CreditFor(s.rt.Cfg.Policy, req.Proof, pub, req.Prices, time.Now())
+		c, err = holdings.CreditFor(s.policy, req.Proof, pub, req.Prices, time.Now())
 	}
 	switch {
 	case errors.Is(err, holdings.ErrPrice):

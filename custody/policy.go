@@ -387,6 +387,31 @@ func (p Policy) PriceAge() time.Duration {
 // KeyRoleOf returns the role the policy gives key id.
 func (p Policy) KeyRoleOf(id string) (KeyRole, bool) { return p.keyRole(id) }
 
+// KeygenRule is this policy's answer to a node asked to generate keyID
+// (node.Options.KeygenRule): the key's role, whether its keygen needs two
+// parties' operator approvals (custody and attestation keys: SECURITY.md
+// scenario 31; a canary key needs none), and false when keyID is no key
+// of this policy.
+func (p Policy) KeygenRule(keyID string) (role string, approvals, ok bool) {
+	r, ok := p.keyRole(keyID)
+	return string(r), r != RoleCanary, ok
+}
+
+// OperatorPublicKey is the ed25519 public key of party's operator name,
+// who may approve a keygen or a reshare (node.RecoveryOptions.Operators);
+// false when the policy lists no such operator or its key is malformed.
+func (p Policy) OperatorPublicKey(party, name string) (ed25519.PublicKey, bool) {
+	var key ed25519.PublicKey
+	for _, op := range p.Operators[Party(party)] {
+		if op.Name == name {
+			if b, err := hex.DecodeString(op.PublicKey); err == nil && len(b) == ed25519.PublicKeySize {
+				key = b
+			}
+		}
+	}
+	return key, key != nil
+}
+
 // AssetBySymbol returns the configured asset sym.
 func (p Policy) AssetBySymbol(sym string) (Asset, bool) { return p.asset(sym) }
 

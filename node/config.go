@@ -9,18 +9,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-viper/mapstructure/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"github.com/spf13/viper"
-	"github.com/triad-custody/triad/custody"
-	"github.com/triad-custody/triad/custody/evm"
 	"github.com/triad-custody/triad/hsm"
 )
 
-// Config is one node's configuration file (configs/sample.yaml documents
-// every key). Environment variables TRIAD_<SECTION>_<KEY> override it,
-// e.g. TRIAD_API_LISTEN or TRIAD_SESSIONS_SIGN_TIMEOUT. Secrets are never
+// Config is the MPC daemon's part of a node's configuration file: its
+// party, data dir, libp2p host and pinned peers, API listener, session
+// deadlines, pre-params pool, HSM and log level. The file as a whole
+// (with custody's policy and the chain sections) is daemon.Config, which
+// loads it (configs/sample.yaml documents every key). Secrets are never
 // in it: only the names of environment variables or files holding them.
 type Config struct {
 	Party     string          `mapstructure:"party"`
@@ -32,9 +30,6 @@ type Config struct {
 	Sessions  SessionsConfig  `mapstructure:"sessions"`
 	PreParams PreParamsConfig `mapstructure:"preparams"`
 	HSM       hsm.Config      `mapstructure:"hsm"`
-	Policy    custody.Policy  `mapstructure:"policy"`
-	Bitcoin   BitcoinConfig   `mapstructure:"bitcoin"`
-	EVM       EVMConfig       `mapstructure:"evm"`
 	Log       LogConfig       `mapstructure:"log"`
 
 	// dir is the directory of the config file; relative paths resolve
@@ -110,33 +105,6 @@ type PreParamsConfig struct {
 	Generate bool `mapstructure:"generate"`
 }
 
-// BitcoinConfig points at a btcd/bitcoind RPC endpoint (optional).
-type BitcoinConfig struct {
-	Network    string `mapstructure:"network"`
-	RPCHost    string `mapstructure:"rpc_host"`
-	RPCUser    string `mapstructure:"rpc_user"`
-	RPCPassEnv string `mapstructure:"rpc_pass_env"`
-	Broadcast  bool   `mapstructure:"broadcast"`
-}
-
-// EVMConfig lists the EVM chains this node signs for, each with its OWN
-// EVM node (rpc_url), its fee and gas caps and the confirmation depth at
-// which a settlement counts as paid (optional: a node without a chain
-// signs no transaction on it).
-type EVMConfig struct {
-	Chains []evm.Config `mapstructure:"chains"`
-}
-
-// Chain returns the configured chain with the given chain ID.
-func (e EVMConfig) Chain(chainID uint64) (evm.Config, bool) {
-	for _, c := range e.Chains {
-		if c.ChainID == chainID {
-			return c, true
-		}
-	}
-	return evm.Config{}, false
-}
-
 // LogConfig sets the log level: debug, info, warn, error.
 type LogConfig struct {
 	Level string `mapstructure:"level"`
@@ -145,6 +113,9 @@ type LogConfig struct {
 // ErrConfig prefixes every configuration error; the message names the key.
 var ErrConfig = errors.New("invalid config")
 
+// ConfigError is an ErrConfig naming key.
+func ConfigError(key, format string, a ...any) error { return cfgErr(key, format, a...) }
+
 func cfgErr(key, format string, a ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, a...))
 }
@@ -152,80 +123,9 @@ func cfgErr(key, format string, a ...any) error {
 // DefaultParties are the three Triad parties.
 var DefaultParties = []string{"custodian", "exchange", "regulator"}
 
-// LoadConfig reads a YAML file, applies TRIAD_* environment overrides and
-// defaults, and validates. Unknown keys are errors, and so are TRIAD_*
-// variables that are no key (checkEnv).
-func LoadConfig(path string) (*Config, error) {
-	v := viper.New()
-	v.SetConfigFile(path)
-	v.SetConfigType("yaml")
-	v.SetEnvPrefix("TRIAD")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	setDefaults(v)
-	if err := v.ReadInConfig(); err != nil {
-		return nil, fmt.Errorf("%w: reading %s: %v", ErrConfig, path, err)
-	}
-	var c Config
-	hook := mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","))
-	if err := v.UnmarshalExact(&c, viper.DecodeHook(hook)); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	c.dir = filepath.Dir(abs)
-	// The local sealer's salt file is named relative to the config file,
-	// like data_dir, whatever the working directory.
-	c.HSM.Local.SaltFile = c.Resolve(c.HSM.Local.SaltFile)
-	if c.Policy.Party == "" {
-		c.Policy.Party = custody.Party(c.Party)
-	}
-	if err := checkEnv(&c, os.Environ()); err != nil {
-		return nil, err
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
-func setDefaults(v *viper.Viper) {
-	v.SetDefault("parties", DefaultParties)
-	v.SetDefault("p2p.listen", []string{"/ip4/127.0.0.1/tcp/0"})
-	v.SetDefault("p2p.dial_timeout", "3s")
-	v.SetDefault("api.listen", "127.0.0.1:0")
-	v.SetDefault("api.max_body_bytes", 64<<10)
-	v.SetDefault("api.tls.insecure_plaintext", false)
-	v.SetDefault("sessions.sign_timeout", "30s")
-	v.SetDefault("sessions.keygen_timeout", "5m")
-	v.SetDefault("preparams.target", 2)
-	v.SetDefault("preparams.concurrency", 1)
-	v.SetDefault("preparams.generate", true)
-	v.SetDefault("hsm.backend", "local")
-	v.SetDefault("log.level", "info")
-	// Policy defaults are the pilot's (custody.DefaultPolicy).
-	d := custody.DefaultPolicy("")
-	for k, val := range map[string]any{
-		"policy.settlements_per_day": d.SettlementsPerDay, "policy.max_fee_rate": d.MaxFeeRate,
-		"policy.liquidation_batches_per_day": d.LiquidationBatchesPerDay, "policy.max_fee": d.MaxFee,
-		"policy.max_leverage_bps": d.MaxLeverageBps, "policy.evidence_max_age": d.EvidenceMaxAge.String(),
-		"policy.approval_max_ttl": d.ApprovalMaxTTL.String(), "policy.clock_skew": d.ClockSkew.String(),
-		"policy.notice_period": d.NoticePeriod.String(), "policy.unfreeze_lapse": d.UnfreezeLapse.String(),
-		"policy.canary_notice_period":     "0s",
-		"policy.liquidation_batch_window": d.LiquidationBatchWindow.String(), "policy.liquidation_batch_max": d.LiquidationBatchMax,
-		"policy.max_signing_attempts": d.MaxSigningAttempts,
-	} {
-		v.SetDefault(k, val)
-	}
-	// Every key must be known to viper for TRIAD_* overrides to apply.
-	for _, k := range []string{"party", "data_dir", "bitcoin.network", "bitcoin.rpc_host", "bitcoin.rpc_user",
-		"bitcoin.rpc_pass_env", "bitcoin.broadcast", "hsm.local.passphrase_env", "hsm.local.passphrase_file",
-		"api.tls.cert_file", "api.tls.key_file", "api.tls.client_ca_file"} {
-		v.SetDefault(k, nil)
-	}
-}
+// SetDir sets the directory relative paths resolve against: the config
+// file's (daemon.LoadConfig).
+func (c *Config) SetDir(dir string) { c.dir = dir }
 
 // Resolve makes a config-relative path absolute.
 func (c *Config) Resolve(p string) string {
@@ -238,7 +138,7 @@ func (c *Config) Resolve(p string) string {
 // Validate checks every key and names the first bad one.
 func (c *Config) Validate() error {
 	for _, check := range []func() error{c.validateIdentity, c.validatePeers, c.validateAPI, c.validateAPITLS,
-		c.validateLimits, c.HSM.Validate, c.validatePolicy} {
+		c.validateLimits, c.HSM.Validate, c.validateLog} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -339,46 +239,13 @@ func (c *Config) validateLimits() error {
 	return nil
 }
 
-// validatePolicy checks log.level, then policy against this node's party.
-func (c *Config) validatePolicy() error {
+// validateLog checks log.level.
+func (c *Config) validateLog() error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
-	default:
-		return cfgErr("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+		return nil
 	}
-	if string(c.Policy.Party) != c.Party {
-		return cfgErr("policy.party", "%q is not this node's party %q", c.Policy.Party, c.Party)
-	}
-	if err := c.Policy.Validate(); err != nil {
-		return fmt.Errorf("%w: policy.%v", ErrConfig, strings.TrimPrefix(err.Error(), custody.ErrInvalidPolicy.Error()+": "))
-	}
-	return c.validateEVM()
-}
-
-// validateEVM checks every evm.chains entry: an http(s) rpc_url, a chain
-// ID listed once, caps and confirmations in range (evm.Config.Validate),
-// and the policy's assets and accounts on that chain well-formed
-// (evm.NewPolicy: contract and recipient addresses).
-func (c *Config) validateEVM() error {
-	seen := map[uint64]bool{}
-	for i, ch := range c.EVM.Chains {
-		key := fmt.Sprintf("evm.chains[%d]", i)
-		if ch.RPCURL == "" {
-			return cfgErr(key+".rpc_url", "required: this node's own EVM node (http(s) JSON-RPC)")
-		}
-		if err := ch.Validate(); err != nil {
-			msg := strings.TrimPrefix(err.Error(), evm.ErrConfig.Error()+": evm.")
-			return fmt.Errorf("%w: %s.%s", ErrConfig, key, msg)
-		}
-		if seen[ch.ChainID] {
-			return cfgErr(key+".chain_id", "chain %d is listed twice", ch.ChainID)
-		}
-		seen[ch.ChainID] = true
-		if _, err := evm.NewPolicy(ch, c.Policy); err != nil {
-			return cfgErr(key, "%v", strings.TrimPrefix(err.Error(), evm.ErrConfig.Error()+": "))
-		}
-	}
-	return nil
+	return cfgErr("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 }
 
 // validateAPITLS checks api.tls and refuses plain HTTP off loopback.

@@ -1,6 +1,13 @@
-// Package node is the Triad daemon: a libp2p host with pinned peers, the
-// router that multiplexes tss sessions over them, the coordinator that
-// chooses signers and fails over, the sealed key store and the HTTP API.
+// Package node is the Triad MPC daemon: a libp2p host with pinned peers,
+// the router that multiplexes tss sessions over them, the coordinator that
+// chooses signers and fails over, and the sealed key store. It imports no
+// custody package (internal/structure checks): the decisions it needs
+// from custody come in as an Authorizer (may this node join a signing
+// session?) and as functions of StartOptions (KeygenRule: which keys it
+// may generate and whether their keygen needs operator approvals;
+// Operators: the operators' keys that approve a keygen or a reshare).
+// Package daemon passes custody's implementations and starts everything;
+// the HTTP API is package api.
 //
 // The host (host.go, gater.go) admits only pinned peers: by address before
 // Noise when every pinned peer has an IP address, by peer ID after it, and

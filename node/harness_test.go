@@ -164,7 +164,7 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 			pool = fixturePool(t, pp...)
 		}
 		n, err := New(Options{Party: p, Parties: parties, Transport: transports[p], Keys: ks, Pool: pool,
-			Sealer: sealer, Authorizer: auth, KeygenKeys: testKeys, SignTimeout: o.signTimeout, KeygenTimeout: o.keygenTimeout,
+			Sealer: sealer, Authorizer: auth, KeygenRule: custody.Policy{Keys: testKeys}.KeygenRule, SignTimeout: o.signTimeout, KeygenTimeout: o.keygenTimeout,
 			IncidentsFile: o.incidents[p], Now: o.now, ProtocolMin: o.versions[p][0], ProtocolMax: o.versions[p][1]})
 		if err != nil {
 			t.Fatal(err)

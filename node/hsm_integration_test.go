@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/hsm/softhsmtest"
 	"github.com/triad-custody/triad/hsm/vaulttest"
@@ -125,31 +128,47 @@ func writeNodeConfig(t *testing.T, root, party, hsmYAML string, addrs map[string
 			fmt.Fprintf(&peers, "    addrs: [%s]\n", strings.Join(addrs[o], ", "))
 		}
 	}
+	// The node's sections only: the policy is daemon.Config's, and the
+	// keys to generate come from StartOptions.KeygenRule.
 	y := fmt.Sprintf(`party: %s
+parties: [custodian, exchange, regulator]
 data_dir: %s
-p2p: {listen: [/ip4/127.0.0.1/tcp/0]}
+p2p: {listen: [/ip4/127.0.0.1/tcp/0], dial_timeout: 3s}
 peers:
-%ssessions: {sign_timeout: 20s, keygen_timeout: 3m}
+%sapi: {listen: "127.0.0.1:0", max_body_bytes: 65536}
+sessions: {sign_timeout: 20s, keygen_timeout: 3m}
 preparams: {target: 1, concurrency: 1, generate: false}
+log: {level: info}
 hsm:
 %s
-policy:
-  party: %[1]s
-  keys: [{id: canary-1, role: canary}]
-  operators:
-    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
-    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
-    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
 `, party, filepath.Join(root, party), peers.String(), hsmYAML)
 	p := filepath.Join(root, party+".yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := LoadConfig(p)
+	c, err := loadNodeConfig(p)
 	if err != nil {
 		t.Fatalf("%s config: %v\n%s", party, err, y)
 	}
 	return c
+}
+
+// loadNodeConfig decodes and validates a file holding only the node's
+// sections, strictly (daemon.LoadConfig loads a whole node config; node's
+// tests cannot import it).
+func loadNodeConfig(path string) (*Config, error) {
+	v := viper.New()
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.StringToTimeDurationHookFunc())); err != nil {
+		return nil, err
+	}
+	c.SetDir(filepath.Dir(path))
+	c.HSM.Local.SaltFile = c.Resolve(c.HSM.Local.SaltFile)
+	return &c, c.Validate()
 }
 
 // The three-node DKG and signing by every pair with each node on another
@@ -213,7 +232,8 @@ func TestThreeBackendsKeygenSignVaultOutage(t *testing.T) {
 	addrs := map[string][]string{}
 	for _, p := range parties {
 		cfg := writeNodeConfig(t, root, p, hsmYAML[p], addrs)
-		rt, err := Start(ctx, cfg, StartOptions{Sealer: sealers[p], Authorizer: AllowAll{}, Logger: log.With("node", p)})
+		rt, err := Start(ctx, cfg, StartOptions{Sealer: sealers[p], Authorizer: AllowAll{}, Logger: log.With("node", p),
+			KeygenRule: custody.Policy{Keys: []custody.KeyConfig{{ID: "canary-1", Role: custody.RoleCanary}}}.KeygenRule})
 		if err != nil {
 			t.Fatalf("%s: start: %v", p, err)
 		}

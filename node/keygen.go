@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -32,14 +31,15 @@ const keygenPrefix = "keygen/"
 // from its own party list: t+1 of n signers, a majority (2-of-3).
 func (n *Node) keygenThreshold() int { return len(n.opt.Parties) / 2 }
 
-// keygenRole returns the role this node's configuration gives keyID.
-func (n *Node) keygenRole(keyID string) (custody.KeyRole, error) {
-	for _, k := range n.opt.KeygenKeys {
-		if k.ID == keyID {
-			return k.Role, nil
+// keygenRole returns the role this node's configuration gives keyID and
+// whether its keygen needs operator approvals.
+func (n *Node) keygenRole(keyID string) (role string, approvals bool, err error) {
+	if n.opt.KeygenRule != nil {
+		if role, approvals, ok := n.opt.KeygenRule(keyID); ok {
+			return role, approvals, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s is not a key in %s's configuration (policy.keys)", ErrKeygenRefused, keyID, n.opt.Party)
+	return "", false, fmt.Errorf("%w: %s is not a key in %s's configuration (policy.keys)", ErrKeygenRefused, keyID, n.opt.Party)
 }
 
 // Keygen runs a distributed key generation of a canary key with all

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/triad-custody/triad/custody"
 )
 
 // Operator approvals of a custody key's generation (SECURITY.md scenario
@@ -57,11 +55,11 @@ func SignKeygenApproval(spec KeygenSpec, party, operator, nonce string, key ed25
 // attestation key, a spec naming this key, this node's parties and
 // threshold, signed by operators of two parties.
 func (n *Node) checkKeygenOrder(keyID string, o *KeygenOrder) error {
-	role, err := n.keygenRole(keyID)
+	role, approvals, err := n.keygenRole(keyID)
 	if err != nil {
 		return err
 	}
-	if role == custody.RoleCanary {
+	if !approvals {
 		if o != nil {
 			return fmt.Errorf("%w: %s is a %s key: its keygen carries no approvals", ErrKeygenRefused, keyID, role)
 		}

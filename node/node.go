@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/tss"
 )
@@ -38,9 +37,12 @@ type Options struct {
 	Pool       *tss.Pool
 	Sealer     hsm.Sealer
 	Authorizer Authorizer
-	// KeygenKeys are the keys of this node's configuration (policy.keys):
-	// it proposes and joins keygen for these key IDs only.
-	KeygenKeys []custody.KeyConfig
+	// KeygenRule is this node's configuration (policy.keys) asked about a
+	// keygen of keyID: its role, whether it needs two parties' operator
+	// approvals, and false for a key it does not list. The node proposes
+	// and joins keygen of listed keys only; nil lists none.
+	// custody.Policy.KeygenRule implements it.
+	KeygenRule func(keyID string) (role string, approvals, ok bool)
 	// SignTimeout is one signing attempt's deadline; KeygenTimeout a DKG's.
 	SignTimeout   time.Duration
 	KeygenTimeout time.Duration

@@ -12,12 +12,12 @@ import (
 )
 
 // EnableRecovery turns on resharing for a running node: operator keys from
-// its policy, live re-pinning on its libp2p host, and pins.json in its
+// its policy (StartOptions.Operators), live re-pinning on its libp2p host, and pins.json in its
 // data dir at commit (Start applies it through ApplyPins). observer, if
 // set, hears every step (progress output, audit chain).
 func (r *Runtime) EnableRecovery(observer func(ReshareEvent)) {
 	r.Node.EnableRecovery(RecoveryOptions{
-		Operators: r.Cfg.Policy.Operators,
+		Operators: r.operators,
 		Observer:  observer,
 		Timeout:   r.Cfg.Sessions.KeygenTimeout,
 		NonceFile: filepath.Join(r.Cfg.Resolve(r.Cfg.DataDir), NonceFile),

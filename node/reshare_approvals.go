@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/triad-custody/triad/custody"
 )
 
 // Operator approvals of a reshare: who may approve, how a signature is
@@ -93,12 +91,8 @@ func (rs *recoveryState) verifyApproval(a ReshareApproval, digest string, now ti
 		return fmt.Errorf("%s/%s: approval expired", a.Party, a.Operator)
 	}
 	var key ed25519.PublicKey
-	for _, op := range rs.opt.Operators[custody.Party(a.Party)] {
-		if op.Name == a.Operator {
-			if b, err := hex.DecodeString(op.PublicKey); err == nil && len(b) == ed25519.PublicKeySize {
-				key = b
-			}
-		}
+	if rs.opt.Operators != nil {
+		key, _ = rs.opt.Operators(a.Party, a.Operator)
 	}
 	if key == nil {
 		return fmt.Errorf("%s/%s: no such operator", a.Party, a.Operator)

@@ -2,21 +2,22 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/tss"
 )
 
 // RecoveryOptions enable resharing on a node.
 type RecoveryOptions struct {
-	// Operators are the operator keys that may approve a reshare (the
-	// node's policy's operators list).
-	Operators map[custody.Party][]custody.OperatorKey
+	// Operators gives the ed25519 key of party's operator name, who may
+	// approve a reshare or a custody keygen (the node's policy's operators
+	// list: custody.Policy.OperatorPublicKey); false, or nil, for none.
+	Operators func(party, name string) (ed25519.PublicKey, bool)
 	// Pin points party at a new libp2p peer ID: live when persist is
 	// false (before the reshare runs), and durably at commit. nil on an
 	// in-memory network.

@@ -27,7 +27,7 @@ import (
 // operators is one test operator key per party.
 type operators map[string]ed25519.PrivateKey
 
-func newOperators(t testing.TB) (operators, map[custody.Party][]custody.OperatorKey) {
+func newOperators(t testing.TB) (operators, func(party, name string) (ed25519.PublicKey, bool)) {
 	ops := operators{}
 	pub := map[custody.Party][]custody.OperatorKey{}
 	for _, p := range parties {
@@ -38,7 +38,7 @@ func newOperators(t testing.TB) (operators, map[custody.Party][]custody.Operator
 		ops[p] = sk
 		pub[custody.Party(p)] = []custody.OperatorKey{{Name: "op-" + p, PublicKey: hex.EncodeToString(pk)}}
 	}
-	return ops, pub
+	return ops, custody.Policy{Operators: pub}.OperatorPublicKey
 }
 
 func (o operators) order(spec ReshareSpec, approvers ...string) ReshareOrder {
@@ -84,7 +84,7 @@ func freshNode(t testing.TB, party string, tr Transport, pp ...int) *testNode {
 		t.Fatal(err)
 	}
 	n, err := New(Options{Party: party, Parties: parties, Transport: tr, Keys: ks, Pool: fixturePool(t, pp...),
-		Sealer: sealer, Authorizer: AllowAll{}, KeygenKeys: testKeys, SignTimeout: 20 * time.Second, KeygenTimeout: 5 * time.Minute})
+		Sealer: sealer, Authorizer: AllowAll{}, KeygenRule: custody.Policy{Keys: testKeys}.KeygenRule, SignTimeout: 20 * time.Second, KeygenTimeout: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

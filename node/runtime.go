@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,7 +26,9 @@ type Runtime struct {
 	Pool   *tss.Pool
 	Node   *Node
 	Log    *slog.Logger
-	cancel context.CancelFunc
+	// operators are StartOptions.Operators, for EnableRecovery.
+	operators func(party, name string) (ed25519.PublicKey, bool)
+	cancel    context.CancelFunc
 }
 
 // Paths inside a node's data dir.
@@ -120,8 +123,20 @@ func SeedPreParams(ctx context.Context, c *Config, s hsm.Sealer, blobJSONList []
 // StartOptions are the parts of a runtime a caller may supply.
 type StartOptions struct {
 	// Sealer overrides the one built from cfg.HSM (tests, the demo).
-	Sealer     hsm.Sealer
+	Sealer hsm.Sealer
+	// Keys overrides the key store opened in cfg's data dir with the
+	// sealer (the daemon opens it first, for the settler that reads the
+	// group keys).
+	Keys *KeyStore
+	// Authorizer is this node's decision to join a signing session
+	// (required: the custody service, or service.RawSignPolicy).
 	Authorizer Authorizer
+	// KeygenRule and Operators are the node's configuration asked about a
+	// keygen and about operator approvals (Options.KeygenRule,
+	// RecoveryOptions.Operators): custody.Policy's KeygenRule and
+	// OperatorPublicKey.
+	KeygenRule func(keyID string) (role string, approvals, ok bool)
+	Operators  func(party, name string) (ed25519.PublicKey, bool)
 	Logger     *slog.Logger
 	// PreParamsProgress hears the pool's progress.
 	PreParamsProgress func(ready, target, running int)
@@ -163,10 +178,12 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := NewKeyStore(c.KeysDir(), c.Party, s)
-	if err != nil {
-		host.Close()
-		return nil, err
+	keys := o.Keys
+	if keys == nil {
+		if keys, err = NewKeyStore(c.KeysDir(), c.Party, s); err != nil {
+			host.Close()
+			return nil, err
+		}
 	}
 	for _, id := range keys.PendingKeys() {
 		log.Error("a reshare of this key is undecided here: the old share is in force and the new one pending; compare the nodes' views with `triad reshare resolve`", "key", id)
@@ -177,19 +194,15 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 		host.Close()
 		return nil, err
 	}
-	auth := o.Authorizer
-	if auth == nil {
-		auth = RawSignPolicy{Policy: c.Policy}
-	}
-	n, err := New(Options{Party: c.Party, Parties: c.Parties, Transport: host, Keys: keys, Pool: pool, Sealer: s, KeygenKeys: c.Policy.Keys,
-		Authorizer: auth, SignTimeout: c.Sessions.SignTimeout, KeygenTimeout: c.Sessions.KeygenTimeout, Logger: log,
+	n, err := New(Options{Party: c.Party, Parties: c.Parties, Transport: host, Keys: keys, Pool: pool, Sealer: s, KeygenRule: o.KeygenRule,
+		Authorizer: o.Authorizer, SignTimeout: c.Sessions.SignTimeout, KeygenTimeout: c.Sessions.KeygenTimeout, Logger: log,
 		IncidentsFile: c.dataPath(incidentsFile)})
 	if err != nil {
 		host.Close()
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	rt := &Runtime{Cfg: c, Sealer: s, Host: host, Keys: keys, Pool: pool, Node: n, Log: log, cancel: cancel}
+	rt := &Runtime{Cfg: c, Sealer: s, Host: host, Keys: keys, Pool: pool, Node: n, Log: log, operators: o.Operators, cancel: cancel}
 	if c.PreParams.Generate {
 		pool.Fill(rctx)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/triad-custody/triad/hsm"
-	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/recovery"
 )
 
@@ -29,7 +28,7 @@ Example:
   triad backup --config configs/custodian.yaml --out /media/offsite/custodian.triad-backup`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(config)
+			cfg, err := loadNodeConfig(config)
 			if err != nil {
 				return userError{Err: err}
 			}

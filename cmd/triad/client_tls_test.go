@@ -156,7 +156,7 @@ func TestClientTLS(t *testing.T) {
 	// The server's TLS comes from the same config, through api.ServerTLS.
 	dir := t.TempDir()
 	cfgPath := tlsNodeConfig(t, dir, mtls, "127.0.0.1:1") // api.addr rewritten below
-	cfg, err := node.LoadConfig(cfgPath)
+	cfg, err := loadNodeConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/audit"
 	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/daemon"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/recovery"
 )
@@ -61,7 +62,7 @@ func startProcCluster(t *testing.T) *procCluster {
 	}
 	// The demo operators' keys are test seeds (custody/testdata/policy.yaml).
 	names := map[string]string{"custodian": "alice", "exchange": "bob", "regulator": "carol"}
-	cfg, err := node.LoadConfig(c.cfgs["custodian"])
+	cfg, err := daemon.LoadConfig(c.cfgs["custodian"])
 	if err != nil {
 		t.Fatal(err)
 	}

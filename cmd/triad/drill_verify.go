@@ -64,7 +64,7 @@ after the listed nodes signed it.`,
 // trustedPeers maps every party to its peer ID as the node at cfgPath
 // pins it: its own peer.id, the configured peers and any reshare re-pins.
 func trustedPeers(cfgPath string) (map[string]string, error) {
-	cfg, err := node.LoadConfig(cfgPath)
+	cfg, err := loadNodeConfig(cfgPath)
 	if err != nil {
 		return nil, userError{Err: err}
 	}

@@ -41,7 +41,7 @@ Example:
   TRIAD_HSM_PIN=... triad hsm init --config configs/custodian.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(initConfig)
+			cfg, err := loadNodeConfig(initConfig)
 			if err != nil {
 				return userError{Err: err}
 			}
@@ -70,7 +70,7 @@ Example:
   triad hsm status --config configs/exchange.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(statusConfig)
+			cfg, err := loadNodeConfig(statusConfig)
 			if err != nil {
 				return userError{Err: err}
 			}

@@ -155,7 +155,7 @@ func TestShardRewrapRotationCLI(t *testing.T) {
 	if out, err := runTriad(t, "init", "-c", cfgPath); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
-	cfg, err := node.LoadConfig(cfgPath)
+	cfg, err := loadNodeConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

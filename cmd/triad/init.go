@@ -31,7 +31,7 @@ Example:
 The local sealer's passphrase must be at least 12 bytes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(configPath)
+			cfg, err := loadNodeConfig(configPath)
 			if err != nil {
 				return userError{Err: err}
 			}

@@ -182,7 +182,7 @@ func startNode(t *testing.T, bin, cfg string) *proc {
 func seedFixturePreParams(t *testing.T, cfgPath string, i ...int) {
 	t.Helper()
 	t.Setenv("TRIAD_PASSPHRASE", testPassphrase)
-	cfg, err := node.LoadConfig(cfgPath)
+	cfg, err := loadNodeConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ Example:
   triad restore --config configs/custodian.yaml --in /media/offsite/custodian.triad-backup`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(config)
+			cfg, err := loadNodeConfig(config)
 			if err != nil {
 				return userError{Err: err}
 			}

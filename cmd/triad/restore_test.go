@@ -31,7 +31,7 @@ func TestBackupRestoreCLI(t *testing.T) {
 			cfgA = path
 		}
 	}
-	cfg, err := node.LoadConfig(cfgA)
+	cfg, err := loadNodeConfig(cfgA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestRestoreStaleBackupCLI(t *testing.T) {
 	if out, err := runTriad(t, "backup", "-c", cfgA, "--out", before); err != nil {
 		t.Fatalf("backup: %v\n%s", err, out)
 	}
-	cfg, err := node.LoadConfig(cfgA)
+	cfg, err := loadNodeConfig(cfgA)
 	if err != nil {
 		t.Fatal(err)
 	}

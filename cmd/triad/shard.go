@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/triad-custody/triad/internal/hsmadmin"
-	"github.com/triad-custody/triad/node"
 )
 
 func init() { addCommand(newShardCmd) }
@@ -43,7 +42,7 @@ Example:
   triad shard rewrap --config configs/exchange.yaml --rotate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(configPath)
+			cfg, err := loadNodeConfig(configPath)
 			if err != nil {
 				return userError{Err: err}
 			}

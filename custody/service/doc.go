@@ -5,10 +5,11 @@
 // signing network's app messages, and decides when to sign.
 //
 // One Service per node. It is the node's signing Authorizer, so it is made
-// before the node starts and bound to it after:
+// before the node starts and bound to it after (package daemon does this,
+// cfg being a daemon.Config):
 //
-//	svc, _ := service.Open(cfg, service.Options{})          // store, policy, clock
-//	rt, _ := node.Start(ctx, cfg, node.StartOptions{Authorizer: svc})
+//	svc, _ := service.Open(&cfg.Config, service.Options{Policy: cfg.Policy})          // store, policy, clock
+//	rt, _ := node.Start(ctx, &cfg.Config, node.StartOptions{Authorizer: svc})
 //	_ = svc.Attach(rt)                                      // app topic, resume, ticker
 //	srv, _ := api.New(rt, api.Options{Custody: svc})
 //

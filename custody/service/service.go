@@ -167,10 +167,10 @@ type orphan struct {
 	msg  message
 }
 
-// Open opens the store in cfg's data dir and makes the service with cfg's
-// policy. Use it before node.Start (the service is the authorizer).
+// Open opens the store in cfg's data dir (unless o has one) and makes the
+// service with o.Policy (the node's own, daemon.Config.Policy). Use it
+// before node.Start (the service is the authorizer).
 func Open(cfg *node.Config, o Options) (*Service, error) {
-	o.Policy = cfg.Policy
 	if o.Path == "" && o.Store == nil {
 		o.Path = filepath.Join(cfg.Resolve(cfg.DataDir), StoreFile)
 	}

@@ -28,7 +28,7 @@ type Chain interface {
 
 var _ Chain = (*btc.Client)(nil)
 
-// ChainConfig is a node's bitcoin section (node.BitcoinConfig): the
+// ChainConfig is a node's bitcoin section (BitcoinConfig): the
 // password is read from the environment variable PassEnv, never from the
 // file.
 type ChainConfig struct {

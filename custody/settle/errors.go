@@ -18,7 +18,7 @@ var (
 	ErrKey = errors.New("settle: key unavailable")
 	// ErrNoChain: the operation needs a Bitcoin node and none is configured.
 	ErrNoChain = errors.New("settle: no bitcoin node configured")
-	// ErrUnbound: a late-bound key store or custody store is not bound yet.
+	// ErrUnbound: the chains track EVM settlements before their Results are set.
 	ErrUnbound = errors.New("settle: not bound yet")
 	// ErrInputMismatch: an input of a plan is not what this node's own
 	// Bitcoin node says (value, script, spent, confirmations).

@@ -8,7 +8,6 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/evm"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/node"
 )
 
 // Issue 12 item 2: a node's evm.chains become its chain boundary's EVM
@@ -18,15 +17,15 @@ import (
 // config error.
 func TestChainsForNode(t *testing.T) {
 	cc := evm.Config{RPCURL: "http://127.0.0.1:1", ChainID: 1337, MaxFeePerGasWei: 100e9, MaxPriorityFeePerGasWei: 2e9, MaxGas: 200_000, Confirmations: 3}
-	cfg := &node.Config{Policy: custody.Policy{
+	pol := custody.Policy{
 		Assets: []custody.Asset{
 			{Symbol: "TUSD", Decimals: 6, Chain: custody.ChainEVM, ChainID: 1337, Contract: "0x00000000000000000000000000000000000c0de0"},
 			{Symbol: "OTHER", Decimals: 6, Chain: custody.ChainEVM, ChainID: 5, Contract: "0x00000000000000000000000000000000000c0de1"},
 		},
 		Accounts: []custody.Account{{ID: "acct-1", KeyID: "k", ChildPath: "m/0/7", OwnerAddress: "0x00000000000000000000000000000000000a11ce"}},
-	}}
-	cfg.EVM.Chains = []evm.Config{cc}
-	chains, err := settle.ChainsForNode(context.Background(), cfg, nil, nil, nil, &settle.NoncesLater{})
+	}
+	e := settle.EVMConfig{Chains: []evm.Config{cc}}
+	chains, err := settle.ChainsForNode(context.Background(), e, pol, nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +45,8 @@ func TestChainsForNode(t *testing.T) {
 	if err := chains.CheckInputs(context.Background(), other); !errors.Is(err, settle.ErrNoEVMChain) {
 		t.Fatalf("checking an asset on a chain without a node: %v", err)
 	}
-	if _, _, err := (&settle.NoncesLater{}).NextNonce(1337, [20]byte{}, 0); !errors.Is(err, settle.ErrUnbound) {
-		t.Fatalf("unbound nonces: %v", err)
-	}
-	cfg.Policy.Assets[0].Contract = "0xnot-an-address"
-	if _, err := settle.ChainsForNode(context.Background(), cfg, nil, nil, nil, &settle.NoncesLater{}); err == nil {
+	pol.Assets[0].Contract = "0xnot-an-address"
+	if _, err := settle.ChainsForNode(context.Background(), e, pol, nil, nil, nil, nil); err == nil {
 		t.Fatal("a malformed contract address was accepted")
 	}
 }

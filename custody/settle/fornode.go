@@ -1,28 +1,20 @@
 package settle
 
-import (
-	"context"
-	"fmt"
-	"sync"
+import "github.com/triad-custody/triad/custody"
 
-	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/tss"
-)
-
-// ForNode makes the settler of a node from its config: the bitcoin
-// section (network, rpc_host, rpc_user, rpc_pass_env, broadcast) and the
-// node's own policy. keys and records may be late-bound (KeysLater); the
-// Bitcoin node is not contacted here. getenv is os.Getenv when nil.
+// ForNode makes the settler of a node from its bitcoin section (network,
+// rpc_host, rpc_user, rpc_pass_env, broadcast) and its own policy, over
+// its key store (keys) and custody store (records), both open already
+// (daemon.Start opens them first). The Bitcoin node is not contacted
+// here. getenv is os.Getenv when nil.
 //
-//	keys, recs := &settle.KeysLater{}, &settle.RecordsLater{}
-//	settler, err := settle.ForNode(cfg, keys, recs, nil)
-//	svc, err := service.Open(cfg, service.Options{
+//	keys, _ := node.NewKeyStore(cfg.KeysDir(), cfg.Party, sealer)
+//	st, _ := store.Open(path, cfg.Policy.Party)
+//	settler, err := settle.ForNode(cfg.Bitcoin, cfg.Policy, keys, st, nil)
+//	svc, err := service.Open(&cfg.Config, service.Options{Policy: cfg.Policy, Store: st,
 //		Digester: settler.Digester(service.DefaultDigester), Finalizer: settler.Finalizer()})
-//	recs.Bind(svc.Store())
-//	rt, err := node.Start(ctx, cfg, node.StartOptions{Authorizer: svc, ...})
-//	keys.Bind(rt.Keys)
-func ForNode(cfg *node.Config, keys KeyLoader, records Recorder, getenv func(string) string) (*Settler, error) {
-	b := cfg.Bitcoin
+//	rt, err := node.Start(ctx, &cfg.Config, node.StartOptions{Keys: keys, Authorizer: svc, ...})
+func ForNode(b BitcoinConfig, pol custody.Policy, keys KeyLoader, records Recorder, getenv func(string) string) (*Settler, error) {
 	network := b.Network
 	if network == "" {
 		network = "mainnet"
@@ -31,75 +23,9 @@ func ForNode(cfg *node.Config, keys KeyLoader, records Recorder, getenv func(str
 	if err != nil {
 		return nil, err
 	}
-	c := Config{Network: network, Policy: cfg.Policy, Keys: keys, Records: records, Broadcast: b.Broadcast}
+	c := Config{Network: network, Policy: pol, Keys: keys, Records: records, Broadcast: b.Broadcast}
 	if chain != nil {
 		c.Chain = chain
 	}
 	return New(c)
-}
-
-// KeysLater is a KeyLoader bound after the node has started (its key
-// store is made by node.Start, after the settler and the service).
-type KeysLater struct {
-	mu   sync.Mutex
-	keys KeyLoader
-}
-
-// Bind sets the key store.
-func (k *KeysLater) Bind(keys KeyLoader) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.keys = keys
-}
-
-// Load implements KeyLoader.
-func (k *KeysLater) Load(ctx context.Context, keyID string) (*tss.KeyShare, error) {
-	k.mu.Lock()
-	keys := k.keys
-	k.mu.Unlock()
-	if keys == nil {
-		return nil, fmt.Errorf("%w: %w: the node's key store", ErrKey, ErrUnbound)
-	}
-	return keys.Load(ctx, keyID)
-}
-
-// RecordsLater is a Recorder bound once the custody store is open (the
-// service opens it, after the settler is made).
-type RecordsLater struct {
-	mu  sync.Mutex
-	rec Recorder
-}
-
-// Bind sets the recorder (normally the service's *store.Store).
-func (r *RecordsLater) Bind(rec Recorder) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rec = rec
-}
-
-func (r *RecordsLater) get() (Recorder, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.rec == nil {
-		return nil, fmt.Errorf("%w: the custody store", ErrUnbound)
-	}
-	return r.rec, nil
-}
-
-// PutSettlement implements Recorder.
-func (r *RecordsLater) PutSettlement(id string, b []byte) error {
-	rec, err := r.get()
-	if err != nil {
-		return err
-	}
-	return rec.PutSettlement(id, b)
-}
-
-// Settlement implements Recorder.
-func (r *RecordsLater) Settlement(id string) ([]byte, bool, error) {
-	rec, err := r.get()
-	if err != nil {
-		return nil, false, err
-	}
-	return rec.Settlement(id)
 }

@@ -10,11 +10,12 @@ import (
 	"strings"
 
 	"github.com/triad-custody/triad/api"
+	"github.com/triad-custody/triad/daemon"
 	"github.com/triad-custody/triad/node"
 )
 
 // AddrFile is where `node run` writes the API's address in the data dir.
-const AddrFile = "api.addr"
+const AddrFile = daemon.AddrFile
 
 // Options say how to reach one node. The TLS ones apply when the node's
 // config has api.tls (or TLSCA is given): the client then speaks https,
@@ -34,9 +35,9 @@ type Options struct {
 
 // New makes a client for the node o names.
 func New(o Options) (*Client, error) {
-	var cfg *node.Config
+	var cfg *daemon.Config
 	if o.Config != "" {
-		c, err := node.LoadConfig(o.Config)
+		c, err := daemon.LoadConfig(o.Config)
 		if err != nil {
 			return nil, UserError{err}
 		}
@@ -76,7 +77,7 @@ func New(o Options) (*Client, error) {
 	return &Client{base: scheme + addr, token: token, http: &http.Client{Transport: tr}}, nil
 }
 
-func (o Options) token(cfg *node.Config) (string, error) {
+func (o Options) token(cfg *daemon.Config) (string, error) {
 	token := os.Getenv("TRIAD_TOKEN")
 	switch {
 	case o.TokenFile != "":
@@ -118,7 +119,7 @@ func Dialable(addr string) string {
 
 // tlsConfig is the client's TLS configuration, or nil for plain HTTP: TLS
 // when the node's config has api.tls or TLSCA is given.
-func (o Options) tlsConfig(cfg *node.Config) (*tls.Config, error) {
+func (o Options) tlsConfig(cfg *daemon.Config) (*tls.Config, error) {
 	var nodeTLS node.APITLSConfig
 	if cfg != nil {
 		nodeTLS = cfg.API.TLS
@@ -169,7 +170,7 @@ func (o Options) tlsConfig(cfg *node.Config) (*tls.Config, error) {
 // api.addr).
 type Node struct {
 	Path   string
-	Cfg    *node.Config
+	Cfg    *daemon.Config
 	Client *Client
 	Err    error
 }
@@ -179,7 +180,7 @@ type Node struct {
 func Nodes(paths []string, role string) ([]Node, error) {
 	var out []Node
 	for _, path := range paths {
-		cfg, err := node.LoadConfig(path)
+		cfg, err := daemon.LoadConfig(path)
 		if err != nil {
 			return nil, UserError{err}
 		}

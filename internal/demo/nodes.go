@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 )
@@ -67,7 +68,6 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, seale
 			API:       node.APIConfig{Listen: "127.0.0.1:0", MaxBodyBytes: 64 << 10},
 			Sessions:  node.SessionsConfig{SignTimeout: 60 * time.Second, KeygenTimeout: 10 * time.Minute},
 			PreParams: node.PreParamsConfig{Target: 1, Concurrency: 1, Generate: true},
-			Policy:    custody.Policy{Party: custody.Party(p), Keys: []custody.KeyConfig{{ID: keyID, Role: custody.RoleCanary}}},
 			HSM:       hsm.Config{Backend: "local", Local: hsm.LocalConfig{SaltFile: SaltFile(dir, p)}},
 			Log:       node.LogConfig{Level: "error"}}
 		// Each demo run makes a fresh key; old demo shares are dropped.
@@ -101,7 +101,10 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, seale
 			}
 			c.Peers = append(c.Peers, pc)
 		}
-		rt, err := node.Start(ctx, c, node.StartOptions{Sealer: sealers[p], Logger: log.With("party", p)})
+		// No custody service runs: the canary key signs drill messages only.
+		pol := custody.Policy{Party: custody.Party(p), Keys: []custody.KeyConfig{{ID: keyID, Role: custody.RoleCanary}}}
+		rt, err := node.Start(ctx, c, node.StartOptions{Sealer: sealers[p], Logger: log.With("party", p),
+			Authorizer: service.RawSignPolicy{Policy: pol}, KeygenRule: pol.KeygenRule})
 		if err != nil {
 			return rts, fmt.Errorf("starting %s: %w", p, err)
 		}

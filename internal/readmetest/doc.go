@@ -22,6 +22,6 @@
 //
 // sample_test.go loads configs/sample.yaml and compares the keys it
 // documents (set, or commented out as `# key: value` and `or key: value`)
-// with node.ConfigSchemaKeys, the keys the loader accepts: each side must
+// with daemon.ConfigSchemaKeys, the keys the loader accepts: each side must
 // hold exactly the other's.
 package readmetest

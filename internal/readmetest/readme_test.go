@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/daemon"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/tss/fixtures"
@@ -348,7 +349,7 @@ func seedCluster(t *testing.T, configs, pass string) {
 	t.Helper()
 	t.Setenv("TRIAD_PASSPHRASE", pass)
 	for i, p := range node.DefaultParties {
-		cfg, err := node.LoadConfig(filepath.Join(configs, p+".yaml"))
+		cfg, err := daemon.LoadConfig(filepath.Join(configs, p+".yaml"))
 		if err != nil {
 			t.Fatalf("configs/%s.yaml: %v", p, err)
 		}
@@ -356,7 +357,7 @@ func seedCluster(t *testing.T, configs, pass string) {
 		if err != nil {
 			t.Fatalf("the README's TRIAD_PASSPHRASE does not open configs/%s.yaml's sealer: %v", p, err)
 		}
-		seed(t, cfg, s, i)
+		seed(t, &cfg.Config, s, i)
 		s.Close()
 	}
 }

@@ -8,27 +8,27 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/daemon"
 	"gopkg.in/yaml.v3"
 )
 
 // configs/sample.yaml loads, every key it documents is one the config
 // loader accepts, and every key the loader accepts is documented there
 // (issue 14). The accepted keys come from the config structs' mapstructure
-// tags (node.ConfigSchemaKeys), not from a list kept by hand. A key is
+// tags (daemon.ConfigSchemaKeys), not from a list kept by hand. A key is
 // documented when it is set, or commented out as a line "# key: value"
 // at its own indentation, or named as an alternative "… or key: value"
 // in a comment beside a sibling.
 func TestSampleConfigDocumentsEveryKey(t *testing.T) {
 	const path = "../../configs/sample.yaml"
-	if _, err := node.LoadConfig(path); err != nil {
+	if _, err := daemon.LoadConfig(path); err != nil {
 		t.Fatalf("configs/sample.yaml does not load: %v", err)
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := node.ConfigSchemaKeys()
+	schema := daemon.ConfigSchemaKeys()
 	documented, err := documentedKeys(string(raw), schema)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ var (
 
 // documentedKeys returns, sorted, the keys doc sets or documents in
 // comments, with list records as "[]" and data map keys as "*" (the form
-// of node.ConfigSchemaKeys, which says which maps hold data).
+// of daemon.ConfigSchemaKeys, which says which maps hold data).
 func documentedKeys(doc string, schema []string) ([]string, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal([]byte(doc), &root); err != nil {

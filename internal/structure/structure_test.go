@@ -7,10 +7,14 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
+
+// module is this module's import path.
+const module = "github.com/triad-custody/triad"
 
 // Limits from issue 11's "Done means".
 const (
@@ -183,4 +187,40 @@ func countLines(path string) (int, error) {
 		n++
 	}
 	return n, sc.Err()
+}
+
+// node/ is the MPC daemon and imports no custody package (issue 11, item
+// 4): `go list -deps ./node/...` names none. Custody's decisions reach it
+// through node.Authorizer and StartOptions' functions, wired in package
+// daemon.
+func TestNodeImportsNoCustody(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "./node/...")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./node/...: %v", err)
+	}
+	if bad := custodyDeps(string(out)); len(bad) > 0 {
+		t.Errorf("node/ depends on %v", bad)
+	}
+}
+
+// custodyDeps are the module's custody packages in a `go list` output.
+func custodyDeps(list string) []string {
+	var bad []string
+	for _, dep := range strings.Fields(list) {
+		if dep == module+"/custody" || strings.HasPrefix(dep, module+"/custody/") {
+			bad = append(bad, dep)
+		}
+	}
+	return bad
+}
+
+// The check finds a custody package however deep it sits, and only those.
+func TestCustodyDepsFinds(t *testing.T) {
+	list := strings.Join([]string{"fmt", module + "/node", module + "/custody", module + "/custody/settle", module + "/custodyx", "example.com/custody"}, "\n")
+	got := strings.Join(custodyDeps(list), " ")
+	if want := module + "/custody " + module + "/custody/settle"; got != want {
+		t.Fatalf("custodyDeps: %q, want %q", got, want)
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // key in its policy, gets an attester (bound to the node once it runs).
 // The view reads the node's Bitcoin node and its EVM nodes (evm.chains);
 // it is nil with neither.
-func holdingsWiring(cfg *node.Config, settler *settle.Settler, chains *settle.Chains, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
+func holdingsWiring(cfg *Config, settler *settle.Settler, chains *settle.Chains, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
 	v := holdings.View{Policy: cfg.Policy, EVM: chains.EVM, Open: holdings.OpenIn(svc.Store())}
 	if chain, ok := settler.Chain().(holdings.Chain); ok && chain != nil {
 		v.Network, v.Chain, v.Addresses = settler.Network(), chain, settler
@@ -44,7 +44,7 @@ func holdingsWiring(cfg *node.Config, settler *settle.Settler, chains *settle.Ch
 // creditBook is the exchange's node's book of verified proofs and prices
 // (POST /v1/credit records into it) that its liquidations are checked
 // against; nil on the other nodes, and where the policy names no price key.
-func creditBook(cfg *node.Config) *holdings.CreditBook {
+func creditBook(cfg *Config) *holdings.CreditBook {
 	if cfg.Policy.Party != custody.Exchange || len(cfg.Policy.PriceKeys) == 0 {
 		return nil
 	}
@@ -69,7 +69,7 @@ func runAttester(ctx context.Context, att *holdings.Attester, rt *node.Runtime, 
 // holdings view and, on the regulator's node, reconciles the three views at
 // every policy.reconcile_every (default 00:00 and 12:00 UTC), recording the
 // outcome on its audit chain.
-func startReconciler(ctx context.Context, cfg *node.Config, view *holdings.View, rt *node.Runtime, svc *service.Service, log *slog.Logger) *holdings.Reconciler {
+func startReconciler(ctx context.Context, cfg *Config, view *holdings.View, rt *node.Runtime, svc *service.Service, log *slog.Logger) *holdings.Reconciler {
 	r := &holdings.Reconciler{Party: cfg.Party, View: *view, Net: rt.Node, Audit: svc.Store().Audit(),
 		Incidents: rt.Node, Log: log.With("component", "holdings")}
 	r.Start()

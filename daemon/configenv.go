@@ -1,4 +1,4 @@
-package node
+package daemon
 
 import (
 	"reflect"
@@ -91,7 +91,11 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 	var out []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		tag, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if opts == "squash" && f.Type.Kind() == reflect.Struct {
+			out = append(out, schemaKeys(f.Type, prefix)...) // a section's keys at this level
+			continue
+		}
 		if tag == "" || tag == "-" || !f.IsExported() {
 			continue
 		}

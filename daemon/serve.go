@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -16,19 +15,13 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
-
 // serveAPI serves the node's HTTP API (over TLS when tlsCfg is set) until
 // ctx ends, after writing its address to the data dir and printing the
 // node's addresses to out.
 func serveAPI(ctx context.Context, out io.Writer, cfg *node.Config, rt *node.Runtime, opts api.Options, tlsCfg *tls.Config, log *slog.Logger) error {
 	srv, err := api.New(rt, opts)
 	if err != nil {
-		return userError{Err: err}
+		return CallerError{Err: err}
 	}
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
@@ -42,7 +35,7 @@ func serveAPI(ctx context.Context, out io.Writer, cfg *node.Config, rt *node.Run
 	case cfg.API.TLS.InsecurePlaintext:
 		log.Warn("api serves plain http (api.tls.insecure_plaintext): bearer tokens cross the network unencrypted unless a TLS proxy is in front", "addr", addr)
 	}
-	if err := hsm.WriteFileAtomic(filepath.Join(cfg.Resolve(cfg.DataDir), apiAddrFile), []byte(addr+"\n"), 0o644); err != nil {
+	if err := hsm.WriteFileAtomic(filepath.Join(cfg.Resolve(cfg.DataDir), AddrFile), []byte(addr+"\n"), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "party %s\npeer %s\n", cfg.Party, rt.Host.ID())

@@ -1,4 +1,4 @@
-package node
+package daemon
 
 import (
 	"errors"
@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/triad-custody/triad/node"
 	"time"
 )
 
 func TestShippedConfigsLoad(t *testing.T) {
-	for _, p := range DefaultParties {
+	for _, p := range node.DefaultParties {
 		c, err := LoadConfig(filepath.Join("..", "configs", p+".yaml"))
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
@@ -64,7 +66,7 @@ func TestUnknownEnvOverrideRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.API.Credentials = append(cfg.API.Credentials, Credential{Name: "alice", Role: "operator", TokenEnv: "TRIAD_ALICE_TOKEN"})
+	cfg.API.Credentials = append(cfg.API.Credentials, node.Credential{Name: "alice", Role: "operator", TokenEnv: "TRIAD_ALICE_TOKEN"})
 	cfg.Bitcoin.RPCPassEnv = "TRIAD_BTC_RPC_PASS"
 	env := []string{"TRIAD_ALICE_TOKEN=x", "TRIAD_BTC_RPC_PASS=y", "HOME=/root"}
 	if err := checkEnv(cfg, env); err != nil {
