@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/triad-custody/triad/node/memnet"
 )
 
 // chaosRuns is the number of seeded signing runs of TestChaosSigning:
@@ -41,7 +43,7 @@ func TestChaosSigning(t *testing.T) {
 	signed := 0
 	for i := 0; i < runs; i++ {
 		seed := int64(i + 1)
-		net.SetChaos(&Chaos{Seed: seed, Drop: 0.01, Dup: 0.1, Reorder: 0.2, MaxHold: 20 * time.Millisecond})
+		net.SetChaos(&memnet.Chaos{Seed: seed, Drop: 0.01, Dup: 0.1, Reorder: 0.2, MaxHold: 20 * time.Millisecond})
 		coord := parties[i%len(parties)]
 		start := time.Now()
 		res, err := nodes[coord].Sign(context.Background(), signReq(fmt.Sprintf("chaos %d", seed)))

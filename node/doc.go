@@ -53,6 +53,6 @@
 // both sides' versions (an incident, and sends to it fail at once).
 //
 // Transport is the seam between the router and the network: Host is the
-// libp2p implementation, MemNetwork the in-memory twin for tests (drop,
+// libp2p implementation, node/memnet the in-memory twin for tests (drop,
 // delay, isolate, intercept, seeded chaos). Both pass transportConformance.
 package node

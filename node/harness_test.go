@@ -13,6 +13,7 @@ import (
 	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -175,8 +176,8 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 	return out
 }
 
-func memCluster(t testing.TB, o clusterOpts) (*MemNetwork, map[string]*testNode) {
-	net := NewMemNetwork()
+func memCluster(t testing.TB, o clusterOpts) (*memnet.Network, map[string]*testNode) {
+	net := memnet.New()
 	ts := map[string]Transport{}
 	for _, p := range parties {
 		ts[p] = net.Join(p)

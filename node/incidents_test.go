@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/triad-custody/triad/node/memnet"
 )
 
 // refuseAll declines every proposal: a peer that aborts on purpose.
@@ -117,7 +119,7 @@ func TestIncidentsSurviveRestart(t *testing.T) {
 	}
 	cust.Close()
 
-	restarted, err := New(Options{Party: "custodian", Parties: parties, Transport: NewMemNetwork().Join("custodian"),
+	restarted, err := New(Options{Party: "custodian", Parties: parties, Transport: memnet.New().Join("custodian"),
 		Keys: cust.keys, Pool: fixturePool(t, 0), Authorizer: AllowAll{}, IncidentsFile: files["custodian"], Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +148,7 @@ func TestIncidentsFileDamaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Options{Party: "custodian", Parties: parties, Transport: NewMemNetwork().Join("custodian"),
+	n, err := New(Options{Party: "custodian", Parties: parties, Transport: memnet.New().Join("custodian"),
 		Keys: ks, Pool: fixturePool(t, 0), Authorizer: AllowAll{}, IncidentsFile: file})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -100,7 +101,7 @@ func fixtureSpec(t testing.TB, id, replace, newPeer string) ReshareSpec {
 
 // replaceOnMem wipes the regulator (a new node, new data dir, new sealer)
 // and gives every node recovery with the same operators.
-func replaceOnMem(t testing.TB) (*MemNetwork, map[string]*testNode, operators, *events) {
+func replaceOnMem(t testing.TB) (*memnet.Network, map[string]*testNode, operators, *events) {
 	net, nodes := memCluster(t, clusterOpts{withShares: true})
 	ops, pub := newOperators(t)
 	nodes["regulator"].Close()

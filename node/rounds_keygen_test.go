@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -39,7 +40,7 @@ func envelopePhase(b []byte, echoPhase int) int {
 // frames to and from it vanish; kill, its link goes down too; mute, only
 // its own frames vanish (it still hears everyone). heal undoes it.
 type loseAt struct {
-	net   *MemNetwork
+	net   *memnet.Network
 	party string
 	mode  string
 	r     int

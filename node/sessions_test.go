@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -62,7 +63,7 @@ func TestTwoResharesInARow(t *testing.T) {
 }
 
 // sniff collects frames of one kind sent from one party to another.
-func sniff(net *MemNetwork, kind, from, to string) <-chan frame {
+func sniff(net *memnet.Network, kind, from, to string) <-chan frame {
 	ch := make(chan frame, 256)
 	net.Intercept(func(f, t string, b []byte) [][]byte {
 		if fr, err := decodeFrame(b); err == nil && fr.Kind == kind && f == from && t == to {

@@ -1,35 +1,19 @@
 package node
 
-import (
-	"context"
-	"errors"
-)
+import "github.com/triad-custody/triad/node/p2p"
 
-// Transport moves frames between the three nodes. The sender a handler
-// receives is the party the transport authenticated, never a claim made
-// inside the frame.
-type Transport interface {
-	// Self is this node's party name.
-	Self() string
-	// Send delivers one frame to party to, or fails at once if to cannot
-	// be reached.
-	Send(ctx context.Context, to string, frame []byte) error
-	// SetHandler installs the receiver of inbound frames. It is called
-	// before Start and only once.
-	SetHandler(func(from string, frame []byte))
-	// Connected reports whether party to is reachable now.
-	Connected(to string) bool
-	Close() error
-}
+// Transport moves frames between the three nodes (p2p.Transport): Host
+// is the libp2p implementation, node/memnet the in-memory twin.
+type Transport = p2p.Transport
 
-// Transport errors.
+// Transport errors and the frame bound, as package p2p defines them.
 var (
-	ErrUnknownPeer = errors.New("node: unknown peer")
-	ErrPeerDown    = errors.New("node: peer unreachable")
-	ErrFrameSize   = errors.New("node: frame too large")
-	ErrShortFrame  = errors.New("node: frame header or body cut short")
-	ErrClosed      = errors.New("node: transport closed")
+	ErrUnknownPeer = p2p.ErrUnknownPeer
+	ErrPeerDown    = p2p.ErrPeerDown
+	ErrFrameSize   = p2p.ErrFrameSize
+	ErrShortFrame  = p2p.ErrShortFrame
+	ErrClosed      = p2p.ErrClosed
 )
 
 // MaxFrameBytes bounds one frame on the wire.
-const MaxFrameBytes = 1 << 20
+const MaxFrameBytes = p2p.MaxFrameBytes

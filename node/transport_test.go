@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/triad-custody/triad/node/memnet"
 )
 
 type received struct {
@@ -69,7 +70,7 @@ func transportConformance(t *testing.T, ts map[string]Transport, kill func(party
 }
 
 func TestMemTransportConformance(t *testing.T) {
-	net := NewMemNetwork()
+	net := memnet.New()
 	ts := map[string]Transport{}
 	for _, p := range parties {
 		ts[p] = net.Join(p)

@@ -1,7 +1,7 @@
 // Package servicetest runs three Triad nodes in one process for tests of
 // the custody flow: each with its own fake clock, policy, bbolt store,
 // sealed fixture key share (tss/fixtures, key "fixture") and custody
-// service, on node.MemNetwork (or, with Options.Libp2p, on real libp2p
+// service, on node/memnet (or, with Options.Libp2p, on real libp2p
 // hosts on loopback). Clocks never tick by themselves: a test
 // moves them (Advance, Jump) and calls Tick; waits follow events, with one
 // deadline each.

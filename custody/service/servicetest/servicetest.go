@@ -21,6 +21,7 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
@@ -123,9 +124,9 @@ type Member struct {
 	ident crypto.PrivKey
 }
 
-// Cluster is three members on one MemNetwork.
+// Cluster is three members on one memnet.Network.
 type Cluster struct {
-	Net     *node.MemNetwork
+	Net     *memnet.Network
 	Members map[custody.Party]*Member
 	o       Options
 	t       testing.TB
@@ -139,7 +140,7 @@ func New(t testing.TB, o Options) *Cluster {
 	}
 	c := &Cluster{Members: map[custody.Party]*Member{}, o: o, t: t}
 	if !o.Libp2p {
-		c.Net = node.NewMemNetwork()
+		c.Net = memnet.New()
 	}
 	for i, p := range custody.Parties {
 		start := o.Start

@@ -1,4 +1,10 @@
-package node
+// Package memnet is the in-memory twin of a node's libp2p transport, for
+// tests of the layers above it: Network authenticates senders by
+// construction and can drop, delay, isolate and intercept frames, and
+// lose, duplicate and reorder them at random (SetChaos). It passes the
+// same transport conformance test as the libp2p host (node's
+// transport_test.go).
+package memnet
 
 import (
 	"context"
@@ -6,13 +12,15 @@ import (
 	"math/rand"
 	"sync"
 	"time"
+
+	"github.com/triad-custody/triad/node/p2p"
 )
 
-// MemNetwork is the in-memory twin of the libp2p transport for tests of
+// Network is the in-memory twin of the libp2p transport for tests of
 // the layers above it. It authenticates senders by construction and can
 // drop, delay, isolate and intercept frames, and lose, duplicate and
 // reorder them at random (SetChaos).
-type MemNetwork struct {
+type Network struct {
 	mu        sync.Mutex
 	nodes     map[string]*memTransport
 	isolated  map[string]bool
@@ -32,13 +40,13 @@ type Chaos struct {
 	MaxHold            time.Duration
 }
 
-// NewMemNetwork returns an empty network.
-func NewMemNetwork() *MemNetwork {
-	return &MemNetwork{nodes: map[string]*memTransport{}, isolated: map[string]bool{}}
+// New returns an empty network.
+func New() *Network {
+	return &Network{nodes: map[string]*memTransport{}, isolated: map[string]bool{}}
 }
 
 // Join adds a node and returns its transport.
-func (n *MemNetwork) Join(party string) Transport {
+func (n *Network) Join(party string) p2p.Transport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	t := &memTransport{net: n, self: party}
@@ -47,14 +55,14 @@ func (n *MemNetwork) Join(party string) Transport {
 }
 
 // Isolate cuts party off (true) or heals it (false).
-func (n *MemNetwork) Isolate(party string, on bool) {
+func (n *Network) Isolate(party string, on bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.isolated[party] = on
 }
 
 // Delay holds every frame for d before delivery (0 delivers at once).
-func (n *MemNetwork) Delay(d time.Duration) {
+func (n *Network) Delay(d time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.delay = d
@@ -63,14 +71,14 @@ func (n *MemNetwork) Delay(d time.Duration) {
 // Intercept installs f, which sees every frame and returns the frames to
 // deliver instead: none to drop it, several to duplicate, changed ones to
 // play a malicious sender. nil removes it.
-func (n *MemNetwork) Intercept(f func(from, to string, frame []byte) [][]byte) {
+func (n *Network) Intercept(f func(from, to string, frame []byte) [][]byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.intercept = f
 }
 
 // SetChaos applies c to every frame from now on; nil stops it.
-func (n *MemNetwork) SetChaos(c *Chaos) {
+func (n *Network) SetChaos(c *Chaos) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.chaos = c
@@ -80,7 +88,7 @@ func (n *MemNetwork) SetChaos(c *Chaos) {
 }
 
 // scatter applies the chaos to frames: which copies go, and after how long.
-func (n *MemNetwork) scatter(frames [][]byte) (out [][]byte, holds []time.Duration) {
+func (n *Network) scatter(frames [][]byte) (out [][]byte, holds []time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	c := n.chaos
@@ -107,7 +115,7 @@ func (n *MemNetwork) scatter(frames [][]byte) (out [][]byte, holds []time.Durati
 }
 
 type memTransport struct {
-	net     *MemNetwork
+	net     *Network
 	self    string
 	mu      sync.Mutex
 	handler func(string, []byte)
@@ -137,11 +145,11 @@ func (t *memTransport) isClosed() bool {
 }
 
 func (t *memTransport) Send(ctx context.Context, to string, frame []byte) error {
-	if len(frame) > MaxFrameBytes {
-		return fmt.Errorf("%w: %d bytes", ErrFrameSize, len(frame))
+	if len(frame) > p2p.MaxFrameBytes {
+		return fmt.Errorf("%w: %d bytes", p2p.ErrFrameSize, len(frame))
 	}
 	if t.isClosed() {
-		return ErrClosed
+		return p2p.ErrClosed
 	}
 	n := t.net
 	n.mu.Lock()
@@ -150,10 +158,10 @@ func (t *memTransport) Send(ctx context.Context, to string, frame []byte) error 
 	delay, icpt := n.delay, n.intercept
 	n.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownPeer, to)
+		return fmt.Errorf("%w: %s", p2p.ErrUnknownPeer, to)
 	}
 	if down || dst.isClosed() {
-		return fmt.Errorf("%w: %s", ErrPeerDown, to)
+		return fmt.Errorf("%w: %s", p2p.ErrPeerDown, to)
 	}
 	frames := [][]byte{append([]byte(nil), frame...)}
 	if icpt != nil {
