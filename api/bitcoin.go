@@ -9,7 +9,7 @@ import (
 
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/settle"
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 )
 
 // registerBitcoin adds the Bitcoin settlement endpoints. New calls it
@@ -58,7 +58,7 @@ func (s *Server) bitcoinAddress(w http.ResponseWriter, r *http.Request, _ string
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	share, err := s.rt.Keys.Load(ctx, keyID)
-	if errors.Is(err, node.ErrNoKey) || keyID == "" {
+	if errors.Is(err, keystore.ErrNoKey) || keyID == "" {
 		writeError(w, http.StatusNotFound, "no_key", "this node holds no share of key "+keyID)
 		return
 	} else if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -262,7 +263,7 @@ func writeNodeError(w http.ResponseWriter, res *node.SignResult, code string, er
 		status, code = http.StatusBadRequest, "bad_request"
 	case errors.Is(err, node.ErrPolicyRefused):
 		status, code = http.StatusForbidden, "policy_refused"
-	case errors.Is(err, node.ErrNoKey):
+	case errors.Is(err, keystore.ErrNoKey):
 		status = http.StatusNotFound
 	case errors.Is(err, node.ErrKeyExists):
 		status, code = http.StatusConflict, "key_exists"

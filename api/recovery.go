@@ -14,6 +14,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/recovery"
 )
 
@@ -76,7 +77,7 @@ func (s *Server) resolveReshare(w http.ResponseWriter, r *http.Request, who stri
 	defer cancel()
 	err := s.rt.Node.ResolveReshare(ctx, req.KeyID, req.PendingView, req.Action == "commit")
 	switch {
-	case errors.Is(err, node.ErrNoPending):
+	case errors.Is(err, keystore.ErrNoPending):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case err != nil:
 		writeError(w, http.StatusConflict, "conflict", err.Error())
@@ -189,9 +190,9 @@ func (s *Server) canarySign(w http.ResponseWriter, r *http.Request, who string) 
 
 // UnsealCheckResponse is GET /v1/recovery/unseal-check.
 type UnsealCheckResponse struct {
-	Party string             `json:"party"`
-	HSM   string             `json:"hsm"`
-	Keys  []node.UnsealCheck `json:"keys"`
+	Party string                 `json:"party"`
+	HSM   string                 `json:"hsm"`
+	Keys  []keystore.UnsealCheck `json:"keys"`
 }
 
 func (s *Server) unsealCheck(w http.ResponseWriter, r *http.Request, _ string) {

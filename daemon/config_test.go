@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triad-custody/triad/node"
 	"time"
+
+	"github.com/triad-custody/triad/node"
 )
 
 func TestShippedConfigsLoad(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/triad-custody/triad/custody/store"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 )
 
 // AddrFile is where Run writes the API's address in the data dir.
@@ -63,7 +64,7 @@ func Run(ctx context.Context, cfg *Config, o Options) error {
 		return err
 	}
 	defer s.Close()
-	keys, err := node.NewKeyStore(cfg.KeysDir(), cfg.Party, s)
+	keys, err := keystore.New(cfg.KeysDir(), cfg.Party, s)
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func openSealer(ctx context.Context, cfg *Config, o Options) (hsm.Sealer, error)
 // stores and the custody service that uses it: every node's own policy
 // and each signer's authorizer. The chains hear the service's results
 // before it ticks (chains.Results), the one link made after both exist.
-func custodyService(ctx context.Context, cfg *Config, keys *node.KeyStore, st *store.Store, book *holdings.CreditBook, log *slog.Logger) (*service.Service, *settle.Chains, error) {
+func custodyService(ctx context.Context, cfg *Config, keys *keystore.Store, st *store.Store, book *holdings.CreditBook, log *slog.Logger) (*service.Service, *settle.Chains, error) {
 	settler, err := settle.ForNode(cfg.Bitcoin, cfg.Policy, keys, st, nil)
 	if err != nil {
 		return nil, nil, CallerError{Err: err}

@@ -1,7 +1,8 @@
 // Package node is the Triad MPC daemon: a libp2p host with pinned peers,
 // the router that multiplexes tss sessions over them, the coordinator that
-// chooses signers and fails over, and the sealed key store. It imports no
-// custody package (internal/structure checks): the decisions it needs
+// chooses signers and fails over; its sealed key store is node/keystore,
+// its transport seam node/p2p and the transport's in-memory twin
+// node/memnet. It imports no custody package (internal/structure checks): the decisions it needs
 // from custody come in as an Authorizer (may this node join a signing
 // session?) and as functions of StartOptions (KeygenRule: which keys it
 // may generate and whether their keygen needs operator approvals;
@@ -32,9 +33,9 @@
 // data dir's incidents.json; a peer blamed for repeated aborts has its
 // circuit breaker opened for a while and is routed around.
 //
-// The key store seals each share under an AAD that carries its generation
-// (party#n, +1 per reshare; keystore_gen.go). A reshare's commit puts the
-// new share in force and then re-keys the sealer (KeyStore.Rekey: rotate,
+// The key store (node/keystore) seals each share under an AAD that carries
+// its generation (party#n, +1 per reshare). A reshare's commit puts the
+// new share in force and then re-keys the sealer (keystore.Store.Rekey: rotate,
 // rewrap every sealed file of the data dir, retire the old key), so an old
 // share — in a backup, on a lost disk — no longer unseals.
 //

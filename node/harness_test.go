@@ -13,6 +13,7 @@ import (
 	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
@@ -108,7 +109,7 @@ func emptyPool(t testing.TB, idx ...int) (pool *tss.Pool, fill func(ctx context.
 type testNode struct {
 	*Node
 	sealer *hsm.Memory
-	keys   *KeyStore
+	keys   *keystore.Store
 }
 
 type clusterOpts struct {
@@ -143,7 +144,7 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 	out := map[string]*testNode{}
 	for i, p := range parties {
 		sealer := hsm.NewMemory()
-		ks, err := NewKeyStore(t.TempDir(), p, sealer)
+		ks, err := keystore.New(t.TempDir(), p, sealer)
 		if err != nil {
 			t.Fatal(err)
 		}

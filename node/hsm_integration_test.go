@@ -24,6 +24,7 @@ import (
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/hsm/softhsmtest"
 	"github.com/triad-custody/triad/hsm/vaulttest"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -289,7 +290,7 @@ func TestThreeBackendsKeygenSignVaultOutage(t *testing.T) {
 		}
 		raw, _ := id.Raw()
 		secrets[p+" identity key"] = raw[:32]
-		b, err := os.ReadFile(filepath.Join(dataDirs[i], keysDir, "canary-1.share"))
+		b, err := os.ReadFile(filepath.Join(dataDirs[i], keystore.KeysDir, "canary-1.share"))
 		if err != nil {
 			t.Fatal(err)
 		}

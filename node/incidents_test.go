@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
 )
 
@@ -144,7 +145,7 @@ func TestIncidentsFileDamaged(t *testing.T) {
 	if err := os.WriteFile(file, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ks, err := NewKeyStore(dir, "custodian", nil)
+	ks, err := keystore.New(dir, "custodian", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func (n *Node) dropKeygenShare(d keygenDone) error {
 	if string(pub.SerializeCompressed()) != string(d.pub) {
 		return fmt.Errorf("the share of %s is not the withdrawn keygen's: kept", d.keyID)
 	}
-	return n.opt.Keys.destroy(d.keyID)
+	return n.opt.Keys.Destroy(d.keyID)
 }
 
 func errOrNone(err error) string {

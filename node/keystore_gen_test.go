@@ -13,6 +13,7 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/crypto/vss"
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -27,7 +28,7 @@ func TestShareFileBoundToGeneration(t *testing.T) {
 	ctx := context.Background()
 	s := hsm.NewMemory()
 	dir := t.TempDir()
-	ks, err := NewKeyStore(dir, "custodian", s)
+	ks, err := keystore.New(dir, "custodian", s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,15 +36,15 @@ func TestShareFileBoundToGeneration(t *testing.T) {
 	if err := ks.Save(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	path := ks.file(fixtures.KeyID, 0).Path
+	path := ks.File(fixtures.KeyID, 0).Path
 	oldFile, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ks.savePending(ctx, nextGeneration(t, old)); err != nil {
+	if err := ks.SavePending(ctx, nextGeneration(t, old)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ks.commitPending(ctx, fixtures.KeyID); err != nil {
+	if _, err := ks.CommitPending(ctx, fixtures.KeyID); err != nil {
 		t.Fatal(err)
 	}
 	if g, err := ks.Generation(fixtures.KeyID); err != nil || g != 2 {
@@ -52,7 +53,7 @@ func TestShareFileBoundToGeneration(t *testing.T) {
 	newFile, _ := os.ReadFile(path)
 
 	load := func() (*tss.KeyShare, error) {
-		fresh, err := NewKeyStore(dir, "custodian", s)
+		fresh, err := keystore.New(dir, "custodian", s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func TestShareFileBoundToGeneration(t *testing.T) {
 	if err := os.WriteFile(path, newFile, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(ks.genPath(fixtures.KeyID), []byte(`{"share":3}`), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(ks.Dir(), fixtures.KeyID+".gen"), []byte(`{"share":3}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := load(); !errors.Is(err, hsm.ErrAuthFailed) {
@@ -79,23 +80,23 @@ func TestShareFileBoundToGeneration(t *testing.T) {
 
 	// A crash after the commit's rename, before its record: the record
 	// still names generation 2 as pending.
-	if err := ks.writeGenerations(fixtures.KeyID, genRecord{Share: 2}); err != nil {
+	if err := os.WriteFile(filepath.Join(ks.Dir(), fixtures.KeyID+".gen"), []byte(`{"share":2}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cur, err := load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ks.savePending(ctx, nextGeneration(t, cur)); err != nil {
+	if err := ks.SavePending(ctx, nextGeneration(t, cur)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(ks.pendingFile(fixtures.KeyID).Path, path); err != nil {
+	if err := os.Rename(ks.PendingFile(fixtures.KeyID).Path, path); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := load(); err != nil || got.Self.ID != "custodian#3" {
 		t.Fatalf("after a commit interrupted before its record: %v %v", got, err)
 	}
-	if r, err := ks.generations(fixtures.KeyID); err != nil || r != (genRecord{Share: 3}) {
+	if r, err := ks.Generations(fixtures.KeyID); err != nil || r != (keystore.GenRecord{Share: 3}) {
 		t.Fatalf("record not brought up to date: %+v %v", r, err)
 	}
 }
@@ -130,16 +131,16 @@ func TestOldSharesUselessAfterReshare(t *testing.T) {
 	}
 	net, nodes := memCluster(t, clusterOpts{withShares: true})
 	ops, pub := newOperators(t)
-	custodianOld := nodes["custodian"].keys.file(fixtures.KeyID, 1)
+	custodianOld := nodes["custodian"].keys.File(fixtures.KeyID, 1)
 	backup, err := os.ReadFile(custodianOld.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lost := nodes["regulator"]
 	lost.Close()
-	lostFile := lost.keys.file(fixtures.KeyID, 1)
+	lostFile := lost.keys.File(fixtures.KeyID, 1)
 	// The replacement uses the lost node's HSM key (its own data dir).
-	ks, err := NewKeyStore(t.TempDir(), "regulator", lost.sealer)
+	ks, err := keystore.New(t.TempDir(), "regulator", lost.sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestOldSharesUselessAfterReshare(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(restored, fixtures.KeyID+".share"), backup, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rks, err := NewKeyStore(restored, "custodian", nodes["custodian"].sealer)
+	rks, err := keystore.New(restored, "custodian", nodes["custodian"].sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestOldSharesUselessAfterReshare(t *testing.T) {
 }
 
 // TestRekeyAfterCommitEveryBackend (SECURITY.md scenarios 16, 32), on Vault,
-// SoftHSM and local: a reshare commit followed by KeyStore.Rekey leaves
+// SoftHSM and local: a reshare commit followed by keystore.Store.Rekey leaves
 // every sealed file of the data dir — identity, pre-params, the new share
 // — unsealing, while copies taken before it (the old share, the old
 // identity, as a backup or a stolen disk holds them) no longer unseal,
@@ -242,7 +243,7 @@ func TestRekeyAfterCommitEveryBackend(t *testing.T) {
 			if _, err := Init(ctx, c, s); err != nil {
 				t.Fatal(err)
 			}
-			ks, err := NewKeyStore(c.KeysDir(), c.Party, s)
+			ks, err := keystore.New(c.KeysDir(), c.Party, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,7 +251,7 @@ func TestRekeyAfterCommitEveryBackend(t *testing.T) {
 			if err := ks.Save(ctx, old); err != nil {
 				t.Fatal(err)
 			}
-			before, err := SealedFiles(c, s)
+			before, err := keystore.SealedFiles(c.SealedDir(), s)
 			if err != nil || len(before) != 2 {
 				t.Fatalf("sealed files before: %+v %v", before, err)
 			}
@@ -261,10 +262,10 @@ func TestRekeyAfterCommitEveryBackend(t *testing.T) {
 				copyFile(t, f.Path, cp.Path)
 				stolen[f.Kind] = cp
 			}
-			if err := ks.savePending(ctx, nextGeneration(t, old)); err != nil {
+			if err := ks.SavePending(ctx, nextGeneration(t, old)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ks.commitPending(ctx, fixtures.KeyID); err != nil {
+			if _, err := ks.CommitPending(ctx, fixtures.KeyID); err != nil {
 				t.Fatal(err)
 			}
 			for kind, f := range stolen {
@@ -277,7 +278,7 @@ func TestRekeyAfterCommitEveryBackend(t *testing.T) {
 			if err := ks.Rekey(ctx); err != nil {
 				t.Fatal(err)
 			}
-			after, err := SealedFiles(c, s)
+			after, err := keystore.SealedFiles(c.SealedDir(), s)
 			if err != nil || len(after) != 2 {
 				t.Fatalf("sealed files after: %+v %v", after, err)
 			}
@@ -290,7 +291,7 @@ func TestRekeyAfterCommitEveryBackend(t *testing.T) {
 			}
 			for kind, f := range stolen {
 				for _, gen := range []uint32{1, 2} {
-					if kind == SealedShare {
+					if kind == keystore.SealedShare {
 						f.AAD.Version = gen
 					}
 					pt, err := f.Read(ctx)
@@ -300,7 +301,7 @@ func TestRekeyAfterCommitEveryBackend(t *testing.T) {
 					}
 				}
 			}
-			fresh, err := NewKeyStore(c.KeysDir(), c.Party, s)
+			fresh, err := keystore.New(c.KeysDir(), c.Party, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -337,19 +338,19 @@ func TestRekeyInterruptedLeavesWorkingNode(t *testing.T) {
 	if _, err := Init(ctx, c, s); err != nil {
 		t.Fatal(err)
 	}
-	ks, err := NewKeyStore(c.KeysDir(), c.Party, s)
+	ks, err := keystore.New(c.KeysDir(), c.Party, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := ks.Save(ctx, fixtureShare(t, "custodian")); err != nil {
 		t.Fatal(err)
 	}
-	old := ks.file(fixtures.KeyID, 1)
+	old := ks.File(fixtures.KeyID, 1)
 	old.Path = filepath.Join(t.TempDir(), "old.share")
-	copyFile(t, ks.file(fixtures.KeyID, 1).Path, old.Path)
+	copyFile(t, ks.File(fixtures.KeyID, 1).Path, old.Path)
 	unsealAll := func(when string) {
 		t.Helper()
-		files, err := SealedFiles(c, s)
+		files, err := keystore.SealedFiles(c.SealedDir(), s)
 		if err != nil || len(files) != 2 {
 			t.Fatalf("%s: %+v %v", when, files, err)
 		}
@@ -360,7 +361,7 @@ func TestRekeyInterruptedLeavesWorkingNode(t *testing.T) {
 			}
 			clear(pt)
 		}
-		fresh, _ := NewKeyStore(c.KeysDir(), c.Party, s)
+		fresh, _ := keystore.New(c.KeysDir(), c.Party, s)
 		if _, err := fresh.Load(ctx, fixtures.KeyID); err != nil {
 			t.Fatalf("%s: share: %v", when, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -33,7 +34,7 @@ type Options struct {
 	// Parties are all three parties' names, this one included.
 	Parties    []string
 	Transport  Transport
-	Keys       *KeyStore
+	Keys       *keystore.Store
 	Pool       *tss.Pool
 	Sealer     hsm.Sealer
 	Authorizer Authorizer

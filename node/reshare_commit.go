@@ -238,7 +238,7 @@ func (j *reshareJob) await(ctx context.Context, ready func() bool) error {
 // in force, so that the old share — in a backup, on a lost disk — no
 // longer unseals (SECURITY.md scenario 32). The reshare stands either way:
 // a failure is reported as a step and leaves the old key live beside the
-// new one (KeyStore.Rekey), and the next re-key completes it.
+// new one (keystore.Store.Rekey), and the next re-key completes it.
 func (n *Node) rekeyAfterCommit(ctx context.Context, step func(what, detail string)) {
 	if err := n.opt.Keys.Rekey(ctx); err != nil {
 		n.counts.add("reshare_rekey_failed")
@@ -251,7 +251,7 @@ func (n *Node) rekeyAfterCommit(ctx context.Context, step func(what, detail stri
 
 // abort discards the pending share: the old committee keeps signing.
 func (j *reshareJob) abort(why string) error {
-	if err := j.n.opt.Keys.discardPending(j.p.KeyID); err != nil {
+	if err := j.n.opt.Keys.DiscardPending(j.p.KeyID); err != nil {
 		j.n.log.Error("reshare: discarding the pending share", "err", err)
 	}
 	j.n.counts.add("reshare_aborted")
@@ -268,7 +268,7 @@ func (j *reshareJob) undecided(why string) error {
 
 func (j *reshareJob) commitShare(ctx context.Context, share *tss.KeyShare) error {
 	n := j.n
-	replaced, err := n.opt.Keys.commitPending(ctx, j.p.KeyID)
+	replaced, err := n.opt.Keys.CommitPending(ctx, j.p.KeyID)
 	if err != nil {
 		return j.undecided("committing: " + err.Error())
 	}

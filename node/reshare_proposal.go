@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -24,16 +24,6 @@ type reshareBody struct {
 	// numbers the new IDs (party#generation).
 	OldParties []tss.Party `json:"old_parties"`
 	Generation int         `json:"generation"`
-}
-
-// generationOf parses "party#n"; a bare party name is generation 1.
-func generationOf(id string) int {
-	if i := strings.LastIndexByte(id, '#'); i >= 0 {
-		if g, err := strconv.Atoi(id[i+1:]); err == nil && g > 0 {
-			return g
-		}
-	}
-	return 1
 }
 
 // newCommittee names the new participants: party#generation on each node.
@@ -51,7 +41,7 @@ func survivorsView(share *tss.KeyShare, replace string) ([]tss.Party, int) {
 	var old []tss.Party
 	gen := 1
 	for _, p := range share.Parties {
-		if g := generationOf(p.ID); g > gen {
+		if g := keystore.GenerationOf(p.ID); g > gen {
 			gen = g
 		}
 		if p.Node != replace {

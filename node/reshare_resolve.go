@@ -2,14 +2,7 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
-	"sort"
-	"strings"
-
-	"github.com/triad-custody/triad/tss"
 )
 
 // An undecided reshare (ErrReshareUndecided: the commit exchange did not
@@ -22,50 +15,6 @@ import (
 // names the pending view it decided on, so a resolution never applies to a
 // different pending share than the one looked at.
 
-// ErrNoPending: no undecided reshare of that key here.
-var ErrNoPending = errors.New("node: no pending share of that key")
-
-// PendingKeys lists the keys with a pending share (an undecided reshare),
-// including ones this node holds no share of yet (a replacement node).
-func (k *KeyStore) PendingKeys() []string {
-	ents, err := os.ReadDir(k.dir)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range ents {
-		if id, ok := strings.CutSuffix(e.Name(), ".share.pending"); ok && validName(id) {
-			out = append(out, id)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// pendingView unseals the pending share of keyID and returns its public view.
-func (k *KeyStore) pendingView(ctx context.Context, keyID string) (string, error) {
-	if !validName(keyID) || !k.HasPending(keyID) {
-		return "", fmt.Errorf("%w: %q", ErrNoPending, keyID)
-	}
-	b, err := k.pendingFile(keyID).Read(ctx)
-	if err != nil {
-		return "", fmt.Errorf("node: unsealing pending share of %s: %w", keyID, err)
-	}
-	s, err := tss.UnmarshalShare(b)
-	clear(b)
-	if err != nil {
-		return "", err
-	}
-	if s.KeyID != keyID || s.Self.Node != k.node {
-		return "", fmt.Errorf("node: pending share file for %s holds %s of %s", keyID, s.Self.Node, s.KeyID)
-	}
-	v, err := s.PublicView()
-	if err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(v[:]), nil
-}
-
 // ResolveReshare ends an undecided reshare of keyID here: commit puts the
 // pending share in force (destroying the old one), otherwise the pending
 // share is discarded. pendingView must be the pending share's public view.
@@ -73,7 +22,7 @@ func (k *KeyStore) pendingView(ctx context.Context, keyID string) (string, error
 // puts it on the audit chain).
 func (n *Node) ResolveReshare(ctx context.Context, keyID, pendingView string, commit bool) error {
 	k := n.opt.Keys
-	v, err := k.pendingView(ctx, keyID)
+	v, err := k.PendingView(ctx, keyID)
 	if err != nil {
 		return err
 	}
@@ -82,13 +31,13 @@ func (n *Node) ResolveReshare(ctx context.Context, keyID, pendingView string, co
 	}
 	id := "undecided-" + keyID
 	if !commit {
-		if err := k.discardPending(keyID); err != nil {
+		if err := k.DiscardPending(keyID); err != nil {
 			return fmt.Errorf("node: discarding the pending share of %s: %w", keyID, err)
 		}
 		n.reshareEvent(id, "resolved: discarded", "pending share "+v[:16]+" discarded by the operator; old share kept")
 		return nil
 	}
-	if _, err := k.commitPending(ctx, keyID); err != nil {
+	if _, err := k.CommitPending(ctx, keyID); err != nil {
 		return err
 	}
 	n.reshareEvent(id, "resolved: committed", "pending share "+v[:16]+" put in force by the operator; old share destroyed")

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -40,7 +41,7 @@ func relabelled(t *testing.T, ctx context.Context, n *testNode) *tss.KeyShare {
 func pendingLike(t *testing.T, ctx context.Context, n *testNode) string {
 	t.Helper()
 	next := relabelled(t, ctx, n)
-	if err := n.keys.savePending(ctx, next); err != nil {
+	if err := n.keys.SavePending(ctx, next); err != nil {
 		t.Fatal(err)
 	}
 	v, _ := next.PublicView()
@@ -59,7 +60,7 @@ func TestResolveUndecidedReshare(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	if err := n.ResolveReshare(ctx, fixtures.KeyID, "", true); !errors.Is(err, ErrNoPending) {
+	if err := n.ResolveReshare(ctx, fixtures.KeyID, "", true); !errors.Is(err, keystore.ErrNoPending) {
 		t.Fatalf("nothing pending: %v", err)
 	}
 	view := pendingLike(t, ctx, n)
@@ -84,7 +85,7 @@ func TestResolveUndecidedReshare(t *testing.T) {
 	if err := n.ResolveReshare(ctx, fixtures.KeyID, view, true); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	ks, _ := NewKeyStore(n.keys.dir, "custodian", n.sealer)
+	ks, _ := keystore.New(n.keys.Dir(), "custodian", n.sealer)
 	if s, err := ks.Load(ctx, fixtures.KeyID); err != nil || s.Self.ID != "custodian#2" || ks.HasPending(fixtures.KeyID) {
 		t.Fatalf("on disk after commit: %v %v", s, err)
 	}
@@ -105,9 +106,7 @@ func TestSignDeclinedOnShareMismatch(t *testing.T) {
 	defer cancel()
 	ex := nodes["exchange"]
 	other := relabelled(t, ctx, ex)
-	ex.keys.mu.Lock()
-	ex.keys.cache[fixtures.KeyID] = other
-	ex.keys.mu.Unlock()
+	ex.keys.Use(other)
 
 	res, err := nodes["custodian"].Sign(ctx, SignRequest{KeyID: fixtures.KeyID, RequestID: "stale-partner",
 		Digest: sha256.Sum256([]byte("stale")), Partner: "exchange"})

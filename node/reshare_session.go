@@ -164,7 +164,7 @@ func (j *reshareJob) run(ctx context.Context) error {
 		return fmt.Errorf("%w: no new share", ErrReshareAborted)
 	}
 	j.step("session done", "new share computed")
-	if err := n.opt.Keys.savePending(ctx, share); err != nil {
+	if err := n.opt.Keys.SavePending(ctx, share); err != nil {
 		j.step("aborted", err.Error())
 		return fmt.Errorf("%w: %v", ErrReshareAborted, err)
 	}

@@ -20,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
@@ -80,7 +81,7 @@ func (e *events) steps(party string) []string {
 func freshNode(t testing.TB, party string, tr Transport, pp ...int) *testNode {
 	t.Helper()
 	sealer := hsm.NewMemory()
-	ks, err := NewKeyStore(t.TempDir(), party, sealer)
+	ks, err := keystore.New(t.TempDir(), party, sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestReshareReplacesWipedNode(t *testing.T) {
 	// The survivors' old shares are destroyed: a fresh key store on the
 	// same directory and sealer unseals only the new share.
 	for _, p := range []string{"custodian", "exchange"} {
-		ks, _ := NewKeyStore(nodes[p].keys.dir, p, nodes[p].sealer)
+		ks, _ := keystore.New(nodes[p].keys.Dir(), p, nodes[p].sealer)
 		s, err := ks.Load(ctx, fixtures.KeyID)
 		if err != nil || s.Self.ID != p+"#2" {
 			t.Fatalf("%s on disk: %v %v", p, s, err)

@@ -81,7 +81,7 @@ func TestResharePartyLostAtEveryRound(t *testing.T) {
 					if p := wait(t, ctx, undecided, "the exchange's reshare to end undecided"); p != "exchange" {
 						t.Fatalf("%s undecided", p)
 					}
-					view, err := nodes["exchange"].keys.pendingView(ctx, fixtures.KeyID)
+					view, err := nodes["exchange"].keys.PendingView(ctx, fixtures.KeyID)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -22,7 +23,7 @@ type Runtime struct {
 	Cfg    *Config
 	Sealer hsm.Sealer
 	Host   *Host
-	Keys   *KeyStore
+	Keys   *keystore.Store
 	Pool   *tss.Pool
 	Node   *Node
 	Log    *slog.Logger
@@ -31,23 +32,23 @@ type Runtime struct {
 	cancel    context.CancelFunc
 }
 
-// Paths inside a node's data dir.
+// Paths inside a node's data dir, beside its sealed files
+// (keystore.DataDir).
 const (
-	identityFile  = "identity.sealed"
 	peerIDFile    = "peer.id"
-	preParamsFile = "preparams.sealed"
-	keysDir       = "keys"
 	incidentsFile = "incidents.json"
 )
 
 func (c *Config) dataPath(name string) string { return filepath.Join(c.Resolve(c.DataDir), name) }
 
-// KeysDir is where the node's sealed key shares live.
-func (c *Config) KeysDir() string { return c.dataPath(keysDir) }
-
-func (c *Config) sealedFile(s hsm.Sealer, name, what string) hsm.SealedFile {
-	return hsm.SealedFile{Path: c.dataPath(name), Sealer: s, AAD: hsm.AAD{Node: c.Party, Party: c.Party, KeyID: what, Version: 1}}
+// SealedDir is the node's data dir as its sealed files see it: where they
+// are and the party they are bound to.
+func (c *Config) SealedDir() keystore.DataDir {
+	return keystore.DataDir{Path: c.Resolve(c.DataDir), Party: c.Party}
 }
+
+// KeysDir is where the node's sealed key shares live.
+func (c *Config) KeysDir() string { return c.SealedDir().Keys() }
 
 // Init creates the data dir and this node's libp2p identity, sealed, and
 // writes its public peer ID to peer.id. It refuses to replace an identity.
@@ -55,7 +56,7 @@ func Init(ctx context.Context, c *Config, s hsm.Sealer) (peer.ID, error) {
 	if err := os.MkdirAll(c.Resolve(c.DataDir), 0o700); err != nil {
 		return "", fmt.Errorf("node: creating data dir: %w", err)
 	}
-	f := c.sealedFile(s, identityFile, "libp2p-identity")
+	f := c.SealedDir().Identity(s)
 	if _, err := os.Stat(f.Path); err == nil {
 		return "", fmt.Errorf("%w: %s already has an identity (%s); refusing to replace it", ErrInitialized, c.Party, f.Path)
 	}
@@ -82,7 +83,7 @@ func Init(ctx context.Context, c *Config, s hsm.Sealer) (peer.ID, error) {
 }
 
 func loadIdentity(ctx context.Context, c *Config, s hsm.Sealer) (crypto.PrivKey, error) {
-	f := c.sealedFile(s, identityFile, "libp2p-identity")
+	f := c.SealedDir().Identity(s)
 	if _, err := os.Stat(f.Path); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("node: no identity in %s: run `triad init` first", c.Resolve(c.DataDir))
 	}
@@ -117,7 +118,7 @@ func (s sealedPreParams) SavePreParams(ctx context.Context, b []byte) error { re
 // SeedPreParams stores pre-params in a node's sealed pool file, replacing
 // what was there: for provisioning from a trusted generator and for tests.
 func SeedPreParams(ctx context.Context, c *Config, s hsm.Sealer, blobJSONList []byte) error {
-	return sealedPreParams{c.sealedFile(s, preParamsFile, "preparams")}.SavePreParams(ctx, blobJSONList)
+	return sealedPreParams{c.SealedDir().PreParams(s)}.SavePreParams(ctx, blobJSONList)
 }
 
 // StartOptions are the parts of a runtime a caller may supply.
@@ -127,7 +128,7 @@ type StartOptions struct {
 	// Keys overrides the key store opened in cfg's data dir with the
 	// sealer (the daemon opens it first, for the settler that reads the
 	// group keys).
-	Keys *KeyStore
+	Keys *keystore.Store
 	// Authorizer is this node's decision to join a signing session
 	// (required: the custody service, or service.RawSignPolicy).
 	Authorizer Authorizer
@@ -180,7 +181,7 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 	}
 	keys := o.Keys
 	if keys == nil {
-		if keys, err = NewKeyStore(c.KeysDir(), c.Party, s); err != nil {
+		if keys, err = keystore.New(c.KeysDir(), c.Party, s); err != nil {
 			host.Close()
 			return nil, err
 		}
@@ -189,7 +190,7 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 		log.Error("a reshare of this key is undecided here: the old share is in force and the new one pending; compare the nodes' views with `triad reshare resolve`", "key", id)
 	}
 	pool, err := tss.NewPool(ctx, tss.PoolConfig{Target: c.PreParams.Target, Concurrency: c.PreParams.Concurrency,
-		Store: sealedPreParams{c.sealedFile(s, preParamsFile, "preparams")}, Progress: o.PreParamsProgress})
+		Store: sealedPreParams{c.SealedDir().PreParams(s)}, Progress: o.PreParamsProgress})
 	if err != nil {
 		host.Close()
 		return nil, err

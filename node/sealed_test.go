@@ -14,6 +14,7 @@ import (
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/hsm/softhsmtest"
 	"github.com/triad-custody/triad/hsm/vaulttest"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -62,8 +63,8 @@ func TestShardBoundToNodeAndSlot(t *testing.T) {
 			s := b.open(t)
 			defer s.Close()
 			root := t.TempDir()
-			open := func(party, sub string) *KeyStore {
-				ks, err := NewKeyStore(filepath.Join(root, sub, "keys"), party, s)
+			open := func(party, sub string) *keystore.Store {
+				ks, err := keystore.New(filepath.Join(root, sub, "keys"), party, s)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -73,14 +74,14 @@ func TestShardBoundToNodeAndSlot(t *testing.T) {
 			if err := a.Save(ctx, fixtureShare(t, "custodian")); err != nil {
 				t.Fatal(err)
 			}
-			src := a.file(fixtures.KeyID, 1).Path
+			src := a.File(fixtures.KeyID, 1).Path
 
 			other := open("exchange", "b")
-			copyFile(t, src, other.file(fixtures.KeyID, 1).Path)
+			copyFile(t, src, other.File(fixtures.KeyID, 1).Path)
 			if _, err := other.Load(ctx, fixtures.KeyID); !errors.Is(err, hsm.ErrAuthFailed) {
 				t.Fatalf("custodian's shard unsealed as the exchange's: %v", err)
 			}
-			copyFile(t, src, a.file("other-key", 1).Path)
+			copyFile(t, src, a.File("other-key", 1).Path)
 			if _, err := a.Load(ctx, "other-key"); !errors.Is(err, hsm.ErrAuthFailed) {
 				t.Fatalf("shard unsealed in another key slot: %v", err)
 			}
@@ -89,7 +90,7 @@ func TestShardBoundToNodeAndSlot(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := open("custodian", "c")
-			if err := os.WriteFile(c.file(fixtures.KeyID, 1).Path, tamper(t, sealed), 0o600); err != nil {
+			if err := os.WriteFile(c.File(fixtures.KeyID, 1).Path, tamper(t, sealed), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := c.Load(ctx, fixtures.KeyID); !errors.Is(err, hsm.ErrAuthFailed) {
@@ -109,7 +110,7 @@ func TestCrashWhileWritingShardKeepsPrevious(t *testing.T) {
 	ctx := context.Background()
 	s := hsm.NewMemory()
 	dir := t.TempDir()
-	ks, err := NewKeyStore(dir, "custodian", s)
+	ks, err := keystore.New(dir, "custodian", s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestCrashWhileWritingShardKeepsPrevious(t *testing.T) {
 	if err := ks.Save(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	f := ks.file(fixtures.KeyID, 1)
+	f := ks.File(fixtures.KeyID, 1)
 	good, err := os.ReadFile(f.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +139,7 @@ func TestCrashWhileWritingShardKeepsPrevious(t *testing.T) {
 		t.Fatal("the previous shard was modified")
 	}
 	// Restart: a fresh key store unseals the previous shard.
-	ks2, err := NewKeyStore(dir, "custodian", s)
+	ks2, err := keystore.New(dir, "custodian", s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,13 +169,13 @@ func (m memRewrapper) Rewrap(ctx context.Context, sealed, aad []byte) ([]byte, e
 	return m.Seal(ctx, pt, aad)
 }
 
-// SealedFiles finds every sealed file with the AAD it was written under
-// (each one unseals through its entry), and RewrapSealed replaces each.
+// keystore.SealedFiles finds every sealed file with the AAD it was written under
+// (each one unseals through its entry), and keystore.RewrapSealed replaces each.
 func TestSealedFilesAndRewrap(t *testing.T) {
 	ctx := context.Background()
 	s := memRewrapper{hsm.NewMemory()}
 	c := &Config{Party: "exchange", DataDir: t.TempDir()}
-	if got, err := SealedFiles(c, s); err != nil || len(got) != 0 {
+	if got, err := keystore.SealedFiles(c.SealedDir(), s); err != nil || len(got) != 0 {
 		t.Fatalf("empty data dir: %v %v", got, err)
 	}
 	if _, err := Init(ctx, c, s); err != nil {
@@ -187,7 +188,7 @@ func TestSealedFilesAndRewrap(t *testing.T) {
 	if err := SeedPreParams(ctx, c, s, list); err != nil {
 		t.Fatal(err)
 	}
-	ks, err := NewKeyStore(c.dataPath(keysDir), c.Party, s)
+	ks, err := keystore.New(c.dataPath(keystore.KeysDir), c.Party, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,14 +196,14 @@ func TestSealedFilesAndRewrap(t *testing.T) {
 	if err := ks.Save(ctx, share); err != nil {
 		t.Fatal(err)
 	}
-	if err := ks.savePending(ctx, nextGeneration(t, share)); err != nil {
+	if err := ks.SavePending(ctx, nextGeneration(t, share)); err != nil {
 		t.Fatal(err)
 	}
-	files, err := SealedFiles(c, s)
+	files, err := keystore.SealedFiles(c.SealedDir(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantKinds := []string{SealedIdentity, SealedPreParams, SealedShare, SealedPending}
+	wantKinds := []string{keystore.SealedIdentity, keystore.SealedPreParams, keystore.SealedShare, keystore.SealedPending}
 	if len(files) != len(wantKinds) {
 		t.Fatalf("got %d sealed files, want %d: %+v", len(files), len(wantKinds), files)
 	}
@@ -219,7 +220,7 @@ func TestSealedFilesAndRewrap(t *testing.T) {
 		before[f.Path], _ = os.ReadFile(f.Path)
 	}
 	var reported int
-	results, err := RewrapSealed(ctx, c, s, func(RewrapResult) { reported++ })
+	results, err := keystore.RewrapSealed(ctx, c.SealedDir(), s, func(keystore.RewrapResult) { reported++ })
 	if err != nil || len(results) != len(files) || reported != len(files) {
 		t.Fatalf("rewrap: %d results, %d reported: %v", len(results), reported, err)
 	}
@@ -236,11 +237,11 @@ func TestSealedFilesAndRewrap(t *testing.T) {
 	}
 	// A blob sealed under another key is reported, not replaced.
 	other := hsm.NewMemory()
-	moved := SealedEntry{SealedFile: hsm.SealedFile{Path: files[0].Path, Sealer: other, AAD: files[0].AAD}}
+	moved := keystore.SealedEntry{SealedFile: hsm.SealedFile{Path: files[0].Path, Sealer: other, AAD: files[0].AAD}}
 	if err := moved.Write(ctx, []byte("identity from elsewhere")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RewrapSealed(ctx, c, s, nil); !errors.Is(err, hsm.ErrAuthFailed) {
+	if _, err := keystore.RewrapSealed(ctx, c.SealedDir(), s, nil); !errors.Is(err, hsm.ErrAuthFailed) {
 		t.Fatalf("rewrap of a blob sealed under another key: %v", err)
 	}
 }
@@ -250,7 +251,7 @@ func TestSealedFilesAndRewrap(t *testing.T) {
 func TestKeyStoreRemovesStaleTemps(t *testing.T) {
 	dir := t.TempDir()
 	s := hsm.NewMemory()
-	ks, err := NewKeyStore(dir, "custodian", s)
+	ks, err := keystore.New(dir, "custodian", s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestKeyStoreRemovesStaleTemps(t *testing.T) {
 	if err := os.WriteFile(stale, []byte("half a shard"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ks2, err := NewKeyStore(dir, "custodian", s)
+	ks2, err := keystore.New(dir, "custodian", s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func nextGeneration(t *testing.T, s *tss.KeyShare) *tss.KeyShare {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen := strconv.Itoa(generationOf(s.Self.ID) + 1)
+	gen := strconv.Itoa(keystore.GenerationOf(s.Self.ID) + 1)
 	for i := range next.Parties {
 		next.Parties[i].ID = next.Parties[i].Node + "#" + gen
 	}

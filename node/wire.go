@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -186,15 +187,6 @@ func (f *frame) bodies() []string {
 	return set
 }
 
-// validName accepts identifiers for keys, parties and requests.
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
+// validName accepts identifiers for keys, parties and requests
+// (keystore.ValidName).
+func validName(s string) bool { return keystore.ValidName(s) }

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/hsm"
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 )
 
 // BackupFormat names the backup file format.
@@ -146,7 +146,7 @@ func CreateBackup(ctx context.Context, dataDir, party string, s hsm.Sealer, now 
 	if err != nil {
 		return nil, nil, err
 	}
-	gens, err := node.ShareGenerations((&node.Config{DataDir: dataDir}).KeysDir())
+	gens, err := keystore.ShareGenerations(keystore.DataDir{Path: dataDir}.Keys())
 	if err != nil {
 		return nil, nil, fmt.Errorf("recovery: reading share generations: %w", err)
 	}

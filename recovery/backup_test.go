@@ -13,6 +13,7 @@ import (
 
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -25,7 +26,7 @@ func nodeDir(t *testing.T, s hsm.Sealer) string {
 	if _, err := node.Init(ctx, &node.Config{Party: "custodian", DataDir: dir}, s); err != nil {
 		t.Fatal(err)
 	}
-	ks, err := node.NewKeyStore(filepath.Join(dir, "keys"), "custodian", s)
+	ks, err := keystore.New(filepath.Join(dir, "keys"), "custodian", s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := RestoreBackup(ctx, b, dst, "custodian", s); err != nil {
 		t.Fatal(err)
 	}
-	ks, _ := node.NewKeyStore(filepath.Join(dst, "keys"), "custodian", s)
+	ks, _ := keystore.New(filepath.Join(dst, "keys"), "custodian", s)
 	got, err := ks.Load(ctx, fixtures.KeyID)
 	if err != nil {
 		t.Fatalf("restored share: %v", err)
@@ -135,7 +136,7 @@ func TestRestoreRefusals(t *testing.T) {
 }
 
 // TestRestoreRefusesBackupFromBeforeReshare (SECURITY.md scenarios 15, 32):
-// a reshare re-keys the node's sealer (node.KeyStore.Rekey, run at every
+// a reshare re-keys the node's sealer (keystore.Store.Rekey, run at every
 // reshare commit). A backup made before it is refused by restore, with
 // ErrStaleBackup and nothing written, even when its epoch is forged
 // upwards; its sealed share does not open under the new key either. A
@@ -151,7 +152,7 @@ func TestRestoreRefusesBackupFromBeforeReshare(t *testing.T) {
 	if h.KeyEpoch == nil || *h.KeyEpoch != 1 || h.Generations[fixtures.KeyID] != 1 {
 		t.Fatalf("header: epoch %v, generations %v", h.KeyEpoch, h.Generations)
 	}
-	ks, err := node.NewKeyStore(filepath.Join(dir, "keys"), "custodian", s)
+	ks, err := keystore.New(filepath.Join(dir, "keys"), "custodian", s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestRestoreRefusesBackupFromBeforeReshare(t *testing.T) {
 	if _, err := RestoreBackup(ctx, after, dst, "custodian", s); err != nil {
 		t.Fatal(err)
 	}
-	rks, _ := node.NewKeyStore(filepath.Join(dst, "keys"), "custodian", s)
+	rks, _ := keystore.New(filepath.Join(dst, "keys"), "custodian", s)
 	if _, err := rks.Load(ctx, fixtures.KeyID); err != nil {
 		t.Fatalf("share restored from a backup after the re-key: %v", err)
 	}

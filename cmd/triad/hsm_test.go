@@ -21,6 +21,7 @@ import (
 	"github.com/triad-custody/triad/hsm/softhsmtest"
 	"github.com/triad-custody/triad/hsm/vaulttest"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -200,7 +201,7 @@ func TestShardRewrapRotationCLI(t *testing.T) {
 		t.Fatalf("hsm status after rotation: %v\n%s", err, out)
 	}
 	mustContain(t, "hsm status", out, "health     ok", "latest version 2, min_decryption_version 2", "vault-transit v2")
-	files, err := node.SealedFiles(cfg, s)
+	files, err := keystore.SealedFiles(cfg.SealedDir(), s)
 	if err != nil || len(files) != 3 {
 		t.Fatalf("sealed files: %v %v", files, err)
 	}
@@ -211,7 +212,7 @@ func TestShardRewrapRotationCLI(t *testing.T) {
 		}
 		clear(pt)
 	}
-	fresh, err := node.NewKeyStore(keysDir, "exchange", s)
+	fresh, err := keystore.New(keysDir, "exchange", s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestShardRewrapRotationCLI(t *testing.T) {
 	if err := os.WriteFile(sharePath, oldBlob, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stale, err := node.NewKeyStore(keysDir, "exchange", s)
+	stale, err := keystore.New(keysDir, "exchange", s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/recovery"
 )
 
@@ -71,7 +72,7 @@ Example:
 // which the other nodes will refuse to sign with, so the operator compares
 // the views with theirs before relying on this node.
 func reportRestoredShares(ctx context.Context, w io.Writer, cfg *node.Config, s hsm.Sealer) error {
-	ks, err := node.NewKeyStore(cfg.KeysDir(), cfg.Party, s)
+	ks, err := keystore.New(cfg.KeysDir(), cfg.Party, s)
 	if err != nil {
 		return err
 	}

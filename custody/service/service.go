@@ -12,6 +12,7 @@ import (
 	"github.com/triad-custody/triad/custody/audit"
 	"github.com/triad-custody/triad/custody/store"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -27,14 +28,14 @@ type Network interface {
 }
 
 // KeyLoader loads this node's key shares (for their public keys);
-// *node.KeyStore implements it.
+// *keystore.Store implements it.
 type KeyLoader interface {
 	Load(ctx context.Context, keyID string) (*tss.KeyShare, error)
 }
 
 var (
 	_ Network         = (*node.Node)(nil)
-	_ KeyLoader       = (*node.KeyStore)(nil)
+	_ KeyLoader       = (*keystore.Store)(nil)
 	_ node.Authorizer = (*Service)(nil)
 )
 

@@ -8,7 +8,7 @@ import "github.com/triad-custody/triad/custody"
 // (daemon.Start opens them first). The Bitcoin node is not contacted
 // here. getenv is os.Getenv when nil.
 //
-//	keys, _ := node.NewKeyStore(cfg.KeysDir(), cfg.Party, sealer)
+//	keys, _ := keystore.New(cfg.KeysDir(), cfg.Party, sealer)
 //	st, _ := store.Open(path, cfg.Policy.Party)
 //	settler, err := settle.ForNode(cfg.Bitcoin, cfg.Policy, keys, st, nil)
 //	svc, err := service.Open(&cfg.Config, service.Options{Policy: cfg.Policy, Store: st,

@@ -21,7 +21,7 @@ import (
 const Asset = "BTC"
 
 // KeyLoader loads this node's key shares, for their public keys only;
-// *node.KeyStore implements it.
+// *keystore.Store implements it.
 type KeyLoader interface {
 	Load(ctx context.Context, keyID string) (*tss.KeyShare, error)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 )
 
 // Init creates cfg's sealing key in its HSM if absent and checks it.
@@ -48,7 +49,7 @@ func Init(ctx context.Context, out io.Writer, cfg *node.Config) error {
 			return err
 		}
 		defer s.Close()
-		kv, ok := s.(node.KeyVersions)
+		kv, ok := s.(keystore.KeyVersions)
 		if !ok {
 			return fmt.Errorf("vault-transit sealer reports no key versions")
 		}

@@ -7,12 +7,13 @@ import (
 
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 )
 
 // vaultRewrapper is what rewrap needs of the vault-transit sealer.
 type vaultRewrapper interface {
 	hsm.Rewrapper
-	node.KeyVersions
+	keystore.KeyVersions
 	Rotate(ctx context.Context) error
 }
 
@@ -48,7 +49,7 @@ func Rewrap(ctx context.Context, out io.Writer, cfg *node.Config, rotate bool) e
 		fmt.Fprintf(out, "rotated    transit key %q: latest version now %d\n", key, info.LatestVersion)
 	}
 	fmt.Fprintf(out, "key        transit key %q: latest version %d, min_decryption_version %d\n", key, info.LatestVersion, info.MinDecryptionVersion)
-	results, err := node.RewrapSealed(ctx, cfg, v, func(r node.RewrapResult) {
+	results, err := keystore.RewrapSealed(ctx, cfg.SealedDir(), v, func(r keystore.RewrapResult) {
 		switch {
 		case r.Err != nil:
 			fmt.Fprintf(out, "FAILED     %-28s v%d: %v\n", r.Rel, r.From, r.Err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 )
 
 // Status checks cfg's HSM directly and lists the node's sealed files
@@ -27,7 +28,7 @@ func Status(ctx context.Context, out io.Writer, cfg *node.Config) error {
 	} else {
 		defer s.Close()
 		notReady = s.Health(ctx)
-		if kv, ok := s.(node.KeyVersions); ok && notReady == nil {
+		if kv, ok := s.(keystore.KeyVersions); ok && notReady == nil {
 			ki, err := kv.KeyInfo(ctx)
 			if err != nil {
 				notReady = err
@@ -44,7 +45,7 @@ func Status(ctx context.Context, out io.Writer, cfg *node.Config) error {
 	if info != nil {
 		fmt.Fprintf(out, "key        latest version %d, min_decryption_version %d\n", info.LatestVersion, info.MinDecryptionVersion)
 	}
-	files, err := node.SealedFiles(cfg, s)
+	files, err := keystore.SealedFiles(cfg.SealedDir(), s)
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func Status(ctx context.Context, out io.Writer, cfg *node.Config) error {
 
 // describeSealed reads a blob's header (no unsealing) and says whether the
 // configured key can still open it.
-func describeSealed(f node.SealedEntry, backend string, info *hsm.VaultKeyInfo) (string, bool) {
+func describeSealed(f keystore.SealedEntry, backend string, info *hsm.VaultKeyInfo) (string, bool) {
 	b, err := os.ReadFile(f.Path)
 	if err != nil {
 		return "UNREADABLE: " + err.Error(), true

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/triad-custody/triad/hsm"
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -26,9 +26,9 @@ func Share(t testing.TB, party string) *tss.KeyShare {
 
 // KeyStore opens a key store in dir sealed by sealer and saves party's
 // fixture share in it.
-func KeyStore(t testing.TB, dir, party string, sealer hsm.Sealer) *node.KeyStore {
+func KeyStore(t testing.TB, dir, party string, sealer hsm.Sealer) *keystore.Store {
 	t.Helper()
-	ks, err := node.NewKeyStore(dir, party, sealer)
+	ks, err := keystore.New(dir, party, sealer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/recovery"
 	"github.com/triad-custody/triad/tss"
 )
@@ -172,7 +173,7 @@ func (m *Memory) UnsealCheck(_ context.Context, party string) (api.UnsealCheckRe
 	if err != nil {
 		return api.UnsealCheckResponse{}, err
 	}
-	return api.UnsealCheckResponse{Party: party, HSM: "memory", Keys: []node.UnsealCheck{{KeyID: m.keyID, Party: party,
+	return api.UnsealCheckResponse{Party: party, HSM: "memory", Keys: []keystore.UnsealCheck{{KeyID: m.keyID, Party: party,
 		PublicKey: hex.EncodeToString(m.key.PubKey().SerializeCompressed()), View: n.inForce, PendingView: n.pending}}}, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss"
@@ -112,7 +113,7 @@ type Member struct {
 	Clock   *custody.FakeClock
 	Policy  custody.Policy
 	Sealer  *hsm.Memory
-	Keys    *node.KeyStore
+	Keys    *keystore.Store
 	Pool    *tss.Pool
 	Node    *node.Node
 	Svc     *service.Service

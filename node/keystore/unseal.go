@@ -1,4 +1,4 @@
-package node
+package keystore
 
 import (
 	"context"
@@ -25,7 +25,7 @@ type UnsealCheck struct {
 // CheckUnseal reads and unseals every share from disk (not from the
 // cache), checks it decodes and belongs here, and reports only its public
 // key and public view.
-func (k *KeyStore) CheckUnseal(ctx context.Context) ([]UnsealCheck, error) {
+func (k *Store) CheckUnseal(ctx context.Context) ([]UnsealCheck, error) {
 	ids, err := k.List()
 	if err != nil {
 		return nil, err
@@ -37,7 +37,7 @@ func (k *KeyStore) CheckUnseal(ctx context.Context) ([]UnsealCheck, error) {
 	for _, id := range k.PendingKeys() {
 		if !slices.Contains(ids, id) { // a replacement's first share, undecided
 			c := UnsealCheck{KeyID: id}
-			if c.PendingView, err = k.pendingView(ctx, id); err != nil {
+			if c.PendingView, err = k.PendingView(ctx, id); err != nil {
 				c.Error = "pending share: " + err.Error()
 			}
 			out = append(out, c)
@@ -65,7 +65,7 @@ func (k *KeyStore) CheckUnseal(ctx context.Context) ([]UnsealCheck, error) {
 		v, _ := s.PublicView()
 		c.Party, c.PublicKey, c.View = s.Self.ID, hex.EncodeToString(pub.SerializeCompressed()), hex.EncodeToString(v[:])
 		if k.HasPending(id) {
-			if c.PendingView, err = k.pendingView(ctx, id); err != nil {
+			if c.PendingView, err = k.PendingView(ctx, id); err != nil {
 				c.Error = "pending share: " + err.Error()
 			}
 		}

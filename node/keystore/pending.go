@@ -1,10 +1,13 @@
-package node
+package keystore
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/tss"
@@ -15,18 +18,18 @@ import (
 // renamed over it at commit: a crash leaves either the old share or the
 // new one in force, never neither.
 
-// pendingFile is keyID's pending share, bound to the pending generation
+// PendingFile is keyID's pending share, bound to the pending generation
 // the record names (0, which nothing is sealed under, when it names none).
-func (k *KeyStore) pendingFile(keyID string) hsm.SealedFile {
-	r, _ := k.generations(keyID)
-	f := k.file(keyID, r.Pending)
+func (k *Store) PendingFile(keyID string) hsm.SealedFile {
+	r, _ := k.Generations(keyID)
+	f := k.File(keyID, r.Pending)
 	f.Path += ".pending"
 	return f
 }
 
-// savePending seals a reshare's new share without putting it in force.
-func (k *KeyStore) savePending(ctx context.Context, s *tss.KeyShare) error {
-	if !validName(s.KeyID) || s.Self.Node != k.node {
+// SavePending seals a reshare's new share without putting it in force.
+func (k *Store) SavePending(ctx context.Context, s *tss.KeyShare) error {
+	if !ValidName(s.KeyID) || s.Self.Node != k.node {
 		return fmt.Errorf("node: pending share %s for %s does not belong here", s.KeyID, s.Self.Node)
 	}
 	b, err := tss.MarshalShare(s)
@@ -34,12 +37,12 @@ func (k *KeyStore) savePending(ctx context.Context, s *tss.KeyShare) error {
 		return err
 	}
 	defer clear(b)
-	r, err := k.generations(s.KeyID)
+	r, err := k.Generations(s.KeyID)
 	if err != nil {
 		return err
 	}
 	if !k.Has(s.KeyID) {
-		r = genRecord{Share: 1} // a replacement's first share: no share in force
+		r = GenRecord{Share: 1} // a replacement's first share: no share in force
 	}
 	// The record first: a pending file is never sealed under a generation
 	// the record does not name.
@@ -50,22 +53,22 @@ func (k *KeyStore) savePending(ctx context.Context, s *tss.KeyShare) error {
 	if err := k.writeGenerations(s.KeyID, r); err != nil {
 		return err
 	}
-	if err := k.pendingFile(s.KeyID).Write(ctx, b); err != nil {
+	if err := k.PendingFile(s.KeyID).Write(ctx, b); err != nil {
 		return fmt.Errorf("node: sealing pending share of %s: %w", s.KeyID, err)
 	}
 	return nil
 }
 
 // HasPending reports whether a reshare left an uncommitted share of keyID.
-func (k *KeyStore) HasPending(keyID string) bool {
-	_, err := os.Stat(k.pendingFile(keyID).Path)
+func (k *Store) HasPending(keyID string) bool {
+	_, err := os.Stat(k.PendingFile(keyID).Path)
 	return err == nil
 }
 
-// commitPending puts the pending share in force, replacing (and so
+// CommitPending puts the pending share in force, replacing (and so
 // destroying) the old one. It reports whether an old share was replaced.
-func (k *KeyStore) commitPending(ctx context.Context, keyID string) (bool, error) {
-	pf := k.pendingFile(keyID)
+func (k *Store) CommitPending(ctx context.Context, keyID string) (bool, error) {
+	pf := k.PendingFile(keyID)
 	b, err := pf.Read(ctx)
 	if err != nil {
 		return false, fmt.Errorf("node: unsealing pending share of %s: %w", keyID, err)
@@ -79,7 +82,7 @@ func (k *KeyStore) commitPending(ctx context.Context, keyID string) (bool, error
 	replaced := k.Has(keyID)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := os.Rename(pf.Path, k.file(keyID, gen).Path); err != nil {
+	if err := os.Rename(pf.Path, k.File(keyID, gen).Path); err != nil {
 		return false, fmt.Errorf("node: committing share of %s: %w", keyID, err)
 	}
 	// The rename is the commit: make it durable before anyone is told.
@@ -88,7 +91,7 @@ func (k *KeyStore) commitPending(ctx context.Context, keyID string) (bool, error
 	}
 	// Until this is written, readShare finds the share under the pending
 	// generation the record still names.
-	if err := k.writeGenerations(keyID, genRecord{Share: gen}); err != nil {
+	if err := k.writeGenerations(keyID, GenRecord{Share: gen}); err != nil {
 		return false, err
 	}
 	// The old share leaves the cache; sessions already holding it finish
@@ -97,14 +100,14 @@ func (k *KeyStore) commitPending(ctx context.Context, keyID string) (bool, error
 	return replaced, nil
 }
 
-// discardPending removes an uncommitted share, then its generation from
+// DiscardPending removes an uncommitted share, then its generation from
 // the record.
-func (k *KeyStore) discardPending(keyID string) error {
-	err := os.Remove(k.pendingFile(keyID).Path)
+func (k *Store) DiscardPending(keyID string) error {
+	err := os.Remove(k.PendingFile(keyID).Path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	r, err := k.generations(keyID)
+	r, err := k.Generations(keyID)
 	if err != nil || r.Pending == 0 {
 		return err
 	}
@@ -122,13 +125,13 @@ func removeIfExists(path string) error {
 	return nil
 }
 
-// destroy removes a key's share from disk and memory (the replaced node's
+// Destroy removes a key's share from disk and memory (the replaced node's
 // old share, in tests and drills).
-func (k *KeyStore) destroy(keyID string) error {
+func (k *Store) Destroy(keyID string) error {
 	k.mu.Lock()
 	delete(k.cache, keyID)
 	k.mu.Unlock()
-	if err := removeIfExists(k.file(keyID, 0).Path); err != nil {
+	if err := removeIfExists(k.File(keyID, 0).Path); err != nil {
 		return err
 	}
 	return removeIfExists(k.genPath(keyID))
@@ -142,4 +145,48 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ErrNoPending: no undecided reshare of that key here.
+var ErrNoPending = errors.New("node: no pending share of that key")
+
+// PendingKeys lists the keys with a pending share (an undecided reshare),
+// including ones this node holds no share of yet (a replacement node).
+func (k *Store) PendingKeys() []string {
+	ents, err := os.ReadDir(k.dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".share.pending"); ok && ValidName(id) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PendingView unseals the pending share of keyID and returns its public view.
+func (k *Store) PendingView(ctx context.Context, keyID string) (string, error) {
+	if !ValidName(keyID) || !k.HasPending(keyID) {
+		return "", fmt.Errorf("%w: %q", ErrNoPending, keyID)
+	}
+	b, err := k.PendingFile(keyID).Read(ctx)
+	if err != nil {
+		return "", fmt.Errorf("node: unsealing pending share of %s: %w", keyID, err)
+	}
+	s, err := tss.UnmarshalShare(b)
+	clear(b)
+	if err != nil {
+		return "", err
+	}
+	if s.KeyID != keyID || s.Self.Node != k.node {
+		return "", fmt.Errorf("node: pending share file for %s holds %s of %s", keyID, s.Self.Node, s.KeyID)
+	}
+	v, err := s.PublicView()
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(v[:]), nil
 }

@@ -1,4 +1,4 @@
-package node
+package keystore
 
 import (
 	"context"
@@ -17,12 +17,12 @@ import (
 // ErrNoKey is returned for a key this node holds no share of.
 var ErrNoKey = errors.New("node: no share of that key")
 
-// KeyStore keeps this node's key shares sealed on disk, one file per key,
+// Store keeps this node's key shares sealed on disk, one file per key,
 // bound by AAD to this node, its party, the key ID and the share's
 // generation (keystore_gen.go). Unsealed shares are
 // cached in memory; every use checks the sealer's health first so that a
 // node whose HSM is gone fails closed.
-type KeyStore struct {
+type Store struct {
 	dir    string
 	node   string
 	sealer hsm.Sealer
@@ -31,18 +31,22 @@ type KeyStore struct {
 	cache map[string]*tss.KeyShare
 }
 
-// NewKeyStore opens (and creates) dir.
-func NewKeyStore(dir, node string, sealer hsm.Sealer) (*KeyStore, error) {
+// New opens (and creates) dir.
+func New(dir, node string, sealer hsm.Sealer) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: key store: %w", err)
 	}
 	if err := removeStaleTemps(dir); err != nil {
 		return nil, fmt.Errorf("node: key store: %w", err)
 	}
-	return &KeyStore{dir: dir, node: node, sealer: sealer, cache: map[string]*tss.KeyShare{}}, nil
+	return &Store{dir: dir, node: node, sealer: sealer, cache: map[string]*tss.KeyShare{}}, nil
 }
 
-func (k *KeyStore) file(keyID string, version uint32) hsm.SealedFile {
+// Dir is the store's directory (a data dir's keys/).
+func (k *Store) Dir() string { return k.dir }
+
+// File is keyID's sealed share file, bound to generation version.
+func (k *Store) File(keyID string, version uint32) hsm.SealedFile {
 	return hsm.SealedFile{
 		Path:   filepath.Join(k.dir, keyID+".share"),
 		Sealer: k.sealer,
@@ -69,14 +73,14 @@ func removeStaleTemps(dir string) error {
 }
 
 // Has reports whether a share of keyID is on disk.
-func (k *KeyStore) Has(keyID string) bool {
-	_, err := os.Stat(k.file(keyID, 0).Path)
+func (k *Store) Has(keyID string) bool {
+	_, err := os.Stat(k.File(keyID, 0).Path)
 	return err == nil
 }
 
 // Save seals and writes a new share. It refuses to overwrite a key.
-func (k *KeyStore) Save(ctx context.Context, s *tss.KeyShare) error {
-	if !validName(s.KeyID) {
+func (k *Store) Save(ctx context.Context, s *tss.KeyShare) error {
+	if !ValidName(s.KeyID) {
 		return fmt.Errorf("node: invalid key id %q", s.KeyID)
 	}
 	if k.Has(s.KeyID) {
@@ -88,10 +92,10 @@ func (k *KeyStore) Save(ctx context.Context, s *tss.KeyShare) error {
 	}
 	defer clear(b)
 	gen := ShareGeneration(s)
-	if err := k.writeGenerations(s.KeyID, genRecord{Share: gen}); err != nil {
+	if err := k.writeGenerations(s.KeyID, GenRecord{Share: gen}); err != nil {
 		return err
 	}
-	if err := k.file(s.KeyID, gen).Write(ctx, b); err != nil {
+	if err := k.File(s.KeyID, gen).Write(ctx, b); err != nil {
 		return fmt.Errorf("node: saving share of %s: %w", s.KeyID, err)
 	}
 	k.mu.Lock()
@@ -101,8 +105,8 @@ func (k *KeyStore) Save(ctx context.Context, s *tss.KeyShare) error {
 }
 
 // Load returns the share of keyID, unsealing it on first use.
-func (k *KeyStore) Load(ctx context.Context, keyID string) (*tss.KeyShare, error) {
-	if !validName(keyID) {
+func (k *Store) Load(ctx context.Context, keyID string) (*tss.KeyShare, error) {
+	if !ValidName(keyID) {
 		return nil, fmt.Errorf("%w: invalid key id %q", ErrNoKey, keyID)
 	}
 	if err := k.sealer.Health(ctx); err != nil {
@@ -132,15 +136,24 @@ func (k *KeyStore) Load(ctx context.Context, keyID string) (*tss.KeyShare, error
 	return s, nil
 }
 
+// Use puts s in force in memory, as if unsealed from disk, without
+// writing it: for tests of a node that holds another sharing of a key
+// than its peers.
+func (k *Store) Use(s *tss.KeyShare) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cache[s.KeyID] = s
+}
+
 // List returns the IDs of the keys this node holds shares of.
-func (k *KeyStore) List() ([]string, error) {
+func (k *Store) List() ([]string, error) {
 	ents, err := os.ReadDir(k.dir)
 	if err != nil {
 		return nil, fmt.Errorf("node: listing keys: %w", err)
 	}
 	var ids []string
 	for _, e := range ents {
-		if id, ok := strings.CutSuffix(e.Name(), ".share"); ok && validName(id) {
+		if id, ok := strings.CutSuffix(e.Name(), ".share"); ok && ValidName(id) {
 			ids = append(ids, id)
 		}
 	}

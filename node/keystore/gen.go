@@ -1,4 +1,4 @@
-package node
+package keystore
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/tss"
@@ -25,8 +27,9 @@ import (
 // step behind: the share file then unseals under the pending generation the
 // record names, and Load brings the record up to date.
 
-// genRecord is keys/<id>.gen.
-type genRecord struct {
+// GenRecord is keys/<id>.gen: the generation of the share in force and of
+// a pending one.
+type GenRecord struct {
 	Share   uint32 `json:"share"`
 	Pending uint32 `json:"pending,omitempty"`
 }
@@ -34,29 +37,40 @@ type genRecord struct {
 // ShareGeneration is the generation of a share: the n of "party#n", 1
 // for a bare party name (keygen).
 func ShareGeneration(s *tss.KeyShare) uint32 {
-	return uint32(generationOf(s.Self.ID))
+	return uint32(GenerationOf(s.Self.ID))
 }
 
-func (k *KeyStore) genPath(keyID string) string { return filepath.Join(k.dir, keyID+".gen") }
+// GenerationOf parses a participant ID "party#n"; a bare party name is
+// generation 1.
+func GenerationOf(id string) int {
+	if i := strings.LastIndexByte(id, '#'); i >= 0 {
+		if g, err := strconv.Atoi(id[i+1:]); err == nil && g > 0 {
+			return g
+		}
+	}
+	return 1
+}
 
-// generations reads keyID's record; a key without one is at generation 1
+func (k *Store) genPath(keyID string) string { return filepath.Join(k.dir, keyID+".gen") }
+
+// Generations reads keyID's record; a key without one is at generation 1
 // (keygen, or shares sealed before records existed).
-func (k *KeyStore) generations(keyID string) (genRecord, error) {
+func (k *Store) Generations(keyID string) (GenRecord, error) {
 	b, err := os.ReadFile(k.genPath(keyID))
 	if errors.Is(err, os.ErrNotExist) {
-		return genRecord{Share: 1}, nil
+		return GenRecord{Share: 1}, nil
 	}
 	if err != nil {
-		return genRecord{}, fmt.Errorf("node: reading the share generation of %s: %w", keyID, err)
+		return GenRecord{}, fmt.Errorf("node: reading the share generation of %s: %w", keyID, err)
 	}
-	var r genRecord
+	var r GenRecord
 	if len(b) > 256 || json.Unmarshal(b, &r) != nil || r.Share == 0 {
-		return genRecord{}, fmt.Errorf("node: %s is not a share generation record", k.genPath(keyID))
+		return GenRecord{}, fmt.Errorf("node: %s is not a share generation record", k.genPath(keyID))
 	}
 	return r, nil
 }
 
-func (k *KeyStore) writeGenerations(keyID string, r genRecord) error {
+func (k *Store) writeGenerations(keyID string, r GenRecord) error {
 	b, _ := json.Marshal(r)
 	if err := hsm.WriteFileAtomic(k.genPath(keyID), b, 0o600); err != nil {
 		return fmt.Errorf("node: recording the share generation of %s: %w", keyID, err)
@@ -65,11 +79,11 @@ func (k *KeyStore) writeGenerations(keyID string, r genRecord) error {
 }
 
 // Generation returns the generation of keyID's share in force.
-func (k *KeyStore) Generation(keyID string) (uint32, error) {
-	if !validName(keyID) {
+func (k *Store) Generation(keyID string) (uint32, error) {
+	if !ValidName(keyID) {
 		return 0, fmt.Errorf("%w: invalid key id %q", ErrNoKey, keyID)
 	}
-	r, err := k.generations(keyID)
+	r, err := k.Generations(keyID)
 	return r.Share, err
 }
 
@@ -77,20 +91,20 @@ func (k *KeyStore) Generation(keyID string) (uint32, error) {
 // after a commit interrupted before its record was written, under the
 // pending generation the record names. It returns the plaintext and the
 // generation it unsealed under.
-func (k *KeyStore) readShare(ctx context.Context, keyID string) ([]byte, uint32, error) {
-	r, err := k.generations(keyID)
+func (k *Store) readShare(ctx context.Context, keyID string) ([]byte, uint32, error) {
+	r, err := k.Generations(keyID)
 	if err != nil {
 		return nil, 0, err
 	}
-	b, err := k.file(keyID, r.Share).Read(ctx)
+	b, err := k.File(keyID, r.Share).Read(ctx)
 	if err == nil || !errors.Is(err, hsm.ErrAuthFailed) || r.Pending == 0 || k.HasPending(keyID) {
 		return b, r.Share, err
 	}
-	b, err2 := k.file(keyID, r.Pending).Read(ctx)
+	b, err2 := k.File(keyID, r.Pending).Read(ctx)
 	if err2 != nil {
 		return nil, 0, err // the first failure is the one to report
 	}
-	if werr := k.writeGenerations(keyID, genRecord{Share: r.Pending}); werr != nil {
+	if werr := k.writeGenerations(keyID, GenRecord{Share: r.Pending}); werr != nil {
 		clear(b)
 		return nil, 0, werr
 	}
@@ -107,7 +121,7 @@ var ErrNoRekey = errors.New("node: the sealer cannot re-key")
 // identity and pre-params), then Retire the old key. A failure before
 // Retire leaves every file openable (scenario 16) and the old key live; it
 // is returned, and running Rekey again finishes the job.
-func (k *KeyStore) Rekey(ctx context.Context) error {
+func (k *Store) Rekey(ctx context.Context) error {
 	r, ok := k.sealer.(hsm.Rekeyer)
 	if !ok {
 		return fmt.Errorf("%w: the %s backend has no re-key operation", ErrNoRekey, k.sealer.Backend())
@@ -137,9 +151,9 @@ func (k *KeyStore) Rekey(ctx context.Context) error {
 }
 
 // dataDirSealed lists the sealed files Rekey rewraps.
-func (k *KeyStore) dataDirSealed() ([]SealedEntry, error) {
-	if filepath.Base(k.dir) == keysDir {
-		return SealedFiles(&Config{DataDir: filepath.Dir(k.dir), Party: k.node}, k.sealer)
+func (k *Store) dataDirSealed() ([]SealedEntry, error) {
+	if filepath.Base(k.dir) == KeysDir {
+		return SealedFiles(DataDir{Path: filepath.Dir(k.dir), Party: k.node}, k.sealer)
 	}
 	return k.sealedEntries(k.dir)
 }
@@ -147,7 +161,7 @@ func (k *KeyStore) dataDirSealed() ([]SealedEntry, error) {
 // ShareGenerations returns the generation of every share in force in the
 // keys dir dir (a data dir's keys/), without unsealing anything.
 func ShareGenerations(dir string) (map[string]uint32, error) {
-	k := &KeyStore{dir: dir}
+	k := &Store{dir: dir}
 	ids, err := k.List()
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

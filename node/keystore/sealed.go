@@ -1,4 +1,4 @@
-package node
+package keystore
 
 import (
 	"bytes"
@@ -31,11 +31,11 @@ type SealedEntry struct {
 	hsm.SealedFile
 }
 
-// SealedFiles lists the sealed files present in c's data dir — the libp2p
+// SealedFiles lists the sealed files present in data dir d — the libp2p
 // identity, the pre-params pool, every key share and any uncommitted
 // reshare share — each bound to its AAD and to sealer s. Only directory
 // listings are read, never the files. Files that do not exist are left out.
-func SealedFiles(c *Config, s hsm.Sealer) ([]SealedEntry, error) {
+func SealedFiles(d DataDir, s hsm.Sealer) ([]SealedEntry, error) {
 	var out []SealedEntry
 	add := func(kind string, f hsm.SealedFile) error {
 		if _, err := os.Stat(f.Path); errors.Is(err, os.ErrNotExist) {
@@ -43,23 +43,23 @@ func SealedFiles(c *Config, s hsm.Sealer) ([]SealedEntry, error) {
 		} else if err != nil {
 			return fmt.Errorf("node: listing sealed files: %w", err)
 		}
-		rel, err := filepath.Rel(c.Resolve(c.DataDir), f.Path)
+		rel, err := filepath.Rel(d.Path, f.Path)
 		if err != nil {
 			rel = f.Path
 		}
 		out = append(out, SealedEntry{Kind: kind, Rel: rel, SealedFile: f})
 		return nil
 	}
-	if err := add(SealedIdentity, c.sealedFile(s, identityFile, "libp2p-identity")); err != nil {
+	if err := add(SealedIdentity, d.Identity(s)); err != nil {
 		return nil, err
 	}
-	if err := add(SealedPreParams, c.sealedFile(s, preParamsFile, "preparams")); err != nil {
+	if err := add(SealedPreParams, d.PreParams(s)); err != nil {
 		return nil, err
 	}
-	// A KeyStore value, not NewKeyStore: listing must not create the
-	// directory or remove anything.
-	ks := &KeyStore{dir: c.dataPath(keysDir), node: c.Party, sealer: s}
-	keys, err := ks.sealedEntries(c.Resolve(c.DataDir))
+	// A Store value, not New: listing must not create the directory or
+	// remove anything.
+	ks := &Store{dir: d.Keys(), node: d.Party, sealer: s}
+	keys, err := ks.sealedEntries(d.Path)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func SealedFiles(c *Config, s hsm.Sealer) ([]SealedEntry, error) {
 
 // sealedEntries lists the key store's share and pending files, each bound
 // to the AAD of its recorded generation, with paths relative to base.
-func (k *KeyStore) sealedEntries(base string) ([]SealedEntry, error) {
+func (k *Store) sealedEntries(base string) ([]SealedEntry, error) {
 	ents, err := os.ReadDir(k.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -80,7 +80,7 @@ func (k *KeyStore) sealedEntries(base string) ([]SealedEntry, error) {
 	seen := map[string]bool{}
 	for _, e := range ents {
 		name, _ := strings.CutSuffix(e.Name(), ".pending")
-		if id, ok := strings.CutSuffix(name, ".share"); ok && validName(id) && e.Type().IsRegular() && !seen[id] {
+		if id, ok := strings.CutSuffix(name, ".share"); ok && ValidName(id) && e.Type().IsRegular() && !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
 		}
@@ -88,11 +88,11 @@ func (k *KeyStore) sealedEntries(base string) ([]SealedEntry, error) {
 	sort.Strings(ids)
 	var out []SealedEntry
 	for _, id := range ids {
-		r, err := k.generations(id)
+		r, err := k.Generations(id)
 		if err != nil {
 			return nil, err
 		}
-		for kind, f := range map[string]hsm.SealedFile{SealedShare: k.file(id, r.Share), SealedPending: k.pendingFile(id)} {
+		for kind, f := range map[string]hsm.SealedFile{SealedShare: k.File(id, r.Share), SealedPending: k.PendingFile(id)} {
 			if _, err := os.Stat(f.Path); errors.Is(err, os.ErrNotExist) {
 				continue
 			} else if err != nil {
@@ -129,7 +129,7 @@ type KeyVersions interface {
 // between being read and being rewrapped; it was left alone.
 var ErrChangedDuringRewrap = errors.New("node: file changed on disk while being rewrapped")
 
-// RewrapSealed re-encrypts every sealed file of c's data dir under the newest
+// RewrapSealed re-encrypts every sealed file of data dir d under the newest
 // version of r's key without the plaintext leaving the HSM, and replaces
 // each file atomically. Files already at the newest version are skipped
 // (when r reports key versions). It goes on past a failed file and calls
@@ -140,8 +140,8 @@ var ErrChangedDuringRewrap = errors.New("node: file changed on disk while being 
 // what to do. Best run with the node stopped; a file the node replaces
 // meanwhile is left alone (ErrChangedDuringRewrap) and rewrapping again
 // picks it up.
-func RewrapSealed(ctx context.Context, c *Config, r hsm.Rewrapper, report func(RewrapResult)) ([]RewrapResult, error) {
-	files, err := SealedFiles(c, r)
+func RewrapSealed(ctx context.Context, d DataDir, r hsm.Rewrapper, report func(RewrapResult)) ([]RewrapResult, error) {
+	files, err := SealedFiles(d, r)
 	if err != nil {
 		return nil, err
 	}
