@@ -301,6 +301,20 @@ func (s *Service) stepLocked(id string) {
 	s.executeLocked(id, state, custody.Step(s.pol, state, in, now))
 }
 
+// outcomeLocked hands an outcome (an attempt's, a peer's signature, the
+// broadcast's, the chain look-up's) to custody.Step and executes what it
+// asks.
+func (s *Service) outcomeLocked(id string, o custody.Outcome) {
+	e, err := s.st.Get(id)
+	if err != nil {
+		s.log.Error("reading request", "request", short(id), "err", err)
+		return
+	}
+	state := custody.StepState{Request: e.Request, State: custody.State{Progress: e.Progress}}
+	in := custody.StepInput{PeerFinalizes: s.o.Tracker == nil, Finalizes: s.o.Finalizer != nil, Outcome: &o}
+	s.executeLocked(id, state, custody.Step(s.pol, state, in, s.clock.Now()))
+}
+
 // currentLocked reads what a step needs as of now: the request, this
 // node's state of it (an unfreeze's notice time witnessed up to now, the
 // account's exposure), the decision it last recorded, and what it observes
@@ -326,6 +340,7 @@ func (s *Service) currentLocked(id string, now time.Time) (custody.StepState, cu
 		Peers:         map[custody.Party]custody.PeerReport{},
 		Reachable:     map[custody.Party]bool{},
 		PeerFinalizes: s.o.Tracker == nil,
+		Finalizes:     s.o.Finalizer != nil,
 		JoinedOver:    st.Record.Status == custody.StatusSigning && s.joinedOverLocked(id),
 		Batches:       s.batching(req),
 	}
@@ -360,8 +375,26 @@ func (s *Service) executeLocked(id string, state custody.StepState, out custody.
 			} else if s.plannedHereLocked(id, req) {
 				s.beginLocked(id, req, e.Partner)
 			}
+		case custody.EffectNote:
+			s.noteLocked(id, e)
+		case custody.EffectFinalize:
+			s.finalizeLocked(id, req)
+		case custody.EffectTrack:
+			s.trackLocked(id)
+		case custody.EffectPublish:
+			s.broadcastStatusLocked(id)
 		}
 	}
+}
+
+// noteLocked records a failure (audit and event) or emits a signature.
+func (s *Service) noteLocked(id string, e custody.Effect) {
+	if e.Note == custody.NoteSigned {
+		s.emit(Event{Type: EventSigned, RequestID: id, Party: e.By, Detail: e.Detail})
+		return
+	}
+	s.appendAudit(KindFailure, id, string(s.party), []byte(e.Reason))
+	s.emit(Event{Type: EventFailure, RequestID: id, Party: s.party, Detail: e.Detail})
 }
 
 // persistLocked stores one state change a step asked for and reports
