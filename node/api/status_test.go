@@ -63,7 +63,7 @@ func checkDocumented(t *testing.T, schemas map[string]*schema, path string, s *s
 	}
 }
 
-// Scenario 35, seen by an operator: GET /v1/status shows the node's own
+// ../shared/SECURITY.md scenario 35, seen by an operator: GET /v1/status shows the node's own
 // protocol range and each peer's versions as the node knows them, and the
 // OpenAPI document describes every field of the status, at every level.
 func TestStatusShowsPeerProtocols(t *testing.T) {
