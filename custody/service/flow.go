@@ -31,31 +31,12 @@ type Caller struct {
 // requester (this party and the caller's name) and, when absent,
 // created_at. A policy refusal is not an error: the view says rejected.
 func (s *Service) Submit(ctx context.Context, c Caller, draft custody.Request) (View, bool, error) {
-	switch {
-	case c.Role == RoleMarginEngine && draft.Kind != custody.KindLiquidation:
-		return View{}, false, fmt.Errorf("submitting %q: %w: the margin engine may only request liquidations", clip(string(draft.Kind)), ErrForbidden)
-	case c.Role != RoleMarginEngine && c.Role != RoleOperator && c.Role != RoleAdmin:
-		return View{}, false, fmt.Errorf("submitting: %w: role %q may not create requests", ErrForbidden, c.Role)
-	case draft.Kind == custody.KindLiquidation && c.Role != RoleMarginEngine && c.Role != RoleAdmin:
-		return View{}, false, fmt.Errorf("submitting liquidation: %w: only the margin engine requests liquidations", ErrForbidden)
-	case draft.Requester.Party != "" && draft.Requester.Party != s.party:
-		return View{}, false, fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
-	case len(draft.Inputs) > 0:
-		return View{}, false, fmt.Errorf("submitting: %w: inputs: the nodes choose and reserve the coins when signing begins; leave inputs out", custody.ErrMalformed)
-	case draft.EVM != nil:
-		return View{}, false, fmt.Errorf("submitting: %w: evm: the coordinator plans the EVM transaction when signing begins; leave evm out", custody.ErrMalformed)
-	case draft.Requester.Caller != "" && draft.Requester.Caller != c.Name:
-		return View{}, false, fmt.Errorf("submitting: %w: requester.caller must be the authenticated caller %q", ErrForbidden, c.Name)
+	if err := s.checkSubmitter(c, draft); err != nil {
+		return View{}, false, err
 	}
 	draft.Requester = custody.Requester{Party: s.party, Caller: c.Name}
 	if draft.CreatedAt.IsZero() {
-		draft.CreatedAt = s.clock.Now()
-		// A retry that left created_at out is the same request.
-		if id, ok, err := s.st.Lookup(s.party, c.Name, draft.IdempotencyKey); err == nil && ok {
-			if e, err := s.st.Get(id); err == nil {
-				draft.CreatedAt = e.Request.CreatedAt
-			}
-		}
+		draft.CreatedAt = s.firstCreatedAt(c, draft.IdempotencyKey)
 	}
 	req := draft.Normalize()
 	if err := req.Validate(); err != nil {
@@ -80,6 +61,40 @@ func (s *Service) Submit(ctx context.Context, c Caller, draft custody.Request) (
 	s.step(id)
 	v, err := s.Get(id)
 	return v, created, err
+}
+
+// checkSubmitter refuses a draft its caller may not submit here, or one
+// carrying what only the nodes choose (inputs, an EVM plan).
+func (s *Service) checkSubmitter(c Caller, draft custody.Request) error {
+	switch {
+	case c.Role == RoleMarginEngine && draft.Kind != custody.KindLiquidation:
+		return fmt.Errorf("submitting %q: %w: the margin engine may only request liquidations", clip(string(draft.Kind)), ErrForbidden)
+	case c.Role != RoleMarginEngine && c.Role != RoleOperator && c.Role != RoleAdmin:
+		return fmt.Errorf("submitting: %w: role %q may not create requests", ErrForbidden, c.Role)
+	case draft.Kind == custody.KindLiquidation && c.Role != RoleMarginEngine && c.Role != RoleAdmin:
+		return fmt.Errorf("submitting liquidation: %w: only the margin engine requests liquidations", ErrForbidden)
+	case draft.Requester.Party != "" && draft.Requester.Party != s.party:
+		return fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
+	case len(draft.Inputs) > 0:
+		return fmt.Errorf("submitting: %w: inputs: the nodes choose and reserve the coins when signing begins; leave inputs out", custody.ErrMalformed)
+	case draft.EVM != nil:
+		return fmt.Errorf("submitting: %w: evm: the coordinator plans the EVM transaction when signing begins; leave evm out", custody.ErrMalformed)
+	case draft.Requester.Caller != "" && draft.Requester.Caller != c.Name:
+		return fmt.Errorf("submitting: %w: requester.caller must be the authenticated caller %q", ErrForbidden, c.Name)
+	}
+	return nil
+}
+
+// firstCreatedAt is when a request submitted without created_at was
+// created: now, or, for a retry of a stored one (same caller and
+// idempotency key), its stored time: it is the same request.
+func (s *Service) firstCreatedAt(c Caller, key string) time.Time {
+	if id, ok, err := s.st.Lookup(s.party, c.Name, key); err == nil && ok {
+		if e, err := s.st.Get(id); err == nil {
+			return e.Request.CreatedAt
+		}
+	}
+	return s.clock.Now()
 }
 
 // Endorse records an operator's signed approval or veto submitted to this
