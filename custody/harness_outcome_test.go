@@ -27,6 +27,12 @@ func (h *harness) outcome(pos []string, kv map[string]string) (string, error) {
 	if n == nil || n.progress[pos[0]] == nil {
 		return "", fmt.Errorf("unknown party or request")
 	}
+	switch custody.OutcomeKind(pos[2]) {
+	case custody.OutcomeSigned, custody.OutcomeFailed, custody.OutcomePeerSigned, custody.OutcomeRestarted, custody.OutcomeFinish,
+		custody.OutcomeFinalized, custody.OutcomeConfirmed, custody.OutcomeSpent, custody.OutcomeCapped:
+	default:
+		return "", fmt.Errorf("unknown outcome %q", pos[2])
+	}
 	o := custody.Outcome{Kind: custody.OutcomeKind(pos[2]), Err: kv["err"], Coordinator: custody.Party(kv["by"]),
 		TxID: kv["txid"], Confirmations: int64(num(kv, "confirmations", 0))}
 	for _, s := range splitList(kv["signers"]) {

@@ -96,7 +96,7 @@ func (h *harness) apply(n *node, alias string, t custody.EventType, reason strin
 }
 
 // execute does what a step of node n asked, except beginning a signing
-// attempt (sign does that), and reports each effect. The automatic
+// attempt (sign and begin do that), and reports each effect. The automatic
 // approvals it announces are returned, to reach every node.
 func (h *harness) execute(n *node, alias string, out custody.Output) ([]string, []custody.Endorsement) {
 	var lines []string
