@@ -1,9 +1,6 @@
 package custody
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // OutcomeKind is how something this node started or awaited for one
 // request ended.
@@ -205,5 +202,5 @@ func (e Effect) noteString() string {
 	if e.Note == NoteSigned {
 		return fmt.Sprintf("note signed by %s (%s)", e.By, e.Detail)
 	}
-	return "note failure (" + strings.TrimSpace(e.Detail) + ")"
+	return "note failure (" + e.Detail + ")"
 }

@@ -80,7 +80,7 @@ const (
 type Effect struct {
 	Kind         EffectKind
 	Event        EventType // persist
-	Reason       string    // persist
+	Reason       string    // persist; note: the audited text
 	AutoApproval bool      // persist
 	Decision     *Decision // emit
 	Partner      Party     // sign
