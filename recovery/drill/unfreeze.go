@@ -39,8 +39,9 @@ type unfreeze struct {
 // (canary_notice_period). Opened by one party's operator, approved by a
 // second party's operator at its own node, the notice waited out on every
 // node's own clock, signed by the pair. With a Bitcoin node configured the
-// request spends the canary account's coins; without one it signs a
-// canary digest.
+// request spends the canary account's coins, and for an asset of an EVM
+// chain (evm.chains) it is an EVM transaction of the canary account;
+// otherwise it signs a canary digest.
 func Unfreeze(c Cluster, cfg Config, o UnfreezeOptions) (*recovery.Report, error) {
 	if cfg.KeyID == "" {
 		return nil, usage("--key-id is required")
@@ -92,8 +93,13 @@ func (u *unfreeze) steps(draft custody.Request) (*recovery.Report, error) {
 	ok = ok && u.step("the signature verifies under the canary key", func() (string, error) {
 		return u.verify(ctx)
 	})
-	if ok && len(u.view.Request.Inputs) > 0 {
+	switch {
+	case ok && len(u.view.Request.Inputs) > 0:
 		ok = u.step("the coordinator's transaction reaches the regtest node", func() (string, error) {
+			return u.broadcast(ctx)
+		})
+	case ok && u.evmPlan() != nil:
+		ok = u.step("the coordinator's transaction reaches its EVM node", func() (string, error) {
 			return u.broadcast(ctx)
 		})
 	}
