@@ -40,7 +40,7 @@ func TestEVMThreeProcesses(t *testing.T) {
 	start := time.Now()
 	out, errOut, code := triad(t, c.bin, "request", "-c", c.cfgs["exchange"], "--quiet", "--kind", "collateral_release",
 		"--idempotency-key", "evm-rel-1", "--account", "acct-evm", "--key-id", stormKeyID, "--child-path", "m/0/1",
-		"--asset", evmToken, "--destination", c.owner.Hex(), "--amount", fmt.Sprint(released), "--fee-rate", "1")
+		"--asset", evmToken, "--destination", c.owner.Hex(), "--amount", fmt.Sprint(released))
 	id := strings.TrimSpace(out)
 	if code != 0 || len(id) != 64 {
 		t.Fatalf("request: %d\n%s%s", code, out, errOut)
@@ -63,7 +63,7 @@ func TestEVMThreeProcesses(t *testing.T) {
 	out, errOut, code = triad(t, c.bin, "margin-sim", "-c", c.cfgs["exchange"], "--key", c.engineKey, "--account", "acct-evm",
 		"--key-id", stormKeyID, "--child-path", "m/0/1", "--asset", evmToken, "--destination", c.liq.Hex(),
 		"--amount", fmt.Sprint(liquidated), "--shortfall", "200000000", "--exposure", "1500000", "--price", "100",
-		"--collateral", evmToken+"=1000000", "--idempotency-prefix", "evm-liq", "--fee-rate", "1")
+		"--collateral", evmToken+"=1000000", "--idempotency-prefix", "evm-liq")
 	f := strings.Fields(out)
 	if code != 0 || len(f) < 3 || len(f[1]) != 64 {
 		t.Fatalf("margin-sim: %d\n%s%s", code, out, errOut)
@@ -78,7 +78,7 @@ func TestEVMThreeProcesses(t *testing.T) {
 	before = c.balances(ctx, t, canary, c.canaryOwner)
 	drill := &procCluster{bin: c.bin, dir: c.dir, cfgs: c.cfgs}
 	out, code = drill.drill(t, "unfreeze", "--key-id", "canary-1", "--account", "canary-evm", "--asset", evmToken,
-		"--amount", fmt.Sprint(unfrozen), "--timeout", "90s", "--fee-rate", "1",
+		"--amount", fmt.Sprint(unfrozen), "--timeout", "90s",
 		"--operator-key", "custodian:alice:"+c.opKeys["custodian"], "--operator-key", "regulator:carol:"+c.opKeys["regulator"])
 	for _, want := range []string{"verdict: PASS", "over the EVM transaction (chain 1337", "ok   the coordinator's transaction reaches its EVM node"} {
 		if code != 0 || !strings.Contains(out, want) {

@@ -17,12 +17,15 @@ type UnfreezeOptions struct {
 	Account   string        // canary account (default: the first on the key)
 	Asset     string        // default BTC
 	Amount    uint64        // base units
-	FeeRate   uint64        // sat/vB
+	FeeRate   uint64        // sat/vB, Bitcoin only (0: DefaultFeeRate); none for an EVM asset
 	Opener    Operator      // opens the unfreeze (and signs its opening approval)
 	Approver  Operator      // approves it at its own node
 	MaxNotice time.Duration // refuse to run if a node's canary notice is longer
 	Timeout   time.Duration // bound on the whole unfreeze (default: notice + 2m)
 }
+
+// DefaultFeeRate is a Bitcoin unfreeze drill's fee rate, sat/vB.
+const DefaultFeeRate = 1
 
 // unfreeze is one unfreeze drill in progress.
 type unfreeze struct {
@@ -135,9 +138,18 @@ func (u *unfreeze) draft() (custody.Request, error) {
 		}
 		u.notice = max(u.notice, n)
 	}
+	// An EVM asset's fees are the EVM plan's (evm.chains caps), never a
+	// Bitcoin fee rate.
+	fee := u.o.FeeRate
+	switch {
+	case pol.OnEVM(u.o.Asset) && fee != 0:
+		return custody.Request{}, usage("%s is on an EVM chain: its fees come from every node's evm.chains caps; leave --fee-rate out", u.o.Asset)
+	case !pol.OnEVM(u.o.Asset) && fee == 0:
+		fee = DefaultFeeRate
+	}
 	return custody.Request{Kind: custody.KindUnfreeze, IdempotencyKey: "drill-unfreeze-" + u.id, Account: acct.ID,
 		KeyID: acct.KeyID, ChildPath: acct.ChildPath, Asset: u.o.Asset, Destination: acct.OwnerAddress,
-		Amount: u.o.Amount, FeeRate: u.o.FeeRate, Reason: "unfreeze drill " + u.id}, nil
+		Amount: u.o.Amount, FeeRate: fee, Reason: "unfreeze drill " + u.id}, nil
 }
 
 // endorse signs an approval by op of the request as op's node stores it
