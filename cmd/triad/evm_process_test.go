@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/triad-custody/triad/custody"
@@ -259,4 +260,33 @@ func (c *evmProcs) balance(ctx context.Context, t *testing.T, who common.Address
 func (c *evmProcs) balances(ctx context.Context, t *testing.T, a, b common.Address) [2]*big.Int {
 	t.Helper()
 	return [2]*big.Int{c.balance(ctx, t, a), c.balance(ctx, t, b)}
+}
+
+// operatorView checks that the transaction on chain is the one the view's
+// plan describes (chain, nonce, gas, fee caps), and that `triad tx show
+// --evm-raw` decodes its raw bytes for an operator: sender, token symbol
+// and decimals read from the chain, recipient and human amount.
+func (c *evmProcs) operatorView(ctx context.Context, t *testing.T, v service.View, from, to common.Address, human string) {
+	t.Helper()
+	tx, _, err := c.chain.Client.TransactionByHash(ctx, common.HexToHash(v.Settlement.TxID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := v.Result.EVM
+	if p == nil || p.ChainID != gethtest.ChainID || tx.ChainId().Uint64() != p.ChainID || tx.Nonce() != p.Nonce || tx.Gas() != p.Gas ||
+		tx.GasFeeCap().String() != p.MaxFeePerGas || tx.GasTipCap().String() != p.MaxPriorityFeePerGas {
+		t.Fatalf("the view's plan %+v is not the transaction on chain (nonce %d, gas %d, caps %s/%s)", p, tx.Nonce(), tx.Gas(), tx.GasFeeCap(), tx.GasTipCap())
+	}
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := triad(t, c.bin, "tx", "show", "--evm-raw", hexutil.Encode(raw), "--rpc", c.chain.URL, "--json")
+	var d evm.TxView
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil {
+		t.Fatalf("tx show --evm-raw: %d\n%s%s", code, out, errOut)
+	}
+	if d.From != from.Hex() || d.Recipient != to.Hex() || d.Symbol != evmToken || d.AmountHuman != human || d.Nonce != p.Nonce || d.Token != c.token.Hex() {
+		t.Fatalf("tx show --evm-raw decodes %+v", d)
+	}
 }
