@@ -39,6 +39,12 @@
 // the same function (datadriven; script_test.go; outcome.txt for the
 // outcomes).
 //
+// Validate checks a request's structure with no policy; the policy's
+// Policy.CheckFeeRate (in Evaluate, and at submission) decides the fee
+// rate by the asset's chain: a Bitcoin transfer needs fee_rate, one of an
+// asset on an EVM chain must carry none (its fees are the EVM plan's,
+// under each node's evm.chains caps).
+//
 // A liquidation's margin call is held against this node's own credit
 // figure for the account when it has one (State.Credit: the latest proof of
 // holdings it verified and a fresh signed price): an exposure within the

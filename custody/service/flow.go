@@ -42,6 +42,9 @@ func (s *Service) Submit(ctx context.Context, c Caller, draft custody.Request) (
 	if err := req.Validate(); err != nil {
 		return View{}, false, err
 	}
+	if err := s.pol.CheckFeeRate(req); err != nil {
+		return View{}, false, fmt.Errorf("submitting: %w", err)
+	}
 	s.mu.Lock()
 	e, created, err := s.st.Propose(req, s.clock.Now())
 	if err == nil && created {
