@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -94,6 +95,14 @@ func (s *Server) requestTx(w http.ResponseWriter, r *http.Request, _ string) {
 	v, err := s.svc.Get(r.PathValue("id"))
 	if err != nil {
 		custodyError(w, err)
+		return
+	}
+	if p := v.Request.EVM; p != nil || v.Result != nil && v.Result.EVM != nil {
+		if p == nil {
+			p = v.Result.EVM
+		}
+		writeError(w, http.StatusNotFound, "no_transaction", fmt.Sprintf("request is paid on EVM chain %d, not in Bitcoin: its plan is the view's result.evm and "+
+			"its transaction hash the view's settlement.txid (triad requests show); triad tx show --evm-raw decodes the raw transaction", p.ChainID))
 		return
 	}
 	if len(v.Request.Inputs) == 0 {

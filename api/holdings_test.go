@@ -24,7 +24,7 @@ import (
 // Issue 13: the custodian's node serves each account's proof of holdings
 // under the latest signed snapshot; the exchange's node turns a proof and
 // a fresh signed price into a credit line, and refuses a stale price or an
-// altered proof with a 4xx (scenario 21: the caller's mistake is never a
+// altered proof with a 4xx (../shared/SECURITY.md scenario 21: the caller's mistake is never a
 // 5xx).
 func TestHoldingsProofAndCreditAPI(t *testing.T) {
 	seed := sha256.Sum256([]byte("oracle"))

@@ -36,8 +36,8 @@ func checkDocumented(t *testing.T, schemas map[string]*schema, path string, s *s
 	if s != nil && s.Ref != "" {
 		s = schemas[strings.TrimPrefix(s.Ref, "#/components/schemas/")]
 	}
-	if typ.Kind() != reflect.Struct || typ == reflect.TypeOf(time.Time{}) {
-		return
+	if typ.Kind() != reflect.Struct || typ == reflect.TypeOf(time.Time{}) || marshalsItself(typ) {
+		return // a value, or JSON of its own making (checkServed reads that)
 	}
 	if s == nil || s.Properties == nil {
 		t.Errorf("%s: the OpenAPI document has no properties for %s", path, typ)
@@ -63,7 +63,7 @@ func checkDocumented(t *testing.T, schemas map[string]*schema, path string, s *s
 	}
 }
 
-// Scenario 35, seen by an operator: GET /v1/status shows the node's own
+// ../shared/SECURITY.md scenario 35, seen by an operator: GET /v1/status shows the node's own
 // protocol range and each peer's versions as the node knows them, and the
 // OpenAPI document describes every field of the status, at every level.
 func TestStatusShowsPeerProtocols(t *testing.T) {

@@ -19,14 +19,31 @@
 //		send:    tell peers this party's automatic approval
 //		emit:    record and publish the decision (Evaluate's, inside Step)
 //		sign:    begin an attempt with e.Partner, or queue it for a batch
-//	... sign (package tss) ... st.Apply(id, Event{Type: EvSigned}) or EvAbort
+//		note:    audit and emit a failure, emit a signature
+//		finalize, track, publish: broadcast the signed transaction, follow
+//		         it on this node's chain node, tell peers the status now
+//	... sign (package tss) ...
+//	out = custody.Step(policy, state, StepInput{Outcome: &o, ...}, clock.Now())
+//	    o: the attempt signed or failed (declined, timed out), a peer's
+//	    verified signature, a restart mid-attempt, a refused begin, the
+//	    broadcast's return, the chain node's answer; executed as above
 //	every tick: st.Witness(stopwatch.Lap()); if r := monitor.Check(); r.Jumped { report }
 //
 // Step (step.go) is the request state machine pure in the way raft's
 // RawNode is: (policy, this node's state of the request, what it observed
-// of its peers and sessions, its clock) → an ordered Output of effects. The
-// service only gathers the input and executes the Output, and the golden
-// scripts in testdata drive the same function (datadriven; script_test.go).
+// of its peers and sessions, its clock) → an ordered Output of effects.
+// How a signing attempt or the settlement ended is an input too (Outcome,
+// outcome.go): Step decides the retry, the attempts spent, signed, done,
+// so the whole life of a request is Step's. The service only gathers the
+// input and executes the Output, and the golden scripts in testdata drive
+// the same function (datadriven; script_test.go; outcome.txt for the
+// outcomes).
+//
+// Validate checks a request's structure with no policy; the policy's
+// Policy.CheckFeeRate (in Evaluate, and at submission) decides the fee
+// rate by the asset's chain: a Bitcoin transfer needs fee_rate, one of an
+// asset on an EVM chain must carry none (its fees are the EVM plan's,
+// under each node's evm.chains caps).
 //
 // A liquidation's margin call is held against this node's own credit
 // figure for the account when it has one (State.Credit: the latest proof of

@@ -119,6 +119,9 @@ func (e *evaluation) checkTransfer() {
 	case req.Amount > asset.MaxAmount:
 		e.refusef(ReasonAmountCap, "amount %d over the %s cap %d", req.Amount, req.Asset, asset.MaxAmount)
 	}
+	if err := e.p.CheckFeeRate(req); err != nil {
+		e.refusef(ReasonMalformed, "%v", err)
+	}
 	if req.FeeRate > e.p.MaxFeeRate {
 		e.refusef(ReasonFeeCap, "fee rate %d over %d sat/vB", req.FeeRate, e.p.MaxFeeRate)
 	}

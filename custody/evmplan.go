@@ -2,6 +2,35 @@ package custody
 
 import "fmt"
 
+// OnEVM reports whether p's asset symbol lives on an EVM chain.
+func (p Policy) OnEVM(symbol string) bool {
+	a, ok := p.asset(symbol)
+	return ok && a.Chain == ChainEVM
+}
+
+// CheckFeeRate checks a transfer's fee_rate against the chain of its
+// asset in p: a Bitcoin asset needs one (1..MaxFeeRate sat/vB), an asset
+// of an EVM chain must not carry one. An EVM transaction's fees are the
+// coordinator's plan under every node's own caps (evm.chains: max fee and
+// max priority fee per gas, max gas), never the caller's, and a field the
+// request's ID binds but nothing uses would only mislead. An asset p does
+// not know is held to the Bitcoin rule (Evaluate refuses it anyway).
+func (p Policy) CheckFeeRate(r Request) error {
+	if r.Kind == KindCanary {
+		return nil
+	}
+	if a, ok := p.asset(r.Asset); ok && a.Chain == ChainEVM {
+		if r.FeeRate != 0 {
+			return malformed("fee_rate", "%s is on EVM chain %d: its fees come from each node's evm.chains caps; leave fee_rate out", clip(r.Asset), a.ChainID)
+		}
+		return nil
+	}
+	if r.FeeRate == 0 || r.FeeRate > MaxFeeRate {
+		return malformed("fee_rate", "must be 1..%d sat/vB", MaxFeeRate)
+	}
+	return nil
+}
+
 // EVMPlan is the plan of a transfer paid on an EVM chain: the choices the
 // coordinator made from its own EVM node (nonce, fee caps, gas limit) for
 // the one transaction that pays the request. Everything else of that

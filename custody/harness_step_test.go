@@ -2,6 +2,7 @@ package custody_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/triad-custody/triad/custody"
@@ -11,9 +12,11 @@ import (
 // service runs (custody/service/flow.go): a command builds a node's
 // StepState and StepInput, calls Step and executes the Output as the
 // service does — effects in order, stopping at the first persist that
-// fails; an announced automatic approval reaches every node at once. Only
-// a signing attempt's outcome (signed, aborted, done) is simulated here,
-// as the service's coordinator records it.
+// fails; an announced automatic approval reaches every node at once. A
+// signing attempt's outcome (signed, failed, a peer's signature, the
+// broadcast, the chain's answer) reaches a node as an Outcome of a step,
+// as in the service (harness_outcome_test.go); only the signing itself is
+// not run.
 
 func (h *harness) state(n *node, alias string) custody.State {
 	return custody.State{Progress: *n.progress[alias], Settlements: n.settlements, Exposure: n.exposure}
@@ -93,7 +96,7 @@ func (h *harness) apply(n *node, alias string, t custody.EventType, reason strin
 }
 
 // execute does what a step of node n asked, except beginning a signing
-// attempt (sign does that), and reports each effect. The automatic
+// attempt (sign and begin do that), and reports each effect. The automatic
 // approvals it announces are returned, to reach every node.
 func (h *harness) execute(n *node, alias string, out custody.Output) ([]string, []custody.Endorsement) {
 	var lines []string
@@ -163,7 +166,9 @@ func (h *harness) evaluate(pos []string) (string, error) {
 }
 
 // step <alias> <party> [down=p,...] [peer=p:status,...] [joined-over]
-// [batch] — one node takes a step with what it observes, and executes it.
+// [batch] [begin] — one node takes a step with what it observes, and
+// executes it; with begin, a signing attempt it asks for is begun too
+// (harness.begin).
 func (h *harness) step(pos []string, kv map[string]string) (string, error) {
 	if len(pos) < 2 {
 		return "", fmt.Errorf("usage: step <alias> <party> [down=] [peer=] [joined-over] [batch]")
@@ -179,8 +184,10 @@ func (h *harness) step(pos []string, kv map[string]string) (string, error) {
 	}
 	lines, sent := h.execute(n, pos[0], out)
 	h.reach(pos[0], sent)
-	rec := n.progress[pos[0]].Record
-	lines = append(lines, fmt.Sprintf("%s: %s attempts=%d", p, rec.Status, rec.Attempts))
+	if slices.Contains(pos[2:], "begin") {
+		lines = append(lines, h.begin(n, pos[0], out)...)
+	}
+	lines = append(lines, h.recordLine(n, pos[0]))
 	return strings.Join(lines, "\n") + "\n", nil
 }
 
@@ -196,7 +203,7 @@ func (h *harness) sign(pos []string, kv map[string]string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var ready []custody.Party
+	var ready, pair []custody.Party
 	var signers string
 	outs := map[custody.Party]custody.Output{}
 	for _, p := range custody.Parties {
@@ -207,8 +214,13 @@ func (h *harness) sign(pos []string, kv map[string]string) (string, error) {
 		if d, ok := out.Decision(); ok && d.Ready {
 			ready, signers, outs[p] = append(ready, p), fmt.Sprint(d.Signers), out
 		}
+		for _, e := range out.Effects {
+			if e.Kind == custody.EffectSign {
+				pair = []custody.Party{p, e.Partner}
+			}
+		}
 	}
-	if len(ready) < 2 {
+	if len(ready) < 2 || pair == nil {
 		return fmt.Sprintf("no signing: %d node(s) ready", len(ready)), nil
 	}
 	var b strings.Builder
@@ -217,27 +229,11 @@ func (h *harness) sign(pos []string, kv map[string]string) (string, error) {
 		n := h.nodes[p]
 		_, sent := h.execute(n, alias, outs[p])
 		h.reach(alias, sent)
-		h.attempt(&b, n, alias, int(num(kv, "aborts", 0)))
+		h.attempt(&b, n, alias, pair, int(num(kv, "aborts", 0)))
 		class, _ := n.policy.CapOf(req)
 		capKey := custody.CapKey(custody.DayKey(n.clock.Now()), class)
 		rec := n.progress[alias].Record
 		fmt.Fprintf(&b, "%s: %s attempts=%d settlements-today=%d\n", p, rec.Status, rec.Attempts, n.settlements[capKey])
 	}
 	return b.String(), nil
-}
-
-// attempt is a signing attempt as the coordinator records it (its partner
-// alike): begun, aborted aborts times, then signed and done.
-func (h *harness) attempt(b *strings.Builder, n *node, alias string, aborts int) {
-	var events []custody.EventType
-	for i := 0; i < aborts; i++ {
-		events = append(events, custody.EvBegin, custody.EvAbort)
-	}
-	events = append(events, custody.EvBegin, custody.EvSigned, custody.EvDone)
-	for _, ev := range events {
-		if err := h.apply(n, alias, ev, ""); err != nil {
-			fmt.Fprintf(b, "%s: %v\n", n.party, err)
-			return
-		}
-	}
 }

@@ -116,6 +116,8 @@ func (h *harness) run(cmd string, pos []string, kv map[string]string) string {
 		out, err = h.step(pos, kv)
 	case "sign":
 		out, err = h.sign(pos, kv)
+	case "outcome":
+		out, err = h.outcome(pos, kv)
 	case "transition":
 		out, err = h.transition(pos)
 	case "advance":

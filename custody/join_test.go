@@ -32,7 +32,7 @@ func joinCase(t *testing.T) (custody.Policy, custody.SignProposal, custody.JoinF
 	return pol, prop, custody.JoinFacts{Digests: digests, Stored: true, State: st, Now: epoch.Add(time.Minute)}
 }
 
-// Scenario 8 (../shared/SECURITY.md): every node decides alone, from its own digests, chain node,
+// ../shared/SECURITY.md scenario 8: every node decides alone, from its own digests, chain node,
 // store and clock, whether to contribute a share; each refusal names why,
 // and a fact still in flight is a wait, not a refusal.
 func TestDecideJoinRefusals(t *testing.T) {

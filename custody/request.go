@@ -46,7 +46,7 @@ type Request struct {
 	Asset          string      `json:"asset,omitempty"`      // e.g. "BTC"
 	Destination    string      `json:"destination,omitempty"`
 	Amount         uint64      `json:"amount,omitempty"`   // base units (satoshis)
-	FeeRate        uint64      `json:"fee_rate,omitempty"` // sat/vB
+	FeeRate        uint64      `json:"fee_rate,omitempty"` // sat/vB; Bitcoin assets only (Policy.CheckFeeRate)
 	Reason         string      `json:"reason,omitempty"`   // required for emergency_unfreeze
 	Digest         string      `json:"digest,omitempty"`   // canary only: hex SHA-256 to sign raw
 	CreatedAt      time.Time   `json:"created_at"`         // the requester's clock; never trusted for timing
@@ -175,7 +175,9 @@ func (r Request) validateTransfer() error {
 	if r.Amount == 0 || r.Amount > MaxAmount {
 		return malformed("amount", "must be 1..%d base units", uint64(MaxAmount))
 	}
-	if r.FeeRate == 0 || r.FeeRate > MaxFeeRate {
+	// Whether the asset needs a fee rate (Bitcoin) or refuses one (an EVM
+	// chain) is the policy's to say: Policy.CheckFeeRate.
+	if r.FeeRate > MaxFeeRate {
 		return malformed("fee_rate", "must be 1..%d sat/vB", MaxFeeRate)
 	}
 	switch r.Kind {

@@ -40,6 +40,14 @@ type StepInput struct {
 	// Batches: a request of this kind that this node coordinates is
 	// queued for the next batch instead of signed alone.
 	Batches bool
+	// Finalizes: a finalizer runs on the coordinator after signing (it
+	// broadcasts the transaction); without one the signature is the
+	// product.
+	Finalizes bool
+	// Outcome, when set, is how this node's signing attempt, a peer's
+	// signature, the broadcast or the chain look-up ended: the step
+	// records it and does nothing else (outcome.go).
+	Outcome *Outcome
 }
 
 // EffectKind is what the service does for one Effect.
@@ -57,17 +65,29 @@ const (
 	// EffectSign: begin a signing attempt with Partner (once the coins are
 	// reserved), or with Batch queue the request for the next batch.
 	EffectSign EffectKind = "sign"
+	// EffectNote: record (audit) and emit Note: a failure, a signature.
+	EffectNote EffectKind = "note"
+	// EffectFinalize: run the finalizer (broadcast) on the signed plan.
+	EffectFinalize EffectKind = "finalize"
+	// EffectTrack: follow the request's transaction on this node's own
+	// chain node (an OutcomeConfirmed comes back).
+	EffectTrack EffectKind = "track"
+	// EffectPublish: tell the peers this node's status now.
+	EffectPublish EffectKind = "publish"
 )
 
 // Effect is one thing a step asks the service to do.
 type Effect struct {
 	Kind         EffectKind
 	Event        EventType // persist
-	Reason       string    // persist
+	Reason       string    // persist; note: the audited text
 	AutoApproval bool      // persist
 	Decision     *Decision // emit
 	Partner      Party     // sign
 	Batch        bool      // sign
+	Note         NoteKind  // note
+	By           Party     // note signed: whose attempt signed
+	Detail       string    // note: the emitted detail (Reason: the audited text)
 }
 
 // String is a one-line rendering for logs and golden tests.
@@ -81,6 +101,10 @@ func (e Effect) String() string {
 		return "send auto-approval"
 	case e.Kind == EffectEmit:
 		return "emit decision " + e.Decision.String()
+	case e.Kind == EffectNote:
+		return e.noteString()
+	case e.Kind != EffectSign:
+		return string(e.Kind)
 	case e.Batch:
 		return "sign queue for batch with " + string(e.Partner)
 	}
@@ -120,7 +144,15 @@ func (o Output) Decision() (Decision, bool) {
 // recorded and announced once; and once a signing pair that includes this
 // node can sign, the request is approved and, where this node leads the
 // pair, signed (or queued for a batch).
+//
+// An input carrying an Outcome (how an attempt, a peer's signature, the
+// broadcast or the chain look-up ended) is a step of its own: Step
+// records the outcome and what follows from it, nothing else
+// (stepOutcome).
 func Step(p Policy, s StepState, in StepInput, now time.Time) Output {
+	if in.Outcome != nil {
+		return stepOutcome(p, s, in)
+	}
 	var o Output
 	st := &s.State
 	switch st.Record.Status {

@@ -42,7 +42,7 @@ func TestEnvOverrides(t *testing.T) {
 	}
 }
 
-// Issue 10, item 8 (scenario 21): a misspelt override is refused, naming
+// Issue 10, item 8 (../shared/SECURITY.md scenario 21): a misspelt override is refused, naming
 // the variable and the nearest key, as an unknown key in the file is;
 // variables the config names in *_env keys and those Triad reads
 // otherwise stay allowed.

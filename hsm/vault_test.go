@@ -265,7 +265,7 @@ func TestVaultAppRoleAndRelogin(t *testing.T) {
 		t.Fatalf("Rewrap under node policy: %v", err)
 	}
 	// A reshare's re-key retires the old version under the same policy
-	// (scenario 32).
+	// (../shared/SECURITY.md scenario 32).
 	if err := s.Retire(ctx); err != nil {
 		t.Fatalf("Retire under node policy: %v", err)
 	}

@@ -95,7 +95,7 @@ func tcpAddrs(t *testing.T, h *Host) []net.Addr {
 	return out
 }
 
-// Scenario 19: while a hostile process on loopback holds hundreds of
+// ../shared/SECURITY.md scenario 19: while a hostile process on loopback holds hundreds of
 // connections open to both honest nodes (and an unpinned identity dials
 // them again and again), the custodian and the exchange, whose connection
 // has just dropped, reconnect and sign within one sign_timeout.
@@ -157,7 +157,7 @@ func readsAnything(t *testing.T, local, a net.Addr) bool {
 	return n > 0
 }
 
-// Scenario 19: a host whose pinned peers all have IP addresses closes a
+// ../shared/SECURITY.md scenario 19: a host whose pinned peers all have IP addresses closes a
 // connection from any other address before Noise starts, and dials a
 // pinned peer only at its pinned addresses.
 func TestGaterRefusesUnknownAddressBeforeNoise(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 )
 
-// Issue 13 (scenario 31): the attestation key, whose signatures the
+// Issue 13 (../shared/SECURITY.md scenario 31): the attestation key, whose signatures the
 // exchange extends credit on, is generated like a custody key: only with
 // two parties' operator approvals; a canary key needs none.
 func TestAttestationKeygenNeedsApprovals(t *testing.T) {

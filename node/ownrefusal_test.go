@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// Issue 10, item 8 (scenario 21): the coordinator's own policy refusal is
+// Issue 10, item 8 (../shared/SECURITY.md scenario 21): the coordinator's own policy refusal is
 // reported as such (ErrPolicyRefused), not as failed attempts: no partner
 // hears of it, no other pair is tried, no incident recorded. A partner's
 // refusal stays a failed attempt (ErrNoSigners).

@@ -94,7 +94,7 @@ func wait[T any](t *testing.T, ctx context.Context, ch <-chan T, what string) T 
 // coordinator withdraws, and the exchange, which had joined, leaves the
 // abandoned session at once (not at its 5-minute deadline). The retry has
 // a fresh session ID and succeeds; a second keygen follows, and each key
-// signs the same digest twice (scenario 28 for keygen and signing).
+// signs the same digest twice (../shared/SECURITY.md scenario 28 for keygen and signing).
 func TestKeygenRetriedAfterFailure(t *testing.T) {
 	custPool, fillCust := emptyPool(t, 0, 1, 2)
 	regPool, fillReg := emptyPool(t, 2, 2)
@@ -156,7 +156,7 @@ func TestKeygenRetriedAfterFailure(t *testing.T) {
 		sids = append(sids, inc.SessionID)
 	}
 	// The second keygen is of a custody key: with two parties' operator
-	// approvals (scenario 31).
+	// approvals (../shared/SECURITY.md scenario 31).
 	ops, pub := newOperators(t)
 	for _, p := range parties {
 		nodes[p].EnableRecovery(RecoveryOptions{Operators: pub})

@@ -294,7 +294,7 @@ func TestCutOffMidSigningThenHealed(t *testing.T) {
 
 // A quorum only one partner can meet (a liquidation batch's custodian and
 // exchange): with Only, a silent partner keeps the whole sign_timeout
-// (scenario 13: one deadline) and no other pair is tried; the caller gets
+// (../shared/SECURITY.md scenario 13: one deadline) and no other pair is tried; the caller gets
 // its error with that one attempt, blaming the partner.
 func TestSignOnlyPartnerNoFailover(t *testing.T) {
 	const timeout = 3 * time.Second

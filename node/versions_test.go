@@ -322,7 +322,7 @@ func TestRollingUpgradeSignsLibp2p(t *testing.T) {
 	}
 }
 
-// Scenario 35, seen by an operator: each peer's protocol versions as this
+// ../shared/SECURITY.md scenario 35, seen by an operator: each peer's protocol versions as this
 // node knows them (GET /v1/status, `triad status`): the range from its
 // hello and the version spoken to it; a version-1 peer, which never says
 // hello, as unknown and spoken to in version 1; a peer outside the range

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// Scenario 25 at scale: the guard's validation of a decoded message
+// ../shared/SECURITY.md scenario 25 at scale: the guard's validation of a decoded message
 // (Session.validate: bounds, ValidateBasic, the field checks) reads only
 // the message and the session's parameters, so it is fuzzed in-process on
 // one decoded honest message per type, a field mutated in place and put

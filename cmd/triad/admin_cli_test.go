@@ -13,7 +13,7 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-// Issue 10, item 8 (scenario 21): the CLI exits 1, not 2, for the
+// Issue 10, item 8 (../shared/SECURITY.md scenario 21): the CLI exits 1, not 2, for the
 // caller's mistakes the node answers 4xx: a keygen of a key that exists
 // or with a key ID that is a path, a raw signature with a custody key, a
 // canary-path signature over a digest the caller chose (scenario 33).

@@ -396,7 +396,7 @@ func (c *procCluster) resolveUndecided(t *testing.T) {
 		t.Fatalf("all-pairs after resolving: exit %d", code)
 	}
 	// Having signed with both, the custodian knows each peer's protocol
-	// versions from its hello (scenario 35).
+	// versions from its hello (../shared/SECURITY.md scenario 35).
 	out = status()
 	for _, want := range []string{"protocol   1..2\n", "exchange   connected, protocol 2 (it speaks 1..2)", "regulator  connected, protocol 2 (it speaks 1..2)"} {
 		if !strings.Contains(out, want) {

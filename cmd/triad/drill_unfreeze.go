@@ -32,7 +32,10 @@ notice period on its own clocks, and the pair signs. Production is untouched: th
 key must be a canary key in every node's policy, and only canary keys get the
 shortened canary_notice_period (which every node's policy must set; custody keys
 always wait notice_period). With a Bitcoin node configured the unfreeze spends the
-canary account's coins on regtest; without one it signs a canary digest.
+canary account's coins on regtest; for an asset of an EVM chain (--asset, in
+policy.assets and evm.chains) it is an EVM transaction of the canary account,
+whose fees come from every node's evm.chains caps (no --fee-rate); otherwise it
+signs a canary digest.
 
 Operator key files are read here and never sent or printed. The nodes need an
 operator credential (role operator, token_file) in their configs.
@@ -44,7 +47,7 @@ operator credential (role operator, token_file) in their configs.
 	fl.StringVar(&o.Account, "account", "", "canary account to unfreeze (default: the first account on --key-id)")
 	fl.StringVar(&o.Asset, "asset", "BTC", "asset symbol")
 	fl.Uint64Var(&o.Amount, "amount", 1000, "amount in base units")
-	fl.Uint64Var(&o.FeeRate, "fee-rate", 1, "fee rate in sat/vB")
+	fl.Uint64Var(&o.FeeRate, "fee-rate", 0, "fee rate in sat/vB of a Bitcoin asset (default 1); leave out for an EVM asset")
 	fl.StringArrayVar(&operators, "operator-key", nil, "PARTY:NAME:FILE of an operator (twice: opener, then approver)")
 	fl.DurationVar(&o.MaxNotice, "max-notice", 10*time.Minute, "refuse to run if a node's canary notice period is longer")
 	fl.DurationVar(&o.Timeout, "timeout", 0, "bound on the whole unfreeze (default: the notice period + 2m)")

@@ -19,7 +19,8 @@ value, exposure, price, time, nonce) with the margin engine's ed25519 key from
 --key and submits a liquidation for each call to the exchange's node. Every
 node checks the evidence signature against its own configured margin-engine
 keys; the custodian's node may approve automatically. With --wait it follows
-each request until it is done or refused.
+each request until it is done or refused. An EVM asset's liquidation carries no
+--fee-rate: its fees are the EVM plan's, under every node's evm.chains caps.
 
   triad margin-sim -c exchange.yaml --key margin-engine.key --account acct-1 \
       --key-id vault-1 --child-path m/0/1 --destination bc1qliquidation… \
@@ -32,6 +33,9 @@ each request until it is done or refused.
 			}
 			if m.Count < 1 || m.Count > 100 {
 				return userErr("--count must be 1..100")
+			}
+			if m.FeeRate == 0 && m.Asset == "BTC" {
+				m.FeeRate = marginsim.DefaultFeeRate
 			}
 			holdings, err := marginsim.ParseHoldings(m.Collateral)
 			if err != nil {
@@ -56,7 +60,7 @@ each request until it is done or refused.
 	fl.Uint64Var(&m.Shortfall, "shortfall", 0, "shortfall, base units (default 2 × amount)")
 	fl.Uint64Var(&m.Exposure, "exposure", 5_000_000, "open exposure, quote minor units")
 	fl.Uint64Var(&m.Price, "price", 6_000_000, "price per whole unit of the asset, quote minor units")
-	fl.Uint64Var(&m.FeeRate, "fee-rate", 5, "fee rate, sat/vB")
+	fl.Uint64Var(&m.FeeRate, "fee-rate", 0, "fee rate of a Bitcoin asset, sat/vB (default 5 for BTC); leave out for an EVM asset")
 	fl.StringVar(&m.Collateral, "collateral", "BTC=6000000", "holdings at market value: ASSET=VALUE[,ASSET=VALUE]")
 	fl.StringVar(&m.Prefix, "idempotency-prefix", "", "idempotency key prefix (default: random)")
 	fl.IntVar(&m.Count, "count", 1, "how many liquidations to request")

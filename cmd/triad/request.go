@@ -42,6 +42,13 @@ own clock.
       --party custodian --operator alice --operator-key alice.key
   triad request -c exchange.yaml --file request.json
 
+An asset of an EVM chain (policy.assets chain evm) takes no --fee-rate: its fees
+are the EVM plan's, which every node checks against its own evm.chains caps.
+
+  triad request -c exchange.yaml --kind collateral_release --idempotency-key rel-8 \
+      --account acct-evm --key-id vault-1 --child-path m/0/1 --asset TUSD \
+      --destination 0xOwner… --amount 1250500000
+
 With --quiet it prints only the request's ID, for scripts:
 
   id=$(triad request -c exchange.yaml --quiet --kind canary --idempotency-key d-1 \
@@ -103,7 +110,7 @@ With --quiet it prints only the request's ID, for scripts:
 	fl.StringVar(&r.Asset, "asset", "", "asset symbol, e.g. BTC")
 	fl.StringVar(&r.Destination, "destination", "", "destination address")
 	fl.Uint64Var(&r.Amount, "amount", 0, "amount in base units (satoshis)")
-	fl.Uint64Var(&r.FeeRate, "fee-rate", 0, "fee rate in sat/vB")
+	fl.Uint64Var(&r.FeeRate, "fee-rate", 0, "fee rate in sat/vB (Bitcoin assets; an EVM asset takes none)")
 	fl.StringVar(&r.Reason, "reason", "", "reason (required for emergency_unfreeze)")
 	fl.StringVar(&r.Digest, "digest", "", "canary only: the 32-byte digest to sign, hex")
 	return c

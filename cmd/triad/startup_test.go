@@ -11,7 +11,7 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 )
 
-// Issue 10, item 8 (scenario 21): `triad init` of a node that already has
+// Issue 10, item 8 (../shared/SECURITY.md scenario 21): `triad init` of a node that already has
 // an identity is the caller's mistake (exit 1), and a node that cannot
 // unseal its identity (a wrong passphrase) writes nothing before it
 // fails: no custody store, no file changed.

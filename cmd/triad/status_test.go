@@ -6,7 +6,7 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-// Scenario 35 in `triad status`: each peer's line says the version spoken
+// ../shared/SECURITY.md scenario 35 in `triad status`: each peer's line says the version spoken
 // to it and the peer's range, that no hello came (a version-1 peer), or
 // the refusal naming both sides' versions.
 func TestStatusProtocolLine(t *testing.T) {

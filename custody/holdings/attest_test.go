@@ -17,7 +17,7 @@ import (
 )
 
 // Issue 13: the attestation key signs a snapshot 2-of-3 only when the
-// partner's own chain view gives the same root (scenario 26: no signer
+// partner's own chain view gives the same root (../shared/SECURITY.md scenario 26: no signer
 // takes the coordinator's word for a chain fact); a proof from it
 // verifies against the group key.
 func TestAttestSignedOnlyWhenPartnersAgree(t *testing.T) {
@@ -68,7 +68,7 @@ func TestAttestSignedOnlyWhenPartnersAgree(t *testing.T) {
 }
 
 // An attestation key signs nothing but snapshots, and a snapshot is
-// signed by no other key (scenario 33).
+// signed by no other key (../shared/SECURITY.md scenario 33).
 func TestAuthorizerKeepsRolesApart(t *testing.T) {
 	pol := custody.DefaultPolicy(custody.Exchange)
 	pol.Keys = []custody.KeyConfig{{ID: "attest-1", Role: custody.RoleAttestation}, {ID: "vault-1", Role: custody.RoleCustody}}

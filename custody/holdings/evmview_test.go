@@ -207,7 +207,7 @@ func (m *mintsAfterHead) HeaderByNumber(ctx context.Context, n *big.Int) (*types
 	return h, err
 }
 
-// Issue 13, scenario 26: every balance is read at the head recorded, not
+// Issue 13, ../shared/SECURITY.md scenario 26: every balance is read at the head recorded, not
 // at whatever block is latest when it is asked for, so the snapshot's
 // head names the state its amounts are.
 func TestViewReadsEVMBalancesAtTheHead(t *testing.T) {

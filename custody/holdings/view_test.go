@@ -73,7 +73,7 @@ func fundedChain() *fakeChain {
 	}}
 }
 
-// Issue 13 (scenario 26): holdings come from this node's own chain view,
+// Issue 13 (../shared/SECURITY.md scenario 26): holdings come from this node's own chain view,
 // less the coins its store holds for open or paid requests.
 func TestViewReadsOwnChainLessReserved(t *testing.T) {
 	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), custody.Custodian)

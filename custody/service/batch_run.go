@@ -98,7 +98,7 @@ func (s *Service) recordBatchLocked(r *batchRun, sigs []Signature, signers []str
 		delete(s.batch.refused, id)
 		s.applyLocked(id, custody.EvSigned, "signed in batch "+short(r.id)+" by "+strings.Join(signers, "+"))
 		s.emit(Event{Type: EventSigned, RequestID: id, Party: s.party, Detail: "batch " + short(r.id)})
-		s.finishLocked(id, m.Base(), results[i])
+		s.finishLocked(id, results[i].Coordinator)
 	}
 }
 

@@ -11,12 +11,14 @@ import (
 // account (filled in when it is created) and settles as a regtest
 // transaction like any other. Without one it names no coins, and signs
 // the interim digest of the request (DefaultDigester): a canary digest,
-// which is not a Bitcoin sighash and so can move nothing.
+// which is not a Bitcoin sighash and so can move nothing. An unfreeze of
+// an EVM asset carries the coordinator's EVM plan and settles as an EVM
+// transaction like any other (settle.Chains).
 
 // isCanaryUnfreeze: an emergency unfreeze on a key this node's policy
-// calls canary, naming no coins.
+// calls canary, naming no coins and no EVM plan.
 func isCanaryUnfreeze(p custody.Policy, req custody.Request) bool {
-	return req.Kind == custody.KindUnfreeze && len(req.Inputs) == 0 && custody.CheckRawDigest(p, req.KeyID) == nil
+	return req.Kind == custody.KindUnfreeze && len(req.Inputs) == 0 && req.EVM == nil && custody.CheckRawDigest(p, req.KeyID) == nil
 }
 
 // CanaryDigester signs a coinless canary unfreeze as its interim digest

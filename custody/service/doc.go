@@ -54,6 +54,12 @@
 //	    one it refuses, which the next batch leaves out; a member whose
 //	    input cannot be signed fails alone; each member gets a result
 //	    carrying the batch
+//	outcome: how the attempt ended (signed, failed, a peer's verified
+//	    signature, a restart, a refused begin, the broadcast's return, the
+//	    chain node's answer) goes back into custody.Step as
+//	    StepInput.Outcome; the service executes what it asks (outcomeLocked,
+//	    flow.go): a failed attempt is aborted, and fails the request once
+//	    its attempts are spent
 //	signed: the coordinator verifies and stores the signature, tells peers;
 //	    every peer verifies it against its own digest before recording it;
 //	    the coordinator's Finalizer broadcasts, and a node with a Bitcoin

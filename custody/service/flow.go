@@ -31,35 +31,19 @@ type Caller struct {
 // requester (this party and the caller's name) and, when absent,
 // created_at. A policy refusal is not an error: the view says rejected.
 func (s *Service) Submit(ctx context.Context, c Caller, draft custody.Request) (View, bool, error) {
-	switch {
-	case c.Role == RoleMarginEngine && draft.Kind != custody.KindLiquidation:
-		return View{}, false, fmt.Errorf("submitting %q: %w: the margin engine may only request liquidations", clip(string(draft.Kind)), ErrForbidden)
-	case c.Role != RoleMarginEngine && c.Role != RoleOperator && c.Role != RoleAdmin:
-		return View{}, false, fmt.Errorf("submitting: %w: role %q may not create requests", ErrForbidden, c.Role)
-	case draft.Kind == custody.KindLiquidation && c.Role != RoleMarginEngine && c.Role != RoleAdmin:
-		return View{}, false, fmt.Errorf("submitting liquidation: %w: only the margin engine requests liquidations", ErrForbidden)
-	case draft.Requester.Party != "" && draft.Requester.Party != s.party:
-		return View{}, false, fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
-	case len(draft.Inputs) > 0:
-		return View{}, false, fmt.Errorf("submitting: %w: inputs: the nodes choose and reserve the coins when signing begins; leave inputs out", custody.ErrMalformed)
-	case draft.EVM != nil:
-		return View{}, false, fmt.Errorf("submitting: %w: evm: the coordinator plans the EVM transaction when signing begins; leave evm out", custody.ErrMalformed)
-	case draft.Requester.Caller != "" && draft.Requester.Caller != c.Name:
-		return View{}, false, fmt.Errorf("submitting: %w: requester.caller must be the authenticated caller %q", ErrForbidden, c.Name)
+	if err := s.checkSubmitter(c, draft); err != nil {
+		return View{}, false, err
 	}
 	draft.Requester = custody.Requester{Party: s.party, Caller: c.Name}
 	if draft.CreatedAt.IsZero() {
-		draft.CreatedAt = s.clock.Now()
-		// A retry that left created_at out is the same request.
-		if id, ok, err := s.st.Lookup(s.party, c.Name, draft.IdempotencyKey); err == nil && ok {
-			if e, err := s.st.Get(id); err == nil {
-				draft.CreatedAt = e.Request.CreatedAt
-			}
-		}
+		draft.CreatedAt = s.firstCreatedAt(c, draft.IdempotencyKey)
 	}
 	req := draft.Normalize()
 	if err := req.Validate(); err != nil {
 		return View{}, false, err
+	}
+	if err := s.pol.CheckFeeRate(req); err != nil {
+		return View{}, false, fmt.Errorf("submitting: %w", err)
 	}
 	s.mu.Lock()
 	e, created, err := s.st.Propose(req, s.clock.Now())
@@ -80,6 +64,40 @@ func (s *Service) Submit(ctx context.Context, c Caller, draft custody.Request) (
 	s.step(id)
 	v, err := s.Get(id)
 	return v, created, err
+}
+
+// checkSubmitter refuses a draft its caller may not submit here, or one
+// carrying what only the nodes choose (inputs, an EVM plan).
+func (s *Service) checkSubmitter(c Caller, draft custody.Request) error {
+	switch {
+	case c.Role == RoleMarginEngine && draft.Kind != custody.KindLiquidation:
+		return fmt.Errorf("submitting %q: %w: the margin engine may only request liquidations", clip(string(draft.Kind)), ErrForbidden)
+	case c.Role != RoleMarginEngine && c.Role != RoleOperator && c.Role != RoleAdmin:
+		return fmt.Errorf("submitting: %w: role %q may not create requests", ErrForbidden, c.Role)
+	case draft.Kind == custody.KindLiquidation && c.Role != RoleMarginEngine && c.Role != RoleAdmin:
+		return fmt.Errorf("submitting liquidation: %w: only the margin engine requests liquidations", ErrForbidden)
+	case draft.Requester.Party != "" && draft.Requester.Party != s.party:
+		return fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
+	case len(draft.Inputs) > 0:
+		return fmt.Errorf("submitting: %w: inputs: the nodes choose and reserve the coins when signing begins; leave inputs out", custody.ErrMalformed)
+	case draft.EVM != nil:
+		return fmt.Errorf("submitting: %w: evm: the coordinator plans the EVM transaction when signing begins; leave evm out", custody.ErrMalformed)
+	case draft.Requester.Caller != "" && draft.Requester.Caller != c.Name:
+		return fmt.Errorf("submitting: %w: requester.caller must be the authenticated caller %q", ErrForbidden, c.Name)
+	}
+	return nil
+}
+
+// firstCreatedAt is when a request submitted without created_at was
+// created: now, or, for a retry of a stored one (same caller and
+// idempotency key), its stored time: it is the same request.
+func (s *Service) firstCreatedAt(c Caller, key string) time.Time {
+	if id, ok, err := s.st.Lookup(s.party, c.Name, key); err == nil && ok {
+		if e, err := s.st.Get(id); err == nil {
+			return e.Request.CreatedAt
+		}
+	}
+	return s.clock.Now()
 }
 
 // Endorse records an operator's signed approval or veto submitted to this
@@ -301,6 +319,20 @@ func (s *Service) stepLocked(id string) {
 	s.executeLocked(id, state, custody.Step(s.pol, state, in, now))
 }
 
+// outcomeLocked hands an outcome (an attempt's, a peer's signature, the
+// broadcast's, the chain look-up's) to custody.Step and executes what it
+// asks.
+func (s *Service) outcomeLocked(id string, o custody.Outcome) {
+	e, err := s.st.Get(id)
+	if err != nil {
+		s.log.Error("reading request", "request", short(id), "err", err)
+		return
+	}
+	state := custody.StepState{Request: e.Request, State: custody.State{Progress: e.Progress}}
+	in := custody.StepInput{PeerFinalizes: s.o.Tracker == nil, Finalizes: s.o.Finalizer != nil, Outcome: &o}
+	s.executeLocked(id, state, custody.Step(s.pol, state, in, s.clock.Now()))
+}
+
 // currentLocked reads what a step needs as of now: the request, this
 // node's state of it (an unfreeze's notice time witnessed up to now, the
 // account's exposure), the decision it last recorded, and what it observes
@@ -326,6 +358,7 @@ func (s *Service) currentLocked(id string, now time.Time) (custody.StepState, cu
 		Peers:         map[custody.Party]custody.PeerReport{},
 		Reachable:     map[custody.Party]bool{},
 		PeerFinalizes: s.o.Tracker == nil,
+		Finalizes:     s.o.Finalizer != nil,
 		JoinedOver:    st.Record.Status == custody.StatusSigning && s.joinedOverLocked(id),
 		Batches:       s.batching(req),
 	}
@@ -360,8 +393,26 @@ func (s *Service) executeLocked(id string, state custody.StepState, out custody.
 			} else if s.plannedHereLocked(id, req) {
 				s.beginLocked(id, req, e.Partner)
 			}
+		case custody.EffectNote:
+			s.noteLocked(id, e)
+		case custody.EffectFinalize:
+			s.finalizeLocked(id, req)
+		case custody.EffectTrack:
+			s.trackLocked(id)
+		case custody.EffectPublish:
+			s.broadcastStatusLocked(id)
 		}
 	}
+}
+
+// noteLocked records a failure (audit and event) or emits a signature.
+func (s *Service) noteLocked(id string, e custody.Effect) {
+	if e.Note == custody.NoteSigned {
+		s.emit(Event{Type: EventSigned, RequestID: id, Party: e.By, Detail: e.Detail})
+		return
+	}
+	s.appendAudit(KindFailure, id, string(s.party), []byte(e.Reason))
+	s.emit(Event{Type: EventFailure, RequestID: id, Party: s.party, Detail: e.Detail})
 }
 
 // persistLocked stores one state change a step asked for and reports

@@ -65,7 +65,7 @@ func TestJoinRefusesSessionWithoutAttempt(t *testing.T) {
 	}
 }
 
-// Scenario 13 (../shared/SECURITY.md): a session the partner joined lives
+// ../shared/SECURITY.md scenario 13: a session the partner joined lives
 // one sign timeout by the node's injected clock, not the machine's. Once
 // that clock has moved past it, the partner's tick ends the attempt it
 // joined, so the request can be signed again; while the clock stands

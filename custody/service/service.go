@@ -360,12 +360,8 @@ func (s *Service) recover() error {
 			continue
 		}
 		id := e.Request.ID()
-		if res, ok := s.resultLocked(id); ok && res.Complete {
-			s.applyLocked(id, custody.EvSigned, "signature stored before restart")
-			s.finishLocked(id, e.Request, res)
-			continue
-		}
-		s.applyLocked(id, custody.EvAbort, "node restarted during the signing attempt")
+		res, ok := s.resultLocked(id)
+		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeRestarted, Complete: ok && res.Complete, Coordinator: custody.Party(res.Coordinator)})
 	}
 	return nil
 }

@@ -34,9 +34,9 @@ func (s *Service) beginLocked(id string, req custody.Request, partner custody.Pa
 	if err := s.applyErrLocked(id, custody.EvBegin, "signing with "+string(partner)); err != nil {
 		switch {
 		case errors.Is(err, custody.ErrTooManyAttempts):
-			s.applyLocked(id, custody.EvFail, "signing attempts spent")
+			s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeSpent})
 		case errors.Is(err, store.ErrDailyCap):
-			s.applyLocked(id, custody.EvReject, "daily settlement cap reached")
+			s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeCapped})
 		}
 		return
 	}
@@ -48,7 +48,7 @@ func (s *Service) beginLocked(id string, req custody.Request, partner custody.Pa
 }
 
 // coordinate runs one attempt: node.Sign per digest (the node fails over
-// to the other pair once), then records the outcome.
+// to the other pair once), then hands the outcome to custody.Step.
 func (s *Service) coordinate(n Network, id string, req custody.Request, partner custody.Party, nonce string) {
 	ctx, cancel := context.WithTimeout(s.ctx, 3*s.o.SignTimeout)
 	defer cancel()
@@ -62,19 +62,11 @@ func (s *Service) coordinate(n Network, id string, req custody.Request, partner 
 	}
 	if err != nil {
 		s.m.signFailures.Inc()
-		s.appendAudit(KindFailure, id, string(s.party), []byte(err.Error()))
-		s.emit(Event{Type: EventFailure, RequestID: id, Party: s.party, Detail: clip(err.Error())})
-		s.applyLocked(id, custody.EvAbort, clip(err.Error()))
-		if e, gerr := s.st.Get(id); gerr == nil && e.Progress.Record.Attempts >= s.pol.MaxSigningAttempts {
-			s.applyLocked(id, custody.EvFail, "signing attempts spent: "+clip(err.Error()))
-		}
-		s.broadcastStatusLocked(id)
+		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeFailed, Err: err.Error()})
 		return
 	}
 	s.m.signatures.Inc()
-	s.applyLocked(id, custody.EvSigned, "signed by "+strings.Join(res.Signers, "+"))
-	s.emit(Event{Type: EventSigned, RequestID: id, Party: s.party, Detail: strings.Join(res.Signers, "+")})
-	s.finishLocked(id, req, res)
+	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeSigned, Signers: parties(res.Signers)})
 }
 
 // signPlanned fixes the request's plan (coins chosen, checked, reserved
@@ -145,41 +137,27 @@ func (s *Service) resultLocked(id string) (Result, bool) {
 	return r, true
 }
 
-// finishLocked ends a signed request: done at once without a finalizer;
-// with one, the coordinator runs it (broadcast); then every node with a
-// Bitcoin node (Tracker) marks it done when its own node shows the
-// transaction in a block, and a node without one follows the
-// coordinator's status.
-func (s *Service) finishLocked(id string, req custody.Request, res Result) {
-	if s.o.Finalizer == nil {
-		s.applyLocked(id, custody.EvDone, "signature is the product")
-		s.broadcastStatusLocked(id)
-		return
-	}
-	if res.Coordinator != string(s.party) {
-		s.trackLocked(id) // done once this node's Bitcoin node shows it paid
-		return
-	}
+// finishLocked ends a request signed here as coordinator's (a batch
+// member's, batch_run.go): custody.Step says what follows (done, finalize
+// or track).
+func (s *Service) finishLocked(id string, coordinator string) {
+	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeFinish, Coordinator: custody.Party(coordinator)})
+}
+
+// finalizeLocked runs the finalizer (the broadcast) on request id's signed
+// plan in the background, and hands its outcome to custody.Step.
+func (s *Service) finalizeLocked(id string, req custody.Request) {
+	res, _ := s.resultLocked(id)
 	req = res.planned(req)
 	s.spawn(func() {
 		err := s.o.Finalizer(s.ctx, req, res)
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		out := custody.Outcome{Kind: custody.OutcomeFinalized}
 		if err != nil {
-			s.appendAudit(KindFailure, id, string(s.party), []byte("finalize: "+err.Error()))
-			s.emit(Event{Type: EventFailure, RequestID: id, Party: s.party, Detail: "finalize: " + clip(err.Error())})
-			return
+			out.Err = err.Error()
 		}
-		if s.o.Tracker != nil {
-			// Broadcast, not yet paid: done when a block of this node's
-			// Bitcoin node holds the transaction (track.go). Peers get
-			// the signature now.
-			s.trackLocked(id)
-			s.broadcastStatusLocked(id)
-			return
-		}
-		s.applyLocked(id, custody.EvDone, "finalized")
-		s.broadcastStatusLocked(id)
+		s.outcomeLocked(id, out)
 	})
 }
 
@@ -217,26 +195,20 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 	if err := s.reservePlanLocked(id, res.planned(req)); err != nil {
 		s.log.Warn("reserving the coins of a signed plan", "request", short(id), "err", err)
 	}
-	e, err := s.st.Get(id)
-	if err != nil {
+	if _, err := s.st.Get(id); err != nil {
 		return err
 	}
-	switch e.Progress.Record.Status {
-	case custody.StatusSigning:
-		s.applyLocked(id, custody.EvSigned, "signed by "+strings.Join(res.Signers, "+"))
-	case custody.StatusProposed, custody.StatusApproved:
-		s.applyLocked(id, custody.EvObserve, "signed by "+strings.Join(res.Signers, "+"))
-	default:
-		return nil
-	}
-	s.emit(Event{Type: EventSigned, RequestID: id, Party: custody.Party(res.Coordinator), Detail: strings.Join(res.Signers, "+")})
-	switch {
-	case s.o.Finalizer == nil:
-		s.applyLocked(id, custody.EvDone, "signature is the product")
-	case s.o.Tracker != nil:
-		s.trackLocked(id) // done once this node's Bitcoin node shows it paid
-	}
+	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomePeerSigned, Coordinator: custody.Party(res.Coordinator), Signers: parties(res.Signers)})
 	return nil
+}
+
+// parties are party names as custody.Party.
+func parties(names []string) []custody.Party {
+	out := make([]custody.Party, len(names))
+	for i, n := range names {
+		out[i] = custody.Party(n)
+	}
+	return out
 }
 
 // AuthorizeSign is this node's own decision to join a signing session

@@ -152,28 +152,19 @@ func (s *Service) trackOne(id string) {
 	cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	signed := false
-	if cur, err := s.st.Get(id); err == nil {
-		signed = cur.Progress.Record.Status == custody.StatusSigned
-	}
 	switch {
 	case err != nil:
 		s.log.Debug("tracking settlement", "request", short(id), "err", err)
 		return
 	case !ok:
 		delete(s.tracked, id)
-		if signed { // nothing to pay on chain (a coinless canary drill)
-			s.applyLocked(id, custody.EvDone, "signature is the product")
-			s.broadcastStatusLocked(id)
-		}
+		// Nothing to pay on chain (a coinless canary drill).
+		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeConfirmed})
 		return
 	}
-	if signed && rec.Confirmations >= 1 && rec.Error == "" {
-		// Done means paid: the request's own transaction is in a block of
-		// this node's own Bitcoin node.
-		s.applyLocked(id, custody.EvDone, fmt.Sprintf("confirmed: txid %s in a block", rec.TxID))
-		s.broadcastStatusLocked(id)
-	}
+	// Done means paid: the request's own transaction is in a block of
+	// this node's own Bitcoin node (custody.Step).
+	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeConfirmed, Found: true, TxID: rec.TxID, Confirmations: rec.Confirmations, Err: rec.Error})
 	if rec.Confirmations >= s.o.TrackConfirmations {
 		delete(s.tracked, id)
 	}

@@ -166,7 +166,7 @@ func evmCluster(t *testing.T, w *evmWorld, lying ...custody.Party) *st.Cluster {
 
 func tusdRelease(w *evmWorld, idem string, amount uint64) custody.Request {
 	r := st.Release(idem, amount)
-	r.Asset, r.ChildPath, r.Destination = "TUSD", "m/0/7", w.owner.Hex()
+	r.Asset, r.ChildPath, r.Destination, r.FeeRate = "TUSD", "m/0/7", w.owner.Hex(), 0 // an EVM asset has no Bitcoin fee rate
 	return r
 }
 

@@ -197,7 +197,7 @@ func proposalOf(req custody.Request, i int, digest [32]byte) custody.SignProposa
 }
 
 // The signer-side check of one threshold signature, in the one signing
-// decision (scenario 8): the proposal's digest must be the one this node
+// decision (../shared/SECURITY.md scenario 8): the proposal's digest must be the one this node
 // computes for that input of that request.
 func TestCheckProposal(t *testing.T) {
 	ctx := context.Background()

@@ -9,7 +9,7 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-// Scenario 32 in the demo: each demo node's sealer has its own salt file
+// ../shared/SECURITY.md scenario 32 in the demo: each demo node's sealer has its own salt file
 // outside its data dir, as configs/*.yaml have, so a reshare can re-key
 // it (before, the demo's one sealer had none and a re-key failed); a blob
 // sealed before the re-key no longer opens; the other nodes' sealers are

@@ -16,6 +16,9 @@ import (
 	"github.com/triad-custody/triad/recovery"
 )
 
+// DefaultFeeRate is the fee rate of a BTC liquidation when none is given.
+const DefaultFeeRate = 5
+
 // Sim is a tiny margin engine: it signs margin-call evidence with its
 // own key and asks the exchange's node for liquidations.
 // Its fields are the margin-sim flags of the same names.
@@ -30,7 +33,7 @@ type Sim struct {
 	Shortfall   uint64
 	Exposure    uint64
 	Price       uint64
-	FeeRate     uint64
+	FeeRate     uint64 // sat/vB of a Bitcoin asset; 0 for an EVM asset
 	Collateral  string
 	Prefix      string
 	Count       int

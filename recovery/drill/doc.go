@@ -15,6 +15,9 @@
 // NodeLoss, AllPairs, Unseal, Reshare and Unfreeze; each prints its steps
 // to Config.Out, writes its report (JSON and Markdown) under
 // Config.ReportDir, signed by every reachable node, and returns it.
+// Unfreeze signs a canary digest, or, with a chain node for its asset, a
+// real transaction of the canary account: coins on regtest, or an EVM
+// transaction (no Bitcoin fee rate) whose broadcast it follows.
 //
 //	c := drill.NewHTTP(nodes)                      // or drill.NewMemory(...)
 //	rep, err := drill.AllPairs(c, drill.Config{KeyID: "canary-1", Out: os.Stdout})

@@ -17,12 +17,15 @@ type UnfreezeOptions struct {
 	Account   string        // canary account (default: the first on the key)
 	Asset     string        // default BTC
 	Amount    uint64        // base units
-	FeeRate   uint64        // sat/vB
+	FeeRate   uint64        // sat/vB, Bitcoin only (0: DefaultFeeRate); none for an EVM asset
 	Opener    Operator      // opens the unfreeze (and signs its opening approval)
 	Approver  Operator      // approves it at its own node
 	MaxNotice time.Duration // refuse to run if a node's canary notice is longer
 	Timeout   time.Duration // bound on the whole unfreeze (default: notice + 2m)
 }
+
+// DefaultFeeRate is a Bitcoin unfreeze drill's fee rate, sat/vB.
+const DefaultFeeRate = 1
 
 // unfreeze is one unfreeze drill in progress.
 type unfreeze struct {
@@ -39,8 +42,9 @@ type unfreeze struct {
 // (canary_notice_period). Opened by one party's operator, approved by a
 // second party's operator at its own node, the notice waited out on every
 // node's own clock, signed by the pair. With a Bitcoin node configured the
-// request spends the canary account's coins; without one it signs a
-// canary digest.
+// request spends the canary account's coins, and for an asset of an EVM
+// chain (evm.chains) it is an EVM transaction of the canary account;
+// otherwise it signs a canary digest.
 func Unfreeze(c Cluster, cfg Config, o UnfreezeOptions) (*recovery.Report, error) {
 	if cfg.KeyID == "" {
 		return nil, usage("--key-id is required")
@@ -92,8 +96,13 @@ func (u *unfreeze) steps(draft custody.Request) (*recovery.Report, error) {
 	ok = ok && u.step("the signature verifies under the canary key", func() (string, error) {
 		return u.verify(ctx)
 	})
-	if ok && len(u.view.Request.Inputs) > 0 {
+	switch {
+	case ok && len(u.view.Request.Inputs) > 0:
 		ok = u.step("the coordinator's transaction reaches the regtest node", func() (string, error) {
+			return u.broadcast(ctx)
+		})
+	case ok && u.evmPlan() != nil:
+		ok = u.step("the coordinator's transaction reaches its EVM node", func() (string, error) {
 			return u.broadcast(ctx)
 		})
 	}
@@ -129,9 +138,18 @@ func (u *unfreeze) draft() (custody.Request, error) {
 		}
 		u.notice = max(u.notice, n)
 	}
+	// An EVM asset's fees are the EVM plan's (evm.chains caps), never a
+	// Bitcoin fee rate.
+	fee := u.o.FeeRate
+	switch {
+	case pol.OnEVM(u.o.Asset) && fee != 0:
+		return custody.Request{}, usage("%s is on an EVM chain: its fees come from every node's evm.chains caps; leave --fee-rate out", u.o.Asset)
+	case !pol.OnEVM(u.o.Asset) && fee == 0:
+		fee = DefaultFeeRate
+	}
 	return custody.Request{Kind: custody.KindUnfreeze, IdempotencyKey: "drill-unfreeze-" + u.id, Account: acct.ID,
 		KeyID: acct.KeyID, ChildPath: acct.ChildPath, Asset: u.o.Asset, Destination: acct.OwnerAddress,
-		Amount: u.o.Amount, FeeRate: u.o.FeeRate, Reason: "unfreeze drill " + u.id}, nil
+		Amount: u.o.Amount, FeeRate: fee, Reason: "unfreeze drill " + u.id}, nil
 }
 
 // endorse signs an approval by op of the request as op's node stores it

@@ -66,7 +66,8 @@ func (u *unfreeze) verify(ctx context.Context) (string, error) {
 	if len(res.Signatures) == 0 {
 		return "", errors.New("no signature")
 	}
-	if len(req.Inputs) == 0 {
+	evm := u.evmPlan()
+	if len(req.Inputs) == 0 && evm == nil {
 		want, err := service.DefaultDigester(req)
 		if err != nil {
 			return "", err
@@ -81,14 +82,31 @@ func (u *unfreeze) verify(ctx context.Context) (string, error) {
 		}
 	}
 	what := "canary digest"
-	if len(req.Inputs) > 0 {
+	switch {
+	case len(req.Inputs) > 0:
 		what = fmt.Sprintf("%d regtest input(s)", len(req.Inputs))
+	case evm != nil:
+		// Every signer rebuilt the transaction from the request and its
+		// own policy; the chain checks the signature when it takes it.
+		what = fmt.Sprintf("EVM transaction (chain %d, nonce %d)", evm.ChainID, evm.Nonce)
 	}
 	return fmt.Sprintf("%d signature(s) over the %s verified under %s…", len(res.Signatures), what, pubHex[:16]), nil
 }
 
+// evmPlan is the EVM plan the unfreeze was signed with, if it pays on an
+// EVM chain (the request's, else the result's).
+func (u *unfreeze) evmPlan() *custody.EVMPlan {
+	if u.view.Request.EVM != nil {
+		return u.view.Request.EVM
+	}
+	if u.view.Result != nil {
+		return u.view.Result.EVM
+	}
+	return nil
+}
+
 // broadcast waits until the coordinator's node sees the unfreeze's
-// transaction on its Bitcoin node (its settlement record has the txid).
+// transaction on its chain node (its settlement record has the txid).
 func (u *unfreeze) broadcast(ctx context.Context) (string, error) {
 	v, err := u.c.Watch(ctx, u.view.Result.Coordinator, u.reqID, func(v service.View) (bool, error) {
 		return v.Settlement != nil && v.Settlement.TxID != "" && v.Settlement.Error == "", nil
