@@ -89,6 +89,10 @@ type Options struct {
 	// BitcoinNetwork is the network of bitcoin.network ("mainnet" when
 	// empty): the addresses and transactions the API shows.
 	BitcoinNetwork string
+	// Config is the node's api section: its callers (tokens read from
+	// their token_env or token_file, resolved against the node's config
+	// directory) and body limit (64 KiB when zero).
+	Config Config
 }
 
 // New builds the API server for rt, loading every credential's token.
@@ -97,7 +101,7 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 		o.Getenv = os.Getenv
 	}
 	s := &Server{rt: rt, svc: o.Custody, holdings: o.Holdings, view: o.HoldingsView, extra: o.Collectors, reconciler: o.Reconciler, book: o.Credit,
-		policy: o.Policy, network: o.BitcoinNetwork, mux: http.NewServeMux(), maxBody: rt.Cfg.API.MaxBodyBytes, log: rt.Log}
+		policy: o.Policy, network: o.BitcoinNetwork, mux: http.NewServeMux(), maxBody: o.Config.MaxBodyBytes, log: rt.Log}
 	if s.policy.Party == "" && s.svc != nil {
 		s.policy = s.svc.Policy()
 	}
@@ -107,7 +111,10 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	for i, cr := range rt.Cfg.API.Credentials {
+	if s.maxBody <= 0 {
+		s.maxBody = 64 << 10
+	}
+	for i, cr := range o.Config.Credentials {
 		tok, err := readToken(rt.Cfg, cr, o.Getenv)
 		if err != nil {
 			return nil, fmt.Errorf("api.credentials[%d] (%s): %w", i, cr.Name, err)
@@ -133,7 +140,7 @@ func New(rt *node.Runtime, o Options) (*Server, error) {
 	return s, nil
 }
 
-func readToken(c *node.Config, cr node.Credential, getenv func(string) string) (string, error) {
+func readToken(c *node.Config, cr Credential, getenv func(string) string) (string, error) {
 	var tok string
 	if cr.TokenEnv != "" {
 		tok = getenv(cr.TokenEnv)

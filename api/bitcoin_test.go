@@ -25,9 +25,9 @@ import (
 func TestBitcoinAddress(t *testing.T) {
 	ks := nodetest.KeyStore(t, t.TempDir(), "exchange", hsm.NewMemory())
 	const token = "bitcoin-test-token-0123456789"
-	cfg := &node.Config{Party: "exchange", API: node.APIConfig{MaxBodyBytes: 1 << 16,
-		Credentials: []node.Credential{{Name: "ops", Role: "operator", TokenEnv: "T"}}}}
-	s, err := New(&node.Runtime{Cfg: cfg, Keys: ks}, Options{BitcoinNetwork: "regtest", Getenv: func(string) string { return token }})
+	cfg := &node.Config{Party: "exchange"}
+	api := Config{MaxBodyBytes: 1 << 16, Credentials: []Credential{{Name: "ops", Role: "operator", TokenEnv: "T"}}}
+	s, err := New(&node.Runtime{Cfg: cfg, Keys: ks}, Options{Config: api, BitcoinNetwork: "regtest", Getenv: func(string) string { return token }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +97,9 @@ func TestRequestTx(t *testing.T) {
 	}
 	m := c.Members[custody.Custodian]
 	rt := *m.Runtime
-	cfg := *rt.Cfg
-	cfg.API.Credentials = []node.Credential{{Name: "ops", Role: "operator", TokenEnv: "T"}}
-	rt.Cfg = &cfg
+	api := Config{Credentials: []Credential{{Name: "ops", Role: "operator", TokenEnv: "T"}}}
 	const token = "bitcoin-test-token-0123456789"
-	s, err := New(&rt, Options{Custody: c.Svc(custody.Custodian), BitcoinNetwork: "regtest", Getenv: func(string) string { return token }})
+	s, err := New(&rt, Options{Config: api, Custody: c.Svc(custody.Custodian), BitcoinNetwork: "regtest", Getenv: func(string) string { return token }})
 	if err != nil {
 		t.Fatal(err)
 	}

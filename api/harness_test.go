@@ -18,7 +18,6 @@ import (
 	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node"
 )
 
 // Tokens of the test callers, the same at every node.
@@ -57,12 +56,11 @@ func (c *apiCluster) serve(t *testing.T, p custody.Party) {
 // server builds party p's API server with the test credentials.
 func (c *apiCluster) server(t *testing.T, p custody.Party) *api.Server {
 	m := c.Members[p]
-	var creds []node.Credential
+	var creds []api.Credential
 	for role := range tokens {
-		creds = append(creds, node.Credential{Name: role + "-1", Role: role, TokenEnv: "TOKEN_" + role})
+		creds = append(creds, api.Credential{Name: role + "-1", Role: role, TokenEnv: "TOKEN_" + role})
 	}
-	m.Runtime.Cfg.API.Credentials = creds
-	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc, Holdings: c.attesters[p], HoldingsView: c.views[p], Collectors: c.metrics[p], Reconciler: c.recs[p], Getenv: func(k string) string {
+	srv, err := api.New(m.Runtime, api.Options{Config: api.Config{Credentials: creds}, Custody: m.Svc, Holdings: c.attesters[p], HoldingsView: c.views[p], Collectors: c.metrics[p], Reconciler: c.recs[p], Getenv: func(k string) string {
 		return tokens[strings.TrimPrefix(k, "TOKEN_")]
 	}})
 	if err != nil {

@@ -21,7 +21,7 @@ const maxPEMFile = 1 << 20
 // (1.3 is negotiated whenever the client has it); with ClientCAFile every
 // client must present a certificate signed by one of those CAs. Errors
 // wrap node.ErrConfig and name the key and the file, never key material.
-func ServerTLS(c node.APITLSConfig, resolve func(string) string) (*tls.Config, error) {
+func ServerTLS(c TLSConfig, resolve func(string) string) (*tls.Config, error) {
 	if resolve == nil {
 		resolve = func(p string) string { return p }
 	}

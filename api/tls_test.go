@@ -70,7 +70,7 @@ func tlsGet(url, token string, tc *tls.Config) (*http.Response, []byte, error) {
 func TestAPIOverMutualTLS(t *testing.T) {
 	f := certtest.New(t)
 	c := newAPICluster(t, st.Options{})
-	tc, err := api.ServerTLS(node.APITLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey, ClientCAFile: f.CA}, nil)
+	tc, err := api.ServerTLS(api.TLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey, ClientCAFile: f.CA}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestAPIOverMutualTLS(t *testing.T) {
 func TestAPIOverTLS(t *testing.T) {
 	f := certtest.New(t)
 	c := newAPICluster(t, st.Options{})
-	tc, err := api.ServerTLS(node.APITLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey}, nil)
+	tc, err := api.ServerTLS(api.TLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,10 +163,10 @@ func TestAPIOverTLS(t *testing.T) {
 // file, never the key's bytes.
 func TestServerTLSErrors(t *testing.T) {
 	f := certtest.New(t)
-	if tc, err := api.ServerTLS(node.APITLSConfig{}, nil); tc != nil || err != nil {
+	if tc, err := api.ServerTLS(api.TLSConfig{}, nil); tc != nil || err != nil {
 		t.Fatalf("unconfigured: %v %v", tc, err)
 	}
-	if tc, err := api.ServerTLS(node.APITLSConfig{InsecurePlaintext: true}, nil); tc != nil || err != nil {
+	if tc, err := api.ServerTLS(api.TLSConfig{InsecurePlaintext: true}, nil); tc != nil || err != nil {
 		t.Fatalf("insecure_plaintext only: %v %v", tc, err)
 	}
 	keyPEM, err := os.ReadFile(f.ServerKey)
@@ -189,23 +189,23 @@ func TestServerTLSErrors(t *testing.T) {
 	badDER := write("bad-der.pem", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600)
 	openKey := write("open-key.pem", keyPEM, 0o644)
 	cases := map[string]struct {
-		c          node.APITLSConfig
+		c          api.TLSConfig
 		key, file  string
 		alsoInText string
 	}{
-		"key without cert":        {node.APITLSConfig{KeyFile: f.ServerKey}, "api.tls.cert_file", "", "required"},
-		"client ca without cert":  {node.APITLSConfig{ClientCAFile: f.CA}, "api.tls.cert_file", "", "required"},
-		"cert without key":        {node.APITLSConfig{CertFile: f.ServerCert}, "api.tls.key_file", "", "required"},
-		"missing cert":            {node.APITLSConfig{CertFile: filepath.Join(f.Dir, "nope.pem"), KeyFile: f.ServerKey}, "api.tls.cert_file", "nope.pem", "no such file"},
-		"cert not PEM":            {node.APITLSConfig{CertFile: garbage, KeyFile: f.ServerKey}, "api.tls.cert_file", garbage, "no PEM certificate"},
-		"cert block not DER":      {node.APITLSConfig{CertFile: badDER, KeyFile: f.ServerKey}, "api.tls.cert_file", badDER, "certificate 1"},
-		"key in the cert file":    {node.APITLSConfig{CertFile: combined, KeyFile: f.ServerKey}, "api.tls.cert_file", combined, "PRIVATE KEY"},
-		"key not PEM":             {node.APITLSConfig{CertFile: f.ServerCert, KeyFile: garbage}, "api.tls.key_file", garbage, "no PEM private key"},
-		"certificate as key":      {node.APITLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerCert}, "api.tls.key_file", f.ServerCert, "no PEM private key"},
-		"key of another cert":     {node.APITLSConfig{CertFile: f.ServerCert, KeyFile: f.ClientKey}, "api.tls.key_file", f.ClientKey, "does not match"},
-		"key readable by others":  {node.APITLSConfig{CertFile: f.ServerCert, KeyFile: openKey}, "api.tls.key_file", openKey, "other users"},
-		"client ca not PEM":       {node.APITLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey, ClientCAFile: garbage}, "api.tls.client_ca_file", garbage, "no PEM certificate"},
-		"client ca is a key file": {node.APITLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey, ClientCAFile: f.ClientKey}, "api.tls.client_ca_file", f.ClientKey, "PRIVATE KEY"},
+		"key without cert":        {api.TLSConfig{KeyFile: f.ServerKey}, "api.tls.cert_file", "", "required"},
+		"client ca without cert":  {api.TLSConfig{ClientCAFile: f.CA}, "api.tls.cert_file", "", "required"},
+		"cert without key":        {api.TLSConfig{CertFile: f.ServerCert}, "api.tls.key_file", "", "required"},
+		"missing cert":            {api.TLSConfig{CertFile: filepath.Join(f.Dir, "nope.pem"), KeyFile: f.ServerKey}, "api.tls.cert_file", "nope.pem", "no such file"},
+		"cert not PEM":            {api.TLSConfig{CertFile: garbage, KeyFile: f.ServerKey}, "api.tls.cert_file", garbage, "no PEM certificate"},
+		"cert block not DER":      {api.TLSConfig{CertFile: badDER, KeyFile: f.ServerKey}, "api.tls.cert_file", badDER, "certificate 1"},
+		"key in the cert file":    {api.TLSConfig{CertFile: combined, KeyFile: f.ServerKey}, "api.tls.cert_file", combined, "PRIVATE KEY"},
+		"key not PEM":             {api.TLSConfig{CertFile: f.ServerCert, KeyFile: garbage}, "api.tls.key_file", garbage, "no PEM private key"},
+		"certificate as key":      {api.TLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerCert}, "api.tls.key_file", f.ServerCert, "no PEM private key"},
+		"key of another cert":     {api.TLSConfig{CertFile: f.ServerCert, KeyFile: f.ClientKey}, "api.tls.key_file", f.ClientKey, "does not match"},
+		"key readable by others":  {api.TLSConfig{CertFile: f.ServerCert, KeyFile: openKey}, "api.tls.key_file", openKey, "other users"},
+		"client ca not PEM":       {api.TLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey, ClientCAFile: garbage}, "api.tls.client_ca_file", garbage, "no PEM certificate"},
+		"client ca is a key file": {api.TLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey, ClientCAFile: f.ClientKey}, "api.tls.client_ca_file", f.ClientKey, "PRIVATE KEY"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -226,7 +226,7 @@ func TestServerTLSErrors(t *testing.T) {
 	}
 	// Relative paths go through resolve (node.Config.Resolve).
 	resolve := func(p string) string { return filepath.Join(f.Dir, p) }
-	tc, err := api.ServerTLS(node.APITLSConfig{CertFile: "server.pem", KeyFile: "server-key.pem", ClientCAFile: "ca.pem"}, resolve)
+	tc, err := api.ServerTLS(api.TLSConfig{CertFile: "server.pem", KeyFile: "server-key.pem", ClientCAFile: "ca.pem"}, resolve)
 	if err != nil || tc == nil || tc.ClientCAs == nil {
 		t.Fatalf("relative paths: %v", err)
 	}

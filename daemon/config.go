@@ -9,6 +9,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/evm"
 	"github.com/triad-custody/triad/custody/settle"
@@ -17,13 +18,14 @@ import (
 
 // Config is one node's configuration file, assembled from each package's
 // own section (configs/sample.yaml documents every key): the MPC daemon's
-// (node.Config: party, peers, API, sessions, pre-params, HSM, log), this
-// party's custody policy, and the chains it settles on (settle: bitcoin,
+// (node.Config: party, peers, libp2p, sessions, pre-params, HSM, log), the
+// HTTP API's (api.Config), this party's custody policy, and the chains it settles on (settle: bitcoin,
 // evm). Environment variables TRIAD_<SECTION>_<KEY> override it, e.g.
 // TRIAD_API_LISTEN or TRIAD_SESSIONS_SIGN_TIMEOUT. Secrets are never in
 // it: only the names of environment variables or files holding them.
 type Config struct {
 	node.Config `mapstructure:",squash"`
+	API         api.Config           `mapstructure:"api"`
 	Policy      custody.Policy       `mapstructure:"policy"`
 	Bitcoin     settle.BitcoinConfig `mapstructure:"bitcoin"`
 	EVM         settle.EVMConfig     `mapstructure:"evm"`
@@ -111,9 +113,13 @@ func setDefaults(v *viper.Viper) {
 }
 
 // Validate checks every key and names the first bad one: the node's
-// sections, then the policy against this node's party, then the chains.
+// sections, the API's, then the policy against this node's party, then
+// the chains.
 func (c *Config) Validate() error {
 	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if err := c.API.Validate(c.Resolve); err != nil {
 		return err
 	}
 	if string(c.Policy.Party) != c.Party {

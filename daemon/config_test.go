@@ -9,6 +9,7 @@ import (
 
 	"time"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/node"
 )
 
@@ -67,7 +68,7 @@ func TestUnknownEnvOverrideRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.API.Credentials = append(cfg.API.Credentials, node.Credential{Name: "alice", Role: "operator", TokenEnv: "TRIAD_ALICE_TOKEN"})
+	cfg.API.Credentials = append(cfg.API.Credentials, api.Credential{Name: "alice", Role: "operator", TokenEnv: "TRIAD_ALICE_TOKEN"})
 	cfg.Bitcoin.RPCPassEnv = "TRIAD_BTC_RPC_PASS"
 	env := []string{"TRIAD_ALICE_TOKEN=x", "TRIAD_BTC_RPC_PASS=y", "HOME=/root"}
 	if err := checkEnv(cfg, env); err != nil {

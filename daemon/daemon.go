@@ -101,12 +101,12 @@ func Run(ctx context.Context, cfg *Config, o Options) error {
 		runAttester(ctx, attester, rt, cfg.Policy.SnapshotEvery(), log)
 	}
 	opts := api.Options{Custody: svc, Holdings: attester, HoldingsView: view, Credit: book,
-		Policy: cfg.Policy, BitcoinNetwork: cfg.Bitcoin.Network}
+		Policy: cfg.Policy, BitcoinNetwork: cfg.Bitcoin.Network, Config: cfg.API}
 	if view != nil {
 		rec := startReconciler(ctx, cfg, view, rt, svc, log)
 		opts.Reconciler, opts.Collectors = rec, rec.Collectors()
 	}
-	return serveAPI(ctx, o.Out, &cfg.Config, rt, opts, tlsCfg, log)
+	return serveAPI(ctx, o.Out, cfg, rt, opts, tlsCfg, log)
 }
 
 // openSealer opens the HSM and unseals the node's identity before

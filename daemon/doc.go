@@ -3,8 +3,8 @@
 // which starts everything in the order it is needed and serves the API.
 //
 // The configuration file (configs/sample.yaml documents every key) is
-// Config: node.Config (party, peers, libp2p, API listener, sessions,
-// pre-params, HSM, log), custody.Policy (policy), settle.BitcoinConfig
+// Config: node.Config (party, peers, libp2p, sessions, pre-params, HSM,
+// log), api.Config (api), custody.Policy (policy), settle.BitcoinConfig
 // (bitcoin) and settle.EVMConfig (evm). LoadConfig reads it strictly:
 // unknown keys and TRIAD_ variables that are no key (configenv.go) are
 // errors that name the key; ConfigSchemaKeys lists what it accepts.

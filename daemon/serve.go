@@ -18,7 +18,7 @@ import (
 // serveAPI serves the node's HTTP API (over TLS when tlsCfg is set) until
 // ctx ends, after writing its address to the data dir and printing the
 // node's addresses to out.
-func serveAPI(ctx context.Context, out io.Writer, cfg *node.Config, rt *node.Runtime, opts api.Options, tlsCfg *tls.Config, log *slog.Logger) error {
+func serveAPI(ctx context.Context, out io.Writer, cfg *Config, rt *node.Runtime, opts api.Options, tlsCfg *tls.Config, log *slog.Logger) error {
 	srv, err := api.New(rt, opts)
 	if err != nil {
 		return CallerError{Err: err}

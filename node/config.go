@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,8 +14,8 @@ import (
 )
 
 // Config is the MPC daemon's part of a node's configuration file: its
-// party, data dir, libp2p host and pinned peers, API listener, session
-// deadlines, pre-params pool, HSM and log level. The file as a whole
+// party, data dir, libp2p host and pinned peers, session deadlines,
+// pre-params pool, HSM and log level. The file as a whole
 // (with custody's policy and the chain sections) is daemon.Config, which
 // loads it (configs/sample.yaml documents every key). Secrets are never
 // in it: only the names of environment variables or files holding them.
@@ -26,7 +25,6 @@ type Config struct {
 	Parties   []string        `mapstructure:"parties"`
 	P2P       P2PConfig       `mapstructure:"p2p"`
 	Peers     []PeerConfig    `mapstructure:"peers"`
-	API       APIConfig       `mapstructure:"api"`
 	Sessions  SessionsConfig  `mapstructure:"sessions"`
 	PreParams PreParamsConfig `mapstructure:"preparams"`
 	HSM       hsm.Config      `mapstructure:"hsm"`
@@ -50,44 +48,6 @@ type PeerConfig struct {
 	PeerID     string   `mapstructure:"peer_id"`
 	PeerIDFile string   `mapstructure:"peer_id_file"`
 	Addrs      []string `mapstructure:"addrs"`
-}
-
-// APIConfig configures the HTTP API.
-type APIConfig struct {
-	Listen string `mapstructure:"listen"`
-	// Credentials: every caller has its own token and role.
-	Credentials  []Credential `mapstructure:"credentials"`
-	MaxBodyBytes int64        `mapstructure:"max_body_bytes"`
-	// TLS serves the API over HTTPS, optionally with client certificates.
-	TLS APITLSConfig `mapstructure:"tls"`
-}
-
-// APITLSConfig serves the API over TLS. Paths resolve against the config
-// file's directory. A node whose api.listen is not a loopback address
-// refuses to start without TLS unless InsecurePlaintext is set.
-type APITLSConfig struct {
-	// CertFile is the server's PEM certificate chain (leaf first) and
-	// KeyFile its PEM private key (not accessible to other users).
-	CertFile string `mapstructure:"cert_file"`
-	KeyFile  string `mapstructure:"key_file"`
-	// ClientCAFile, when set, turns on mutual TLS: every client must
-	// present a certificate signed by one of these PEM CA certificates.
-	ClientCAFile string `mapstructure:"client_ca_file"`
-	// InsecurePlaintext allows plain HTTP on a non-loopback api.listen,
-	// for a node behind a TLS-terminating proxy on a trusted network.
-	InsecurePlaintext bool `mapstructure:"insecure_plaintext"`
-}
-
-// Enabled reports whether the API is served over TLS.
-func (t APITLSConfig) Enabled() bool { return t.CertFile != "" }
-
-// Credential is one API caller. The token is read from TokenEnv or
-// TokenFile; only its hash is kept in memory.
-type Credential struct {
-	Name      string `mapstructure:"name"`
-	Role      string `mapstructure:"role"` // admin | operator | margin-engine | auditor
-	TokenEnv  string `mapstructure:"token_env"`
-	TokenFile string `mapstructure:"token_file"`
 }
 
 // SessionsConfig sets session deadlines.
@@ -137,8 +97,7 @@ func (c *Config) Resolve(p string) string {
 
 // Validate checks every key and names the first bad one.
 func (c *Config) Validate() error {
-	for _, check := range []func() error{c.validateIdentity, c.validatePeers, c.validateAPI, c.validateAPITLS,
-		c.validateLimits, c.HSM.Validate, c.validateLog} {
+	for _, check := range []func() error{c.validateIdentity, c.validatePeers, c.validateLimits, c.HSM.Validate, c.validateLog} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -202,26 +161,6 @@ func (p PeerConfig) validate(key string) error {
 	return nil
 }
 
-// validateAPI checks api.credentials and api.max_body_bytes.
-func (c *Config) validateAPI() error {
-	for i, cr := range c.API.Credentials {
-		key := fmt.Sprintf("api.credentials[%d]", i)
-		if !validName(cr.Name) {
-			return cfgErr(key+".name", "required")
-		}
-		if !contains(Roles, cr.Role) {
-			return cfgErr(key+".role", "%q is not one of %v", cr.Role, Roles)
-		}
-		if (cr.TokenEnv == "") == (cr.TokenFile == "") {
-			return cfgErr(key+".token_env", "set exactly one of token_env and token_file")
-		}
-	}
-	if c.API.MaxBodyBytes <= 0 || c.API.MaxBodyBytes > 16<<20 {
-		return cfgErr("api.max_body_bytes", "must be in 1..16777216")
-	}
-	return nil
-}
-
 // validateLimits checks sessions and preparams.
 func (c *Config) validateLimits() error {
 	if c.Sessions.SignTimeout < time.Second || c.Sessions.SignTimeout > 10*time.Minute {
@@ -247,58 +186,6 @@ func (c *Config) validateLog() error {
 	}
 	return cfgErr("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 }
-
-// validateAPITLS checks api.tls and refuses plain HTTP off loopback.
-func (c *Config) validateAPITLS() error {
-	t := c.API.TLS
-	switch {
-	case t.CertFile != "" && t.KeyFile == "":
-		return cfgErr("api.tls.key_file", "required with api.tls.cert_file")
-	case t.KeyFile != "" && t.CertFile == "":
-		return cfgErr("api.tls.cert_file", "required with api.tls.key_file")
-	case t.ClientCAFile != "" && t.CertFile == "":
-		return cfgErr("api.tls.client_ca_file", "needs api.tls.cert_file and api.tls.key_file (client certificates are checked on top of TLS)")
-	case t.InsecurePlaintext && t.Enabled():
-		return cfgErr("api.tls.insecure_plaintext", "contradicts api.tls.cert_file: set one or the other")
-	}
-	for _, f := range []struct{ key, path string }{
-		{"api.tls.cert_file", t.CertFile}, {"api.tls.key_file", t.KeyFile}, {"api.tls.client_ca_file", t.ClientCAFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		st, err := os.Stat(c.Resolve(f.path))
-		if err != nil {
-			return cfgErr(f.key, "%v", err)
-		}
-		if st.IsDir() {
-			return cfgErr(f.key, "%s is a directory", c.Resolve(f.path))
-		}
-	}
-	host, _, err := net.SplitHostPort(c.API.Listen)
-	if err != nil {
-		return cfgErr("api.listen", "%q is not host:port: %v", c.API.Listen, err)
-	}
-	if !t.Enabled() && !t.InsecurePlaintext && !isLoopback(host) {
-		return cfgErr("api.listen", "%q is not a loopback address and the API would serve bearer tokens in plain HTTP: "+
-			"set api.tls.cert_file and api.tls.key_file (and api.tls.client_ca_file for client certificates), "+
-			"or api.tls.insecure_plaintext: true behind your own TLS proxy", c.API.Listen)
-	}
-	return nil
-}
-
-// isLoopback: "localhost", 127.0.0.0/8 or ::1. An empty host (every
-// interface) and other names are not.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// Roles of API callers.
-var Roles = []string{"admin", "operator", "margin-engine", "auditor"}
 
 // PinnedPeers resolves the peers section (reading peer_id_file where set).
 func (c *Config) PinnedPeers() ([]Peer, error) {

@@ -10,7 +10,6 @@ import (
 	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node"
 )
 
 // Issue 10, item 8 (../shared/SECURITY.md scenario 21): the CLI exits 1, not 2, for the
@@ -24,8 +23,8 @@ func TestAdminMistakesExitOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := c.Members[custody.Custodian]
-	m.Runtime.Cfg.API.Credentials = []node.Credential{{Name: "admin-1", Role: "admin", TokenFile: tok}}
-	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc})
+	creds := []api.Credential{{Name: "admin-1", Role: "admin", TokenFile: tok}}
+	srv, err := api.New(m.Runtime, api.Options{Config: api.Config{Credentials: creds}, Custody: m.Svc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/api"
+	"github.com/triad-custody/triad/daemon"
 	"github.com/triad-custody/triad/internal/certtest"
 	"github.com/triad-custody/triad/node"
 )
@@ -156,7 +157,7 @@ func TestClientTLS(t *testing.T) {
 	// The server's TLS comes from the same config, through api.ServerTLS.
 	dir := t.TempDir()
 	cfgPath := tlsNodeConfig(t, dir, mtls, "127.0.0.1:1") // api.addr rewritten below
-	cfg, err := loadNodeConfig(cfgPath)
+	cfg, err := daemon.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}

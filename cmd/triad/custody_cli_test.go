@@ -16,7 +16,6 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node"
 )
 
 // runCLI runs one command with separate stdout and stderr.
@@ -44,10 +43,11 @@ func serveCustody(t *testing.T, c *st.Cluster, file func(name, content string) s
 	addr := map[custody.Party]string{}
 	for _, p := range custody.Parties {
 		m := c.Members[p]
+		var creds []api.Credential
 		for _, r := range roles {
-			m.Runtime.Cfg.API.Credentials = append(m.Runtime.Cfg.API.Credentials, node.Credential{Name: r + "-1", Role: r, TokenFile: tok[r]})
+			creds = append(creds, api.Credential{Name: r + "-1", Role: r, TokenFile: tok[r]})
 		}
-		srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc})
+		srv, err := api.New(m.Runtime, api.Options{Config: api.Config{Credentials: creds}, Custody: m.Svc})
 		if err != nil {
 			t.Fatal(err)
 		}

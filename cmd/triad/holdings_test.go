@@ -15,7 +15,6 @@ import (
 	"github.com/triad-custody/triad/custody/holdings"
 	"github.com/triad-custody/triad/custody/holdings/holdingstest"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/nodetest"
 )
 
@@ -34,14 +33,15 @@ func TestHoldingsCommands(t *testing.T) {
 	addr := map[custody.Party]string{}
 	for _, p := range custody.Parties {
 		m := c.Members[p]
+		var creds []api.Credential
 		for r, f := range tok {
-			m.Runtime.Cfg.API.Credentials = append(m.Runtime.Cfg.API.Credentials, node.Credential{Name: r + "-1", Role: r, TokenFile: f})
+			creds = append(creds, api.Credential{Name: r + "-1", Role: r, TokenFile: f})
 		}
 		view := holdingstest.View(chains[p])
 		rec := &holdings.Reconciler{Party: string(p), View: view, Net: m.Node, Audit: m.Svc.Store().Audit(), Now: m.Clock.Now,
 			Incidents: m.Node, Log: slog.New(slog.DiscardHandler)}
 		rec.Start()
-		o := api.Options{Custody: m.Svc, HoldingsView: &view, Reconciler: rec}
+		o := api.Options{Config: api.Config{Credentials: creds}, Custody: m.Svc, HoldingsView: &view, Reconciler: rec}
 		if p == custody.Custodian {
 			o.Holdings = holdingstest.Attester(c, chains)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/triad-custody/triad/daemon"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node"
 )
@@ -31,10 +32,11 @@ Example:
 The local sealer's passphrase must be at least 12 bytes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadNodeConfig(configPath)
+			dc, err := daemon.LoadConfig(configPath)
 			if err != nil {
 				return userError{Err: err}
 			}
+			cfg := &dc.Config
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			s, err := openHSM(ctx, cfg)
@@ -48,7 +50,7 @@ The local sealer's passphrase must be at least 12 bytes.`,
 			} else if err != nil {
 				return err
 			}
-			for _, cr := range cfg.API.Credentials {
+			for _, cr := range dc.API.Credentials {
 				if cr.TokenFile == "" {
 					continue
 				}

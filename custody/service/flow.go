@@ -11,7 +11,7 @@ import (
 	"github.com/triad-custody/triad/custody/store"
 )
 
-// API roles (node.Roles).
+// API roles (api.Roles).
 const (
 	RoleAdmin        = "admin"
 	RoleOperator     = "operator"

@@ -11,7 +11,6 @@ import (
 
 	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/daemon"
-	"github.com/triad-custody/triad/node"
 )
 
 // AddrFile is where `node run` writes the API's address in the data dir.
@@ -120,7 +119,7 @@ func Dialable(addr string) string {
 // tlsConfig is the client's TLS configuration, or nil for plain HTTP: TLS
 // when the node's config has api.tls or TLSCA is given.
 func (o Options) tlsConfig(cfg *daemon.Config) (*tls.Config, error) {
-	var nodeTLS node.APITLSConfig
+	var nodeTLS api.TLSConfig
 	if cfg != nil {
 		nodeTLS = cfg.API.TLS
 	}

@@ -6,5 +6,5 @@
 // file is written as PEM into a test's temporary directory. Test-only.
 //
 //	f := certtest.New(t)
-//	cfg.API.TLS = node.APITLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey, ClientCAFile: f.CA}
+//	cfg.API.TLS = api.TLSConfig{CertFile: f.ServerCert, KeyFile: f.ServerKey, ClientCAFile: f.CA}
 package certtest

@@ -65,7 +65,6 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, seale
 	for _, p := range node.DefaultParties {
 		c := &node.Config{Party: p, DataDir: filepath.Join(dir, p), Parties: node.DefaultParties,
 			P2P:       node.P2PConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, DialTimeout: 3 * time.Second},
-			API:       node.APIConfig{Listen: "127.0.0.1:0", MaxBodyBytes: 64 << 10},
 			Sessions:  node.SessionsConfig{SignTimeout: 60 * time.Second, KeygenTimeout: 10 * time.Minute},
 			PreParams: node.PreParamsConfig{Target: 1, Concurrency: 1, Generate: true},
 			HSM:       hsm.Config{Backend: "local", Local: hsm.LocalConfig{SaltFile: SaltFile(dir, p)}},

@@ -16,7 +16,6 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/internal/apiclient"
-	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/recovery/drill"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -43,12 +42,11 @@ func newHTTPHarness(t *testing.T) harness {
 	trusted := map[string]string{}
 	for _, p := range custody.Parties {
 		m := c.Members[p]
-		var creds []node.Credential
+		var creds []api.Credential
 		for role := range tokens {
-			creds = append(creds, node.Credential{Name: role + "-1", Role: role, TokenEnv: "TOKEN_" + role})
+			creds = append(creds, api.Credential{Name: role + "-1", Role: role, TokenEnv: "TOKEN_" + role})
 		}
-		m.Runtime.Cfg.API.Credentials = creds
-		srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc, Getenv: func(k string) string { return tokens[strings.TrimPrefix(k, "TOKEN_")] }})
+		srv, err := api.New(m.Runtime, api.Options{Config: api.Config{Credentials: creds}, Custody: m.Svc, Getenv: func(k string) string { return tokens[strings.TrimPrefix(k, "TOKEN_")] }})
 		if err != nil {
 			t.Fatal(err)
 		}

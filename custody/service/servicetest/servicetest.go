@@ -219,8 +219,8 @@ func (c *Cluster) Start(p custody.Party) {
 	svc.Bind(sn, m.Keys)
 	m.Svc, m.Node = svc, n
 	cfg := &node.Config{Party: string(p), Parties: fixtures.Parties,
-		API: node.APIConfig{MaxBodyBytes: 64 << 10}, PreParams: node.PreParamsConfig{Target: 1, Concurrency: 1},
-		Sessions: node.SessionsConfig{SignTimeout: c.o.SignTimeout, KeygenTimeout: 5 * time.Minute}}
+		PreParams: node.PreParamsConfig{Target: 1, Concurrency: 1},
+		Sessions:  node.SessionsConfig{SignTimeout: c.o.SignTimeout, KeygenTimeout: 5 * time.Minute}}
 	m.Runtime = &node.Runtime{Cfg: cfg, Sealer: m.Sealer, Host: m.Host, Keys: m.Keys, Pool: m.Pool, Node: n, Log: log}
 }
 
