@@ -43,8 +43,9 @@
 //
 // The request flow (custody/service) reaches Chain through the chain
 // boundary settle.Chains: the coordinator plans (PlanCustody), every
-// signer checks and holds the nonce (AuthorizeCustody, as its plan fact
-// for custody.DecideJoin), signs the signer hash, the coordinator
+// signer checks the plan (CheckCustody, its plan fact for
+// custody.DecideJoin) and, only once the decision is to join, holds the
+// nonce (HoldCustody), signs the signer hash, the coordinator
 // finalizes (FinalizeCustody) and broadcasts, and each node counts it paid
 // at the configured depth on its own EVM node. Not yet: who may ask for a
 // replacement (a new request with the same approvals).

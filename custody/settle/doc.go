@@ -46,7 +46,8 @@
 //
 // Chains (evm.go) is the service's chain boundary over both chains: a
 // transfer of an asset of chain evm goes to the evm.Chain of its chain ID
-// (PlanCustody instead of coins, AuthorizeCustody as the partner's check,
+// (PlanCustody instead of coins, CheckCustody as the partner's check and
+// HoldCustody once it decided to sign,
 // the EIP-1559 signer hash as the digest, FinalizeCustody and broadcast,
 // tracked to the chain's depth), never into a liquidation batch; the rest
 // to the Settler. ChainsForNode builds it from the node's evm.chains.

@@ -51,8 +51,9 @@ type ResultSource interface {
 }
 
 var (
-	_ service.Coins    = (*Chains)(nil)
-	_ service.EVMPayer = (*Chains)(nil)
+	_ service.Coins      = (*Chains)(nil)
+	_ service.EVMPayer   = (*Chains)(nil)
+	_ service.PlanHolder = (*Chains)(nil)
 	// ErrNoEVMChain: the request's asset is on an EVM chain this node has no node for.
 	ErrNoEVMChain = errors.New("settle: no EVM node for the asset's chain")
 )
@@ -106,20 +107,31 @@ func (c *Chains) ChooseInputs(ctx context.Context, req custody.Request, reserved
 }
 
 // CheckInputs implements service.Coins: an EVM plan is checked on this
-// node's own EVM node and its nonce held for req here (AuthorizeCustody);
-// a refusal holds nothing. Bitcoin coins are looked up (CheckInputs).
+// node's own EVM node (CheckCustody), holding nothing: its nonce is held
+// only once this node decided to sign it (HoldPlan). Bitcoin coins are
+// looked up (CheckInputs).
 func (c *Chains) CheckInputs(ctx context.Context, req custody.Request) error {
 	ch, ok, err := c.evmOf(req)
 	switch {
 	case err != nil:
 		return err
 	case ok:
-		_, _, err := ch.AuthorizeCustody(ctx, req)
-		return err
+		return ch.CheckCustody(ctx, req)
 	case c.BTC == nil:
 		return fmt.Errorf("checking the coins of %.12s: %w: this node signs no spend", req.ID(), ErrNoChain)
 	}
 	return c.BTC.CheckInputs(ctx, req)
+}
+
+// HoldPlan implements service.PlanHolder: the nonce of req's EVM plan,
+// held for req in this node's store once it decided to sign the plan
+// (HoldCustody). A request not paid on an EVM chain holds nothing here.
+func (c *Chains) HoldPlan(req custody.Request) error {
+	ch, ok, err := c.evmOf(req)
+	if err != nil || !ok {
+		return err
+	}
+	return ch.HoldCustody(req)
 }
 
 // Digester: an EVM transfer signs its EIP-1559 signer hash, rebuilt here
