@@ -37,6 +37,9 @@ func (f lazyNonces) NonceHolder(c uint64, a [20]byte, n uint64) (string, bool, e
 func (f lazyNonces) NonceHeldBy(c uint64, a [20]byte, id string) (uint64, bool, error) {
 	return f().NonceHeldBy(c, a, id)
 }
+func (f lazyNonces) ReplaceNonce(c uint64, a [20]byte, n uint64, old, id string) error {
+	return f().ReplaceNonce(c, a, n, old, id)
+}
 func (f lazyNonces) NextNonce(c uint64, a [20]byte, from uint64) (uint64, uint64, error) {
 	return f().NextNonce(c, a, from)
 }

@@ -63,6 +63,38 @@ func (s *Store) HoldNonce(chainID uint64, account [20]byte, nonce uint64, id str
 	})
 }
 
+// ReplaceNonce hands nonce of account on chain chainID, held by request
+// old whose transaction is stuck, to request id, the replacement at the
+// same nonce: refused (ErrNonceHeld) unless old (open or paid) or id holds
+// it, while id holds another nonce, or once id has ended. id must be
+// stored here. old keeps its own record of the nonce it used.
+func (s *Store) ReplaceNonce(chainID uint64, account [20]byte, nonce uint64, old, id string) error {
+	k := nonceKey(chainID, account, nonce)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		e, err := getEntry(tx, id)
+		if err != nil {
+			return err
+		}
+		if e.Progress.Record.Status.Terminal() {
+			return fmt.Errorf("replacing at nonce %d for %.12s: %w: request is %s", nonce, id, ErrNonceHeld, e.Progress.Record.Status)
+		}
+		if prev := tx.Bucket(bucketNonceOf).Get([]byte(id)); prev != nil && !bytes.Equal(prev, k) {
+			return fmt.Errorf("replacing at nonce %d for %.12s: %w: it holds nonce %d", nonce, id, ErrNonceHeld, binary.BigEndian.Uint64(prev[28:]))
+		}
+		by, err := liveHolder(tx, k)
+		if err != nil {
+			return err
+		}
+		if by == "" || by != id && by != old {
+			return fmt.Errorf("replacing at nonce %d for %.12s: %w: held by %q, not by %.12s", nonce, id, ErrNonceHeld, by, old)
+		}
+		if err := tx.Bucket(bucketNonceHolds).Put(k, []byte(id)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketNonceOf).Put([]byte(id), k)
+	})
+}
+
 // liveHolder is the request holding key k, "" when none or when the one
 // recorded ended unpaid (its hold is then dropped from the index).
 func liveHolder(tx *bolt.Tx, k []byte) (string, error) {
