@@ -53,6 +53,10 @@ type Request struct {
 	Evidence       *MarginCall `json:"evidence,omitempty"` // liquidation only
 	Inputs         []Input     `json:"inputs,omitempty"`   // the plan: coins the nodes chose (inputs.go); not part of the ID
 	EVM            *EVMPlan    `json:"evm,omitempty"`      // the plan on an EVM chain (evmplan.go); not part of the ID
+	// Replaces is the ID of a request whose signed EVM transaction is
+	// stuck: this request pays the same transfer at the same nonce with
+	// higher fees (custody/evm: CheckReplacement). Part of the ID.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Base returns r without its plan: what the caller asked and every node
@@ -150,13 +154,19 @@ func (r Request) validate() error {
 }
 
 func (r Request) validateCanary() error {
-	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.FeeRate != 0 || r.Evidence != nil || len(r.Inputs) != 0 || r.EVM != nil {
+	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.FeeRate != 0 || r.Evidence != nil || len(r.Inputs) != 0 || r.EVM != nil || r.Replaces != "" {
 		return malformed("kind", "canary carries only key_id, digest and reason")
 	}
 	if b, err := hex.DecodeString(r.Digest); err != nil || len(b) != sha256.Size || strings.ToLower(r.Digest) != r.Digest {
 		return malformed("digest", "must be 64 lower-case hex characters")
 	}
 	return nil
+}
+
+// isRequestID reports whether s has the form of a request ID.
+func isRequestID(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size && strings.ToLower(s) == s
 }
 
 func (r Request) validateTransfer() error {
@@ -190,6 +200,9 @@ func (r Request) validateTransfer() error {
 		if strings.TrimSpace(r.Reason) == "" {
 			return malformed("reason", "emergency_unfreeze needs a reason")
 		}
+	}
+	if r.Replaces != "" && !isRequestID(r.Replaces) {
+		return malformed("replaces", "must be a request ID (64 lower-case hex characters)")
 	}
 	if r.Kind != KindLiquidation && r.Evidence != nil {
 		return malformed("evidence", "only liquidation carries evidence")

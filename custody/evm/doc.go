@@ -58,10 +58,13 @@
 // custody.DecideJoin) and, only once the decision is to join, holds the
 // nonce (HoldCustody), signs the signer hash, the coordinator
 // finalizes (FinalizeCustody) and broadcasts, and each node counts it paid
-// at the configured depth on its own EVM node. Not yet: a custody request
-// that asks for a replacement (referring to the stuck request, with its
-// approvals) through the service, and marking the other request replaced
-// once one of the two confirms.
+// at the configured depth on its own EVM node. A custody request that
+// names a stuck one (custody.Request.Replaces) and is approved like any
+// other is planned, checked and held as its replacement (settle: the
+// stuck plan is the one this node saw signed); once one of the two is
+// mined, each node's tracker marks the other replaced (Replaced) in its
+// settlement record. The stuck request itself stays signed: no status
+// "replaced" yet.
 //
 // Package gethtest runs a geth --dev chain for the tests (installed by
 // scripts/install-geth.sh) and deploys the test token, whose Solidity

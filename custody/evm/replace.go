@@ -2,7 +2,10 @@ package evm
 
 import (
 	"context"
+	"fmt"
 	"math/big"
+
+	"github.com/triad-custody/triad/custody"
 )
 
 // ReplaceBumpPct is how much a replacement must raise both fee caps of
@@ -115,4 +118,83 @@ func (c *Chain) sameTransfer(req Request, stuck Stuck) error {
 	// The stuck plan must be the stuck request's own transfer, so the
 	// replacement moves what was signed, to whom it was signed.
 	return oldIn.matches(old, stuck.Plan)
+}
+
+// StuckOf is the stuck side of a replacement from the stuck custody
+// request r with the EVM plan its signature covers (this node's own
+// record of it), rebuilt here (PlanOf).
+func (c *Chain) StuckOf(r custody.Request) (Stuck, error) {
+	req, p, err := c.PlanOf(r)
+	if err != nil {
+		return Stuck{}, err
+	}
+	return Stuck{Request: req, Plan: p}, nil
+}
+
+// PlanReplacementCustody is PlanReplacement for a typed custody request r
+// (r.Replaces names the stuck request): r carrying its EVM plan.
+func (c *Chain) PlanReplacementCustody(ctx context.Context, r custody.Request, stuck Stuck) (custody.Request, error) {
+	req, err := c.RequestOf(r)
+	if err != nil {
+		return r, err
+	}
+	p, err := c.PlanReplacement(ctx, req, stuck)
+	if err != nil {
+		return r, err
+	}
+	return r.WithEVMPlan(p.Choices()), nil
+}
+
+// CheckReplacementCustody is CheckReplacement for r with its EVM plan,
+// holding nothing.
+func (c *Chain) CheckReplacementCustody(ctx context.Context, r custody.Request, stuck Stuck) error {
+	req, p, err := c.PlanOf(r)
+	if err != nil {
+		return err
+	}
+	return c.CheckReplacement(ctx, req, p, stuck)
+}
+
+// HoldReplacementCustody hands the nonce of r's plan from the request r
+// replaces (r.Replaces) to r, once this node decided to sign r after
+// CheckReplacementCustody (Nonces.Replace: refused unless the replaced
+// request holds exactly that nonce). It reads only this node's store.
+func (c *Chain) HoldReplacementCustody(r custody.Request) error {
+	req, p, err := c.PlanOf(r)
+	if err != nil {
+		return err
+	}
+	if r.Replaces == "" {
+		return refuse(ReasonReplace, "request %.12s replaces nothing", req.ID)
+	}
+	return c.Nonces.Replace(p.From, p.Nonce, r.Replaces, req.ID)
+}
+
+// Replaced reports, for a custody request r whose transaction this node's
+// EVM node has not mined, whether its nonce is used on chain all the same:
+// by a replacement (the request now holding the nonce here: by), or, for
+// a replacement, by the stuck transaction it was to replace. Whichever of
+// the two confirms, the other is so marked.
+func (c *Chain) Replaced(ctx context.Context, r custody.Request) (replaced bool, by string, err error) {
+	_, p, err := c.PlanOf(r)
+	if err != nil {
+		return false, "", err
+	}
+	used, err := c.Node.NonceAt(ctx, p.From, nil)
+	if err != nil {
+		return false, "", fmt.Errorf("%w: nonce of %s: %w", ErrNode, p.From.Hex(), err)
+	}
+	if used <= p.Nonce {
+		return false, "", nil
+	}
+	holder, held, err := c.Nonces.Holder(p.From, p.Nonce)
+	switch {
+	case err != nil:
+		return true, "", fmt.Errorf("%w: %w", ErrNonces, err)
+	case r.Replaces != "" && (!held || holder == r.ID()):
+		return true, r.Replaces, nil // the stuck transaction was mined instead
+	case held && holder != r.ID():
+		return true, holder, nil
+	}
+	return true, "", nil
 }

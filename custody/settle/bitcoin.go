@@ -24,11 +24,23 @@ func (b btcSettler) Pays(req custody.Request) bool { return b.s.Pays(req) }
 
 // Plan implements ChainSettler: the coins that pay req (ChooseInputs).
 func (b btcSettler) Plan(ctx context.Context, req custody.Request, held func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+	if req.Replaces != "" {
+		return req, errReplaceBTC(req)
+	}
 	return b.s.ChooseInputs(ctx, req, held)
+}
+
+// errReplaceBTC: a replacement request replaces a stuck EVM transaction
+// only; a Bitcoin transfer is never signed as one.
+func errReplaceBTC(req custody.Request) error {
+	return fmt.Errorf("%.12s: %w: a replacement (replaces %.12s) is for a stuck EVM transaction only", req.ID(), ErrNotSettled, req.Replaces)
 }
 
 // Check implements ChainSettler: every coin looked up (CheckInputs).
 func (b btcSettler) Check(ctx context.Context, req custody.Request) error {
+	if req.Replaces != "" {
+		return errReplaceBTC(req)
+	}
 	return b.s.CheckInputs(ctx, req)
 }
 

@@ -44,7 +44,31 @@ func (e evmSettler) Plan(ctx context.Context, req custody.Request, _ func([]cust
 	if err != nil {
 		return req, err
 	}
+	if req.Replaces != "" {
+		stuck, err := e.stuck(ch, req)
+		if err != nil {
+			return req, err
+		}
+		return ch.PlanReplacementCustody(ctx, req, stuck)
+	}
 	return ch.PlanCustody(ctx, req)
+}
+
+// stuck is the request req replaces, with the EVM plan of the complete
+// signature this node holds for it: only a transaction this node saw
+// signed can be replaced.
+func (e evmSettler) stuck(ch *evm.Chain, req custody.Request) (evm.Stuck, error) {
+	if e.c.Results == nil {
+		return evm.Stuck{}, fmt.Errorf("replacing for %.12s: %w: the service's results", req.ID(), ErrUnbound)
+	}
+	v, err := e.c.Results.Get(req.Replaces)
+	if err != nil {
+		return evm.Stuck{}, fmt.Errorf("replacing %.12s: %w", req.Replaces, err)
+	}
+	if v.Result == nil || !v.Result.Complete || v.Result.EVM == nil {
+		return evm.Stuck{}, fmt.Errorf("replacing %.12s: %w: no signed EVM transaction of it here", req.Replaces, ErrNotSettled)
+	}
+	return ch.StuckOf(v.Request.Base().WithEVMPlan(v.Result.EVM))
 }
 
 // Check implements ChainSettler: CheckCustody, holding nothing.
@@ -52,6 +76,13 @@ func (e evmSettler) Check(ctx context.Context, req custody.Request) error {
 	ch, err := e.chain(req)
 	if err != nil {
 		return err
+	}
+	if req.Replaces != "" {
+		stuck, err := e.stuck(ch, req)
+		if err != nil {
+			return err
+		}
+		return ch.CheckReplacementCustody(ctx, req, stuck)
 	}
 	return ch.CheckCustody(ctx, req)
 }
@@ -62,6 +93,9 @@ func (e evmSettler) Hold(req custody.Request) error {
 	ch, err := e.chain(req)
 	if err != nil {
 		return err
+	}
+	if req.Replaces != "" {
+		return ch.HoldReplacementCustody(req) // checked against the stuck plan before (Check)
 	}
 	return ch.HoldCustody(req)
 }
@@ -192,6 +226,12 @@ func (c *Chains) trackEVM(ctx context.Context, ch *evm.Chain, req custody.Reques
 		return rec, nil
 	}
 	rec.Confirmations = int64(depth)
+	if depth == 0 {
+		if replaced, by, err := ch.Replaced(ctx, req); err == nil && replaced {
+			rec.Error = fmt.Sprintf("replaced: its nonce is used by another transaction (request %.12s)", by)
+			return rec, nil
+		}
+	}
 	if want := ch.Policy.Confirmations; depth < want {
 		rec.Error = fmt.Sprintf("%d of %d confirmations on this node's EVM node", depth, want)
 	}
