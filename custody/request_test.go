@@ -130,3 +130,40 @@ func TestParseChildPath(t *testing.T) {
 		}
 	}
 }
+
+// A replacement names the request it replaces by its ID (issue 12): that
+// makes it another request, and a malformed reference, or one on a canary
+// request, is refused (SECURITY.md scenario 8: every node validates).
+func TestValidateReplaces(t *testing.T) {
+	stuck := sampleRelease()
+	r := sampleRelease()
+	r.IdempotencyKey, r.Replaces = "idem-2", stuck.ID()
+	if err := r.Validate(); err != nil {
+		t.Fatalf("a replacement: %v", err)
+	}
+	plain := r
+	plain.Replaces = ""
+	if plain.ID() == r.ID() {
+		t.Fatal("replaces is not part of the ID")
+	}
+	for name, ref := range map[string]string{
+		"short":      stuck.ID()[:63],
+		"upper case": strings.ToUpper(stuck.ID()),
+		"not hex":    strings.Repeat("zz", 32),
+	} {
+		bad := r
+		bad.Replaces = ref
+		if err := bad.Validate(); !errors.Is(err, custody.ErrMalformed) {
+			t.Errorf("%s: %v, want %v", name, err, custody.ErrMalformed)
+		}
+	}
+	canary := custody.Request{Kind: custody.KindCanary, IdempotencyKey: "c", Requester: custody.Requester{Party: custody.Custodian, Caller: "ops"},
+		KeyID: "canary-1", Digest: strings.Repeat("ab", 32), CreatedAt: epoch, Replaces: stuck.ID()}
+	if err := canary.Validate(); !errors.Is(err, custody.ErrMalformed) {
+		t.Errorf("a canary replacing: %v", err)
+	}
+	canary.Replaces = ""
+	if err := canary.Validate(); err != nil {
+		t.Errorf("the canary itself: %v", err)
+	}
+}
