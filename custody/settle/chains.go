@@ -32,7 +32,8 @@ type ChainSettler interface {
 	// Hold holds what the plan uses apart from coins (an EVM nonce) once
 	// this node decided to sign it; coins are reserved by the service's
 	// store. The service calls it under its lock: it reads only the
-	// node's store, never the service or a chain node.
+	// node's own stores (custody store, key store for the account's
+	// address), never the service or a chain node.
 	Hold(req custody.Request) error
 	// Digests are what the threshold key signs, rebuilt here from req
 	// and its plan: one per Bitcoin input, one EVM signer hash.
