@@ -97,6 +97,15 @@ func (n *NoncesLater) NonceHeldBy(chainID uint64, account [20]byte, id string) (
 	return s.NonceHeldBy(chainID, account, id)
 }
 
+// ReplaceNonce implements evm.NonceStore.
+func (n *NoncesLater) ReplaceNonce(chainID uint64, account [20]byte, nonce uint64, old, id string) error {
+	s, err := n.get()
+	if err != nil {
+		return err
+	}
+	return s.ReplaceNonce(chainID, account, nonce, old, id)
+}
+
 // NextNonce implements evm.NonceStore.
 func (n *NoncesLater) NextNonce(chainID uint64, account [20]byte, from uint64) (uint64, uint64, error) {
 	s, err := n.get()
