@@ -116,8 +116,10 @@ func (e *evaluation) checkTransfer() {
 	switch {
 	case !ok:
 		e.refusef(ReasonAsset, "asset %s is not configured", req.Asset)
-	case req.Amount > asset.MaxAmount:
-		e.refusef(ReasonAmountCap, "amount %d over the %s cap %d", req.Amount, req.Asset, asset.MaxAmount)
+	case req.Units != "" && asset.Chain != ChainEVM:
+		e.refusef(ReasonAsset, "units (an exact amount over %d) are for evm assets; %s is not one", uint64(MaxAmount), req.Asset)
+	case req.BaseUnits().Cmp(asset.Cap()) > 0:
+		e.refusef(ReasonAmountCap, "amount %s over the %s cap %s", req.BaseUnits(), req.Asset, asset.Cap())
 	}
 	if err := e.p.CheckFeeRate(req); err != nil {
 		e.refusef(ReasonMalformed, "%v", err)
@@ -170,8 +172,8 @@ func (e *evaluation) checkLiquidation() {
 	if want := e.liquidationAddress(); want == "" || req.Destination != want {
 		e.refusef(ReasonDestination, "destination is not the pre-authorised liquidation address")
 	}
-	if req.Amount > ev.Shortfall {
-		e.refusef(ReasonOverShortfall, "amount %d over shortfall %d", req.Amount, ev.Shortfall)
+	if req.BaseUnits().Cmp(u(ev.Shortfall)) > 0 {
+		e.refusef(ReasonOverShortfall, "amount %s over shortfall %d", req.BaseUnits(), ev.Shortfall)
 	}
 	if asset, ok := e.p.asset(req.Asset); ok {
 		// shortfall × price / 10^decimals must not exceed the exposure.

@@ -1,6 +1,9 @@
 package custody
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // OnEVM reports whether p's asset symbol lives on an EVM chain.
 func (p Policy) OnEVM(symbol string) bool {
@@ -46,6 +49,25 @@ type EVMPlan struct {
 	Gas                  uint64 `json:"gas"`
 	MaxFeePerGas         string `json:"max_fee_per_gas"`          // wei, decimal
 	MaxPriorityFeePerGas string `json:"max_priority_fee_per_gas"` // wei, decimal
+}
+
+// NonceAssigner is the signer of record of an EVM account's nonces for a
+// signing pair: the one party whose plan (nonce) the other signs. It is
+// derived, never configured, so every node agrees: the custodian whenever
+// it signs (every release and liquidation, and an unfreeze it joins),
+// otherwise the first of the pair in Parties order (the exchange, for an
+// emergency unfreeze without the custodian). It is the coordinator
+// SigningPair picks; a plan another party proposes is refused
+// (DecideJoin), so no two parties hand out an account's nonces for one
+// pair, and a nonce two open requests would share is refused by the party
+// the two pairs have in common (its nonce holds, custody/evm).
+func NonceAssigner(pair []Party) Party {
+	for _, p := range Parties {
+		if slices.Contains(pair, p) {
+			return p
+		}
+	}
+	return ""
 }
 
 // Bounds of an EVM plan: a gas limit no block refuses outright, and fees

@@ -109,7 +109,8 @@ type JoinDecision struct {
 // request, whose key, child path or digest is not what this node computes,
 // whose participants do not include this node; a plan that did not check
 // out on this node's chain node; a request this node's policy refuses; and
-// a second live session for the same digest with another coordinator. It
+// a second live session for the same digest with another coordinator; and
+// an EVM plan proposed by a party other than the pair's NonceAssigner. It
 // waits while the request is not stored here, while this node's operator
 // or the quorum's approvals are still missing here, and while only time
 // can lift a refusal (notice period, a requester's clock a little ahead).
@@ -138,6 +139,9 @@ func DecideJoin(p Policy, prop SignProposal, f JoinFacts) JoinDecision {
 		return refuseJoin(f.StateErr.Error(), nil)
 	}
 	own := f.OwnAttempt == d.Session.Attempt
+	if proposer := proposerOf(p.Party, d.Partner, own); prop.Request.EVM != nil && proposer != NonceAssigner(prop.Participants) {
+		return refuseJoin(fmt.Sprintf("EVM plan proposed by %s; %s assigns this pair's nonces", proposer, NonceAssigner(prop.Participants)), nil)
+	}
 	if v := decidePolicy(p, prop, f, own, &d); v != joinUnset {
 		d.Verdict = v
 		return d
@@ -150,6 +154,15 @@ func DecideJoin(p Policy, prop SignProposal, f JoinFacts) JoinDecision {
 		return refuseJoin(fmt.Sprintf("a session with %s for this request is live", f.LiveWith), nil)
 	}
 	return joinSteps(d, f.State.Record.Status, prop.Participants)
+}
+
+// proposerOf is the party that proposed the session: this node on its
+// own attempt, else its partner.
+func proposerOf(self, partner Party, own bool) Party {
+	if own {
+		return self
+	}
+	return partner
 }
 
 // CheckSignProposal is DecideJoin's first step: the proposal against the

@@ -164,3 +164,41 @@ func TestSessionName(t *testing.T) {
 		}
 	}
 }
+
+// Scenarios 8 and 27 (../shared/SECURITY.md), issue 12: one signer of
+// record assigns an EVM account's nonces for a signing pair (the
+// custodian whenever it signs, else the exchange). The custodian refuses
+// an EVM plan the exchange proposes (a nonce it did not assign), on its
+// own attempt too if it were not the assigner; the exchange joins the
+// custodian's plan; a Bitcoin plan from either is not affected.
+func TestDecideJoinEVMNonceAssigner(t *testing.T) {
+	plan := &custody.EVMPlan{ChainID: 1337, Nonce: 4, Gas: 60_000, MaxFeePerGas: "2000000000", MaxPriorityFeePerGas: "1000000000"}
+	for pair, want := range map[[2]custody.Party]custody.Party{
+		{custody.Custodian, custody.Exchange}:  custody.Custodian,
+		{custody.Exchange, custody.Custodian}:  custody.Custodian,
+		{custody.Regulator, custody.Custodian}: custody.Custodian,
+		{custody.Regulator, custody.Exchange}:  custody.Exchange,
+	} {
+		if got := custody.NonceAssigner(pair[:]); got != want {
+			t.Errorf("assigner of %v: %s, want %s", pair, got, want)
+		}
+	}
+	// The custodian's view of the exchange's proposal.
+	pol, prop, f := joinCase(t)
+	prop.Request = prop.Request.WithEVMPlan(plan)
+	prop.Session = prop.Request.ID() + "/0/a1"
+	if d := custody.DecideJoin(pol, prop, f); d.Verdict != custody.JoinRefuse || !strings.Contains(d.Reason, "assigns this pair's nonces") {
+		t.Errorf("custodian, the exchange's EVM plan: %s %q", d.Verdict, d.Reason)
+	}
+	// The exchange's view of the custodian's proposal: it joins.
+	pol.Party = custody.Exchange
+	d := custody.DecideJoin(pol, prop, f)
+	if d.Verdict != custody.JoinYes || d.Partner != custody.Custodian || !d.Reserve {
+		t.Errorf("exchange, the custodian's EVM plan: %s %q partner %s reserve %v", d.Verdict, d.Reason, d.Partner, d.Reserve)
+	}
+	// The exchange's own attempt with an EVM plan: not the assigner.
+	f.OwnAttempt = "a1"
+	if d := custody.DecideJoin(pol, prop, f); d.Verdict != custody.JoinRefuse || !strings.Contains(d.Reason, "proposed by exchange") {
+		t.Errorf("exchange's own EVM attempt: %s %q", d.Verdict, d.Reason)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 	"time"
 )
 
@@ -152,6 +153,10 @@ type Asset struct {
 	Decimals int    `mapstructure:"decimals" yaml:"decimals"`
 	// MaxAmount caps one request, in base units (0: no request may move it).
 	MaxAmount uint64 `mapstructure:"max_amount" yaml:"max_amount"`
+	// MaxUnits, for an evm asset, caps one request in base units as a
+	// decimal string, over MaxAmount (an 18-decimal token); it replaces
+	// MaxAmount when set.
+	MaxUnits string `mapstructure:"max_units" yaml:"max_units"`
 	// CollateralFactorBps is the share of market value counted as
 	// collateral: 9800 for tokenized MMF (a 2% haircut), 9500 for
 	// stablecoins, 10000 for none. 0: the default of Class (CollateralFactor).
@@ -185,6 +190,15 @@ const (
 	ChainBitcoin = "bitcoin"
 	ChainEVM     = "evm"
 )
+
+// Cap is the most one request may move of a, in base units: MaxUnits
+// when set, else MaxAmount.
+func (a Asset) Cap() *big.Int {
+	if v, ok := new(big.Int).SetString(a.MaxUnits, 10); ok && a.MaxUnits != "" {
+		return v
+	}
+	return new(big.Int).SetUint64(a.MaxAmount)
+}
 
 // CollateralFactor is the share of market value counted as collateral, in
 // basis points: CollateralFactorBps when set, else the default of Class
@@ -466,6 +480,8 @@ func (p Policy) validateAssets(bad func(key, format string, args ...any) error) 
 			return bad(key+".decimals", "must be 0..18")
 		case a.MaxAmount > MaxAmount:
 			return bad(key+".max_amount", "must be at most %d", uint64(MaxAmount))
+		case a.MaxUnits != "" && (a.Chain != ChainEVM || checkWei("", a.MaxUnits) != nil):
+			return bad(key+".max_units", "a decimal integer of base units, for an evm asset only")
 		case a.CollateralFactorBps > 10000:
 			return bad(key+".collateral_factor_bps", "must be at most 10000 (100%%)")
 		case a.Class != "" && a.Class != ClassStablecoin && a.Class != ClassMMF:

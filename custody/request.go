@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -37,22 +38,30 @@ type Requester struct {
 // change to what the caller asked (evidence included) makes a different
 // request, while the coins the nodes choose to pay it (its plan) do not.
 type Request struct {
-	Kind           Kind        `json:"kind"`
-	IdempotencyKey string      `json:"idempotency_key"`
-	Requester      Requester   `json:"requester"`
-	Account        string      `json:"account,omitempty"`    // custody account (not for canary)
-	KeyID          string      `json:"key_id"`               // custody or canary key
-	ChildPath      string      `json:"child_path,omitempty"` // non-hardened BIP32 path, e.g. "m/0/42"
-	Asset          string      `json:"asset,omitempty"`      // e.g. "BTC"
-	Destination    string      `json:"destination,omitempty"`
-	Amount         uint64      `json:"amount,omitempty"`   // base units (satoshis)
-	FeeRate        uint64      `json:"fee_rate,omitempty"` // sat/vB; Bitcoin assets only (Policy.CheckFeeRate)
-	Reason         string      `json:"reason,omitempty"`   // required for emergency_unfreeze
-	Digest         string      `json:"digest,omitempty"`   // canary only: hex SHA-256 to sign raw
-	CreatedAt      time.Time   `json:"created_at"`         // the requester's clock; never trusted for timing
-	Evidence       *MarginCall `json:"evidence,omitempty"` // liquidation only
-	Inputs         []Input     `json:"inputs,omitempty"`   // the plan: coins the nodes chose (inputs.go); not part of the ID
-	EVM            *EVMPlan    `json:"evm,omitempty"`      // the plan on an EVM chain (evmplan.go); not part of the ID
+	Kind           Kind      `json:"kind"`
+	IdempotencyKey string    `json:"idempotency_key"`
+	Requester      Requester `json:"requester"`
+	Account        string    `json:"account,omitempty"`    // custody account (not for canary)
+	KeyID          string    `json:"key_id"`               // custody or canary key
+	ChildPath      string    `json:"child_path,omitempty"` // non-hardened BIP32 path, e.g. "m/0/42"
+	Asset          string    `json:"asset,omitempty"`      // e.g. "BTC"
+	Destination    string    `json:"destination,omitempty"`
+	Amount         uint64    `json:"amount,omitempty"` // base units (satoshis), at most MaxAmount
+	// Units is the amount of an EVM asset in base units as a decimal
+	// string, exactly, for amounts over MaxAmount (an 18-decimal token);
+	// a request carries Amount or Units, not both. Part of the ID.
+	Units     string      `json:"units,omitempty"`
+	FeeRate   uint64      `json:"fee_rate,omitempty"` // sat/vB; Bitcoin assets only (Policy.CheckFeeRate)
+	Reason    string      `json:"reason,omitempty"`   // required for emergency_unfreeze
+	Digest    string      `json:"digest,omitempty"`   // canary only: hex SHA-256 to sign raw
+	CreatedAt time.Time   `json:"created_at"`         // the requester's clock; never trusted for timing
+	Evidence  *MarginCall `json:"evidence,omitempty"` // liquidation only
+	Inputs    []Input     `json:"inputs,omitempty"`   // the plan: coins the nodes chose (inputs.go); not part of the ID
+	EVM       *EVMPlan    `json:"evm,omitempty"`      // the plan on an EVM chain (evmplan.go); not part of the ID
+	// Replaces is the ID of a request whose signed EVM transaction is
+	// stuck: this request pays the same transfer at the same nonce with
+	// higher fees (custody/evm: CheckReplacement). Part of the ID.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Base returns r without its plan: what the caller asked and every node
@@ -150,13 +159,47 @@ func (r Request) validate() error {
 }
 
 func (r Request) validateCanary() error {
-	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.FeeRate != 0 || r.Evidence != nil || len(r.Inputs) != 0 || r.EVM != nil {
+	if r.Account != "" || r.Asset != "" || r.Destination != "" || r.Amount != 0 || r.Units != "" || r.FeeRate != 0 || r.Evidence != nil || len(r.Inputs) != 0 || r.EVM != nil || r.Replaces != "" {
 		return malformed("kind", "canary carries only key_id, digest and reason")
 	}
 	if b, err := hex.DecodeString(r.Digest); err != nil || len(b) != sha256.Size || strings.ToLower(r.Digest) != r.Digest {
 		return malformed("digest", "must be 64 lower-case hex characters")
 	}
 	return nil
+}
+
+// validateAmount: Amount 1..MaxAmount, or Units a positive decimal
+// integer of at most 78 digits (a uint256), not both.
+func (r Request) validateAmount() error {
+	switch {
+	case r.Units != "" && r.Amount != 0:
+		return malformed("units", "a request carries amount or units, not both")
+	case r.Units != "":
+		if err := checkWei("units", r.Units); err != nil || r.Units == "0" {
+			return malformed("units", "must be a positive decimal integer of base units, at most %d digits, without leading zeros", maxWeiDigits)
+		}
+	case r.Amount == 0 || r.Amount > MaxAmount:
+		return malformed("amount", "must be 1..%d base units (units, a decimal string, for more)", uint64(MaxAmount))
+	}
+	return nil
+}
+
+// BaseUnits is the amount r moves in base units: Units, exactly, when
+// set, else Amount.
+func (r Request) BaseUnits() *big.Int {
+	if r.Units != "" {
+		if v, ok := new(big.Int).SetString(r.Units, 10); ok {
+			return v
+		}
+		return new(big.Int) // invalid: Validate refuses it
+	}
+	return new(big.Int).SetUint64(r.Amount)
+}
+
+// isRequestID reports whether s has the form of a request ID.
+func isRequestID(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size && strings.ToLower(s) == s
 }
 
 func (r Request) validateTransfer() error {
@@ -172,8 +215,8 @@ func (r Request) validateTransfer() error {
 	if err := checkAddress("destination", r.Destination); err != nil {
 		return err
 	}
-	if r.Amount == 0 || r.Amount > MaxAmount {
-		return malformed("amount", "must be 1..%d base units", uint64(MaxAmount))
+	if err := r.validateAmount(); err != nil {
+		return err
 	}
 	// Whether the asset needs a fee rate (Bitcoin) or refuses one (an EVM
 	// chain) is the policy's to say: Policy.CheckFeeRate.
@@ -192,6 +235,9 @@ func (r Request) validateTransfer() error {
 		if strings.TrimSpace(r.Reason) == "" {
 			return malformed("reason", "emergency_unfreeze needs a reason")
 		}
+	}
+	if r.Replaces != "" && !isRequestID(r.Replaces) {
+		return malformed("replaces", "must be a request ID (64 lower-case hex characters)")
 	}
 	if r.Kind != KindLiquidation && r.Evidence != nil {
 		return malformed("evidence", "only liquidation carries evidence")

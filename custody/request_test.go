@@ -130,3 +130,101 @@ func TestParseChildPath(t *testing.T) {
 		}
 	}
 }
+
+// A replacement names the request it replaces by its ID (issue 12): that
+// makes it another request, and a malformed reference, or one on a canary
+// request, is refused (SECURITY.md scenario 8: every node validates).
+func TestValidateReplaces(t *testing.T) {
+	stuck := sampleRelease()
+	r := sampleRelease()
+	r.IdempotencyKey, r.Replaces = "idem-2", stuck.ID()
+	if err := r.Validate(); err != nil {
+		t.Fatalf("a replacement: %v", err)
+	}
+	plain := r
+	plain.Replaces = ""
+	if plain.ID() == r.ID() {
+		t.Fatal("replaces is not part of the ID")
+	}
+	for name, ref := range map[string]string{
+		"short":      stuck.ID()[:63],
+		"upper case": strings.ToUpper(stuck.ID()),
+		"not hex":    strings.Repeat("zz", 32),
+	} {
+		bad := r
+		bad.Replaces = ref
+		if err := bad.Validate(); !errors.Is(err, custody.ErrMalformed) {
+			t.Errorf("%s: %v, want %v", name, err, custody.ErrMalformed)
+		}
+	}
+	canary := custody.Request{Kind: custody.KindCanary, IdempotencyKey: "c", Requester: custody.Requester{Party: custody.Custodian, Caller: "ops"},
+		KeyID: "canary-1", Digest: strings.Repeat("ab", 32), CreatedAt: epoch, Replaces: stuck.ID()}
+	if err := canary.Validate(); !errors.Is(err, custody.ErrMalformed) {
+		t.Errorf("a canary replacing: %v", err)
+	}
+	canary.Replaces = ""
+	if err := canary.Validate(); err != nil {
+		t.Errorf("the canary itself: %v", err)
+	}
+}
+
+// An EVM asset's amount over MaxAmount travels exactly as units (issue
+// 12): one of amount or units, a positive decimal integer of at most 78
+// digits; capped by the asset's max_units; Bitcoin keeps its 2^53−1 limit
+// (SECURITY.md scenario 8: every node checks the amount itself).
+func TestUnits(t *testing.T) {
+	const million = "1000000000000000000000000" // 10^24
+	r := sampleRelease()
+	r.Asset, r.Amount, r.Units = "TFND", 0, million
+	if err := r.Validate(); err != nil {
+		t.Fatalf("10^24 units: %v", err)
+	}
+	if r.BaseUnits().String() != million {
+		t.Fatalf("base units %s", r.BaseUnits())
+	}
+	plain := r
+	plain.Units, plain.Amount = "", 1
+	if plain.ID() == r.ID() {
+		t.Fatal("units are not part of the ID")
+	}
+	for name, mod := range map[string]func(*custody.Request){
+		"both":           func(r *custody.Request) { r.Amount = 1 },
+		"zero":           func(r *custody.Request) { r.Units = "0" },
+		"leading zero":   func(r *custody.Request) { r.Units = "0" + million },
+		"negative":       func(r *custody.Request) { r.Units = "-" + million },
+		"79 digits":      func(r *custody.Request) { r.Units = "1" + strings.Repeat("0", 78) },
+		"not a number":   func(r *custody.Request) { r.Units = "1e24" },
+		"amount too big": func(r *custody.Request) { r.Units, r.Amount = "", custody.MaxAmount+1 },
+	} {
+		bad := r
+		mod(&bad)
+		if err := bad.Validate(); !errors.Is(err, custody.ErrMalformed) {
+			t.Errorf("%s: %v, want %v", name, err, custody.ErrMalformed)
+		}
+	}
+	p := loadPolicy(t)
+	p.Assets = append(p.Assets, custody.Asset{Symbol: "TFND", Decimals: 18, MaxUnits: million, Class: custody.ClassMMF,
+		Chain: custody.ChainEVM, ChainID: 1337, Contract: "0x00000000000000000000000000000000000f00d0"})
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if d := custody.Evaluate(p, custody.State{}, r, epoch); d.Has(custody.ReasonAmountCap) || d.Has(custody.ReasonAsset) {
+		t.Fatalf("10^24 under a cap of 10^24: %v", d)
+	}
+	over := r
+	over.Units = "1000000000000000000000001"
+	if d := custody.Evaluate(p, custody.State{}, over, epoch); !d.Has(custody.ReasonAmountCap) {
+		t.Errorf("over max_units: %v", d)
+	}
+	btc := r
+	btc.Asset = "BTC"
+	if d := custody.Evaluate(p, custody.State{}, btc, epoch); !d.Has(custody.ReasonAsset) {
+		t.Errorf("units of bitcoin: %v", d)
+	}
+	bad := p
+	bad.Assets = append([]custody.Asset(nil), p.Assets...)
+	bad.Assets[len(bad.Assets)-1].Chain, bad.Assets[len(bad.Assets)-1].ChainID, bad.Assets[len(bad.Assets)-1].Contract = "", 0, ""
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "max_units") {
+		t.Errorf("max_units on a bitcoin asset: %v", err)
+	}
+}

@@ -110,6 +110,8 @@ With --quiet it prints only the request's ID, for scripts:
 	fl.StringVar(&r.Asset, "asset", "", "asset symbol, e.g. BTC")
 	fl.StringVar(&r.Destination, "destination", "", "destination address")
 	fl.Uint64Var(&r.Amount, "amount", 0, "amount in base units (satoshis)")
+	fl.StringVar(&r.Units, "units", "", "an EVM asset's amount in base units, exactly, as a decimal (instead of --amount)")
+	fl.StringVar(&r.Replaces, "replaces", "", "ID of the request whose stuck EVM transaction this one replaces")
 	fl.Uint64Var(&r.FeeRate, "fee-rate", 0, "fee rate in sat/vB (Bitcoin assets; an EVM asset takes none)")
 	fl.StringVar(&r.Reason, "reason", "", "reason (required for emergency_unfreeze)")
 	fl.StringVar(&r.Digest, "digest", "", "canary only: the 32-byte digest to sign, hex")

@@ -73,7 +73,7 @@ that long, prints it, and fails unless it is done.
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tKIND\tSTATUS\tAMOUNT\tAPPROVALS\tATTEMPTS\tTX (CONF)\tUPDATED\tREASON")
 			for _, v := range list.Requests {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%.60s\n", short12(v.ID), v.Request.Kind, v.Status, v.Request.Amount,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%.60s\n", short12(v.ID), v.Request.Kind, v.Status, v.Request.BaseUnits(),
 					len(v.Approvals), v.Attempts, txCell(v.Settlement), v.UpdatedAt.Format(time.RFC3339), v.Reason)
 			}
 			return tw.Flush()

@@ -95,6 +95,12 @@ func (c *Chain) fees(ctx context.Context) (tip, maxFee *big.Int, err error) {
 // fees under the caps, gas limit against its own estimate, and a nonce
 // neither used on chain nor held by another request.
 func (c *Chain) Check(ctx context.Context, req Request, p *Plan) error {
+	return c.check(ctx, req, p, "")
+}
+
+// check is Check; a nonce the request replaces holds (replaces, "" for
+// none) is no clash.
+func (c *Chain) check(ctx context.Context, req Request, p *Plan, replaces string) error {
 	in, err := c.resolve(req)
 	if err != nil {
 		return err
@@ -120,7 +126,7 @@ func (c *Chain) Check(ctx context.Context, req Request, p *Plan) error {
 	if err := c.checkGasFunds(ctx, p.From, maxCost(p)); err != nil {
 		return err
 	}
-	return c.checkNonce(ctx, req, p)
+	return c.checkNonce(ctx, req, p, replaces)
 }
 
 func (c *Chain) checkChainID(ctx context.Context, want uint64) error {
@@ -217,7 +223,7 @@ func (c *Chain) checkGas(ctx context.Context, in *intent, p *Plan) error {
 	return nil
 }
 
-func (c *Chain) checkNonce(ctx context.Context, req Request, p *Plan) error {
+func (c *Chain) checkNonce(ctx context.Context, req Request, p *Plan, replaces string) error {
 	used, err := c.Node.NonceAt(ctx, p.From, nil)
 	if err != nil {
 		return fmt.Errorf("%w: nonce of %s: %w", ErrNode, p.From.Hex(), err)
@@ -229,7 +235,7 @@ func (c *Chain) checkNonce(ctx context.Context, req Request, p *Plan) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNonces, err)
 	}
-	if held && holder != req.ID {
+	if held && holder != req.ID && (replaces == "" || holder != replaces) {
 		return refuse(ReasonNonceHeld, "nonce %d of %s is held by request %s", p.Nonce, p.From.Hex(), holder)
 	}
 	n, ok, err := c.Nonces.HeldBy(p.From, req.ID)
@@ -276,6 +282,11 @@ func (c *Chain) Authorize(ctx context.Context, req Request, p *Plan) (*Signing, 
 	if err := c.Nonces.Hold(p.From, p.Nonce, req.ID); err != nil {
 		return nil, err
 	}
+	return c.signing(p)
+}
+
+// signing is what a node signs for p.
+func (c *Chain) signing(p *Plan) (*Signing, error) {
 	group, err := c.groupKey(p.KeyID)
 	if err != nil {
 		return nil, err

@@ -37,17 +37,34 @@
 // account's balance, a max fee or tip over its cap, a gas limit under its
 // own estimate or over the cap, and a nonce already used, held by another
 // open request or pending in its node's mempool. One request holds one
-// nonce: a replacement (same request, higher fee) must reuse it, so two
-// transactions paying one request can never both be mined. A refused plan
-// is never signed and holds nothing.
+// nonce, so two transactions paying one request can never both be mined.
+// A refused plan is never signed and holds nothing.
+//
+// Replacement (replace.go). A stuck transaction (pending, unmined) is
+// replaced by another request for the same transfer (Stuck names the
+// stuck request and the plan every node signed for it): the coordinator
+// plans it at the same nonce with both fee caps at least ReplaceBumpPct
+// (geth's 10% price bump) higher (PlanReplacement); every signer checks
+// the same kind, account, asset, recipient and amount, the same nonce and
+// sender, the bump, the policy caps and everything else Check checks,
+// the stuck request's hold on the nonce aside (CheckReplacement), and
+// only then hands the nonce from the stuck request to the replacement
+// (AuthorizeReplacement, Nonces.Replace). Both transactions share one
+// nonce, so at most one of them is ever mined.
 //
 // The request flow (custody/service) reaches Chain through the chain
 // boundary settle.Chains: the coordinator plans (PlanCustody), every
-// signer checks and holds the nonce (AuthorizeCustody, as its plan fact
-// for custody.DecideJoin), signs the signer hash, the coordinator
+// signer checks the plan (CheckCustody, its plan fact for
+// custody.DecideJoin) and, only once the decision is to join, holds the
+// nonce (HoldCustody), signs the signer hash, the coordinator
 // finalizes (FinalizeCustody) and broadcasts, and each node counts it paid
-// at the configured depth on its own EVM node. Not yet: who may ask for a
-// replacement (a new request with the same approvals).
+// at the configured depth on its own EVM node. A custody request that
+// names a stuck one (custody.Request.Replaces) and is approved like any
+// other is planned, checked and held as its replacement (settle: the
+// stuck plan is the one this node saw signed); once one of the two is
+// mined, each node's tracker marks the other replaced (Replaced) in its
+// settlement record. The stuck request itself stays signed: no status
+// "replaced" yet.
 //
 // Package gethtest runs a geth --dev chain for the tests (installed by
 // scripts/install-geth.sh) and deploys the test token, whose Solidity

@@ -24,6 +24,7 @@ const (
 	ReasonPriorityFee Reason = "priority_fee"  // max priority fee over its cap or over the max fee
 	ReasonGasLimit    Reason = "gas_limit"     // gas limit under the node's own estimate or over the cap
 	ReasonPlan        Reason = "plan_mismatch" // the plan is not the transaction the request asks for
+	ReasonReplace     Reason = "replacement"   // a replacement that is not the stuck transaction at a fee bumped by ReplaceBumpPct
 )
 
 // ErrRefused is wrapped by every Refusal: errors.Is(err, ErrRefused).

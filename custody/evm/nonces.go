@@ -25,6 +25,11 @@ type Nonces interface {
 	// Next returns the lowest nonce of account at or above from that no
 	// request holds, and the highest held nonce plus one (or from).
 	Next(account common.Address, from uint64) (free, end uint64, err error)
+	// Replace hands account's nonce, held by request old (its transaction
+	// stuck), to request, the replacement at the same nonce; a *Refusal
+	// (ReasonNonceHeld) unless old or request holds it, or when request
+	// holds another nonce.
+	Replace(account common.Address, nonce uint64, old, request string) error
 }
 
 // NonceStore is the node's store of nonce holds (*store.Store), keyed by
@@ -34,6 +39,7 @@ type NonceStore interface {
 	NonceHolder(chainID uint64, account [20]byte, nonce uint64) (string, bool, error)
 	NonceHeldBy(chainID uint64, account [20]byte, id string) (uint64, bool, error)
 	NextNonce(chainID uint64, account [20]byte, from uint64) (free, end uint64, err error)
+	ReplaceNonce(chainID uint64, account [20]byte, nonce uint64, old, id string) error
 }
 
 // StoredNonces are one chain's nonce holds in the node's store.
@@ -63,6 +69,18 @@ func (s StoredNonces) Hold(account common.Address, nonce uint64, request string)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: holding nonce %d of %s: %w", ErrNonces, nonce, account.Hex(), err)
+	}
+	return nil
+}
+
+// Replace implements Nonces.
+func (s StoredNonces) Replace(account common.Address, nonce uint64, old, request string) error {
+	err := s.Store.ReplaceNonce(s.ChainID, account, nonce, old, request)
+	if err != nil && s.IsHeld != nil && s.IsHeld(err) {
+		return refuse(ReasonNonceHeld, "nonce %d of %s: %v", nonce, account.Hex(), err)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: handing nonce %d of %s to a replacement: %w", ErrNonces, nonce, account.Hex(), err)
 	}
 	return nil
 }
@@ -112,6 +130,24 @@ func (b *NonceBook) Hold(account common.Address, nonce uint64, request string) e
 	for o, id := range b.held {
 		if o.account == account && id == request && o.nonce != nonce {
 			return refuse(ReasonNonceHeld, "request %s holds nonce %d of %s; a replacement must reuse it, not %d", request, o.nonce, account.Hex(), nonce)
+		}
+	}
+	b.held[k] = request
+	return nil
+}
+
+// Replace hands account's nonce from old to request (a replacement at
+// the same nonce), unless neither holds it or request holds another.
+func (b *NonceBook) Replace(account common.Address, nonce uint64, old, request string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := nonceKey{account, nonce}
+	if id := b.held[k]; id != old && id != request {
+		return refuse(ReasonNonceHeld, "nonce %d of %s is held by %q, not by the request %s replaces", nonce, account.Hex(), id, old)
+	}
+	for o, id := range b.held {
+		if o.account == account && id == request && o.nonce != nonce {
+			return refuse(ReasonNonceHeld, "request %s holds nonce %d of %s, not %d", request, o.nonce, account.Hex(), nonce)
 		}
 	}
 	b.held[k] = request

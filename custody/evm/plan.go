@@ -32,7 +32,7 @@ func (c *Chain) RequestOf(r custody.Request) (Request, error) {
 		return Request{}, refuse(ReasonToken, "asset %q is not on this node's allowlist for chain %d", clip(r.Asset), c.Policy.ChainID)
 	}
 	return Request{ID: r.ID(), Kind: r.Kind, Account: r.Account, Asset: r.Asset, To: r.Destination,
-		Amount: FormatUnits(new(big.Int).SetUint64(r.Amount), asset.Decimals), KeyID: r.KeyID, Path: r.ChildPath}, nil
+		Amount: FormatUnits(r.BaseUnits(), asset.Decimals), KeyID: r.KeyID, Path: r.ChildPath}, nil
 }
 
 // Plan is one EVM transaction paying a request: an unsigned EIP-1559

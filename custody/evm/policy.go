@@ -95,7 +95,7 @@ func NewPolicy(cfg Config, p custody.Policy) (Policy, error) {
 		if a.Chain != custody.ChainEVM || a.ChainID != cfg.ChainID {
 			continue
 		}
-		asset := Asset{Symbol: a.Symbol, Decimals: a.Decimals, MaxAmount: new(big.Int).SetUint64(a.MaxAmount)}
+		asset := Asset{Symbol: a.Symbol, Decimals: a.Decimals, MaxAmount: a.Cap()}
 		if a.Contract != "" {
 			c, err := ParseAddress(a.Contract)
 			if err != nil {

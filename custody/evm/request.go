@@ -71,6 +71,19 @@ func (c *Chain) CheckCustody(ctx context.Context, r custody.Request) error {
 	return c.Check(ctx, req, p)
 }
 
+// HoldCustody holds the nonce of r's EVM plan for r in this node's
+// store, checking nothing on the EVM node: the signer calls it once it
+// decided to sign the plan it checked (CheckCustody), never before, so a
+// request it refuses or waits on holds no nonce here. A nonce another
+// request holds, or another nonce r holds, is a *Refusal (ReasonNonceHeld).
+func (c *Chain) HoldCustody(r custody.Request) error {
+	req, p, err := c.PlanOf(r)
+	if err != nil {
+		return err
+	}
+	return c.Nonces.Hold(p.From, p.Nonce, req.ID)
+}
+
 // AuthorizeCustody is Authorize for a typed request with its EVM plan:
 // every check, then the nonce held for r in this node's store, then what
 // to sign. A refusal holds nothing and signs nothing.

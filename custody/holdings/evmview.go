@@ -131,13 +131,13 @@ func evmBalance(ctx context.Context, n evm.Node, contract *common.Address, owner
 func committed(open []custody.Request, account, asset string, chainID, nonce uint64) *big.Int {
 	sum := new(big.Int)
 	for _, r := range open {
-		if r.Account != account || r.Asset != asset || r.Amount == 0 {
+		if r.Account != account || r.Asset != asset || r.BaseUnits().Sign() == 0 {
 			continue
 		}
 		if r.EVM != nil && (r.EVM.ChainID != chainID || r.EVM.Nonce < nonce) {
 			continue
 		}
-		sum.Add(sum, new(big.Int).SetUint64(r.Amount))
+		sum.Add(sum, r.BaseUnits())
 	}
 	return sum
 }

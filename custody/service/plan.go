@@ -26,6 +26,15 @@ type Coins interface {
 	CheckInputs(ctx context.Context, req custody.Request) error
 }
 
+// PlanHolder is the part of Coins that holds what a plan uses apart from
+// its coins (an EVM plan's account nonce; settle.Chains implements it).
+// The service calls it when it locks a plan it decided to sign, after
+// custody.DecideJoin, never from CheckInputs: a request this node refuses
+// or waits on holds nothing.
+type PlanHolder interface {
+	HoldPlan(req custody.Request) error
+}
+
 // ErrNoPlan: a transfer that must be paid by a checked plan came without one.
 var ErrNoPlan = errors.New("custody: transfer without a plan")
 
@@ -72,10 +81,15 @@ func (s *Service) planFor(ctx context.Context, id string, req custody.Request) (
 }
 
 // keepPlan stores req's plan as request id's at this node: its coins
-// reserved (store.Reserve) or its EVM plan (store.PlanEVM, whose nonce
-// the chain's check holds), locked once this node signs it.
+// reserved (store.Reserve) or its EVM plan (store.PlanEVM), locked once
+// this node signs it; a locked EVM plan's nonce is held then (PlanHolder).
 func (s *Service) keepPlan(id string, req custody.Request, lock bool) error {
 	if req.EVM != nil {
+		if h, ok := s.o.Coins.(PlanHolder); ok && lock {
+			if err := h.HoldPlan(req); err != nil {
+				return err
+			}
+		}
 		return s.st.PlanEVM(id, *req.EVM, lock)
 	}
 	return s.st.Reserve(id, req.Inputs, lock)

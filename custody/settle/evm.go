@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -15,184 +14,175 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 )
 
-// Chains is the chain boundary the custody service sees: one dispatch per
-// request by its asset's chain, so the service never knows which chain
-// pays. A transfer of an asset of chain "evm" (policy.assets) goes to the
-// evm.Chain of its chain ID: the coordinator plans it (PlanCustody: nonce,
-// fee caps, gas, not coins), every signer checks it on its own EVM node
-// and holds its nonce (AuthorizeCustody), the digest is the EVM signer
-// hash, the coordinator finalizes (FinalizeCustody) and broadcasts, and
-// every node counts it paid only at the chain's configured depth on its
-// own EVM node. Everything else goes to the Bitcoin Settler.
-//
-//	chains := &settle.Chains{BTC: settler, EVM: evmChains, Policy: cfg.Policy, Records: recs, Broadcast: true}
-//	svc, _ := service.Open(cfg, service.Options{Coins: chains,
-//		Digester: chains.Digester(service.DefaultDigester), Finalizer: chains.Finalizer(),
-//		Tracker: chains.Tracker(), Batcher: settler})
-//	chains.Results = svc   // the signatures a partner tracks by
-type Chains struct {
-	BTC *Settler
-	// EVM are this node's EVM chains by chain ID (node config evm.chains).
-	EVM    map[uint64]*evm.Chain
-	Policy custody.Policy
-	// Records keeps the EVM settlement records (the custody store).
-	Records Recorder
-	// Broadcast: the coordinator sends the signed transaction to its EVM node.
-	Broadcast bool
-	// Results gives a request's signatures (the service: Get), so a node
-	// that did not finalize can still follow the transaction it signed or
-	// saw signed.
-	Results ResultSource
-}
+// evmSettler is the chain boundary on the EVM chains of c (ChainSettler):
+// a request goes to the evm.Chain of its asset's chain ID, and a node
+// without a node for that chain signs nothing for it (ErrNoEVMChain).
+type evmSettler struct{ c *Chains }
 
-// ResultSource gives a request's view; *service.Service implements it.
-type ResultSource interface {
-	Get(id string) (service.View, error)
-}
-
-var (
-	_ service.Coins    = (*Chains)(nil)
-	_ service.EVMPayer = (*Chains)(nil)
-	// ErrNoEVMChain: the request's asset is on an EVM chain this node has no node for.
-	ErrNoEVMChain = errors.New("settle: no EVM node for the asset's chain")
-)
-
-// evmOf returns the EVM chain that pays req: ok is false for a request
-// not paid on an EVM chain, err set when it is but this node has no node
-// for that chain (it then signs nothing for it).
-func (c *Chains) evmOf(req custody.Request) (ch *evm.Chain, ok bool, err error) {
-	if _, err := actionOf(req.Kind); err != nil {
-		return nil, false, nil
-	}
-	for _, a := range c.Policy.Assets {
+// chain is the evm.Chain that pays req.
+func (e evmSettler) chain(req custody.Request) (*evm.Chain, error) {
+	for _, a := range e.c.Policy.Assets {
 		if a.Symbol != req.Asset || a.Chain != custody.ChainEVM {
 			continue
 		}
-		if ch = c.EVM[a.ChainID]; ch == nil {
-			return nil, true, fmt.Errorf("%w: %s on chain %d: this node signs no spend of it", ErrNoEVMChain, clipS(req.Asset), a.ChainID)
+		if ch := e.c.EVM[a.ChainID]; ch != nil {
+			return ch, nil
 		}
-		return ch, true, nil
+		return nil, fmt.Errorf("%w: %s on chain %d: this node signs no spend of it", ErrNoEVMChain, clipS(req.Asset), a.ChainID)
 	}
-	return nil, false, nil
+	return nil, fmt.Errorf("%w: %s is not an EVM asset here", ErrNoEVMChain, clipS(req.Asset))
 }
 
-// PaysOnEVM implements service.EVMPayer: req is a transfer of an EVM asset.
-func (c *Chains) PaysOnEVM(req custody.Request) bool {
-	_, ok, _ := c.evmOf(req)
-	return ok
-}
+// Pays implements ChainSettler: every EVM transfer is paid by a planned
+// transaction.
+func (e evmSettler) Pays(custody.Request) bool { return true }
 
-// Pays implements service.Coins.
-func (c *Chains) Pays(req custody.Request) bool {
-	if c.PaysOnEVM(req) {
-		return true
-	}
-	return c.BTC != nil && c.BTC.Pays(req)
-}
-
-// ChooseInputs implements service.Coins: an EVM transfer is planned on
-// this node's own EVM node (PlanCustody), a Bitcoin one chooses coins.
-func (c *Chains) ChooseInputs(ctx context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
-	ch, ok, err := c.evmOf(req)
-	switch {
-	case err != nil:
+// Plan implements ChainSettler: the coordinator's nonce, fee caps and gas
+// from its own EVM node (PlanCustody); coins play no part.
+func (e evmSettler) Plan(ctx context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+	ch, err := e.chain(req)
+	if err != nil {
 		return req, err
-	case ok:
-		return ch.PlanCustody(ctx, req)
-	case c.BTC == nil:
-		return req, fmt.Errorf("choosing coins: %w: this node signs no spend", ErrNoChain)
 	}
-	return c.BTC.ChooseInputs(ctx, req, reserved)
+	if req.Replaces != "" {
+		stuck, err := e.stuck(ch, req)
+		if err != nil {
+			return req, err
+		}
+		return ch.PlanReplacementCustody(ctx, req, stuck)
+	}
+	return ch.PlanCustody(ctx, req)
 }
 
-// CheckInputs implements service.Coins: an EVM plan is checked on this
-// node's own EVM node and its nonce held for req here (AuthorizeCustody);
-// a refusal holds nothing. Bitcoin coins are looked up (CheckInputs).
-func (c *Chains) CheckInputs(ctx context.Context, req custody.Request) error {
-	ch, ok, err := c.evmOf(req)
+// stuck is the request req replaces, with the EVM plan of the complete
+// signature this node holds for it: only a transaction this node saw
+// signed can be replaced.
+func (e evmSettler) stuck(ch *evm.Chain, req custody.Request) (evm.Stuck, error) {
+	if e.c.Results == nil {
+		return evm.Stuck{}, fmt.Errorf("replacing for %.12s: %w: the service's results", req.ID(), ErrUnbound)
+	}
+	v, err := e.c.Results.Get(req.Replaces)
+	if err != nil {
+		return evm.Stuck{}, fmt.Errorf("replacing %.12s: %w", req.Replaces, err)
+	}
+	if v.Result == nil || !v.Result.Complete || v.Result.EVM == nil {
+		return evm.Stuck{}, fmt.Errorf("replacing %.12s: %w: no signed EVM transaction of it here", req.Replaces, ErrNotSettled)
+	}
+	return ch.StuckOf(v.Request.Base().WithEVMPlan(v.Result.EVM))
+}
+
+// Check implements ChainSettler: CheckCustody, holding nothing.
+func (e evmSettler) Check(ctx context.Context, req custody.Request) error {
+	ch, err := e.chain(req)
+	if err != nil {
+		return err
+	}
+	if req.Replaces != "" {
+		stuck, err := e.stuck(ch, req)
+		if err != nil {
+			return err
+		}
+		return ch.CheckReplacementCustody(ctx, req, stuck)
+	}
+	return ch.CheckCustody(ctx, req)
+}
+
+// Hold implements ChainSettler: the plan's nonce, held for req
+// (HoldCustody).
+func (e evmSettler) Hold(req custody.Request) error {
+	ch, err := e.chain(req)
+	if err != nil {
+		return err
+	}
+	if req.Replaces != "" {
+		return ch.HoldReplacementCustody(req) // checked against the stuck plan before (Check)
+	}
+	return ch.HoldCustody(req)
+}
+
+// Digests implements ChainSettler: the EIP-1559 signer hash, rebuilt here
+// from the request, its plan and this node's policy (PlanOf).
+func (e evmSettler) Digests(req custody.Request) ([][32]byte, error) {
+	ch, err := e.chain(req)
+	if err != nil {
+		return nil, err
+	}
+	_, p, err := ch.PlanOf(req)
+	if err != nil {
+		return nil, err
+	}
+	return [][32]byte{p.Digest()}, nil
+}
+
+// Finalize implements ChainSettler: low-s, recovery id, recovers to the
+// account (FinalizeCustody), from this node's own rebuild.
+func (e evmSettler) Finalize(_ context.Context, req custody.Request, sigs []service.Signature) (Record, error) {
+	ch, err := e.chain(req)
+	if err != nil {
+		return Record{}, err
+	}
+	return finalizeEVM(ch, req, sigs)
+}
+
+// Broadcast implements ChainSettler: recorded and, with Chains.Broadcast,
+// sent to this node's EVM node.
+func (e evmSettler) Broadcast(ctx context.Context, req custody.Request, rec Record) error {
+	ch, err := e.chain(req)
+	if err != nil {
+		return err
+	}
+	if e.c.Broadcast {
+		raw, err := hex.DecodeString(rec.Raw)
+		if err != nil {
+			return fmt.Errorf("broadcasting %.12s: %w", req.ID(), err)
+		}
+		tx := new(types.Transaction)
+		if err := tx.UnmarshalBinary(raw); err != nil {
+			return fmt.Errorf("broadcasting %.12s: %w", req.ID(), err)
+		}
+		if _, err := ch.Broadcast(ctx, tx); err != nil {
+			rec.Error = err.Error()
+			_ = e.c.putEVMRecord(rec)
+			return err
+		}
+		rec.Broadcast = true
+	}
+	return e.c.putEVMRecord(rec)
+}
+
+// Track implements ChainSettler: the transaction is looked up on this
+// node's own EVM node by the hash of the transaction this node rebuilds
+// from the request, its plan and the signature (never a hash a peer
+// reports). Below the chain's configured depth the record says so
+// (Error), so the service counts it paid only at that depth; a reverted
+// transaction is an error, never paid.
+func (e evmSettler) Track(ctx context.Context, req custody.Request) (service.Settlement, bool, error) {
+	ch, err := e.chain(req)
 	switch {
 	case err != nil:
-		return err
-	case ok:
-		_, _, err := ch.AuthorizeCustody(ctx, req)
-		return err
-	case c.BTC == nil:
-		return fmt.Errorf("checking the coins of %.12s: %w: this node signs no spend", req.ID(), ErrNoChain)
+		return service.Settlement{}, false, err
+	case req.EVM == nil:
+		return service.Settlement{}, false, nil
 	}
-	return c.BTC.CheckInputs(ctx, req)
+	rec, err := e.c.trackEVM(ctx, ch, req)
+	if err != nil {
+		return service.Settlement{}, true, err
+	}
+	if err := e.c.putEVMRecord(rec); err != nil {
+		return service.Settlement{}, true, err
+	}
+	return service.Settlement{TxID: rec.TxID, Broadcast: rec.Broadcast, Confirmations: rec.Confirmations, Error: rec.Error}, true, nil
 }
 
-// Digester: an EVM transfer signs its EIP-1559 signer hash, rebuilt here
-// from the request, its plan and this node's policy (PlanOf); the rest as
-// the Bitcoin settler's Digester with fallback.
-func (c *Chains) Digester(fallback service.Digester) service.Digester {
-	next := fallback
-	if c.BTC != nil {
-		next = c.BTC.Digester(fallback)
-	}
-	return func(req custody.Request) ([][32]byte, error) {
-		ch, ok, err := c.evmOf(req)
-		switch {
-		case err != nil:
-			return nil, err
-		case !ok:
-			return next(req)
-		}
-		_, p, err := ch.PlanOf(req)
-		if err != nil {
-			return nil, err
-		}
-		return [][32]byte{p.Digest()}, nil
-	}
-}
-
-// Finalizer: on the coordinator, an EVM transfer is finalized from this
-// node's own rebuild (low-s, recovery id, recovers to the account),
-// recorded and, with Broadcast, sent to its EVM node.
-func (c *Chains) Finalizer() service.Finalizer {
-	var next service.Finalizer
-	if c.BTC != nil {
-		next = c.BTC.Finalizer()
-	}
-	return func(ctx context.Context, req custody.Request, res service.Result) error {
-		ch, ok, err := c.evmOf(req)
-		switch {
-		case err != nil:
-			return err
-		case !ok && next != nil:
-			return next(ctx, req, res)
-		case !ok:
-			return nil
-		}
-		rec, tx, err := c.finalizeEVM(ch, req, res.Signatures)
-		if err != nil {
-			return err
-		}
-		if c.Broadcast {
-			if _, err := ch.Broadcast(ctx, tx); err != nil {
-				rec.Error = err.Error()
-				_ = c.putEVMRecord(rec)
-				return err
-			}
-			rec.Broadcast = true
-		}
-		return c.putEVMRecord(rec)
-	}
-}
-
-func (c *Chains) finalizeEVM(ch *evm.Chain, req custody.Request, sigs []service.Signature) (Record, *types.Transaction, error) {
+func finalizeEVM(ch *evm.Chain, req custody.Request, sigs []service.Signature) (Record, error) {
 	if len(sigs) != 1 {
-		return Record{}, nil, fmt.Errorf("finalizing %.12s: %w: %d signatures for one EVM transaction", req.ID(), service.ErrBadResult, len(sigs))
+		return Record{}, fmt.Errorf("finalizing %.12s: %w: %d signatures for one EVM transaction", req.ID(), service.ErrBadResult, len(sigs))
 	}
 	hash, raw, err := ch.FinalizeCustody(req, sigs[0].R, sigs[0].S)
 	if err != nil {
-		return Record{}, nil, err
+		return Record{}, err
 	}
-	tx := new(types.Transaction)
-	if err := tx.UnmarshalBinary(raw); err != nil {
-		return Record{}, nil, fmt.Errorf("finalizing %.12s: %w", req.ID(), err)
-	}
-	return Record{RequestID: req.ID(), TxID: hash, Raw: hex.EncodeToString(raw)}, tx, nil
+	return Record{RequestID: req.ID(), TxID: hash, Raw: hex.EncodeToString(raw)}, nil
 }
 
 func (c *Chains) putEVMRecord(r Record) error {
@@ -209,42 +199,6 @@ func (c *Chains) putEVMRecord(r Record) error {
 	return c.Records.PutSettlement(r.RequestID, b)
 }
 
-// Tracker: an EVM transfer is looked up on this node's own EVM node by the
-// hash of the transaction this node rebuilds from the request, its plan
-// and the signature (never a hash a peer reports). Below the chain's
-// configured depth the record says so (Error), so the service counts it
-// paid only at that depth; a reverted transaction is an error, never paid.
-// Without EVM chains it is the Bitcoin settler's Tracker (nil without a
-// Bitcoin node: nothing is tracked).
-func (c *Chains) Tracker() service.Tracker {
-	var next service.Tracker
-	if c.BTC != nil {
-		next = c.BTC.Tracker()
-	}
-	if len(c.EVM) == 0 {
-		return next
-	}
-	return func(ctx context.Context, req custody.Request) (service.Settlement, bool, error) {
-		ch, ok, err := c.evmOf(req)
-		switch {
-		case err != nil:
-			return service.Settlement{}, false, err
-		case !ok && next != nil:
-			return next(ctx, req)
-		case !ok || req.EVM == nil:
-			return service.Settlement{}, false, nil
-		}
-		rec, err := c.trackEVM(ctx, ch, req)
-		if err != nil {
-			return service.Settlement{}, true, err
-		}
-		if err := c.putEVMRecord(rec); err != nil {
-			return service.Settlement{}, true, err
-		}
-		return service.Settlement{TxID: rec.TxID, Broadcast: rec.Broadcast, Confirmations: rec.Confirmations, Error: rec.Error}, true, nil
-	}
-}
-
 func (c *Chains) trackEVM(ctx context.Context, ch *evm.Chain, req custody.Request) (Record, error) {
 	if c.Results == nil {
 		return Record{}, fmt.Errorf("tracking %.12s: %w: the service's results", req.ID(), ErrUnbound)
@@ -256,7 +210,7 @@ func (c *Chains) trackEVM(ctx context.Context, ch *evm.Chain, req custody.Reques
 	if v.Result == nil || !v.Result.Complete {
 		return Record{}, fmt.Errorf("tracking %.12s: %w: no complete signature here", req.ID(), ErrNotSettled)
 	}
-	rec, _, err := c.finalizeEVM(ch, req, v.Result.Signatures)
+	rec, err := finalizeEVM(ch, req, v.Result.Signatures)
 	if err != nil {
 		return Record{}, err
 	}
@@ -272,6 +226,12 @@ func (c *Chains) trackEVM(ctx context.Context, ch *evm.Chain, req custody.Reques
 		return rec, nil
 	}
 	rec.Confirmations = int64(depth)
+	if depth == 0 {
+		if replaced, by, err := ch.Replaced(ctx, req); err == nil && replaced {
+			rec.Error = fmt.Sprintf("replaced: its nonce is used by another transaction (request %.12s)", by)
+			return rec, nil
+		}
+	}
 	if want := ch.Policy.Confirmations; depth < want {
 		rec.Error = fmt.Sprintf("%d of %d confirmations on this node's EVM node", depth, want)
 	}

@@ -37,6 +37,9 @@ func (f lazyNonces) NonceHolder(c uint64, a [20]byte, n uint64) (string, bool, e
 func (f lazyNonces) NonceHeldBy(c uint64, a [20]byte, id string) (uint64, bool, error) {
 	return f().NonceHeldBy(c, a, id)
 }
+func (f lazyNonces) ReplaceNonce(c uint64, a [20]byte, n uint64, old, id string) error {
+	return f().ReplaceNonce(c, a, n, old, id)
+}
 func (f lazyNonces) NextNonce(c uint64, a [20]byte, from uint64) (uint64, uint64, error) {
 	return f().NextNonce(c, a, from)
 }
@@ -127,6 +130,19 @@ func (w *evmWorld) balance(ctx context.Context, t *testing.T, who common.Address
 // parties whose EVM node inflates balances.
 func evmCluster(t *testing.T, w *evmWorld, lying ...custody.Party) *st.Cluster {
 	t.Helper()
+	return evmClusterWith(t, w, func(p custody.Party) evm.Node {
+		for _, l := range lying {
+			if l == p {
+				return inflatedNode{w.chain.Client}
+			}
+		}
+		return w.chain.Client
+	})
+}
+
+// evmClusterWith is evmCluster with party p's EVM node nodeOf(p).
+func evmClusterWith(t *testing.T, w *evmWorld, nodeOf func(custody.Party) evm.Node) *st.Cluster {
+	t.Helper()
 	var c *st.Cluster
 	cfg := w.cfg
 	c = st.New(t, st.Options{
@@ -139,12 +155,7 @@ func evmCluster(t *testing.T, w *evmWorld, lying ...custody.Party) *st.Cluster {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var node evm.Node = w.chain.Client
-			for _, l := range lying {
-				if l == p {
-					node = inflatedNode{w.chain.Client}
-				}
-			}
+			node := nodeOf(p)
 			ch := &evm.Chain{Policy: pol, Node: node,
 				Nonces: evm.StoredNonces{Store: lazyNonces(func() *store.Store { return c.Svc(p).Store() }), ChainID: cfg.ChainID,
 					IsHeld: func(err error) bool { return errors.Is(err, store.ErrNonceHeld) }},

@@ -38,20 +38,35 @@ func (s *Settler) Finalize(ctx context.Context, req custody.Request, sigs []btc.
 // transaction the node already knows is not sent again, and calling it
 // after a crash records the same txid.
 func (s *Settler) Settle(ctx context.Context, req custody.Request, sigs []btc.Signature) (Record, error) {
-	p, tx, err := s.Finalize(ctx, req, sigs)
+	rec, tx, err := s.finalizeRecord(ctx, req, sigs)
 	if err != nil {
 		return Record{}, err
 	}
+	return s.publish(ctx, rec, tx)
+}
+
+// finalizeRecord is Finalize with the record of its transaction (txid,
+// raw, fee), not yet stored.
+func (s *Settler) finalizeRecord(ctx context.Context, req custody.Request, sigs []btc.Signature) (Record, *wire.MsgTx, error) {
+	p, tx, err := s.Finalize(ctx, req, sigs)
+	if err != nil {
+		return Record{}, nil, err
+	}
 	var raw bytes.Buffer
 	if err := tx.Serialize(&raw); err != nil {
-		return Record{}, fmt.Errorf("settling %.12s: %w", p.RequestID, err)
+		return Record{}, nil, fmt.Errorf("settling %.12s: %w", p.RequestID, err)
 	}
 	txid := tx.TxHash()
-	rec := Record{RequestID: p.RequestID, TxID: txid.String(), Raw: hex.EncodeToString(raw.Bytes()), Fee: p.Fee}
-	if prev, ok, _ := s.Record(p.RequestID); ok && prev.TxID == rec.TxID {
+	return Record{RequestID: p.RequestID, TxID: txid.String(), Raw: hex.EncodeToString(raw.Bytes()), Fee: p.Fee}, tx, nil
+}
+
+// publish records rec (tx, finalized) and, when this node broadcasts,
+// sends tx to its Bitcoin node unless it knows it already.
+func (s *Settler) publish(ctx context.Context, rec Record, tx *wire.MsgTx) (Record, error) {
+	if prev, ok, _ := s.Record(rec.RequestID); ok && prev.TxID == rec.TxID {
 		rec.Broadcast, rec.Confirmations = prev.Broadcast, prev.Confirmations
 	}
-	log := s.log.With("request", short(p.RequestID), "txid", rec.TxID)
+	log := s.log.With("request", short(rec.RequestID), "txid", rec.TxID)
 	if !s.cfg.Broadcast {
 		log.Info("transaction finalised; broadcast is off")
 		return rec, s.putRecord(rec)
@@ -61,7 +76,7 @@ func (s *Settler) Settle(ctx context.Context, req custody.Request, sigs []btc.Si
 		rec.Error = err.Error()
 		_ = s.putRecord(rec)
 		log.Warn("broadcast failed", "err", err)
-		return rec, fmt.Errorf("settling %.12s: %w", p.RequestID, err)
+		return rec, fmt.Errorf("settling %.12s: %w", rec.RequestID, err)
 	}
 	rec.Broadcast, rec.Confirmations = true, n
 	log.Info("transaction broadcast", "fee", rec.Fee, "confirmations", rec.Confirmations)

@@ -37,7 +37,32 @@ func nonceKey(chainID uint64, account [20]byte, nonce uint64) []byte {
 // unpaid is free again. id must be stored here and open. Holding the same
 // nonce again is no change.
 func (s *Store) HoldNonce(chainID uint64, account [20]byte, nonce uint64, id string) error {
-	k := nonceKey(chainID, account, nonce)
+	return s.putNonce(nonceKey(chainID, account, nonce), id, func(by string) error {
+		if by != "" && by != id {
+			return fmt.Errorf("holding nonce %d for %.12s: %w: %.12s", nonce, id, ErrNonceHeld, by)
+		}
+		return nil
+	})
+}
+
+// ReplaceNonce hands nonce of account on chain chainID, held by request
+// old whose transaction is stuck, to request id, the replacement at the
+// same nonce: refused (ErrNonceHeld) unless old (open or paid) or id holds
+// it, while id holds another nonce, or once id has ended. id must be
+// stored here. old keeps its own record of the nonce it used.
+func (s *Store) ReplaceNonce(chainID uint64, account [20]byte, nonce uint64, old, id string) error {
+	return s.putNonce(nonceKey(chainID, account, nonce), id, func(by string) error {
+		if by == "" || by != id && by != old {
+			return fmt.Errorf("replacing at nonce %d for %.12s: %w: held by %q, not by %.12s", nonce, id, ErrNonceHeld, by, old)
+		}
+		return nil
+	})
+}
+
+// putNonce makes open request id the holder of nonce key k, unless id
+// ended, holds another nonce, or may refuses k's live holder ("" for none).
+func (s *Store) putNonce(k []byte, id string, may func(by string) error) error {
+	nonce := binary.BigEndian.Uint64(k[28:])
 	return s.db.Update(func(tx *bolt.Tx) error {
 		e, err := getEntry(tx, id)
 		if err != nil {
@@ -53,8 +78,8 @@ func (s *Store) HoldNonce(chainID uint64, account [20]byte, nonce uint64, id str
 		if err != nil {
 			return err
 		}
-		if by != "" && by != id {
-			return fmt.Errorf("holding nonce %d for %.12s: %w: %.12s", nonce, id, ErrNonceHeld, by)
+		if err := may(by); err != nil {
+			return err
 		}
 		if err := tx.Bucket(bucketNonceHolds).Put(k, []byte(id)); err != nil {
 			return err

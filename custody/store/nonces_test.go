@@ -137,3 +137,50 @@ func TestHoldNonceRace(t *testing.T) {
 		t.Fatalf("%d requests hold one nonce", won)
 	}
 }
+
+// TestReplaceNonce (issue 12, SECURITY.md scenario 27): a replacement
+// takes over the nonce of the request whose transaction is stuck, and
+// only that nonce: not one another request holds, not a free one, not a
+// second nonce of its own.
+func TestReplaceNonce(t *testing.T) {
+	s := newStore(t)
+	acct := [20]byte{7}
+	propose := func(k string) string {
+		e, _, err := s.Propose(release(k, 1000), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Request.ID()
+	}
+	stuck, repl, other := propose("stuck"), propose("repl"), propose("other")
+	if err := s.HoldNonce(1, acct, 5, stuck); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HoldNonce(1, acct, 6, other); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		nonce uint64
+		old   string
+	}{
+		"a nonce another request holds": {6, stuck},
+		"naming another holder":         {5, other},
+		"a free nonce":                  {9, stuck},
+	} {
+		if err := s.ReplaceNonce(1, acct, c.nonce, c.old, repl); !errors.Is(err, store.ErrNonceHeld) {
+			t.Errorf("%s: %v, want %v", name, err, store.ErrNonceHeld)
+		}
+	}
+	if err := s.ReplaceNonce(1, acct, 5, stuck, repl); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := s.NonceHolder(1, acct, 5); err != nil || !ok || id != repl {
+		t.Fatalf("nonce 5 held by %.12s %v %v, want the replacement", id, ok, err)
+	}
+	if err := s.ReplaceNonce(1, acct, 6, other, repl); !errors.Is(err, store.ErrNonceHeld) {
+		t.Fatalf("a second nonce for the replacement: %v", err)
+	}
+	if err := s.HoldNonce(1, acct, 5, stuck); !errors.Is(err, store.ErrNonceHeld) {
+		t.Fatalf("the stuck request takes its nonce back: %v", err)
+	}
+}

@@ -110,7 +110,7 @@ func (s *Store) Reserve(id string, inputs []custody.Input, lock bool) error {
 // for coins: the same plan again is no change (lock may turn it locked), a
 // different plan replaces an unlocked one and fails with ErrPlanLocked
 // once this node has signed for the old one. The nonce the plan uses is
-// held apart (HoldNonce, by the chain's check), not here.
+// held apart (HoldNonce, once the node decided to sign), not here.
 func (s *Store) PlanEVM(id string, p custody.EVMPlan, lock bool) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		e, err := getEntry(tx, id)

@@ -1,0 +1,228 @@
+package settle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/custody/evm"
+	"github.com/triad-custody/triad/custody/service"
+)
+
+// ChainSettler is one chain's side of the chain boundary: everything the
+// custody service needs to pay a typed request on that chain, asked of
+// this node's own chain node. It assumes no coins: a plan is whatever the
+// chain attaches to the request (coins on Bitcoin, nonce, fee caps and gas
+// on an EVM chain), and a signed transaction is its Record (txid, raw).
+// Bitcoin (btcSettler over *Settler) and EVM (evmSettler over evm.Chain)
+// implement it; Chains dispatches to them by the chain of the request's
+// asset.
+type ChainSettler interface {
+	// Pays reports whether req is paid by a transaction that needs a plan.
+	Pays(req custody.Request) bool
+	// Plan returns req with the coordinator's plan from its own chain
+	// node. held reports which of the candidate coins other requests hold
+	// in the node's store (a chain without coins keeps its own holds and
+	// ignores it).
+	Plan(ctx context.Context, req custody.Request, held func([]custody.Input) ([]custody.Input, error)) (custody.Request, error)
+	// Check checks req's plan against this node's policy and its own
+	// chain node; it holds nothing.
+	Check(ctx context.Context, req custody.Request) error
+	// Hold holds what the plan uses apart from coins (an EVM nonce) once
+	// this node decided to sign it; coins are reserved by the service's
+	// store. The service calls it under its lock: it reads only the
+	// node's own stores (custody store, key store for the account's
+	// address), never the service or a chain node.
+	Hold(req custody.Request) error
+	// Digests are what the threshold key signs, rebuilt here from req
+	// and its plan: one per Bitcoin input, one EVM signer hash.
+	Digests(req custody.Request) ([][32]byte, error)
+	// Finalize attaches the signatures to the transaction this node
+	// rebuilds and checks it; the Record carries its txid and raw bytes.
+	Finalize(ctx context.Context, req custody.Request, sigs []service.Signature) (Record, error)
+	// Broadcast records the finalized transaction and, where this node
+	// broadcasts, sends it to its own chain node.
+	Broadcast(ctx context.Context, req custody.Request, signed Record) error
+	// Track reports the transaction's confirmations on this node's own
+	// chain node (ok false: req has no transaction to track).
+	Track(ctx context.Context, req custody.Request) (s service.Settlement, ok bool, err error)
+}
+
+// Chains is the chain boundary the custody service sees: a map from the
+// chain of a request's asset (policy.assets: bitcoin or evm) to this
+// node's implementation of it (ChainSettler), so the service never knows
+// which chain pays. A transfer of an asset of chain "evm" goes to the
+// evm.Chain of its chain ID: the coordinator plans it (nonce, fee caps,
+// gas, not coins), every signer checks it on its own EVM node and, once
+// it decided to sign, holds its nonce, the digest is the EVM signer hash,
+// the coordinator finalizes and broadcasts, and every node counts it paid
+// only at the chain's configured depth on its own EVM node. Everything
+// else goes to the Bitcoin Settler.
+//
+//	chains := &settle.Chains{BTC: settler, EVM: evmChains, Policy: cfg.Policy, Records: recs, Broadcast: true}
+//	svc, _ := service.Open(cfg, service.Options{Coins: chains,
+//		Digester: chains.Digester(service.DefaultDigester), Finalizer: chains.Finalizer(),
+//		Tracker: chains.Tracker(), Batcher: settler})
+//	chains.Results = svc   // the signatures a partner tracks by
+type Chains struct {
+	BTC *Settler
+	// EVM are this node's EVM chains by chain ID (node config evm.chains).
+	EVM    map[uint64]*evm.Chain
+	Policy custody.Policy
+	// Records keeps the EVM settlement records (the custody store).
+	Records Recorder
+	// Broadcast: the coordinator sends the signed transaction to its EVM node.
+	Broadcast bool
+	// Results gives a request's signatures (the service: Get), so a node
+	// that did not finalize can still follow the transaction it signed or
+	// saw signed.
+	Results ResultSource
+}
+
+// ResultSource gives a request's view; *service.Service implements it.
+type ResultSource interface {
+	Get(id string) (service.View, error)
+}
+
+var (
+	_ service.Coins      = (*Chains)(nil)
+	_ service.EVMPayer   = (*Chains)(nil)
+	_ service.PlanHolder = (*Chains)(nil)
+	_ ChainSettler       = btcSettler{}
+	_ ChainSettler       = evmSettler{}
+	// ErrNoEVMChain: the request's asset is on an EVM chain this node has no node for.
+	ErrNoEVMChain = errors.New("settle: no EVM node for the asset's chain")
+)
+
+// settlers is the dispatch: each chain this node settles on, to its
+// implementation. Without a Bitcoin settler, Bitcoin has none.
+func (c *Chains) settlers() map[string]ChainSettler {
+	m := map[string]ChainSettler{custody.ChainEVM: evmSettler{c}}
+	if c.BTC != nil {
+		m[custody.ChainBitcoin] = btcSettler{c.BTC}
+	}
+	return m
+}
+
+// chainOf is the chain that pays req: evm for a transfer of an asset of
+// chain evm, bitcoin for the rest (the Bitcoin settler passes over the
+// requests no transaction pays, such as canary drills).
+func (c *Chains) chainOf(req custody.Request) string {
+	if _, err := actionOf(req.Kind); err == nil {
+		for _, a := range c.Policy.Assets {
+			if a.Symbol == req.Asset && a.Chain == custody.ChainEVM {
+				return custody.ChainEVM
+			}
+		}
+	}
+	return custody.ChainBitcoin
+}
+
+// settlerOf is the implementation that pays req; ok is false when this
+// node settles nothing on req's chain.
+func (c *Chains) settlerOf(req custody.Request) (ChainSettler, bool) {
+	s, ok := c.settlers()[c.chainOf(req)]
+	return s, ok
+}
+
+// PaysOnEVM implements service.EVMPayer: req is a transfer of an EVM asset.
+func (c *Chains) PaysOnEVM(req custody.Request) bool { return c.chainOf(req) == custody.ChainEVM }
+
+// Pays implements service.Coins.
+func (c *Chains) Pays(req custody.Request) bool {
+	s, ok := c.settlerOf(req)
+	return ok && s.Pays(req)
+}
+
+// ChooseInputs implements service.Coins: the coordinator's plan from its
+// own chain node (ChainSettler.Plan).
+func (c *Chains) ChooseInputs(ctx context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+	s, ok := c.settlerOf(req)
+	if !ok {
+		return req, fmt.Errorf("choosing coins: %w: this node signs no spend", ErrNoChain)
+	}
+	return s.Plan(ctx, req, reserved)
+}
+
+// CheckInputs implements service.Coins: the plan checked on this node's
+// own chain node (ChainSettler.Check), holding nothing: what it uses is
+// held only once this node decided to sign it (HoldPlan).
+func (c *Chains) CheckInputs(ctx context.Context, req custody.Request) error {
+	s, ok := c.settlerOf(req)
+	if !ok {
+		return fmt.Errorf("checking the coins of %.12s: %w: this node signs no spend", req.ID(), ErrNoChain)
+	}
+	return s.Check(ctx, req)
+}
+
+// HoldPlan implements service.PlanHolder (ChainSettler.Hold): an EVM
+// plan's nonce, held for req once this node decided to sign the plan.
+func (c *Chains) HoldPlan(req custody.Request) error {
+	s, ok := c.settlerOf(req)
+	if !ok {
+		return nil
+	}
+	return s.Hold(req)
+}
+
+// Digester: a transfer signs the digests its chain rebuilds here from the
+// request, its plan and this node's policy; every other request (canary
+// drills), and a Bitcoin transfer at a node without a Bitcoin settler, as
+// fallback signs it.
+func (c *Chains) Digester(fallback service.Digester) service.Digester {
+	return func(req custody.Request) ([][32]byte, error) {
+		s, ok := c.settlerOf(req)
+		_, notTransfer := actionOf(req.Kind)
+		switch {
+		case ok && notTransfer == nil:
+			return s.Digests(req)
+		case fallback == nil && notTransfer != nil:
+			return nil, notTransfer
+		case fallback == nil:
+			return nil, fmt.Errorf("digests of %.12s: %w: this node signs no spend", req.ID(), ErrNoChain)
+		}
+		return fallback(req)
+	}
+}
+
+// Finalizer: on the coordinator, a transfer is finalized from this node's
+// own rebuild, recorded and, where configured, broadcast on its chain.
+func (c *Chains) Finalizer() service.Finalizer {
+	return func(ctx context.Context, req custody.Request, res service.Result) error {
+		s, ok := c.settlerOf(req)
+		if _, err := actionOf(req.Kind); err != nil || !ok {
+			return nil
+		}
+		return finalizeAndBroadcast(ctx, s, req, res.Signatures)
+	}
+}
+
+func finalizeAndBroadcast(ctx context.Context, s ChainSettler, req custody.Request, sigs []service.Signature) error {
+	rec, err := s.Finalize(ctx, req, sigs)
+	if err != nil {
+		return err
+	}
+	return s.Broadcast(ctx, req, rec)
+}
+
+// Tracker: a transfer's transaction is looked up on this node's own chain
+// node by the txid this node rebuilds (never one a peer reports) and
+// counted paid only at the chain's configured depth. Without EVM chains it
+// is the Bitcoin settler's Tracker (nil without a Bitcoin node: nothing is
+// tracked).
+func (c *Chains) Tracker() service.Tracker {
+	if len(c.EVM) == 0 {
+		if c.BTC == nil {
+			return nil
+		}
+		return c.BTC.Tracker()
+	}
+	return func(ctx context.Context, req custody.Request) (service.Settlement, bool, error) {
+		s, ok := c.settlerOf(req)
+		if !ok {
+			return service.Settlement{}, false, nil
+		}
+		return s.Track(ctx, req)
+	}
+}
