@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/triad-custody/triad/custody"
@@ -116,16 +117,40 @@ func (s *Service) checkBatchInput(ctx context.Context, keyID string, p *node.Pro
 	case string(p.Digest) != string(ins[bp.input].Digest[:]):
 		return refusef("digest of input %d is not the one this node computes from the batch", bp.input)
 	}
+	errs := make([]error, len(bp.members))
+	parallel(len(bp.members), batchChecks, func(i int) { errs[i] = s.checkPlan(ctx, bp.members[i], bp.nonce) })
 	var refusals []string
-	for _, m := range bp.members {
-		if err := s.checkPlan(ctx, m, bp.nonce); err != nil {
-			refusals = append(refusals, fmt.Sprintf("batch member %s: plan: %v", m.ID(), err))
+	for i, err := range errs {
+		if err != nil {
+			refusals = append(refusals, fmt.Sprintf("batch member %s: plan: %v", bp.members[i].ID(), err))
 		}
 	}
 	if len(refusals) > 0 {
 		return refusef("%s", strings.Join(refusals, " | "))
 	}
 	return nil
+}
+
+// batchChecks bounds the members whose coins one batch session looks up
+// on this node's Bitcoin node at once (its RPC client bounds the calls
+// of all of them again): one after another, a batch of 50 members
+// waited for 50 round trips before its first session could begin.
+const batchChecks = 8
+
+// parallel runs f(0..n-1), at most limit at a time, and returns when
+// every call has.
+func parallel(n, limit int, f func(i int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // judgeBatchLocked is this node's own verdict on every member now, and
