@@ -114,3 +114,47 @@ func TestBatchPartnerChecksCoinsInParallel(t *testing.T) {
 		t.Fatalf("at most %d coin lookups in flight at once, want %d", gate.max, members)
 	}
 }
+
+// countingBatcher is the interim batcher counting the batches it derives.
+type countingBatcher struct {
+	service.InterimBatcher
+	mu      sync.Mutex
+	digests int
+}
+
+func (b *countingBatcher) BatchDigests(ctx context.Context, id string, members []custody.Request) ([]service.BatchInput, error) {
+	b.mu.Lock()
+	b.digests++
+	b.mu.Unlock()
+	return b.InterimBatcher.BatchDigests(ctx, id, members)
+}
+
+// Issue 9 (the storm's drain): a peer that is told a batch's results
+// verifies the batch's signatures once, not once per member — every
+// member carries the same signatures (SECURITY.md scenario 9: every peer
+// still checks them against its own digests before recording any). On
+// the old code the regulator derived the batch and checked every
+// signature again for each member: 3 derivations for a batch of 3, 2,500
+// signature checks for a batch of 50.
+func TestBatchResultVerifiedOncePerBatch(t *testing.T) {
+	batchers := map[custody.Party]*countingBatcher{}
+	c := st.New(t, st.Options{Service: func(p custody.Party, o *service.Options) {
+		batchers[p] = &countingBatcher{}
+		o.Batcher = batchers[p]
+		o.AuthorizeWait = 300 * time.Millisecond
+	}})
+	ids := submitLiquidations(t, c, map[string]time.Time{"once-1": st.Epoch, "once-2": st.Epoch, "once-3": st.Epoch})
+	c.Advance(c.Svc(custody.Custodian).Policy().BatchWindow())
+	for _, id := range ids {
+		v := c.WaitStatus(t, custody.Regulator, id, custody.StatusDone)
+		if v.Result == nil || v.Result.Batch == nil || len(v.Result.Signatures) != len(ids) {
+			t.Fatalf("regulator: result %+v", v.Result)
+		}
+	}
+	reg := batchers[custody.Regulator]
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if reg.digests != 1 {
+		t.Fatalf("the regulator derived the batch %d times for %d members' results, want once", reg.digests, len(ids))
+	}
+}
