@@ -72,14 +72,15 @@ func (s *Service) decodeBatchProposal(p *node.Proposal) (*batchProposal, error) 
 		return nil, refusef("payload: %v", err)
 	}
 	bp := &batchProposal{b: b, id: b.ID()}
-	parts := strings.Split(p.RequestID, "/")
-	if len(parts) != 3 || parts[0] != "batch-"+bp.id {
+	name, err := custody.ParseSessionName(p.RequestID)
+	if err != nil {
+		return nil, refusef("session: %v", err)
+	}
+	if name.Request != batchSession(bp.id) {
 		return nil, refusef("session request ID does not name the batch")
 	}
-	if bp.input, err = parseIndex(parts[1]); err != nil {
-		return nil, refusef("input %q", clip(parts[1]))
-	}
-	bp.nonce, _, _ = strings.Cut(parts[2], "-")
+	bp.input = name.Input
+	bp.nonce, _, _ = strings.Cut(name.Attempt, "-")
 	if len(p.Participants) != 2 || !slices.Contains(p.Participants, string(s.party)) {
 		return nil, refusef("participants %v", p.Participants)
 	}
@@ -278,14 +279,6 @@ func (s *Service) judgeMemberLocked(id string, participants []string, now time.T
 		return fmt.Sprintf("participants %v are not an approved quorum here", participants), true
 	}
 	return "", false
-}
-
-func parseIndex(s string) (int, error) {
-	var i int
-	if _, err := fmt.Sscanf(s, "%d", &i); err != nil || i < 0 || fmt.Sprint(i) != s {
-		return 0, fmt.Errorf("bad index")
-	}
-	return i, nil
 }
 
 // verifyBatchResult checks a member's result that a peer reports: the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -156,5 +157,35 @@ func TestBatchResultVerifiedOncePerBatch(t *testing.T) {
 	defer reg.mu.Unlock()
 	if reg.digests != 1 {
 		t.Fatalf("the regulator derived the batch %d times for %d members' results, want once", reg.digests, len(ids))
+	}
+}
+
+// Issue 11 (one session-name format): a batch input's session is named
+// custody.SessionName ("batch-<id>/<input>/<attempt>") and the partner
+// reads it with custody.ParseSessionName, so a name without an attempt,
+// or one past its length bound, is refused like any other malformed
+// session name (SECURITY.md scenario 9: a peer's proposal is read
+// strictly). On the old code the batch's own parser let both through and
+// joined.
+func TestBatchSessionNameIsTheCustodyFormat(t *testing.T) {
+	c := batchCluster(t)
+	ids := submitLiquidations(t, c, map[string]time.Time{"sn-1": st.Epoch})
+	ex := c.Svc(custody.Exchange)
+	v, err := ex.Get(ids["sn-1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, nonce := range map[string]string{"no attempt": "", "an attempt past the bound": strings.Repeat("a", 300)} {
+		p := batchProposal(t, ex, nonce, v.Request)
+		if err := ex.AuthorizeSign(ctx, fixtures.KeyID, p); !errors.Is(err, service.ErrRefused) {
+			t.Errorf("%s (%.40s…): %v", name, p.RequestID, err)
+		}
+	}
+	p := batchProposal(t, ex, "sn", v.Request)
+	if _, err := custody.ParseSessionName(p.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.AuthorizeSign(ctx, fixtures.KeyID, p); err != nil {
+		t.Fatalf("a well-named session of a batch it approved: %v", err)
 	}
 }

@@ -376,7 +376,7 @@ func (b *batchSigning) once(ctx context.Context, i, try int) (Signature, []strin
 	if try > 0 {
 		nonce = fmt.Sprintf("%s-%d", nonce, try)
 	}
-	out, err := b.n.Sign(ctx, node.SignRequest{KeyID: in.KeyID, RequestID: fmt.Sprintf("batch-%s/%d/%s", b.r.id, i, nonce),
+	out, err := b.n.Sign(ctx, node.SignRequest{KeyID: in.KeyID, RequestID: custody.SessionName{Request: batchSession(b.r.id), Input: i, Attempt: nonce}.String(),
 		Digest: in.Digest, ChildPath: in.ChildPath, Payload: b.r.b.Canonical(), Partner: string(b.r.partner),
 		Only: true}) // a liquidation's quorum is this node and the partner: no fallback can sign
 	if err != nil {
@@ -392,6 +392,10 @@ func (b *batchSigning) once(ctx context.Context, i, try int) (Signature, []strin
 	}
 	return sig, out.Signers, nil
 }
+
+// batchSession is the request part of the session names of batch id's
+// inputs (custody.SessionName: "batch-<id>/<input>/<attempt>").
+func batchSession(id string) string { return "batch-" + id }
 
 // outcome is the run's result once every input is signed or given up.
 func (b *batchSigning) outcome() batchOutcome {
