@@ -240,45 +240,34 @@ func (s *Service) beginMemberLocked(id, bid, joining string, participants []stri
 
 // judgeMemberLocked is this node's own verdict on one member for a
 // session with participants: "" to sign, else why not (wait: it may
-// still change, e.g. a fact in flight).
+// still change, e.g. a fact in flight). It gathers the facts from its
+// own store and clock, and custody.DecideBatchMember decides.
 func (s *Service) judgeMemberLocked(id string, participants []string, now time.Time) (why string, wait bool) {
 	e, err := s.st.Get(id)
 	if err != nil {
 		return err.Error(), false
 	}
-	st := e.Progress.Record.Status
-	switch {
-	case st.Terminal() || st == custody.StatusSigned:
-		return fmt.Sprintf("%s here: %s", st, e.Progress.Record.Reason), false
-	case st == custody.StatusProposed || st == custody.StatusApproved:
+	f := custody.BatchMemberFacts{Status: e.Progress.Record.Status, Reason: e.Progress.Record.Reason, Now: now}
+	if f.Status == custody.StatusProposed || f.Status == custody.StatusApproved {
 		s.stepLocked(id)
 		if s.batch.queued[id].partner != "" {
 			delete(s.batch.queued, id) // the peer's batch pays it; this node does not queue it too
 		}
 	}
 	req, state, err := s.st.State(id, now)
-	if err != nil {
-		return err.Error(), false
+	f.State, f.StateErr = state, err
+	if err == nil {
+		f.State.Exposure = s.exposure(req.Account)
 	}
-	if state.Record.Status.Terminal() {
-		return fmt.Sprintf("%s here: %s", state.Record.Status, state.Record.Reason), false
+	parties := make([]custody.Party, len(participants))
+	for i, p := range participants {
+		parties[i] = custody.Party(p)
 	}
-	state.Exposure = s.exposure(req.Account)
-	d := custody.Evaluate(s.pol, state, req, now)
-	switch d.Verdict {
-	case custody.VerdictRefuse:
-		return "policy: " + reasons(d), transient(d)
-	case custody.VerdictNeedOperator:
-		return "needs an operator: " + reasons(d), true
+	d := custody.DecideBatchMember(s.pol, req, parties, f)
+	if d.Verdict == custody.JoinYes {
+		return "", false
 	}
-	signers := custody.QuorumFor(req.Kind).Signers(func(q custody.Party) bool {
-		_, ok := state.Approvals[q]
-		return slices.Contains(participants, string(q)) && (q == s.party || ok)
-	})
-	if len(signers) != len(participants) {
-		return fmt.Sprintf("participants %v are not an approved quorum here", participants), true
-	}
-	return "", false
+	return d.Reason, d.Verdict == custody.JoinWait
 }
 
 // verifyBatchResult checks a member's result that a peer reports: the
