@@ -49,10 +49,13 @@
 //	    MaxAttempts slots (batch_run.go): one node.Sign per input of the
 //	    batch transaction, the batch document as payload; a failed input
 //	    is tried again and the signatures made are kept; the partner
-//	    (batch_authorize.go) judges every member itself and names each
+//	    (batch_authorize.go) checks every member's coins on its own
+//	    Bitcoin node (a bounded number at once, once per run), judges
+//	    every member itself (custody.DecideBatchMember) and names each
 //	    one it refuses, which the next batch leaves out; a member whose
 //	    input cannot be signed fails alone; each member gets a result
-//	    carrying the batch
+//	    carrying the batch, whose signatures a peer verifies once per
+//	    batch
 //	signed: the coordinator verifies and stores the signature, tells peers;
 //	    every peer verifies it against its own digest before recording it;
 //	    the coordinator's Finalizer broadcasts, and a node with a Bitcoin
