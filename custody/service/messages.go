@@ -119,7 +119,7 @@ func (s *Service) send(to string, m message) {
 			s.m.peerMsgs.WithLabelValues(m.Type, "send_failed").Inc()
 			s.log.Warn("sending custody message", "peer", to, "type", m.Type, "request", short(m.RequestID), "err", err)
 		}
-	})
+	}, func() { s.m.peerMsgs.WithLabelValues(m.Type, "send_expired").Inc() })
 	if !queued {
 		s.m.peerMsgs.WithLabelValues(m.Type, "dropped_outbox_full").Inc()
 	}

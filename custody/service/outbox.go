@@ -18,8 +18,18 @@ import (
 // brings back what mattered, as when a send fails).
 type outbox struct {
 	mu      sync.Mutex
-	queue   []func(context.Context)
+	queue   []outgoing
 	running int // workers sending (at most sendsPerPeer)
+}
+
+// outgoing is one queued message: its send, and the end of its deadline,
+// which runs from when it was posted (as when every message had its own
+// goroutine): after a peer's outage its backlog expires instead of
+// holding up what is sent now.
+type outgoing struct {
+	send    func(context.Context)
+	expired func()
+	until   time.Time
 }
 
 const (
@@ -27,8 +37,8 @@ const (
 	maxOutbox    = 4096
 )
 
-// sendTimeout bounds one message's send, from when its turn comes.
-const sendTimeout = 10 * time.Second
+// sendTimeout bounds one message's wait in the outbox and its send.
+var sendTimeout = 10 * time.Second
 
 // outboxFor is peer to's outbox.
 func (s *Service) outboxFor(to string) *outbox {
@@ -47,15 +57,16 @@ func (s *Service) outboxFor(to string) *outbox {
 
 // post queues send for peer to, starting a worker when fewer than
 // sendsPerPeer run; it reports false, having dropped it, when the outbox
-// is full.
-func (s *Service) post(to string, send func(context.Context)) bool {
+// is full. A message whose deadline passes before its turn is not sent:
+// expired is called instead.
+func (s *Service) post(to string, send func(context.Context), expired func()) bool {
 	o := s.outboxFor(to)
 	o.mu.Lock()
 	if len(o.queue) >= maxOutbox {
 		o.mu.Unlock()
 		return false
 	}
-	o.queue = append(o.queue, send)
+	o.queue = append(o.queue, outgoing{send: send, expired: expired, until: time.Now().Add(sendTimeout)})
 	start := o.running < sendsPerPeer
 	if start {
 		o.running++
@@ -78,12 +89,16 @@ func (o *outbox) work(ctx context.Context) {
 			o.mu.Unlock()
 			return
 		}
-		send := o.queue[0]
-		o.queue[0] = nil
+		m := o.queue[0]
+		o.queue[0] = outgoing{}
 		o.queue = o.queue[1:]
 		o.mu.Unlock()
-		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-		send(sctx)
+		if !time.Now().Before(m.until) {
+			m.expired()
+			continue
+		}
+		sctx, cancel := context.WithDeadline(ctx, m.until)
+		m.send(sctx)
 		cancel()
 	}
 }

@@ -103,3 +103,26 @@ func TestSendBoundsStreamsPerPeer(t *testing.T) {
 	}
 	s.wg.Wait() // the workers end with their queues
 }
+
+// A message's deadline runs from when it was posted, as when each had a
+// goroutine of its own: a backlog whose deadline passed in the outbox (a
+// peer's outage) is counted and dropped, not sent late ahead of what is
+// sent now.
+func TestOutboxBacklogExpires(t *testing.T) {
+	defer func(d time.Duration) { sendTimeout = d }(sendTimeout)
+	sendTimeout = 0 // every message expired by its turn
+	g := &gatedNet{release: make(chan struct{}), inFlight: map[string]int{}, max: map[string]int{}, sent: map[string]int{},
+		changed: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &Service{ctx: ctx, cancel: cancel, m: newMetrics(), log: slog.New(slog.DiscardHandler), net: g}
+	var mu sync.Mutex
+	expired := 0
+	for range 10 {
+		s.post("exchange", func(context.Context) { t.Error("an expired message was sent") }, func() { mu.Lock(); expired++; mu.Unlock() })
+	}
+	s.wg.Wait() // the workers end with their queue
+	if expired != 10 || s.outboxFor("exchange").queued() != 0 {
+		t.Fatalf("%d of 10 expired, %d still queued", expired, s.outboxFor("exchange").queued())
+	}
+}
