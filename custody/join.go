@@ -165,6 +165,43 @@ func proposerOf(self, partner Party, own bool) Party {
 	return partner
 }
 
+// BatchMemberFacts is a batch partner's own view of one member of a
+// batch it is asked to sign in: the member's status as stored before this
+// node stepped it (and why), then its state at Now, with the exposure
+// this node knows (StateErr: it could not be read).
+type BatchMemberFacts struct {
+	Status   Status
+	Reason   string
+	State    State
+	StateErr error
+	Now      time.Time
+}
+
+// DecideBatchMember is a batch partner's decision on one member, of
+// DecideJoin's shape and with its policy and quorum checks: JoinYes;
+// JoinWait while something may still change (only time can lift a
+// refusal, an operator or a quorum approval still missing here); else
+// JoinRefuse, with Reason. The batch's own checks (its document, digests
+// and coins) are the caller's, before it asks for each member.
+func DecideBatchMember(p Policy, req Request, participants []Party, f BatchMemberFacts) JoinDecision {
+	switch {
+	case f.Status.Terminal() || f.Status == StatusSigned:
+		return refuseJoin(fmt.Sprintf("%s here: %s", f.Status, f.Reason), nil)
+	case f.StateErr != nil:
+		return refuseJoin(f.StateErr.Error(), nil)
+	case f.State.Record.Status.Terminal():
+		return refuseJoin(fmt.Sprintf("%s here: %s", f.State.Record.Status, f.State.Record.Reason), nil)
+	}
+	var d JoinDecision
+	prop := SignProposal{Request: req, Participants: participants}
+	if v := decidePolicy(p, prop, JoinFacts{State: f.State, Now: f.Now}, false, &d); v != joinUnset {
+		d.Verdict = v
+		return d
+	}
+	d.Verdict = JoinYes
+	return d
+}
+
 // CheckSignProposal is DecideJoin's first step: the proposal against the
 // digests this node computes, before anything is looked up. A caller may
 // run it early to spare its chain node a proposal that fails anyway; its

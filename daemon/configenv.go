@@ -12,13 +12,14 @@ const envPrefix = "TRIAD_"
 
 // knownEnv are the TRIAD_ variables Triad reads that are not config keys:
 // the CLI's credentials, the conventional passphrase variable of the
-// loopback configs, and the test harness's tool paths. TRIAD_TEST_* are
+// loopback configs, the test harness's tool paths and `triad node run`'s
+// CPU profile file (TRIAD_CPU_PROFILE, for benchmarks). TRIAD_TEST_* are
 // the tests' own. Variables a config names in an *_env key (passphrase_env,
 // token_env, pin_env, rpc_pass_env, …) are allowed for that config.
 var knownEnv = map[string]bool{
 	"TRIAD_TOKEN": true, "TRIAD_TLS_CERT": true, "TRIAD_TLS_KEY": true, "TRIAD_PASSPHRASE": true,
 	"TRIAD_TOOLS_DIR": true, "TRIAD_REQUIRE_TOOLS": true, "TRIAD_BTCD_BIN": true, "TRIAD_VAULT_BIN": true, "TRIAD_GETH_BIN": true,
-	"TRIAD_SOFTHSM_MODULE": true, "TRIAD_SOFTHSM_VERSION": true,
+	"TRIAD_SOFTHSM_MODULE": true, "TRIAD_SOFTHSM_VERSION": true, "TRIAD_CPU_PROFILE": true,
 }
 
 // checkEnv refuses a TRIAD_ variable in environ that is no config key, no

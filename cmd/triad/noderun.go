@@ -35,6 +35,7 @@ Example:
 				return userError{Err: err}
 			}
 			log := newLogger(cfg.Log.Level)
+			defer startCPUProfile(log)()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runNode(ctx, cmd, cfg, log)

@@ -156,8 +156,12 @@ func startStormClusterWith(t *testing.T, n int, shape func(*stormCluster)) *stor
 		}
 		seedFixturePreParams(t, cfg, sets...)
 	}
+	prof := os.Getenv("TRIAD_TEST_STORM_PROFILE") // a directory: each node writes <party>.cpu.pprof there
 	for _, p := range node.DefaultParties {
 		c.cfgs[p] = c.writeConfig(t, p, owner)
+		if prof != "" {
+			t.Setenv(cpuProfileEnv, filepath.Join(prof, p+".cpu.pprof")) // startNode passes its environment on
+		}
 		c.started[p] = startNode(t, c.bin, c.cfgs[p])
 	}
 	c.keygenKey(t, stormKeyID)
@@ -251,7 +255,7 @@ policy:
     custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
     exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
     regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
-%[8]slog: {level: warn}
+%[8]slog: {level: info}
 `, party, peers.String(), c.chain.RPCHost, c.chain.User, c.settle,
 		hex.EncodeToString(c.engine.Public().(ed25519.PublicKey)), stormKeyID, pol.String(), c.perDay, attest)
 	path := filepath.Join(c.dir, party+".yaml")
@@ -476,11 +480,23 @@ func (r *btcdRPC) mempool(ctx context.Context) ([]string, error) {
 type miner struct {
 	mu      sync.Mutex
 	minedAt map[string]time.Time // block hash → when generate returned
+	seen    map[string]time.Time // txid → when first seen in the mempool
 	err     error
 }
 
+// seenCopy is when each transaction was first seen in the mempool.
+func (m *miner) seenCopy() map[string]time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]time.Time, len(m.seen))
+	for k, v := range m.seen {
+		out[k] = v
+	}
+	return out
+}
+
 func (c *stormCluster) runMiner(ctx context.Context, maxBlocks int) (*miner, <-chan struct{}) {
-	m := &miner{minedAt: map[string]time.Time{}}
+	m := &miner{minedAt: map[string]time.Time{}, seen: map[string]time.Time{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -496,9 +512,15 @@ func (c *stormCluster) runMiner(ctx context.Context, maxBlocks int) (*miner, <-c
 			if err != nil || len(ids) == 0 {
 				continue
 			}
+			seenAt := time.Now()
 			hashes, err := c.chain.Client.Generate(ctx, 1)
 			now := time.Now()
 			m.mu.Lock()
+			for _, id := range ids {
+				if _, ok := m.seen[id]; !ok {
+					m.seen[id] = seenAt
+				}
+			}
 			if err != nil {
 				m.err = err
 			}

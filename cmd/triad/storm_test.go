@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,7 +39,10 @@ import (
 //
 // TRIAD_TEST_STORM_N, TRIAD_TEST_STORM_CLIENTS and TRIAD_TEST_STORM_REPEATS resize the
 // full run; TRIAD_TEST_STORM_REPORT names a file for the markdown report and
-// TRIAD_TEST_STORM_RECORDS one for every submission (JSON lines).
+// TRIAD_TEST_STORM_RECORDS one for every submission (JSON lines);
+// TRIAD_TEST_STORM_PROFILE names a directory where each node writes a CPU
+// profile (<party>.cpu.pprof) and its log (<party>.log). The log shows, after the table, where the
+// time went (storm_timeline_test.go).
 // The policy keeps the pilot's settlements_per_day: 2 (liquidations are
 // batched under their own daily batch limit, which the harness sets to N
 // when configs/sample.yaml has the key); TRIAD_TEST_STORM_SETTLEMENTS_PER_DAY
@@ -87,7 +91,7 @@ func runStormTest(t *testing.T, o stormOpts) {
 		o.N, time.Since(setup).Round(time.Millisecond), c.perDay, c.batchKey)
 	r := c.storm(t, o)
 	md := r.markdown()
-	t.Logf("storm report\n%s", md)
+	t.Logf("storm report\n%s\n%s", md, r.timeline())
 	if path := os.Getenv("TRIAD_TEST_STORM_REPORT"); path != "" {
 		if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 			t.Error(err)
@@ -138,6 +142,9 @@ type stormView struct {
 }
 
 type stormResult struct {
+	Batch *struct {
+		ID string `json:"id"`
+	} `json:"batch"`
 	Signatures []struct {
 		R string `json:"r"`
 		S string `json:"s"`
@@ -276,6 +283,7 @@ func (c *stormCluster) storm(t *testing.T, o stormOpts) *stormReport {
 	left := int64(o.N + o.Repeats)
 	var wg sync.WaitGroup
 	loadStart := loadAvg()
+	cpuStart := c.nodesCPU()
 	start := time.Now()
 	for w := 0; w < o.Clients; w++ {
 		wg.Add(1)
@@ -306,7 +314,12 @@ func (c *stormCluster) storm(t *testing.T, o stormOpts) *stormReport {
 	stopMiner()
 	<-minerDone
 	r := &stormReport{opts: o, liqs: liqs, start: start, submitted: submitted, rss: map[string]string{},
-		policy: fmt.Sprintf("settlements_per_day %d", c.perDay)}
+		policy: fmt.Sprintf("settlements_per_day %d", c.perDay), cpu: map[string]time.Duration{},
+		mempoolSeen: mine.seenCopy(), confirmed: map[string]time.Time{}}
+	for p, d := range c.nodesCPU() {
+		r.cpu[p] = d - cpuStart[p]
+	}
+	r.counters = c.nodeCounters(ctx, t)
 	if c.batchKey != "" {
 		r.policy += fmt.Sprintf(", %s %d", c.batchKey, max(o.N, 10))
 	} else {
@@ -331,11 +344,16 @@ func (c *stormCluster) storm(t *testing.T, o stormOpts) *stormReport {
 	// the machine with it.
 	for _, p := range node.DefaultParties {
 		stopProc(c.started[p], 15*time.Second)
+		log := c.started[p].stderr.String()
+		r.batches = append(r.batches, parseBatchLines(p, log)...)
+		if dir := os.Getenv("TRIAD_TEST_STORM_PROFILE"); dir != "" {
+			os.WriteFile(filepath.Join(dir, p+".log"), []byte(log), 0o644)
+		}
 	}
 	r.rawSigs = r.signatures
 	r.load = fmt.Sprintf("%s at the storm's start, %s before the raw run", loadStart, loadAvg())
 	if r.rawSigs > 0 {
-		r.rawTime = rawSignTimes(t, r.rawSigs)
+		r.rawTime, r.rawCPU = rawSignTimesCPU(t, r.rawSigs)
 		r.load += ", " + loadAvg() + " after"
 	}
 	return r
@@ -365,6 +383,9 @@ func loadAvg() string {
 	return "?"
 }
 
+// drainPoll is how often drain lists the liquidations.
+const drainPoll = 5 * time.Second
+
 // drain polls the exchange's node until every accepted liquidation is
 // final and every done one confirmed, nothing changed for quiet with an
 // empty mempool, or the deadline. It returns when each request was first
@@ -373,7 +394,13 @@ func (c *stormCluster) drain(ctx context.Context, t *testing.T, cl *client, liqs
 	t.Helper()
 	polled := map[string]time.Time{}
 	last, changed := "", time.Now()
-	tick := time.NewTicker(time.Second)
+	// Every few seconds: each poll lists every liquidation with its result
+	// (some 18 kB each in batches of 50: 5 MB at N=300), which the
+	// exchange encodes and the harness decodes on the cores the nodes
+	// sign on. The drain's end is when the harness mined the last block,
+	// and the signed times come from the event stream, so the period
+	// only delays noticing the end.
+	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
 	for {
 		views := map[string]stormView{}
@@ -496,7 +523,11 @@ func (r *stormReport) checkPayments(settleSc []byte, outs []btc.Unspent, getTx f
 		if err != nil {
 			return fmt.Errorf("settlement transaction %s: %w", id, err)
 		}
-		if at, ok := minedAt(tx.BlockHash); !ok {
+		at, ok := minedAt(tx.BlockHash)
+		if ok && r.confirmed != nil {
+			r.confirmed[id] = at
+		}
+		if !ok {
 			r.problems = append(r.problems, fmt.Sprintf("settlement transaction %s is in block %s, which the harness did not mine", id, tx.BlockHash))
 		} else if at.After(r.lastConf) {
 			r.lastConf = at
@@ -638,11 +669,17 @@ type stormReport struct {
 	unconfirmedOuts     int
 	wantSum, chainSum   int64
 	signatures, rawSigs int
-	rawTime             time.Duration
+	rawTime, rawCPU     time.Duration
 	policy              string
 	load                string // load average around the raw measurement
 	unpaid              []*liquidation
 	problems            []string
+	// Where the time went (storm_timeline_test.go).
+	batches     []batchLine
+	cpu         map[string]time.Duration // each node's CPU time over the drain
+	counters    []string
+	mempoolSeen map[string]time.Time // txid → first seen in btcd's mempool
+	confirmed   map[string]time.Time // txid → its block mined
 }
 
 func (r *stormReport) counts() (accepted, dupOK, dupBad, lost int, final map[string]int) {

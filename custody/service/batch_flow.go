@@ -45,10 +45,11 @@ const maxBatchRuns = 3
 type queuedMember struct {
 	since   time.Time
 	partner custody.Party
-	// notBefore (wall clock) keeps a member of an unfinished batch out of
-	// the next one until the partner's session for it has lapsed: the
-	// partner joins no member that is in another live batch.
-	notBefore time.Time
+	// notBefore (this node's monotonic clock) keeps a member of an
+	// unfinished batch out of the next one until the partner's session
+	// for it has lapsed: the partner joins no member that is in another
+	// live batch. The first tick after it cuts the member again.
+	notBefore time.Duration
 }
 
 // BatchRef ties a member's result to its batch: the batch's ID and
@@ -142,7 +143,7 @@ type cand struct {
 // (no longer approved, attempts spent, plan released).
 func (s *Service) candidatesLocked() []cand {
 	var cands []cand
-	wall := time.Now()
+	mono := s.clock.Monotonic()
 	for id, q := range s.batch.queued {
 		e, err := s.st.Get(id)
 		if err != nil || e.Progress.Record.Status != custody.StatusApproved {
@@ -160,7 +161,7 @@ func (s *Service) candidatesLocked() []cand {
 			delete(s.batch.queued, id) // its plan was released: it queues again once planned
 			continue
 		}
-		if wall.Before(q.notBefore) {
+		if mono < q.notBefore {
 			continue
 		}
 		cands = append(cands, cand{id, q, req})
@@ -212,7 +213,7 @@ func (s *Service) pickLocked(cands []cand) []cand {
 func (s *Service) beginRunLocked(n Network, pick []cand) bool {
 	partner := pick[0].q.partner
 	sort.Slice(pick, func(i, j int) bool { return pick[i].id < pick[j].id })
-	r := &batchRun{b: Batch{Batch: BatchVersion}, partner: partner, nonce: newNonce()}
+	r := &batchRun{b: Batch{Batch: BatchVersion}, partner: partner, nonce: newNonce(), cut: s.clock.Now()}
 	for _, c := range pick {
 		r.b.Members = append(r.b.Members, BatchMember{RequestID: c.id, Inputs: c.req.Inputs})
 		r.members = append(r.members, c.req)

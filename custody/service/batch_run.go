@@ -30,7 +30,8 @@ type batchRun struct {
 	members []custody.Request
 	since   []time.Time // when each member was queued: it keeps its place
 	partner custody.Party
-	nonce   string // the run's nonce; a retry of an input appends "-<try>"
+	nonce   string    // the run's nonce; a retry of an input appends "-<try>"
+	cut     time.Time // when it was cut (this node's clock)
 }
 
 // inputTries bounds the signing sessions one input of a batch gets in one
@@ -49,6 +50,42 @@ type batchOutcome struct {
 	failed   int
 	declined bool // the partner declined the failed input's last session (it judged, it did not fail to sign)
 	joined   bool
+	stats    batchStats
+}
+
+// batchStats is where a run's time went, for its timeline log line (the
+// storm benchmark reads it): when its lead input and its last input were
+// signed, the sessions it ran and how many failed, and the time its
+// sessions waited for a signing slot and ran in one.
+type batchStats struct {
+	lead, signed       time.Time
+	sessions, failures int
+	slotWait, inSlot   time.Duration
+}
+
+// logTimeline logs one line per run with its timeline (Info): queued
+// (its oldest member) → cut → lead input signed → every input signed.
+func (s *Service) logTimeline(r *batchRun, out batchOutcome) {
+	oldest := r.cut
+	for _, t := range r.since {
+		if t.Before(oldest) {
+			oldest = t
+		}
+	}
+	st := out.stats
+	since := func(t time.Time) time.Duration {
+		if t.IsZero() {
+			return -1
+		}
+		return t.Sub(r.cut)
+	}
+	inputs := 0
+	for _, m := range r.b.Members {
+		inputs += len(m.Inputs)
+	}
+	s.log.Info("liquidation batch timeline", "batch", r.id, "members", len(r.members), "inputs", inputs,
+		"signed", out.err == nil, "queued", oldest, "cut", r.cut, "to_lead", since(st.lead), "to_all", since(st.signed),
+		"sessions", st.sessions, "failed_sessions", st.failures, "slot_wait", st.slotWait, "in_slot", st.inSlot)
 }
 
 // coordinateBatch signs every input of the run's batch, then records
@@ -57,6 +94,7 @@ func (s *Service) coordinateBatch(n Network, r *batchRun) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	out := s.signBatch(ctx, n, r)
+	s.logTimeline(r, out)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -111,10 +149,9 @@ func (s *Service) recordBatchLocked(r *batchRun, sigs []Signature, signers []str
 func (s *Service) endRunLocked(r *batchRun, out batchOutcome) {
 	s.m.signFailures.Inc()
 	refused := refusedMembers(out.err, r.partner)
-	var notBefore time.Time
+	var notBefore time.Duration // held until then on this node's clock; cut at the first tick after
 	if out.joined {
-		notBefore = time.Now().Add(s.o.SignTimeout)
-		time.AfterFunc(s.o.SignTimeout, s.cutBatch)
+		notBefore = s.clock.Monotonic() + s.o.SignTimeout
 	}
 	lost := ""
 	if len(refused) == 0 && out.failed >= 0 && !out.declined && len(out.sigs) > 0 {
@@ -221,6 +258,9 @@ func (b *batchSigning) retryable(ctx context.Context) bool {
 // ran out of tries (no refusal), the first input of the second member.
 func (b *batchSigning) lead(ctx context.Context) bool {
 	if b.input(ctx, 0) {
+		b.mu.Lock()
+		b.stats.lead = b.s.clock.Now()
+		b.mu.Unlock()
 		return true
 	}
 	b.mu.Lock()
@@ -233,7 +273,13 @@ func (b *batchSigning) lead(ctx context.Context) bool {
 	if next == 0 {
 		next = 1 // one input per member (InterimBatcher)
 	}
-	return next < len(b.ins) && b.input(ctx, next) // the first input gets its next round with the others
+	if next >= len(b.ins) || !b.input(ctx, next) { // the first input gets its next round with the others
+		return false
+	}
+	b.mu.Lock()
+	b.stats.lead = b.s.clock.Now()
+	b.mu.Unlock()
+	return true
 }
 
 func (b *batchSigning) has(i int) bool {
@@ -258,6 +304,7 @@ type batchSigning struct {
 	failed   int   // its input, -1: none
 	declined bool  // and the partner declined that input's last session
 	joined   bool
+	stats    batchStats
 }
 
 // input signs input i, trying again while it fails and nothing else has
@@ -265,19 +312,32 @@ type batchSigning struct {
 func (b *batchSigning) input(ctx context.Context, i int) bool {
 	var last error
 	for range inputTries {
+		wait := b.s.clock.Monotonic()
 		if err := b.s.takeSlot(ctx); err != nil {
 			break
 		}
+		began := b.s.clock.Monotonic()
 		b.mu.Lock()
 		try := b.tries[i] // every session of an input, in any round, has its own request ID
 		b.tries[i]++
+		b.stats.sessions++
+		b.stats.slotWait += began - wait
 		b.mu.Unlock()
 		sig, signers, err := b.once(ctx, i, try)
 		b.s.batch.slots <- struct{}{}
+		b.mu.Lock()
+		b.stats.inSlot += b.s.clock.Monotonic() - began
+		if err != nil {
+			b.stats.failures++
+		}
+		b.mu.Unlock()
 		if err == nil {
 			b.mu.Lock()
 			b.sigs[i], b.signed[i], b.joined = sig, signers, true
 			b.done++
+			if b.done == len(b.ins) {
+				b.stats.signed = b.s.clock.Now()
+			}
 			b.mu.Unlock()
 			return true
 		}
@@ -316,7 +376,7 @@ func (b *batchSigning) once(ctx context.Context, i, try int) (Signature, []strin
 	if try > 0 {
 		nonce = fmt.Sprintf("%s-%d", nonce, try)
 	}
-	out, err := b.n.Sign(ctx, node.SignRequest{KeyID: in.KeyID, RequestID: fmt.Sprintf("batch-%s/%d/%s", b.r.id, i, nonce),
+	out, err := b.n.Sign(ctx, node.SignRequest{KeyID: in.KeyID, RequestID: custody.SessionName{Request: batchSession(b.r.id), Input: i, Attempt: nonce}.String(),
 		Digest: in.Digest, ChildPath: in.ChildPath, Payload: b.r.b.Canonical(), Partner: string(b.r.partner),
 		Only: true}) // a liquidation's quorum is this node and the partner: no fallback can sign
 	if err != nil {
@@ -333,6 +393,10 @@ func (b *batchSigning) once(ctx context.Context, i, try int) (Signature, []strin
 	return sig, out.Signers, nil
 }
 
+// batchSession is the request part of the session names of batch id's
+// inputs (custody.SessionName: "batch-<id>/<input>/<attempt>").
+func batchSession(id string) string { return "batch-" + id }
+
 // outcome is the run's result once every input is signed or given up.
 func (b *batchSigning) outcome() batchOutcome {
 	b.mu.Lock()
@@ -346,7 +410,7 @@ func (b *batchSigning) outcome() batchOutcome {
 		if b.done > 0 {
 			sigs = b.sigs // what the partner signed: it was there
 		}
-		return batchOutcome{err: err, failed: b.failed, declined: b.declined, joined: b.joined, sigs: sigs}
+		return batchOutcome{err: err, failed: b.failed, declined: b.declined, joined: b.joined, sigs: sigs, stats: b.stats}
 	}
 	var signers []string
 	for _, ps := range b.signed {
@@ -357,7 +421,7 @@ func (b *batchSigning) outcome() batchOutcome {
 		}
 	}
 	slices.Sort(signers)
-	return batchOutcome{sigs: b.sigs, signers: signers, failed: -1, joined: true}
+	return batchOutcome{sigs: b.sigs, signers: signers, failed: -1, joined: true, stats: b.stats}
 }
 
 // retryPause is the pause before an input's next session after one that

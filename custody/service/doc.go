@@ -51,10 +51,13 @@
 //	    MaxAttempts slots (batch_run.go): one node.Sign per input of the
 //	    batch transaction, the batch document as payload; a failed input
 //	    is tried again and the signatures made are kept; the partner
-//	    (batch_authorize.go) judges every member itself and names each
+//	    (batch_authorize.go) checks every member's coins on its own
+//	    Bitcoin node (a bounded number at once, once per run), judges
+//	    every member itself (custody.DecideBatchMember) and names each
 //	    one it refuses, which the next batch leaves out; a member whose
 //	    input cannot be signed fails alone; each member gets a result
-//	    carrying the batch
+//	    carrying the batch, whose signatures a peer verifies once per
+//	    batch
 //	outcome: how the attempt ended (signed, failed, a peer's verified
 //	    signature, a restart, a refused begin, the broadcast's return, the
 //	    chain node's answer) goes back into custody.Step as

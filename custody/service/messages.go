@@ -98,7 +98,8 @@ func decodeMessage(b []byte) (message, error) {
 	return m, nil
 }
 
-// send delivers m to one peer, in the background with its own deadline.
+// send delivers m to one peer, in the background with its own deadline,
+// through the peer's outbox.
 func (s *Service) send(to string, m message) {
 	n, _ := s.network()
 	if n == nil {
@@ -113,14 +114,15 @@ func (s *Service) send(to string, m message) {
 		s.log.Error("encoding custody message", "type", m.Type, "err", err)
 		return
 	}
-	s.spawn(func() {
-		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-		defer cancel()
+	queued := s.post(to, func(ctx context.Context) { // outbox.go: a bounded number at once per peer
 		if err := n.SendApp(ctx, to, Topic, b); err != nil {
 			s.m.peerMsgs.WithLabelValues(m.Type, "send_failed").Inc()
 			s.log.Warn("sending custody message", "peer", to, "type", m.Type, "request", short(m.RequestID), "err", err)
 		}
-	})
+	}, func() { s.m.peerMsgs.WithLabelValues(m.Type, "send_expired").Inc() })
+	if !queued {
+		s.m.peerMsgs.WithLabelValues(m.Type, "dropped_outbox_full").Inc()
+	}
 }
 
 // broadcast sends m to both peers.

@@ -141,7 +141,9 @@ type Service struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
-	goMu     sync.RWMutex // orders goroutine starts before Close's Wait
+	outMu    sync.Mutex
+	outboxes map[string]*outbox // per peer: custody messages being sent (outbox.go)
+	goMu     sync.RWMutex       // orders goroutine starts before Close's Wait
 	stopping bool
 	closed   bool
 }

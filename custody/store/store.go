@@ -101,8 +101,8 @@ func getEntry(tx *bolt.Tx, id string) (Entry, error) {
 	if err := json.Unmarshal(v, &se); err != nil {
 		return Entry{}, fmt.Errorf("reading request %.12s: %w: %v", id, ErrCorrupt, err)
 	}
-	req, err := custody.DecodeCanonicalRequest(se.Request)
-	if err != nil || req.ID() != id {
+	req, rid, err := decodeStored(se.Request)
+	if err != nil || rid != id {
 		return Entry{}, fmt.Errorf("reading request %.12s: %w: stored request does not match its ID", id, ErrCorrupt)
 	}
 	return Entry{Request: req, Progress: se.Progress}, nil
