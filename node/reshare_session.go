@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -143,8 +144,8 @@ func (j *reshareJob) run(ctx context.Context) error {
 	for range j.sessions {
 		o := <-done
 		if o.err != nil && first == nil {
-			first = o.err
-			n.recordAbort(j.sessions[o.id], j.p.KeyID, o.err)
+			first = j.blame(o.id, o.err)
+			n.recordAbort(j.sessions[o.id], j.p.KeyID, first)
 			cancel() // the other local session cannot succeed alone
 		}
 	}
@@ -170,6 +171,26 @@ func (j *reshareJob) run(ctx context.Context) error {
 	}
 	j.step("new share sealed (pending)", "old share still in force")
 	return j.decide(ctx, share)
+}
+
+// blame returns err, the first failure of local session id, or, when it
+// is a timeout that blames nobody, the other local session's timeout. The
+// sessions share one deadline: an old participant waiting only for the
+// new participants' acknowledgements blames nobody while its node's new
+// participant waits for the party that fell silent (a cut at round 1).
+func (j *reshareJob) blame(id string, err error) error {
+	if !errors.Is(err, tss.ErrTimeout) || len(tss.Culprits(err)) > 0 {
+		return err
+	}
+	for other, s := range j.sessions {
+		if other == id {
+			continue
+		}
+		if e := s.Timeout(); e != nil && len(tss.Culprits(e)) > 0 {
+			return e
+		}
+	}
+	return err
 }
 
 // demux hands each inbound envelope to every local session it names.

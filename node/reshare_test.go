@@ -86,7 +86,7 @@ func freshNode(t testing.TB, party string, tr Transport, pp ...int) *testNode {
 		t.Fatal(err)
 	}
 	n, err := New(Options{Party: party, Parties: parties, Transport: tr, Keys: ks, Pool: fixturePool(t, pp...),
-		Sealer: sealer, Authorizer: AllowAll{}, KeygenRule: custody.Policy{Keys: testKeys}.KeygenRule, SignTimeout: 20 * time.Second, KeygenTimeout: 5 * time.Minute})
+		Sealer: sealer, Authorizer: AllowAll{}, KeygenRule: custody.Policy{Keys: testKeys}.KeygenRule, SignTimeout: roundsSignTimeout, KeygenTimeout: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
