@@ -55,6 +55,9 @@ With --quiet it prints only the request's ID, for scripts:
       --key-id canary-1 --digest 9f86d0…08 --reason drill)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if fl := cmd.Flags(); fl.Changed("units") && fl.Changed("amount") {
+				return userErr("--units and --amount: give the amount once (--units: an EVM asset's exact base units)")
+			}
 			if file != "" {
 				b, err := os.ReadFile(file)
 				if err != nil {
