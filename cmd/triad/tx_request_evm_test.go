@@ -13,6 +13,7 @@ import (
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/evm"
+	"github.com/triad-custody/triad/custody/evm/gethtest"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/custody/settle"
 )
@@ -113,5 +114,31 @@ func TestTxShowEVMRequest(t *testing.T) {
 	}
 	if out, err = run("tx", "show", "--request", btcID); err == nil || !strings.Contains(err.Error(), "no_transaction") {
 		t.Fatalf("bitcoin tx show: %v\n%s", err, out)
+	}
+}
+
+// Issue 12, with the operator's own EVM node (geth --dev; skipped without
+// it unless TRIAD_REQUIRE_TOOLS=1): `triad tx show --request --rpc` names
+// the token by its contract's symbol and gives the amount in tokens.
+func TestTxShowEVMRequestResolvesToken(t *testing.T) {
+	chain := gethtest.Start(t)
+	token := chain.DeployToken(t, "Test Fund", "TFND", 18)
+	c, as, _ := evmAPI(t, custody.Exchange)
+	owner := common.HexToAddress("0x00000000000000000000000000000000000a11ce")
+	const units = "1250500000000000000000000" // 1,250,500 tokens
+	out, _, err := runCLI(t, append([]string{"request", "--quiet", "--kind", "collateral_release", "--idempotency-key", "tfnd-rpc",
+		"--account", st.Account, "--key-id", "fixture", "--child-path", st.ChildPath, "--asset", "TFND", "--destination", owner.Hex(),
+		"--units", units}, as...)...)
+	id := strings.TrimSpace(out)
+	if err != nil || len(id) != 64 {
+		t.Fatalf("request: %v %q", err, out)
+	}
+	amount, _ := new(big.Int).SetString(units, 10)
+	tx, _ := signedTransfer(t, token, owner, amount)
+	raw, _ := tx.MarshalBinary()
+	putRecord(t, c, custody.Exchange, settle.Record{RequestID: id, TxID: tx.Hash().Hex(), Raw: hex.EncodeToString(raw)})
+	out, errOut, err := runCLI(t, append([]string{"tx", "show", "--request", id, "--rpc", chain.URL, "--json=false"}, as...)...)
+	if err != nil || !strings.Contains(out, "token      "+token.Hex()+" TFND") || !strings.Contains(out, "amount     1250500 TFND ("+units+" base units)") {
+		t.Fatalf("tx show --rpc: %v\n%s%s", err, out, errOut)
 	}
 }
