@@ -49,8 +49,8 @@ func evmAPI(t *testing.T, p custody.Party) (c *st.Cluster, as []string, posts *a
 // SECURITY.md scenario 8 (issue 12): `triad request --units` carries an
 // EVM amount above 2^53−1 exactly, and --replaces the ID of the request
 // whose stuck transaction it replaces, into the stored request; --units
-// with --amount is the caller's mistake (exit 1), refused before anything
-// reaches the node.
+// with --amount, or a field flag with --file, is the caller's mistake
+// (exit 1), refused before anything reaches the node.
 func TestRequestUnitsReplacesFlags(t *testing.T) {
 	c, as, posts := evmAPI(t, custody.Exchange)
 	const million = "1000000000000000000000000" // 10^24 base units: one million 18-decimal tokens
@@ -88,5 +88,27 @@ func TestRequestUnitsReplacesFlags(t *testing.T) {
 	}
 	if n := posts.Load(); n != 2 {
 		t.Fatalf("--units with --amount reached the node (%d posts)", n)
+	}
+	// With --file the file is the whole request: a field flag beside it
+	// would be dropped silently, so it is refused.
+	file := filepath.Join(t.TempDir(), "request.json")
+	draft := `{"kind":"collateral_release","idempotency_key":"tfnd-3","account":"` + st.Account + `","key_id":"fixture","child_path":"` +
+		st.ChildPath + `","asset":"TFND","destination":"0x00000000000000000000000000000000000A11cE","units":"` + million + `"}`
+	if err := os.WriteFile(file, []byte(draft), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range [][]string{{"--replaces", stuck.ID}, {"--units", "5"}, {"--fee-rate", "5"}} {
+		_, _, err := runCLI(t, append(append([]string{"request", "--file", file}, flag...), as...)...)
+		if err == nil || !isUserError(err) || !strings.Contains(err.Error(), flag[0]+" with --file") {
+			t.Errorf("--file with %s: %v, want the caller's mistake (exit 1)", flag[0], err)
+		}
+	}
+	if n := posts.Load(); n != 2 {
+		t.Fatalf("a field flag with --file reached the node (%d posts)", n)
+	}
+	out, _, err := runCLI(t, append([]string{"request", "--file", file}, as...)...)
+	var v service.View
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Request.Units != million {
+		t.Fatalf("--file: %v\n%s", err, out)
 	}
 }
