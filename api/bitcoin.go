@@ -102,7 +102,7 @@ func (s *Server) requestTx(w http.ResponseWriter, r *http.Request, _ string) {
 			p = v.Result.EVM
 		}
 		writeError(w, http.StatusNotFound, "no_transaction", fmt.Sprintf("request is paid on EVM chain %d, not in Bitcoin: its plan is the view's result.evm and "+
-			"its transaction hash the view's settlement.txid (triad requests show); triad tx show --evm-raw decodes the raw transaction", p.ChainID))
+			"its transaction hash and signed transaction the view's settlement.txid and settlement.raw; triad tx show --request decodes it", p.ChainID))
 		return
 	}
 	if len(v.Request.Inputs) == 0 {

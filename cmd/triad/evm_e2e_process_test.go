@@ -61,10 +61,6 @@ func TestEVMThreeProcesses(t *testing.T) {
 	c.paidOnChain(ctx, t, v.Settlement.TxID, acct, c.owner, released, before)
 	c.sameTx(ctx, t, id, v.Settlement.TxID)
 	c.operatorView(ctx, t, v, acct, c.owner, "1250.5")
-	// The Bitcoin decoder says where an EVM request's transaction is.
-	if out, errOut, code := triad(t, c.bin, "tx", "show", "-c", c.cfgs["custodian"], "--request", id); code != 1 || !strings.Contains(errOut, "paid on EVM chain 1337") {
-		t.Fatalf("tx show --request of an EVM release: %d\n%s%s", code, out, errOut)
-	}
 
 	// A liquidation of 100 TUSD on a margin call the engine signs: an
 	// exposure of 15,000.00 against 10,000.00 of TUSD (95%: leverage 1.58).

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -265,7 +266,8 @@ func (c *evmProcs) balances(ctx context.Context, t *testing.T, a, b common.Addre
 // operatorView checks that the transaction on chain is the one the view's
 // plan describes (chain, nonce, gas, fee caps), and that `triad tx show
 // --evm-raw` decodes its raw bytes for an operator: sender, token symbol
-// and decimals read from the chain, recipient and human amount.
+// and decimals read from the chain, recipient and human amount; and that
+// `triad tx show --request` decodes the same from every node's view.
 func (c *evmProcs) operatorView(ctx context.Context, t *testing.T, v service.View, from, to common.Address, human string) {
 	t.Helper()
 	tx, _, err := c.chain.Client.TransactionByHash(ctx, common.HexToHash(v.Settlement.TxID))
@@ -288,5 +290,14 @@ func (c *evmProcs) operatorView(ctx context.Context, t *testing.T, v service.Vie
 	}
 	if d.From != from.Hex() || d.Recipient != to.Hex() || d.Symbol != evmToken || d.AmountHuman != human || d.Nonce != p.Nonce || d.Token != c.token.Hex() {
 		t.Fatalf("tx show --evm-raw decodes %+v", d)
+	}
+	// `tx show --request` decodes the same transaction from each node's
+	// view (the signed transaction its settler recorded).
+	for _, party := range node.DefaultParties {
+		out, errOut, code := triad(t, c.bin, "tx", "show", "-c", c.cfgs[party], "--request", v.ID, "--rpc", c.chain.URL, "--json")
+		var r evmRequestTx
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Tx == nil || !reflect.DeepEqual(*r.Tx, d) {
+			t.Fatalf("%s: tx show --request: %d, %+v, want %+v\n%s%s", party, code, r.Tx, d, out, errOut)
+		}
 	}
 }

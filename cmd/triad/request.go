@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,6 +56,9 @@ With --quiet it prints only the request's ID, for scripts:
       --key-id canary-1 --digest 9f86d0…08 --reason drill)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkRequestFlags(cmd, file); err != nil {
+				return err
+			}
 			if file != "" {
 				b, err := os.ReadFile(file)
 				if err != nil {
@@ -116,4 +120,21 @@ With --quiet it prints only the request's ID, for scripts:
 	fl.StringVar(&r.Reason, "reason", "", "reason (required for emergency_unfreeze)")
 	fl.StringVar(&r.Digest, "digest", "", "canary only: the 32-byte digest to sign, hex")
 	return c
+}
+
+// checkRequestFlags refuses field flags that would not reach the request
+// as given: --units with --amount, any field flag with --file (the file
+// is the whole request).
+func checkRequestFlags(cmd *cobra.Command, file string) error {
+	fl := cmd.Flags()
+	if fl.Changed("units") && fl.Changed("amount") {
+		return userErr("--units and --amount: give the amount once (--units: an EVM asset's exact base units)")
+	}
+	for _, n := range []string{"kind", "idempotency-key", "account", "key-id", "child-path", "asset", "destination",
+		"amount", "units", "replaces", "fee-rate", "reason", "digest"} {
+		if file != "" && fl.Changed(n) {
+			return userErr("--%s with --file: the file is the whole request; put %s in it", n, strings.ReplaceAll(n, "-", "_"))
+		}
+	}
+	return nil
 }

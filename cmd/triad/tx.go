@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/custody/settle"
 )
 
@@ -14,7 +15,7 @@ func init() { addCommand(newTxCmd) }
 func newTxCmd() *cobra.Command {
 	tx := &cobra.Command{
 		Use:   "tx",
-		Short: "Inspect the Bitcoin transactions of custody requests",
+		Short: "Inspect the transactions of custody requests (Bitcoin and EVM)",
 	}
 	var f clientFlags
 	var id, evmRaw, rpcURL string
@@ -26,7 +27,11 @@ func newTxCmd() *cobra.Command {
 request with its own policy and its own key share, exactly as it would sign it: the coins spent, the
 destination and the change back to the custody address, the fee against the policy ceiling, the sighash
 each threshold signature signs, an unsigned PSBT for any PSBT-aware wallet, and (once finalised) the txid,
-broadcast and confirmations. Ask each party's node: they must agree.`,
+broadcast and confirmations. Ask each party's node: they must agree.
+
+A request paid on an EVM chain is shown from the node's view of it: the signed EIP-1559 transaction the
+node finalized, decoded (chain, sender, nonce, token, recipient, amount, fee cap; with --rpc, your own EVM
+node, the token's symbol and the amount in tokens), or, before the node holds one, its plan and status.`,
 		Example: `  triad tx show --config configs/custodian.yaml --request 3f2a...
   triad tx show --config configs/regulator.yaml --request 3f2a... --json
   triad tx show --evm-raw 0x02f8... --rpc http://127.0.0.1:8545`,
@@ -44,6 +49,13 @@ broadcast and confirmations. Ask each party's node: they must agree.`,
 			}
 			ctx, cancel := withTimeout(30 * time.Second)
 			defer cancel()
+			var rv service.View
+			if err := cl.Do(ctx, "GET", "/v1/requests/"+url.PathEscape(id), nil, &rv); err != nil {
+				return err
+			}
+			if onEVM(rv) {
+				return showRequestEVM(cmd.OutOrStdout(), rv, rpcURL, asJSON)
+			}
 			var v settle.View
 			if err := cl.Do(ctx, "GET", "/v1/requests/"+url.PathEscape(id)+"/tx", nil, &v); err != nil {
 				return err
@@ -59,7 +71,7 @@ broadcast and confirmations. Ask each party's node: they must agree.`,
 	show.Flags().StringVar(&id, "request", "", "request ID")
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	show.Flags().StringVar(&evmRaw, "evm-raw", "", "decode this raw EIP-1559 transaction (hex) instead of a request's")
-	show.Flags().StringVar(&rpcURL, "rpc", "", "with --evm-raw: your own EVM node (JSON-RPC), for the token's symbol and decimals")
+	show.Flags().StringVar(&rpcURL, "rpc", "", "your own EVM node (JSON-RPC), for an EVM token's symbol and decimals")
 	tx.AddCommand(show)
 	return tx
 }

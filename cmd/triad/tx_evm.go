@@ -22,21 +22,31 @@ func showEVMTx(out io.Writer, rawHex, rpcURL string, asJSON bool) error {
 	if err != nil {
 		return userErr("--evm-raw: %v", err)
 	}
-	if rpcURL != "" {
-		ctx, cancel := withTimeout(30 * time.Second)
-		defer cancel()
-		c, err := evm.Dial(ctx, rpcURL)
-		if err != nil {
-			return userErr("--rpc: %v", err)
-		}
-		defer c.Close()
-		if err := v.Resolve(ctx, c); err != nil {
-			return fmt.Errorf("resolving the token on %s: %w", rpcURL, err)
-		}
+	if err := resolveToken(v, rpcURL); err != nil {
+		return err
 	}
 	if asJSON {
 		return printJSON(out, v)
 	}
 	v.Print(out)
+	return nil
+}
+
+// resolveToken fills in v's token symbol, decimals and human amount from
+// the EVM node at rpcURL, if one is given.
+func resolveToken(v *evm.TxView, rpcURL string) error {
+	if rpcURL == "" {
+		return nil
+	}
+	ctx, cancel := withTimeout(30 * time.Second)
+	defer cancel()
+	c, err := evm.Dial(ctx, rpcURL)
+	if err != nil {
+		return userErr("--rpc: %v", err)
+	}
+	defer c.Close()
+	if err := v.Resolve(ctx, c); err != nil {
+		return fmt.Errorf("resolving the token on %s: %w", rpcURL, err)
+	}
 	return nil
 }

@@ -26,6 +26,11 @@ type Settlement struct {
 	// batch's ID, when a batch pays it (TxID is then the batch's).
 	Vout  *uint32 `json:"vout,omitempty"`
 	Batch string  `json:"batch,omitempty"`
+	// Raw is, for a request paid on an EVM chain, the signed transaction
+	// (hex) this node finalized, for an operator to decode (triad tx
+	// show). A Bitcoin transaction is not repeated here: GET
+	// /v1/requests/{id}/tx shows it.
+	Raw string `json:"raw,omitempty"`
 }
 
 // Tracker asks this node's Bitcoin node about a done request's transaction,

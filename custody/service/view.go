@@ -67,6 +67,9 @@ func (s *Service) viewLocked(e store.Entry) View {
 		v.Result = &r
 	}
 	if rec, ok := s.settlementLocked(id); ok {
+		if !s.pol.OnEVM(e.Request.Asset) {
+			rec.Raw = "" // a Bitcoin transaction: GET /v1/requests/{id}/tx
+		}
 		v.Settlement = &rec
 	}
 	if !rec.Status.Terminal() {
