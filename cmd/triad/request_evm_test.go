@@ -10,11 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node"
-	"github.com/triad-custody/triad/node/api"
 )
 
 // tfnd is an 18-decimal EVM asset whose amounts run past 2^53−1.
@@ -30,8 +29,8 @@ func evmAPI(t *testing.T, p custody.Party) (c *st.Cluster, as []string, posts *a
 		t.Fatal(err)
 	}
 	m := c.Members[p]
-	m.Runtime.Cfg.API.Credentials = []node.Credential{{Name: "operator-1", Role: "operator", TokenFile: tok}}
-	srv, err := api.New(m.Runtime, api.Options{Custody: m.Svc})
+	creds := []api.Credential{{Name: "operator-1", Role: "operator", TokenFile: tok}}
+	srv, err := api.New(m.Runtime, api.Options{Config: api.Config{Credentials: creds}, Custody: m.Svc})
 	if err != nil {
 		t.Fatal(err)
 	}
