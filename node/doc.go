@@ -41,8 +41,13 @@
 //
 // Proposals from peers (proposals.go) are bounded per peer, past which
 // they are declined as busy; a proposer that abandons a session withdraws
-// it, and the nodes that joined leave at once; one that already saved the
-// withdrawn keygen's share removes it (keygen_withdraw.go). Keygen (keygen.go) runs only
+// it, and the nodes that joined leave at once. A keygen's share is put in
+// force by its parties, not by its proposer: from protocol version 3 each
+// party seals its share as pending, sends a commit signed with its secret
+// share, refuses a withdrawal from then on, and keeps the key once it
+// holds every party's commit (keygen_commit.go; a version-2 node removes
+// the share of a keygen withdrawn after it saved it, keygen_withdraw.go).
+// Keygen (keygen.go) runs only
 // for keys of the node's own configuration, with its own parties and
 // threshold, under a fresh session ID per attempt. Replay protection rests
 // on session IDs (router.go), never on payload bytes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,11 +21,38 @@ import (
 // target drops is opened again at once, until stop.
 //
 // started is closed once every one of them has been opened at least once.
+// Re-openings are paced at floodRedials a second in all, so that a test
+// process does not spend its two cores on its own flood.
 func flood(t *testing.T, targets []net.Addr, conns int) (started <-chan struct{}, stop func()) {
+	started, _, stop = floodHeld(t, targets, conns)
+	return started, stop
+}
+
+// floodHeld is flood; held is how many of its connections are open now
+// (the target has not closed them).
+func floodHeld(t *testing.T, targets []net.Addr, conns int) (started <-chan struct{}, held func() int64, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var d net.Dialer
+	var open atomic.Int64
+	redial := make(chan struct{})
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second / floodRedials)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				select {
+				case redial <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
 	var opened sync.WaitGroup
 	opened.Add(len(targets) * conns)
 	ready := make(chan struct{})
@@ -34,6 +62,13 @@ func flood(t *testing.T, targets []net.Addr, conns int) (started <-chan struct{}
 			wg.Go(func() {
 				first := true
 				for ctx.Err() == nil {
+					if !first {
+						select {
+						case <-redial:
+						case <-ctx.Done():
+							return
+						}
+					}
 					c, err := d.DialContext(ctx, "tcp", a.String())
 					if err != nil {
 						continue
@@ -42,18 +77,29 @@ func flood(t *testing.T, targets []net.Addr, conns int) (started <-chan struct{}
 						first = false
 						opened.Done()
 					}
-					// Held until the target drops it (its handshake
-					// timeout, or a refusal) or the flood stops.
+					// Past the multistream-select header and into the
+					// Noise negotiation, then silent: held until the
+					// target drops it (its handshake timeout, or a
+					// refusal) or the flood stops.
+					c.Write([]byte("\x13/multistream/1.0.0\n\x07/noise\n"))
+					open.Add(1)
 					go func() { <-ctx.Done(); c.Close() }()
-					var b [1]byte
-					c.Read(b[:])
+					for b := make([]byte, 64); ; {
+						if _, err := c.Read(b); err != nil {
+							break
+						}
+					}
+					open.Add(-1)
 					c.Close()
 				}
 			})
 		}
 	}
-	return ready, func() { cancel(); wg.Wait() }
+	return ready, open.Load, func() { cancel(); wg.Wait() }
 }
+
+// floodRedials bounds how often a flood re-opens a dropped connection.
+const floodRedials = 2000
 
 // hostileDialer dials the targets again and again with a libp2p identity
 // that nobody pins: each connection completes Noise and is refused by the
@@ -133,6 +179,73 @@ func TestConnectionFloodDoesNotStallSigning(t *testing.T) {
 	}
 	if el := time.Since(start); el > timeout {
 		t.Fatalf("took %v against a %v sign_timeout", el, timeout)
+	}
+	verifySig(t, fixturePub(t), res.Signature)
+}
+
+// Scenario 19: a flood of 1100 connections from loopback, the pinned
+// peers' own address, to the regulator, each stalled in its Noise
+// negotiation. The regulator used to hold every one of them until
+// libp2p's 15 s accept timeout (up to its transient scope's 1024, after
+// which a pinned peer's new connection was refused). Now at most
+// maxPendingPerIP of them wait for their handshake, the rest are closed
+// before Noise, and the exchange, dialing from its pinned address,
+// connects within a small bound and signs with the regulator.
+func TestPinnedPeerConnectsDuringHandshakeFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens more than a thousand connections")
+	}
+	const floodConns = 1100
+	hosts, nodes := libp2pCluster(t, clusterOpts{withShares: true, signTimeout: 20 * time.Second})
+	hosts["custodian"].Close() // no other pair to fail over to
+	reg, ex := hosts["regulator"], hosts["exchange"]
+	ex.h.Network().ClosePeer(reg.ID())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ex.WaitDisconnected(ctx, "regulator"); err != nil {
+		t.Fatal(err)
+	}
+	started, held, stopFlood := floodHeld(t, tcpAddrs(t, reg), floodConns)
+	defer stopFlood()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the flood did not start")
+	}
+	// Until the regulator has taken in every one of them (its accept loop
+	// lags the kernel's): held before their handshake, or refused before
+	// it. The flood has no event to wait on, so this one wait polls,
+	// within its deadline.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for reg.inbound.Load() < floodConns {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("the regulator took in %d connections of the flood", reg.inbound.Load())
+		}
+	}
+	// At most maxPendingPerIP wait for their handshake (without the bound:
+	// all of them). What the flood sees open also counts those still in
+	// the kernel's accept queue and refused ones whose closing it has not
+	// read yet: a few hundred on a loaded machine.
+	if h := held(); h > 2*maxPendingAll {
+		t.Fatalf("the regulator holds %d unauthenticated connections from one address", h)
+	}
+	// The exchange dials the regulator (from its listening port, pinned
+	// at the regulator): one deadline for the connection, small against
+	// the 15 s a flooded host used to keep it waiting.
+	cctx, ccancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer ccancel()
+	if err := ex.h.Connect(cctx, peer.AddrInfo{ID: reg.ID(), Addrs: reg.h.Addrs()}); err != nil {
+		t.Fatalf("the exchange could not connect to the flooded regulator: %v (%d refused)", err, reg.Refused())
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	res, err := nodes["exchange"].Sign(sctx, SignRequest{KeyID: signReq("").KeyID, RequestID: "pending-flood",
+		Digest: signReq("pending-flood").Digest, Partner: "regulator"})
+	if err != nil {
+		t.Fatalf("signing under a handshake flood: %v", err)
 	}
 	verifySig(t, fixturePub(t), res.Signature)
 }

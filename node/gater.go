@@ -23,8 +23,8 @@ import (
 //     pinned, in both directions.
 //
 // Connections from a pinned peer's address that are not that peer (a
-// shared address: loopback, a NAT) are refused at InterceptSecured; the
-// resource manager bounds how many may wait for it (newResourceManager).
+// shared address: loopback, a NAT) are refused at InterceptSecured;
+// pendingLimiter (pending.go) bounds how many may wait for it.
 type gater struct{ t *Host }
 
 func (g gater) InterceptPeerDial(p peer.ID) bool { return g.known(p) }
@@ -41,6 +41,7 @@ func (g gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
 }
 
 func (g gater) InterceptAccept(c network.ConnMultiaddrs) bool {
+	g.t.inbound.Add(1)
 	if !g.t.acceptAllowed(c.RemoteMultiaddr()) {
 		g.t.countRefused("refused a connection from an address no pinned peer has", "addr", c.RemoteMultiaddr().String())
 		return false

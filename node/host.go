@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -75,6 +76,8 @@ type Host struct {
 	mu      sync.Mutex
 	handler func(string, []byte)
 	refused int
+	pending *pendingLimiter // unauthenticated inbound connections (pending.go)
+	inbound atomic.Int64    // inbound connections offered to the gater
 }
 
 var _ Transport = (*Host)(nil)
@@ -110,13 +113,14 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.pending = newPendingLimiter(rm, t)
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Identity),
 		libp2p.ListenAddrs(cfg.Listen...),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.ConnectionGater(gater{t}),
-		libp2p.ResourceManager(rm),
+		libp2p.ResourceManager(t.pending),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.Ping(false),
@@ -137,11 +141,10 @@ func NewHost(cfg HostConfig) (*Host, error) {
 // streams, so a flood is refused by the resource manager, not absorbed.
 //
 // Inbound connections waiting for their Noise handshake are transient and
-// their peer is not known yet: on a shared address (loopback, a NAT) a
-// flood of them cannot be told from a pinned peer before Noise. So the
-// transient scope has room for a thousand of them (libp2p drops each after
-// its accept timeout, 15 s) and a pinned peer that reconnects during a
-// flood of hundreds still finds a place (scenario 19).
+// their peer is not known yet; pendingLimiter (pending.go) bounds them
+// well below the transient scope's room, per IP address and in all, so
+// that a flood cannot fill it and a pinned peer that reconnects during a
+// flood still finds a place at once (scenario 19).
 func newResourceManager() (network.ResourceManager, error) {
 	pending := rcmgr.LimitVal(pendingInbound())
 	limits := rcmgr.PartialLimitConfig{

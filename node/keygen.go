@@ -112,8 +112,17 @@ func (n *Node) keygen(ctx context.Context, keyID string, o *KeygenOrder) (*tss.K
 	if err := n.run(ctx, s, rt, p); err != nil {
 		return fail(err)
 	}
+	if err := n.persistKeygen(s, rt, p, ""); err != nil {
+		if n.ver.max >= commitVersion {
+			// The others decide by the commits they hold; only a peer
+			// of version 2, which saved its share at once, is told.
+			n.withdraw(p, n.olderPeers(proposed), err.Error())
+			return nil, err
+		}
+		return fail(err)
+	}
 	// Done only when every party has its share on disk.
-	wctx, cancel := context.WithDeadline(ctx, s.Deadline())
+	wctx, cancel := context.WithDeadline(ctx, s.Deadline().Add(n.commitGrace()))
 	defer cancel()
 	for waiting := len(n.opt.Parties) - 1; waiting > 0; waiting-- {
 		select {

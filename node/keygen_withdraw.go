@@ -18,10 +18,12 @@ import (
 // withdrawal counts until a keygen timeout after the keygen's deadline,
 // and only for the share that keygen produced (scenarios 11, 12, 29).
 //
-// Left open: within that window a hostile proposer can withdraw a keygen
-// that succeeded everywhere and so make the others drop a new key. Until a
-// commit message (a new frame kind, so a new protocol version) puts a
-// keygen's shares in force, fund a new key only after that window.
+// This is protocol version 2's behaviour, kept for a node configured to
+// speak at most version 2: within that window a hostile proposer could
+// withdraw a keygen that succeeded everywhere and so make the others drop
+// a new key. From version 3 a keygen's shares are put in force by its
+// parties' commits and a withdrawal after a party's commit is refused
+// (keygen_commit.go).
 
 // keygenDone is a keygen joined here whose share is saved.
 type keygenDone struct {

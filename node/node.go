@@ -81,6 +81,9 @@ type Node struct {
 	// keygensDone are the keygens joined here whose share is saved, while
 	// their proposer may still withdraw them (keygen_withdraw.go).
 	keygensDone map[tss.SessionID]keygenDone
+	// committed are the keygens this node has committed to: no
+	// withdrawal ends them (keygen_commit.go).
+	committed map[tss.SessionID]commitRecord
 	// incidentCh is closed at the next incident (IncidentsChanged).
 	incidentCh chan struct{}
 	ctx        context.Context
@@ -133,7 +136,7 @@ func New(opt Options) (*Node, error) {
 	n := &Node{opt: opt, t: opt.Transport, r: newRouter(c), ver: ver, counts: c, log: opt.Logger.With("party", opt.Party),
 		proposalSlots: make(chan struct{}, maxConcurrentProposals), openProposals: map[string]int{},
 		busyReported: map[string]bool{}, joins: map[tss.SessionID]*joined{},
-		keygensDone: map[tss.SessionID]keygenDone{}, incidentCh: make(chan struct{})}
+		keygensDone: map[tss.SessionID]keygenDone{}, committed: map[tss.SessionID]commitRecord{}, incidentCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.loadIncidents()
 	n.t.SetHandler(n.handle)
@@ -217,6 +220,8 @@ func (n *Node) handle(from string, b []byte) {
 		n.r.saved(from, *f.Saved)
 	case kindWithdraw:
 		n.withdrawn(from, *f.Withdraw)
+	case kindCommit:
+		n.r.commit(from, *f.Commit)
 	case kindApp:
 		n.mu.Lock()
 		h := n.apps[f.App.Topic]
@@ -322,7 +327,10 @@ func (n *Node) onProposal(from string, p *Proposal) {
 	err = n.run(ctx, s, rt, p)
 	log.Info("session ended", "err", err)
 	if p.Protocol == tss.Keygen && err == nil {
-		err = n.keygenSaved(ctx, from, p, s)
+		err = n.persistKeygen(s, rt, p, from)
+	}
+	if p.Protocol == tss.Keygen && err == nil && n.ver.max < commitVersion {
+		err = n.keygenSaved(ctx, from, p, s) // version 2: keygen_withdraw.go
 	}
 	if p.Protocol == tss.Keygen {
 		ack := &Saved{SessionID: p.SessionID}
@@ -344,7 +352,7 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// run drives a session and, for keygen, persists the new share.
+// run drives a session (a keygen's share is persisted by persistKeygen).
 func (n *Node) run(ctx context.Context, s *tss.Session, rt *route, p *Proposal) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -367,16 +375,6 @@ func (n *Node) run(ctx context.Context, s *tss.Session, rt *route, p *Proposal) 
 		}
 		n.recordAbort(s, p.KeyID, err)
 		return err
-	}
-	if p.Protocol == tss.Keygen {
-		share, err := s.KeyShare()
-		if err != nil {
-			return err
-		}
-		if err := n.opt.Keys.Save(n.ctx, share); err != nil {
-			n.recordAbort(s, p.KeyID, err)
-			return err
-		}
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func (n *Node) join(from string, p *Proposal) (context.Context, func(), error) {
 			if j.proto != tss.Keygen || j.keyID != p.KeyID {
 				continue
 			}
-			if j.from != from {
+			if _, ok := n.committed[sid]; j.from != from || ok {
 				cancel(nil)
 				return nil, nil, fmt.Errorf("busy: a keygen of %s proposed by %s is running", p.KeyID, j.from)
 			}
@@ -132,6 +132,9 @@ func (n *Node) withdrawn(from string, w Withdraw) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.withdrawRefusedLocked(from, w) {
+		return
+	}
 	j := n.joins[w.SessionID]
 	if j == nil || j.from != from {
 		n.counts.add("withdraw_ignored")

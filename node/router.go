@@ -26,6 +26,7 @@ type route struct {
 	inbox    chan tss.Inbound
 	declines chan declined
 	saved    chan declined // from, error ("" when saved)
+	commits  chan commitFrom
 }
 
 type declined struct{ from, reason string }
@@ -76,7 +77,7 @@ func (r *router) open(sid tss.SessionID) (*route, error) {
 	if r.active[sid] != nil || r.ended[sid] {
 		return nil, fmt.Errorf("%w: %s", ErrSessionUsed, sid.Short())
 	}
-	rt := &route{inbox: make(chan tss.Inbound, inboxSize), declines: make(chan declined, 4), saved: make(chan declined, 8)}
+	rt := &route{inbox: make(chan tss.Inbound, inboxSize), declines: make(chan declined, 4), saved: make(chan declined, 8), commits: make(chan commitFrom, 16)}
 	r.active[sid] = rt
 	for _, in := range r.pending[sid] {
 		r.pendB -= len(in.Env.Payload)
@@ -214,6 +215,22 @@ func (r *router) saved(from string, s Saved) {
 	select {
 	case rt.saved <- declined{from: from, reason: s.Error}:
 	default:
+	}
+}
+
+// commit hands a keygen commit (keygen_commit.go) to its session.
+func (r *router) commit(from string, c KeygenCommit) {
+	r.mu.Lock()
+	rt := r.active[c.SessionID]
+	r.mu.Unlock()
+	if rt == nil {
+		r.counts.add("keygen_stray_commit")
+		return
+	}
+	select {
+	case rt.commits <- commitFrom{from: from, c: c}:
+	default:
+		r.counts.add("keygen_commit_overflow")
 	}
 }
 

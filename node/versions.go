@@ -18,6 +18,10 @@ import (
 //	   custody message; no hello. A frame without "v" is version 1.
 //	2  frames carry "v":2; the "hello" frame kind ({min, max, ack})
 //	   announces a node's supported range; custody messages carry "v":2.
+//	3  the "commit" frame kind: a keygen's share is put in force by its
+//	   parties' signed commits, not by the proposer (keygen_commit.go); a
+//	   keygen needs version 3 at every party and is refused otherwise.
+//	   Signing, resharing and custody messages are as in version 2.
 //
 // Negotiation: before its first frame to a peer whose range it does not
 // know, a node (max ≥ 2) sends a hello, then frames of its own minimum
@@ -36,7 +40,7 @@ import (
 // few are normal (sent before the peer learnt this node's range).
 const (
 	ProtocolMin = 1
-	ProtocolMax = 2
+	ProtocolMax = 3
 )
 
 // helloEvery bounds how often a node says hello to a peer whose range it
@@ -269,7 +273,7 @@ func (n *Node) sendHello(ctx context.Context, to string, ack bool) {
 // handled here. ok is false when the frame is consumed or refused.
 func (n *Node) receive(from string, b []byte) (f frame, ok bool) {
 	f, err := decodeFrame(b)
-	if err == nil && f.Kind == kindHello && n.ver.max < 2 {
+	if err == nil && (f.Kind == kindHello && n.ver.max < 2 || f.Kind == kindCommit && n.ver.max < commitVersion) {
 		err = fmt.Errorf("node: frame kind %q unknown to protocol version %d", f.Kind, n.ver.max)
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -106,12 +107,12 @@ func TestRollingUpgradeSigns(t *testing.T) {
 			if err := decodeLegacyV1(f.b); err != nil {
 				t.Fatalf("%s sent the version-1 node a frame it refuses: %v: %s", f.from, err, f.b)
 			}
-		case f.to != "custodian" && f.from != "custodian" && hdr.Kind != kindHello && hdr.V == 2:
+		case f.to != "custodian" && f.from != "custodian" && hdr.Kind != kindHello && hdr.V == ProtocolMax:
 			v2++
 		}
 	}
 	if v2 == 0 {
-		t.Fatal("the two version-2 nodes never spoke version 2")
+		t.Fatalf("the two new nodes never spoke version %d", ProtocolMax)
 	}
 	for _, p := range []string{"exchange", "regulator"} {
 		if got := nodes[p].PeerProtocol("custodian"); got != 1 {
@@ -121,7 +122,7 @@ func TestRollingUpgradeSigns(t *testing.T) {
 			t.Fatalf("%s: incidents %+v", p, inc)
 		}
 	}
-	if got := nodes["exchange"].PeerProtocol("regulator"); got != 2 {
+	if got := nodes["exchange"].PeerProtocol("regulator"); got != ProtocolMax {
 		t.Fatalf("exchange speaks %d to the regulator", got)
 	}
 	if c := nodes["custodian"].Counters(); c["version_refused"] != 0 {
@@ -136,14 +137,14 @@ func TestProtocolVersionOutOfRangeRefused(t *testing.T) {
 	net, nodes := memCluster(t, clusterOpts{withShares: true, signTimeout: 5 * time.Second})
 	log := &frameLog{}
 	net.Intercept(log.intercept)
-	// The exchange says it speaks 3..4 only (a node two releases ahead).
-	hello, err := encodeFrame(frame{Kind: kindHello, V: 3, Hello: &Hello{Min: 3, Max: 4}})
+	// The exchange says it speaks two versions ahead only.
+	hello, err := encodeFrame(frame{Kind: kindHello, V: ProtocolMax + 1, Hello: &Hello{Min: ProtocolMax + 1, Max: ProtocolMax + 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cu := nodes["custodian"]
 	cu.handle("exchange", hello)
-	want := "exchange speaks protocol version 3..4, this node 1..2"
+	want := fmt.Sprintf("exchange speaks protocol version %d..%d, this node 1..%d", ProtocolMax+1, ProtocolMax+2, ProtocolMax)
 	inc := cu.Incidents()
 	if len(inc) != 1 || inc[0].Protocol != "version" || !strings.Contains(inc[0].Error, want) || inc[0].Culprits[0] != "exchange" {
 		t.Fatalf("incidents %+v, want one naming %q", inc, want)
@@ -152,9 +153,9 @@ func TestProtocolVersionOutOfRangeRefused(t *testing.T) {
 	if n := len(cu.Incidents()); n != 1 {
 		t.Fatalf("%d incidents", n)
 	}
-	// A version-3 frame is refused too, before it reaches the router.
+	// A frame of a later version is refused too, before it reaches the router.
 	env := tss.Envelope{Session: tss.DeriveSessionID(tss.Sign, []byte("v3")), Protocol: tss.Sign, From: "exchange", Round: 1, Type: "x"}
-	b, _ := encodeFrame(frame{Kind: kindEnvelope, V: 3, Envelope: &env})
+	b, _ := encodeFrame(frame{Kind: kindEnvelope, V: ProtocolMax + 1, Envelope: &env})
 	cu.handle("exchange", b)
 	if c := cu.Counters(); c["version_refused"] != 3 {
 		t.Fatalf("counters %v", c)
@@ -179,7 +180,7 @@ func TestProtocolVersionOutOfRangeRefused(t *testing.T) {
 	answered := false
 	for _, f := range log.all() {
 		if g, err := decodeFrame(f.b); err == nil && f.from == "custodian" && f.to == "exchange" && g.Kind == kindHello {
-			answered = g.Hello.Ack && g.Hello.Min == 1 && g.Hello.Max == 2
+			answered = g.Hello.Ack && g.Hello.Min == 1 && g.Hello.Max == ProtocolMax
 		}
 	}
 	if !answered {
@@ -251,7 +252,7 @@ func TestFrameVersionDecoding(t *testing.T) {
 			t.Errorf("%s: v %d err %v", tc.in, f.V, err)
 		}
 	}
-	if _, err := newVersions(1, 3); err == nil {
+	if _, err := newVersions(1, ProtocolMax+1); err == nil {
 		t.Error("a node configured for a version it does not know")
 	}
 	if _, err := newVersions(2, 1); err == nil {
@@ -295,8 +296,8 @@ func TestPeerRolledBackForgotten(t *testing.T) {
 }
 
 // SECURITY.md scenario 35 on real libp2p hosts (loopback): a version-1
-// node signs with a version-2 node in both roles, and two version-2 nodes
-// settle on version 2.
+// node signs with a node of the current version in both roles, and two
+// current nodes settle on the current version (ProtocolMax).
 func TestRollingUpgradeSignsLibp2p(t *testing.T) {
 	_, nodes := libp2pCluster(t, clusterOpts{withShares: true, versions: map[string][2]int{"regulator": {1, 1}}})
 	pub := fixturePub(t)
@@ -314,7 +315,7 @@ func TestRollingUpgradeSignsLibp2p(t *testing.T) {
 			t.Fatalf("%s with %s: attempts %+v", pair[0], pair[1], res.Attempts)
 		}
 	}
-	if got := nodes["custodian"].PeerProtocol("exchange"); got != 2 {
+	if got := nodes["custodian"].PeerProtocol("exchange"); got != ProtocolMax {
 		t.Fatalf("custodian speaks %d to the exchange", got)
 	}
 	if got := nodes["custodian"].PeerProtocol("regulator"); got != 1 {
@@ -352,9 +353,10 @@ func TestPeerVersionsReported(t *testing.T) {
 	if got, want := ex.PeerVersions("custodian"), (PeerVersions{Speaks: 1}); got != want {
 		t.Fatalf("version-1 custodian: %+v, want %+v", got, want)
 	}
-	ex.handle("regulator", hello(3, 4))
+	ex.handle("regulator", hello(ProtocolMax+1, ProtocolMax+2))
 	got := ex.PeerVersions("regulator")
-	if !got.Known || got.Min != 3 || got.Max != 4 || got.Speaks != 0 || !strings.Contains(got.Refused, "regulator speaks protocol version 3..4, this node 1..2") {
+	want := fmt.Sprintf("regulator speaks protocol version %d..%d, this node 1..%d", ProtocolMax+1, ProtocolMax+2, ProtocolMax)
+	if !got.Known || got.Min != ProtocolMax+1 || got.Speaks != 0 || !strings.Contains(got.Refused, want) {
 		t.Fatalf("refused regulator: %+v", got)
 	}
 }

@@ -18,7 +18,8 @@ const (
 	kindSaved    = "saved"
 	kindApp      = "app"
 	kindWithdraw = "withdraw"
-	kindHello    = "hello" // protocol version 2 on (versions.go)
+	kindHello    = "hello"  // protocol version 2 on (versions.go)
+	kindCommit   = "commit" // protocol version 3 on (keygen_commit.go)
 )
 
 // frame is what travels on the wire. Exactly one body is set.
@@ -34,6 +35,7 @@ type frame struct {
 	App      *AppMessage   `json:"app,omitempty"`
 	Withdraw *Withdraw     `json:"withdraw,omitempty"`
 	Hello    *Hello        `json:"hello,omitempty"`
+	Commit   *KeygenCommit `json:"commit,omitempty"`
 }
 
 // AppMessage carries a message of a layer above the signing network
@@ -168,6 +170,9 @@ func (f *frame) checkVersion() error {
 	if f.Kind == kindHello && (f.V < 2 || f.Hello == nil || f.Hello.Min < 1 || f.Hello.Min > f.Hello.Max || f.Hello.Max > maxWireVersion) {
 		return errors.New("node: malformed hello")
 	}
+	if f.Kind == kindCommit && f.V < commitVersion {
+		return fmt.Errorf("node: a keygen commit in a frame of protocol version %d", f.V)
+	}
 	return nil
 }
 
@@ -179,7 +184,8 @@ func (f *frame) bodies() []string {
 		kind string
 		set  bool
 	}{{kindEnvelope, f.Envelope != nil}, {kindPropose, f.Proposal != nil}, {kindDecline, f.Decline != nil},
-		{kindSaved, f.Saved != nil}, {kindApp, f.App != nil}, {kindWithdraw, f.Withdraw != nil}, {kindHello, f.Hello != nil}} {
+		{kindSaved, f.Saved != nil}, {kindApp, f.App != nil}, {kindWithdraw, f.Withdraw != nil}, {kindHello, f.Hello != nil},
+		{kindCommit, f.Commit != nil}} {
 		if b.set {
 			set = append(set, b.kind)
 		}

@@ -40,4 +40,9 @@
 // BIP32 public derivation (bip32.go): ChildKey gives a group key's child
 // along a path and the tweak a signer passes as SignConfig.Delta to sign
 // as that child.
+//
+// After a keygen, each party signs a commit with its own secret share,
+// which every other party verifies against that party's public share
+// (commit.go): node/ uses it to put a new key in force only once every
+// party has committed.
 package tss

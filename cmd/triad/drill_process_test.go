@@ -398,7 +398,7 @@ func (c *procCluster) resolveUndecided(t *testing.T) {
 	// Having signed with both, the custodian knows each peer's protocol
 	// versions from its hello (../shared/SECURITY.md scenario 35).
 	out = status()
-	for _, want := range []string{"protocol   1..2\n", "exchange   connected, protocol 2 (it speaks 1..2)", "regulator  connected, protocol 2 (it speaks 1..2)"} {
+	for _, want := range []string{"protocol   1..3\n", "exchange   connected, protocol 3 (it speaks 1..3)", "regulator  connected, protocol 3 (it speaks 1..3)"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("status lacks %q:\n%s", want, out)
 		}
