@@ -108,7 +108,7 @@ func (n *Node) commitKeygen(s *tss.Session, rt *route, p *Proposal, from string)
 		return err
 	}
 	fail := func(err error, culprits ...string) error {
-		if derr := n.opt.Keys.discardPending(p.KeyID); derr != nil {
+		if derr := n.opt.Keys.DiscardPending(p.KeyID); derr != nil {
 			err = fmt.Errorf("%w (discarding the pending share: %v)", err, derr)
 		}
 		n.recordAbort(s, p.KeyID, &tss.Error{Err: err, Culprits: culprits, SessionID: p.SessionID})
@@ -117,7 +117,7 @@ func (n *Node) commitKeygen(s *tss.Session, rt *route, p *Proposal, from string)
 	if err := n.keygenCommitsVersion(); err != nil {
 		return fail(err)
 	}
-	if err := n.opt.Keys.savePending(n.ctx, share); err != nil {
+	if err := n.opt.Keys.SavePending(n.ctx, share); err != nil {
 		return fail(err)
 	}
 	if !n.markCommitted(p.SessionID, from, s.Deadline()) {
@@ -162,7 +162,7 @@ func (n *Node) commitKeygen(s *tss.Session, rt *route, p *Proposal, from string)
 				tss.ErrTimeout, strings.Join(missing, ", ")), missing...)
 		}
 	}
-	if _, err := n.opt.Keys.commitPending(n.ctx, p.KeyID); err != nil {
+	if _, err := n.opt.Keys.CommitPending(n.ctx, p.KeyID); err != nil {
 		return fail(err)
 	}
 	return nil
