@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/triad-custody/triad/hsm"
+	"github.com/triad-custody/triad/node/p2p"
 )
 
 // Config is the MPC daemon's part of a node's configuration file: its
@@ -188,8 +189,8 @@ func (c *Config) validateLog() error {
 }
 
 // PinnedPeers resolves the peers section (reading peer_id_file where set).
-func (c *Config) PinnedPeers() ([]Peer, error) {
-	var out []Peer
+func (c *Config) PinnedPeers() ([]p2p.Peer, error) {
+	var out []p2p.Peer
 	for i, p := range c.Peers {
 		idStr := p.PeerID
 		if p.PeerIDFile != "" {
@@ -203,7 +204,7 @@ func (c *Config) PinnedPeers() ([]Peer, error) {
 		if err != nil {
 			return nil, cfgErr(fmt.Sprintf("peers[%d]", i), "peer ID %q: %v", idStr, err)
 		}
-		pp := Peer{Party: p.Party, ID: id}
+		pp := p2p.Peer{Party: p.Party, ID: id}
 		for _, a := range p.Addrs {
 			pp.Addrs = append(pp.Addrs, ma.StringCast(a))
 		}

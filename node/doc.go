@@ -1,8 +1,8 @@
-// Package node is the Triad MPC daemon: a libp2p host with pinned peers,
-// the router that multiplexes tss sessions over them, the coordinator that
-// chooses signers and fails over; its sealed key store is node/keystore,
-// its transport seam node/p2p and the transport's in-memory twin
-// node/memnet. It imports no custody package (internal/structure checks): the decisions it needs
+// Package node is the Triad MPC daemon: the router that multiplexes tss
+// sessions over a transport to the pinned peers, the coordinator that
+// chooses signers and fails over, keygen and resharing; its sealed key
+// store is node/keystore, its transport node/p2p (the Transport seam and
+// the libp2p host) and the transport's in-memory twin node/memnet. It imports no custody package (internal/structure checks): the decisions it needs
 // from custody come in as an Authorizer (may this node join a signing
 // session?) and as functions of StartOptions (KeygenRule: which keys it
 // may generate and whether their keygen needs operator approvals;
@@ -10,9 +10,12 @@
 // Package daemon passes custody's implementations and starts everything;
 // the HTTP API is package api.
 //
-// The host (host.go, gater.go) admits only pinned peers: by address before
-// Noise when every pinned peer has an IP address, by peer ID after it, and
-// it dials a pinned peer only at its pinned addresses.
+// The host (node/p2p) admits only pinned peers: by address before Noise
+// when every pinned peer has an IP address, by peer ID after it, and it
+// dials a pinned peer only at its pinned addresses. A reshare that
+// replaces a party re-pins it on the running host (p2p.Host.Repin) and
+// records the new peer ID in the data dir (pins.go), which wins over the
+// config at the next start.
 //
 // The flow of one signature:
 //
@@ -58,7 +61,8 @@
 // be upgraded one at a time. A peer outside the range is refused, naming
 // both sides' versions (an incident, and sends to it fail at once).
 //
-// Transport is the seam between the router and the network: Host is the
-// libp2p implementation, node/memnet the in-memory twin for tests (drop,
-// delay, isolate, intercept, seeded chaos). Both pass transportConformance.
+// p2p.Transport is the seam between the router and the network: p2p.Host
+// is the libp2p implementation, node/memnet the in-memory twin for tests
+// (drop, delay, isolate, intercept, seeded chaos). Both pass
+// p2ptest.Conformance.
 package node

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/triad-custody/triad/node/p2p"
+	"github.com/triad-custody/triad/node/p2p/p2ptest"
 )
 
-func libp2pCluster(t testing.TB, o clusterOpts) (map[string]*Host, map[string]*testNode) {
-	hosts := newHosts(t, parties...)
-	ts := map[string]Transport{}
+func libp2pCluster(t testing.TB, o clusterOpts) (map[string]*p2p.Host, map[string]*testNode) {
+	hosts := p2ptest.NewHosts(t, parties...)
+	ts := map[string]p2p.Transport{}
 	for p, h := range hosts {
 		ts[p] = h
 	}

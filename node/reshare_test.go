@@ -22,6 +22,7 @@ import (
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
+	"github.com/triad-custody/triad/node/p2p"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -283,11 +284,11 @@ func TestLibp2pReshareReplacesNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	newID, _ := peer.IDFromPrivateKey(key)
-	var survivors []Peer
+	var survivors []p2p.Peer
 	for _, p := range []string{"custodian", "exchange"} {
-		survivors = append(survivors, Peer{Party: p, ID: hosts[p].ID(), Addrs: hosts[p].h.Addrs()})
+		survivors = append(survivors, p2p.Peer{Party: p, ID: hosts[p].ID(), Addrs: hosts[p].Libp2p().Addrs()})
 	}
-	h, err := NewHost(HostConfig{Party: "regulator", Identity: key, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}, Peers: survivors})
+	h, err := p2p.NewHost(p2p.HostConfig{Party: "regulator", Identity: key, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}, Peers: survivors})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +304,7 @@ func TestLibp2pReshareReplacesNode(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				return host.Repin(party, pid, h.h.Addrs())
+				return host.Repin(party, pid, h.Libp2p().Addrs())
 			}
 		}
 		nodes[p].EnableRecovery(o)

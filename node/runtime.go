@@ -14,6 +14,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node/keystore"
+	"github.com/triad-custody/triad/node/p2p"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -22,7 +23,7 @@ import (
 type Runtime struct {
 	Cfg    *Config
 	Sealer hsm.Sealer
-	Host   *Host
+	Host   *p2p.Host
 	Keys   *keystore.Store
 	Pool   *tss.Pool
 	Node   *Node
@@ -175,7 +176,7 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 	for _, l := range c.P2P.Listen {
 		listen = append(listen, ma.StringCast(l))
 	}
-	host, err := NewHost(HostConfig{Party: c.Party, Identity: priv, Listen: listen, Peers: peers, DialTimeout: c.P2P.DialTimeout, Logger: log})
+	host, err := p2p.NewHost(p2p.HostConfig{Party: c.Party, Identity: priv, Listen: listen, Peers: peers, DialTimeout: c.P2P.DialTimeout, Logger: log})
 	if err != nil {
 		return nil, err
 	}

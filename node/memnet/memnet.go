@@ -2,8 +2,8 @@
 // tests of the layers above it: Network authenticates senders by
 // construction and can drop, delay, isolate and intercept frames, and
 // lose, duplicate and reorder them at random (SetChaos). It passes the
-// same transport conformance test as the libp2p host (node's
-// transport_test.go).
+// same transport conformance test as the libp2p host
+// (p2ptest.Conformance).
 package memnet
 
 import (

@@ -1,6 +1,3 @@
-// Package p2p is the seam between a node's router and the network: the
-// Transport interface that the libp2p host (package node's Host) and the
-// in-memory twin (node/memnet) implement, its errors and the frame bound.
 package p2p
 
 import (

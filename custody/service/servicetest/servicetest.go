@@ -24,6 +24,7 @@ import (
 	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/node/nodetest"
+	"github.com/triad-custody/triad/node/p2p"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -119,7 +120,7 @@ type Member struct {
 	Svc     *service.Service
 	Runtime *node.Runtime
 	// Host is the node's libp2p host (Options.Libp2p), else nil.
-	Host  *node.Host
+	Host  *p2p.Host
 	path  string
 	conn  node.Transport
 	ident crypto.PrivKey
@@ -227,9 +228,9 @@ func (c *Cluster) Start(p custody.Party) {
 // startHost starts party p's libp2p host on 127.0.0.1:0, pinning the
 // other members' identities (with the addresses of those running), tells
 // the running ones where p now listens, and dials them.
-func (c *Cluster) startHost(p custody.Party, log *slog.Logger) *node.Host {
+func (c *Cluster) startHost(p custody.Party, log *slog.Logger) *p2p.Host {
 	c.t.Helper()
-	var peers []node.Peer
+	var peers []p2p.Peer
 	for _, q := range custody.Parties {
 		if q == p {
 			continue
@@ -239,13 +240,13 @@ func (c *Cluster) startHost(p custody.Party, log *slog.Logger) *node.Host {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		pp := node.Peer{Party: string(q), ID: id}
+		pp := p2p.Peer{Party: string(q), ID: id}
 		if o.Host != nil {
 			pp.Addrs = dialAddrs(o.Host)
 		}
 		peers = append(peers, pp)
 	}
-	h, err := node.NewHost(node.HostConfig{Party: string(p), Identity: c.Members[p].ident, Logger: log,
+	h, err := p2p.NewHost(p2p.HostConfig{Party: string(p), Identity: c.Members[p].ident, Logger: log,
 		Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}, Peers: peers})
 	if err != nil {
 		c.t.Fatal(err)
@@ -276,7 +277,7 @@ func (c *Cluster) startHost(p custody.Party, log *slog.Logger) *node.Host {
 }
 
 // dialAddrs are h's listen addresses without the /p2p/<id> suffix.
-func dialAddrs(h *node.Host) []ma.Multiaddr {
+func dialAddrs(h *p2p.Host) []ma.Multiaddr {
 	var out []ma.Multiaddr
 	for _, a := range h.Addrs() {
 		if tr, _ := peer.SplitAddr(a); tr != nil {

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"bufio"
@@ -189,6 +189,22 @@ func (t *Host) Addrs() []ma.Multiaddr {
 	}
 	return out
 }
+
+// SignWithIdentity signs b with the host's libp2p identity key, which
+// stays in the host; anyone holding its peer ID can check the signature.
+func (t *Host) SignWithIdentity(b []byte) ([]byte, error) {
+	if t.cfg.Identity == nil {
+		return nil, fmt.Errorf("node: no identity key to sign with")
+	}
+	return t.cfg.Identity.Sign(b)
+}
+
+// Libp2p is the underlying libp2p host, for tests that close its
+// connections or dial it directly.
+func (t *Host) Libp2p() host.Host { return t.h }
+
+// Inbound counts the inbound connections offered to the gater.
+func (t *Host) Inbound() int64 { return t.inbound.Load() }
 
 // Refused counts connections the gater refused.
 func (t *Host) Refused() int {

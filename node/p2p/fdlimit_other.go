@@ -1,6 +1,6 @@
 //go:build !unix
 
-package node
+package p2p
 
 // openFileLimit is unknown here: the resource manager's own limits apply.
 func openFileLimit() int { return 0 }

@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"errors"
@@ -23,7 +23,9 @@ import (
 // pinned peer (InterceptSecured).
 const (
 	maxPendingPerIP = 64
-	maxPendingAll   = 256
+	// MaxPendingAll bounds the unauthenticated inbound connections a host
+	// holds in all (lower when the process has few file descriptors).
+	MaxPendingAll = 256
 )
 
 var errPendingFull = errors.New("node: too many unauthenticated inbound connections")
@@ -39,7 +41,7 @@ type pendingLimiter struct {
 }
 
 func newPendingLimiter(rm network.ResourceManager, t *Host) *pendingLimiter {
-	return &pendingLimiter{ResourceManager: rm, t: t, perIP: maxPendingPerIP, total: min(maxPendingAll, pendingInbound()/2),
+	return &pendingLimiter{ResourceManager: rm, t: t, perIP: maxPendingPerIP, total: min(MaxPendingAll, pendingInbound()/2),
 		byIP: map[string]int{}}
 }
 
