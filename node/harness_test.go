@@ -15,6 +15,7 @@ import (
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
+	"github.com/triad-custody/triad/node/p2p"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -133,7 +134,7 @@ type clusterOpts struct {
 
 // newCluster starts three nodes on the given transports, each with its own
 // sealed key store holding its fixture share (when withShares).
-func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) map[string]*testNode {
+func newCluster(t testing.TB, transports map[string]p2p.Transport, o clusterOpts) map[string]*testNode {
 	t.Helper()
 	if o.signTimeout == 0 {
 		o.signTimeout = 20 * time.Second
@@ -179,7 +180,7 @@ func newCluster(t testing.TB, transports map[string]Transport, o clusterOpts) ma
 
 func memCluster(t testing.TB, o clusterOpts) (*memnet.Network, map[string]*testNode) {
 	net := memnet.New()
-	ts := map[string]Transport{}
+	ts := map[string]p2p.Transport{}
 	for _, p := range parties {
 		ts[p] = net.Join(p)
 	}

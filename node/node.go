@@ -12,6 +12,7 @@ import (
 
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node/keystore"
+	"github.com/triad-custody/triad/node/p2p"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -33,7 +34,7 @@ type Options struct {
 	Party string
 	// Parties are all three parties' names, this one included.
 	Parties    []string
-	Transport  Transport
+	Transport  p2p.Transport
 	Keys       *keystore.Store
 	Pool       *tss.Pool
 	Sealer     hsm.Sealer
@@ -60,7 +61,7 @@ type Options struct {
 // Node is one party's Triad daemon core.
 type Node struct {
 	opt    Options
-	t      Transport
+	t      p2p.Transport
 	r      *router
 	ver    *versions
 	counts *counters

@@ -79,7 +79,7 @@ func (e *events) steps(party string) []string {
 
 // freshNode starts a replacement for party on transport t: empty data dir,
 // new sealer, its own pre-params (fixture set pp).
-func freshNode(t testing.TB, party string, tr Transport, pp ...int) *testNode {
+func freshNode(t testing.TB, party string, tr p2p.Transport, pp ...int) *testNode {
 	t.Helper()
 	sealer := hsm.NewMemory()
 	ks, err := keystore.New(t.TempDir(), party, sealer)

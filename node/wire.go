@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/triad-custody/triad/node/keystore"
+	"github.com/triad-custody/triad/node/p2p"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -141,8 +142,8 @@ func encodeFrame(f frame) ([]byte, error) {
 
 func decodeFrame(b []byte) (frame, error) {
 	var f frame
-	if len(b) > MaxFrameBytes {
-		return f, ErrFrameSize
+	if len(b) > p2p.MaxFrameBytes {
+		return f, p2p.ErrFrameSize
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

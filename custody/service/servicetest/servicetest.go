@@ -122,7 +122,7 @@ type Member struct {
 	// Host is the node's libp2p host (Options.Libp2p), else nil.
 	Host  *p2p.Host
 	path  string
-	conn  node.Transport
+	conn  p2p.Transport
 	ident crypto.PrivKey
 }
 
