@@ -72,3 +72,23 @@ func TestPinnedAddressWithOtherKeyRefused(t *testing.T) {
 		t.Fatalf("sent to an impostor: %v", err)
 	}
 }
+
+// A drill report signed with the host's identity key verifies under the
+// public key its peer ID carries, and under no other content.
+func TestSignWithIdentityVerifiesUnderPeerID(t *testing.T) {
+	h := p2ptest.NewHosts(t, "custodian")["custodian"]
+	sig, err := h.SignWithIdentity([]byte("drill report"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := h.ID().ExtractPublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := pub.Verify([]byte("drill report"), sig); err != nil || !ok {
+		t.Fatalf("signature does not verify under the peer ID's key: %v, %v", ok, err)
+	}
+	if ok, _ := pub.Verify([]byte("another report"), sig); ok {
+		t.Fatal("signature verifies for other content")
+	}
+}
