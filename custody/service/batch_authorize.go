@@ -57,10 +57,41 @@ func (s *Service) tryAuthorizeBatch(keyID string, p *node.Proposal) error {
 	if r := s.batch.runs[bp.id]; r != nil && r.nonce == bp.nonce {
 		return nil // this node's own batch: checked when cut
 	}
-	if err := s.judgeBatchLocked(bp, p.Participants); err != nil {
+	key := bp.id + " " + bp.nonce + " " + strings.Join(p.Participants, "+")
+	if marks, ok := s.memberMarksLocked(bp.members); !ok || s.batch.judged[key] != marks {
+		if err := s.judgeBatchLocked(bp, p.Participants); err != nil {
+			return err
+		}
+	} else if err := s.elsewhereLocked(bp); err != nil {
 		return err
 	}
-	return s.joinBatchLocked(bp, p)
+	if err := s.joinBatchLocked(bp, p); err != nil {
+		return err
+	}
+	if marks, ok := s.memberMarksLocked(bp.members); ok {
+		s.batch.rememberJudged(key, marks)
+	}
+	return nil
+}
+
+// memberMarksLocked is what this node's verdict on a batch's members
+// rests on, as stored: each member's status, reason, last update and
+// its attempts and how many approvals and vetoes it has. A partner judges
+// the members of a batch run once (its first input's session) and
+// again for a later input only when these changed: a storm's batch of
+// 50 inputs was 50 × 50 judgments at the partner.
+func (s *Service) memberMarksLocked(members []custody.Request) (string, bool) {
+	var b strings.Builder
+	for _, m := range members {
+		e, err := s.st.Get(m.ID())
+		if err != nil {
+			return "", false
+		}
+		r := e.Progress.Record
+		fmt.Fprintf(&b, "%s %s %q %d %d %d %d\n", m.ID(), r.Status, r.Reason, r.UpdatedAt.UnixNano(),
+			r.Attempts, len(e.Progress.Approvals), len(e.Progress.Vetoes))
+	}
+	return b.String(), true
 }
 
 // decodeBatchProposal decodes the document and the session's request ID
@@ -182,6 +213,12 @@ func (s *Service) judgeBatchLocked(bp *batchProposal, participants []string) err
 	if len(waits) > 0 {
 		return fmt.Errorf("%w: %s", ErrNotReady, strings.Join(waits, " | "))
 	}
+	return s.elsewhereLocked(bp)
+}
+
+// elsewhereLocked refuses a batch one of whose members is in another
+// live batch here.
+func (s *Service) elsewhereLocked(bp *batchProposal) error {
 	for _, m := range bp.members {
 		if ls, ok := s.sessions["batch|"+m.ID()]; ok && s.live(ls) && ls.coordinator != bp.id {
 			return refusef("batch member %s: in another live batch %.12s", m.ID(), ls.coordinator)
@@ -263,6 +300,7 @@ func (s *Service) judgeMemberLocked(id string, participants []string, now time.T
 	for i, p := range participants {
 		parties[i] = custody.Party(p)
 	}
+	s.m.judgments.Inc()
 	d := custody.DecideBatchMember(s.pol, req, parties, f)
 	if d.Verdict == custody.JoinYes {
 		return "", false
