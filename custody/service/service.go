@@ -407,10 +407,10 @@ func (s *Service) reconcileEvery() time.Duration {
 	return custody.DefaultReconcileEvery
 }
 
-// peerJobDropped counts a peer's message dropped by the full work queue,
-// logging the first of a stretch only: the log must not become the flood.
+// peerJobDropped logs a peer's message dropped by the full work queue,
+// the first of a stretch only: the log must not become the flood
+// (receive counts each, by type).
 func (s *Service) peerJobDropped(first bool) {
-	s.m.peerMsgs.WithLabelValues("any", "dropped_queue_full").Inc()
 	if first {
 		s.log.Warn("work queue full: dropping peers' messages until it drains; anti-entropy recovers them", "max", maxPeerJobs)
 	}
