@@ -402,11 +402,19 @@ func sigsKey(res Result) string {
 
 // settleBatchResult is the coordinator's Finalizer for a batch member:
 // finalize, record and broadcast the whole batch (idempotent: a
-// transaction the Bitcoin node knows is not sent again).
+// transaction the Bitcoin node knows is not sent again). Every member's
+// result carries the batch's signatures: once the batch is settled with
+// them, the other members' results need nothing more — each one read
+// every member and every member's settlement record again (50 × 50 per
+// batch).
 func (s *Service) settleBatchResult(ctx context.Context, res Result) error {
 	b, err := DecodeBatch(res.Batch.Doc)
 	if err != nil {
 		return err
+	}
+	settled := "finalized " + b.ID() + " " + sigsKey(res)
+	if s.checked.seen(settled) {
+		return nil
 	}
 	members := make([]custody.Request, len(b.Members))
 	for i, m := range b.Members {
@@ -416,5 +424,9 @@ func (s *Service) settleBatchResult(ctx context.Context, res Result) error {
 		}
 		members[i] = e.Request.WithInputs(m.Inputs)
 	}
-	return s.o.Batcher.SettleBatch(ctx, b.ID(), members, res.Signatures, true)
+	if err := s.o.Batcher.SettleBatch(ctx, b.ID(), members, res.Signatures, true); err != nil {
+		return err
+	}
+	s.checked.add(settled)
+	return nil
 }
