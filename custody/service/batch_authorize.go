@@ -58,11 +58,16 @@ func (s *Service) tryAuthorizeBatch(keyID string, p *node.Proposal) error {
 		return nil // this node's own batch: checked when cut
 	}
 	key := bp.id + " " + bp.nonce + " " + strings.Join(p.Participants, "+")
-	if marks, ok := s.memberMarksLocked(bp.members); !ok || s.batch.judged[key] != marks {
-		if err := s.judgeBatchLocked(bp, p.Participants); err != nil {
+	if marks, ok := s.memberMarksLocked(bp.members); ok && s.batch.judged[key] == marks {
+		// Judged and joined for this run, and nothing changed here
+		// since: every member is reserved and signing in this batch.
+		if err := s.elsewhereLocked(bp); err != nil {
 			return err
 		}
-	} else if err := s.elsewhereLocked(bp); err != nil {
+		s.joinedSessionLocked(bp, p)
+		return nil
+	}
+	if err := s.judgeBatchLocked(bp, p.Participants); err != nil {
 		return err
 	}
 	if err := s.joinBatchLocked(bp, p); err != nil {
@@ -244,10 +249,18 @@ func (s *Service) joinBatchLocked(bp *batchProposal, p *node.Proposal) error {
 		if err := s.beginMemberLocked(id, bp.id, joining, p.Participants); err != nil {
 			return refusef("batch member %s: %v", id, err)
 		}
-		s.sessions["batch|"+id] = s.joinedLocked(bp.id)
+	}
+	s.joinedSessionLocked(bp, p)
+	return nil
+}
+
+// joinedSessionLocked records that this node joins p's session of batch
+// bp: every member's session is live until the sign timeout.
+func (s *Service) joinedSessionLocked(bp *batchProposal, p *node.Proposal) {
+	for _, m := range bp.members {
+		s.sessions["batch|"+m.ID()] = s.joinedLocked(bp.id)
 	}
 	s.appendAudit(KindSession, bp.id, string(s.party), []byte("join batch|"+p.SessionID.String()))
-	return nil
 }
 
 // beginMemberLocked moves a member this partner joins into signing in
@@ -412,6 +425,10 @@ func (s *Service) settleBatchResult(ctx context.Context, res Result) error {
 	if err != nil {
 		return err
 	}
+	// The members' finalizers run at once: one settles, the others then
+	// find it settled.
+	s.settleMu.Lock()
+	defer s.settleMu.Unlock()
 	settled := "finalized " + b.ID() + " " + sigsKey(res)
 	if s.checked.seen(settled) {
 		return nil

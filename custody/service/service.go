@@ -109,6 +109,7 @@ type Service struct {
 	choosing keyedMutex        // per account: coin choice and reservation
 	checked  seenSet           // plans checked on the chain, per attempt
 	results  resultCache       // stored results, decoded (sign.go)
+	settleMu sync.Mutex        // one batch finalization at a time (settleBatchResult)
 	planning map[string]bool   // under mu: coins being chosen for a request
 	inLine   []string          // under mu: approved requests in line for an attempt (MaxAttempts)
 	waiting  map[string]string // under mu: why a request's coins could not be reserved yet
