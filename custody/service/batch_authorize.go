@@ -57,10 +57,46 @@ func (s *Service) tryAuthorizeBatch(keyID string, p *node.Proposal) error {
 	if r := s.batch.runs[bp.id]; r != nil && r.nonce == bp.nonce {
 		return nil // this node's own batch: checked when cut
 	}
+	key := bp.id + " " + bp.nonce + " " + strings.Join(p.Participants, "+")
+	if marks, ok := s.memberMarksLocked(bp.members); ok && s.batch.judged[key] == marks {
+		// Judged and joined for this run, and nothing changed here
+		// since: every member is reserved and signing in this batch.
+		if err := s.elsewhereLocked(bp); err != nil {
+			return err
+		}
+		s.joinedSessionLocked(bp, p)
+		return nil
+	}
 	if err := s.judgeBatchLocked(bp, p.Participants); err != nil {
 		return err
 	}
-	return s.joinBatchLocked(bp, p)
+	if err := s.joinBatchLocked(bp, p); err != nil {
+		return err
+	}
+	if marks, ok := s.memberMarksLocked(bp.members); ok {
+		s.batch.rememberJudged(key, marks)
+	}
+	return nil
+}
+
+// memberMarksLocked is what this node's verdict on a batch's members
+// rests on, as stored: each member's status, reason, last update and
+// its attempts and how many approvals and vetoes it has. A partner judges
+// the members of a batch run once (its first input's session) and
+// again for a later input only when these changed: a storm's batch of
+// 50 inputs was 50 × 50 judgments at the partner.
+func (s *Service) memberMarksLocked(members []custody.Request) (string, bool) {
+	var b strings.Builder
+	for _, m := range members {
+		e, err := s.st.Get(m.ID())
+		if err != nil {
+			return "", false
+		}
+		r := e.Progress.Record
+		fmt.Fprintf(&b, "%s %s %q %d %d %d %d\n", m.ID(), r.Status, r.Reason, r.UpdatedAt.UnixNano(),
+			r.Attempts, len(e.Progress.Approvals), len(e.Progress.Vetoes))
+	}
+	return b.String(), true
 }
 
 // decodeBatchProposal decodes the document and the session's request ID
@@ -182,6 +218,12 @@ func (s *Service) judgeBatchLocked(bp *batchProposal, participants []string) err
 	if len(waits) > 0 {
 		return fmt.Errorf("%w: %s", ErrNotReady, strings.Join(waits, " | "))
 	}
+	return s.elsewhereLocked(bp)
+}
+
+// elsewhereLocked refuses a batch one of whose members is in another
+// live batch here.
+func (s *Service) elsewhereLocked(bp *batchProposal) error {
 	for _, m := range bp.members {
 		if ls, ok := s.sessions["batch|"+m.ID()]; ok && s.live(ls) && ls.coordinator != bp.id {
 			return refusef("batch member %s: in another live batch %.12s", m.ID(), ls.coordinator)
@@ -207,10 +249,18 @@ func (s *Service) joinBatchLocked(bp *batchProposal, p *node.Proposal) error {
 		if err := s.beginMemberLocked(id, bp.id, joining, p.Participants); err != nil {
 			return refusef("batch member %s: %v", id, err)
 		}
-		s.sessions["batch|"+id] = s.joinedLocked(bp.id)
+	}
+	s.joinedSessionLocked(bp, p)
+	return nil
+}
+
+// joinedSessionLocked records that this node joins p's session of batch
+// bp: every member's session is live until the sign timeout.
+func (s *Service) joinedSessionLocked(bp *batchProposal, p *node.Proposal) {
+	for _, m := range bp.members {
+		s.sessions["batch|"+m.ID()] = s.joinedLocked(bp.id)
 	}
 	s.appendAudit(KindSession, bp.id, string(s.party), []byte("join batch|"+p.SessionID.String()))
-	return nil
 }
 
 // beginMemberLocked moves a member this partner joins into signing in
@@ -263,6 +313,7 @@ func (s *Service) judgeMemberLocked(id string, participants []string, now time.T
 	for i, p := range participants {
 		parties[i] = custody.Party(p)
 	}
+	s.m.judgments.Inc()
 	d := custody.DecideBatchMember(s.pol, req, parties, f)
 	if d.Verdict == custody.JoinYes {
 		return "", false
@@ -364,11 +415,23 @@ func sigsKey(res Result) string {
 
 // settleBatchResult is the coordinator's Finalizer for a batch member:
 // finalize, record and broadcast the whole batch (idempotent: a
-// transaction the Bitcoin node knows is not sent again).
+// transaction the Bitcoin node knows is not sent again). Every member's
+// result carries the batch's signatures: once the batch is settled with
+// them, the other members' results need nothing more — each one read
+// every member and every member's settlement record again (50 × 50 per
+// batch).
 func (s *Service) settleBatchResult(ctx context.Context, res Result) error {
 	b, err := DecodeBatch(res.Batch.Doc)
 	if err != nil {
 		return err
+	}
+	// The members' finalizers run at once: one settles, the others then
+	// find it settled.
+	s.settleMu.Lock()
+	defer s.settleMu.Unlock()
+	settled := "finalized " + b.ID() + " " + sigsKey(res)
+	if s.checked.seen(settled) {
+		return nil
 	}
 	members := make([]custody.Request, len(b.Members))
 	for i, m := range b.Members {
@@ -378,5 +441,9 @@ func (s *Service) settleBatchResult(ctx context.Context, res Result) error {
 		}
 		members[i] = e.Request.WithInputs(m.Inputs)
 	}
-	return s.o.Batcher.SettleBatch(ctx, b.ID(), members, res.Signatures, true)
+	if err := s.o.Batcher.SettleBatch(ctx, b.ID(), members, res.Signatures, true); err != nil {
+		return err
+	}
+	s.checked.add(settled)
+	return nil
 }

@@ -121,6 +121,17 @@ type countingBatcher struct {
 	service.InterimBatcher
 	mu      sync.Mutex
 	digests int
+	settles map[bool]int // SettleBatch calls, by broadcast
+}
+
+func (b *countingBatcher) SettleBatch(ctx context.Context, id string, members []custody.Request, sigs []service.Signature, broadcast bool) error {
+	b.mu.Lock()
+	if b.settles == nil {
+		b.settles = map[bool]int{}
+	}
+	b.settles[broadcast]++
+	b.mu.Unlock()
+	return b.InterimBatcher.SettleBatch(ctx, id, members, sigs, broadcast)
 }
 
 func (b *countingBatcher) BatchDigests(ctx context.Context, id string, members []custody.Request) ([]service.BatchInput, error) {
@@ -157,6 +168,33 @@ func TestBatchResultVerifiedOncePerBatch(t *testing.T) {
 	defer reg.mu.Unlock()
 	if reg.digests != 1 {
 		t.Fatalf("the regulator derived the batch %d times for %d members' results, want once", reg.digests, len(ids))
+	}
+}
+
+// Issue 9 (the storm's drain): the coordinator finalizes (and
+// broadcasts) a batch once, not once per member's result — every member
+// carries the same signatures (SECURITY.md scenario 26: the batch is one
+// transaction, sent once). On the old code each member's result settled
+// the batch again, reading every member and its settlement record: 3
+// settlements for a batch of 3, 50 × 50 reads for a storm's batch.
+func TestBatchFinalizedOncePerBatch(t *testing.T) {
+	batchers := map[custody.Party]*countingBatcher{}
+	c := st.New(t, st.Options{Service: func(p custody.Party, o *service.Options) {
+		batchers[p] = &countingBatcher{}
+		o.Batcher = batchers[p]
+		o.Finalizer = func(context.Context, custody.Request, service.Result) error { return nil }
+		o.AuthorizeWait = 300 * time.Millisecond
+	}})
+	ids := submitLiquidations(t, c, map[string]time.Time{"fin-1": st.Epoch, "fin-2": st.Epoch, "fin-3": st.Epoch})
+	c.Advance(c.Svc(custody.Custodian).Policy().BatchWindow())
+	for _, id := range ids {
+		c.WaitStatus(t, custody.Custodian, id, custody.StatusDone)
+	}
+	co := batchers[custody.Custodian]
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.settles[true] != 1 {
+		t.Fatalf("the coordinator finalized the batch %d times for %d members' results, want once", co.settles[true], len(ids))
 	}
 }
 

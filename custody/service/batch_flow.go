@@ -18,6 +18,7 @@ type batchState struct {
 	queued  map[string]queuedMember // request ID → when queued, with whom it signs
 	runs    map[string]*batchRun    // batch ID → a batch being signed here (batch_run.go)
 	refused map[string]string       // member → why the partner refused it in the last batch
+	judged  map[string]string       // "batch nonce participants" → its members' marks when this partner last judged them (batch_authorize.go)
 	// slots hold one token per signing session that batches may run at
 	// once (Options.MaxAttempts), shared by every run; not under mu.
 	slots chan struct{}
@@ -30,6 +31,17 @@ func newBatchState(slots int) batchState {
 		b.slots <- struct{}{}
 	}
 	return b
+}
+
+// maxJudged bounds the batch runs whose judgment a partner remembers.
+const maxJudged = 64
+
+// rememberJudged keeps the marks of a batch run's members as judged.
+func (b *batchState) rememberJudged(key, marks string) {
+	if b.judged == nil || len(b.judged) >= maxJudged {
+		b.judged = map[string]string{}
+	}
+	b.judged[key] = marks
 }
 
 // maxBatchInputs bounds the coins of one batch, so its transaction stays

@@ -68,6 +68,22 @@ type Result struct {
 	Batch *BatchRef `json:"batch,omitempty"`
 }
 
+// clone is r with slices of its own (the signatures' values are
+// shared: nothing changes them in place).
+func (r Result) clone() Result {
+	r.Signers, r.Signatures, r.Inputs = slices.Clone(r.Signers), slices.Clone(r.Signatures), slices.Clone(r.Inputs)
+	if r.EVM != nil {
+		evm := *r.EVM
+		r.EVM = &evm
+	}
+	if r.Batch != nil {
+		ref := *r.Batch
+		ref.Doc = slices.Clone(ref.Doc)
+		r.Batch = &ref
+	}
+	return r
+}
+
 // planned is req with the plan r's signatures pay it with.
 func (r Result) planned(req custody.Request) custody.Request {
 	return req.WithInputs(r.Inputs).WithEVMPlan(r.EVM)

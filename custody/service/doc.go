@@ -53,7 +53,8 @@
 //	    is tried again and the signatures made are kept; the partner
 //	    (batch_authorize.go) checks every member's coins on its own
 //	    Bitcoin node (a bounded number at once, once per run), judges
-//	    every member itself (custody.DecideBatchMember) and names each
+//	    every member itself (custody.DecideBatchMember; once per run,
+//	    again only when a member's stored state changed) and names each
 //	    one it refuses, which the next batch leaves out; a member whose
 //	    input cannot be signed fails alone; each member gets a result
 //	    carrying the batch, whose signatures a peer verifies once per

@@ -154,7 +154,10 @@ func (s *Service) receive(from string, payload []byte) {
 		s.answer(from, m)
 		return
 	}
-	s.work.push(func() { s.handle(from, m) })
+	if !s.work.push(func() { s.handle(from, m) }) {
+		// Counted by type: which messages a storm overruns the queue with.
+		s.m.peerMsgs.WithLabelValues(m.Type, "dropped_queue_full").Inc()
+	}
 }
 
 func (s *Service) handle(from string, m message) {

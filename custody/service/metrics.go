@@ -12,6 +12,7 @@ type metrics struct {
 	authorizations *prometheus.CounterVec
 	peerMsgs       *prometheus.CounterVec
 	signatures     prometheus.Counter
+	judgments      prometheus.Counter
 	signFailures   prometheus.Counter
 	clockJumps     prometheus.Counter
 	divergences    prometheus.Counter
@@ -34,6 +35,7 @@ func newMetrics() *metrics {
 		authorizations: cv("sign_authorizations_total", "Signing sessions this node was asked to join, by result.", "result"),
 		peerMsgs:       cv("peer_messages_total", "Custody messages from peers, by type and result.", "type", "result"),
 		signatures:     c("signatures_total", "Requests this node coordinated to a complete signature."),
+		judgments:      c("batch_member_judgments_total", "Liquidation batch members this node judged as a partner (custody.DecideBatchMember)."),
 		signFailures:   c("sign_failures_total", "Signing attempts this node coordinated that failed."),
 		clockJumps:     c("clock_jumps_total", "Wall-clock jumps this node detected."),
 		divergences:    c("audit_divergences_total", "Audit chain divergences detected."),
@@ -47,5 +49,5 @@ func newMetrics() *metrics {
 func (s *Service) Collectors() []prometheus.Collector {
 	m := s.m
 	return []prometheus.Collector{m.requests, m.transitions, m.decisions, m.approvals, m.authorizations, m.peerMsgs,
-		m.signatures, m.signFailures, m.clockJumps, m.divergences, m.reconciles, m.mismatches}
+		m.signatures, m.signFailures, m.clockJumps, m.divergences, m.reconciles, m.mismatches, m.judgments}
 }

@@ -2,9 +2,13 @@ package service
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // SECURITY.md scenario 19: a flood of peers' messages cannot grow the work queue
@@ -71,5 +75,55 @@ func TestQueueBoundsPeerJobsKeepsOwn(t *testing.T) {
 	q.mu.Unlock()
 	if full {
 		t.Fatal("queue still marked full after draining")
+	}
+}
+
+// SECURITY.md scenario 19 (issue 9, the storm's drain): a peer's message
+// the full work queue drops is counted by its type, so a storm's drops
+// name the messages that overran the queue (they were all counted as
+// "any").
+func TestQueueDropsCountedByType(t *testing.T) {
+	s := &Service{m: newMetrics(), log: slog.New(slog.DiscardHandler)}
+	s.work = newQueue(s.peerJobDropped)
+	msg := func(typ string) []byte {
+		b, err := json.Marshal(message{Type: typ, RequestID: "r"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for range maxPeerJobs { // no runner: the queue fills
+		s.receive("exchange", msg(msgQuery))
+	}
+	s.receive("exchange", msg(msgStatus))
+	s.receive("exchange", msg(msgStatus))
+	s.receive("exchange", msg(msgEndorse))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.m.peerMsgs)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var typ, result string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "type":
+					typ = l.GetValue()
+				case "result":
+					result = l.GetValue()
+				}
+			}
+			if result == "dropped_queue_full" {
+				dropped[typ] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	for typ, want := range map[string]float64{msgStatus: 2, msgEndorse: 1, msgQuery: 0, "any": 0} {
+		if got := dropped[typ]; got != want {
+			t.Errorf("%s messages dropped by the full queue: counted %v, want %v", typ, got, want)
+		}
 	}
 }

@@ -109,6 +109,8 @@ type Service struct {
 
 	choosing keyedMutex        // per account: coin choice and reservation
 	checked  seenSet           // plans checked on the chain, per attempt
+	results  resultCache       // stored results, decoded (sign.go)
+	settleMu sync.Mutex        // one batch finalization at a time (settleBatchResult)
 	planning map[string]bool   // under mu: coins being chosen for a request
 	inLine   []string          // under mu: approved requests in line for an attempt (MaxAttempts)
 	waiting  map[string]string // under mu: why a request's coins could not be reserved yet
@@ -408,10 +410,10 @@ func (s *Service) reconcileEvery() time.Duration {
 	return custody.DefaultReconcileEvery
 }
 
-// peerJobDropped counts a peer's message dropped by the full work queue,
-// logging the first of a stretch only: the log must not become the flood.
+// peerJobDropped logs a peer's message dropped by the full work queue,
+// the first of a stretch only: the log must not become the flood
+// (receive counts each, by type).
 func (s *Service) peerJobDropped(first bool) {
-	s.m.peerMsgs.WithLabelValues("any", "dropped_queue_full").Inc()
 	if first {
 		s.log.Warn("work queue full: dropping peers' messages until it drains; anti-entropy recovers them", "max", maxPeerJobs)
 	}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/triad-custody/triad/custody"
@@ -130,10 +132,43 @@ func (s *Service) resultLocked(id string) (Result, bool) {
 	if err != nil || !ok {
 		return Result{}, false
 	}
+	return s.results.decode(id, b)
+}
+
+// resultCache keeps the last decoding of each stored result, checked
+// against the stored bytes: a batch member's result carries the batch
+// document and every input's signature, and a storm decoded each again
+// for every status message, view and plan lookup of every member (a
+// third of the nodes' JSON decoding).
+type resultCache struct {
+	mu sync.Mutex
+	m  map[string]cachedResult
+}
+
+type cachedResult struct {
+	raw []byte
+	r   Result
+}
+
+// maxCachedResults bounds the cache; past it, it starts again.
+const maxCachedResults = 1024
+
+// decode is result b of request id, decoded (or as last decoded, when
+// b is the same). Its slices are the caller's own.
+func (c *resultCache) decode(id string, b []byte) (Result, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[id]; ok && bytes.Equal(e.raw, b) {
+		return e.r.clone(), true
+	}
 	var r Result
 	if json.Unmarshal(b, &r) != nil {
 		return Result{}, false
 	}
+	if c.m == nil || len(c.m) >= maxCachedResults {
+		c.m = map[string]cachedResult{}
+	}
+	c.m[id] = cachedResult{raw: b, r: r.clone()}
 	return r, true
 }
 

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/triad-custody/triad/custody"
@@ -288,18 +290,71 @@ func (s *Settler) batchRecorded(id, txid string, members []custody.Request, sent
 }
 
 // refreshBatch asks this node's Bitcoin node about a batch member's
-// recorded transaction (the batch's txid) and records the answer.
+// recorded transaction (the batch's txid) and records the answer when it
+// changed. Every member of a batch has the same transaction: its
+// confirmations are asked once per tracking pass (txConfirmations), not
+// once per member, and a member whose record already says so is not
+// written again — a storm's 50-member batches were 50 RPCs and 50 store
+// writes per batch at every tick.
 func (s *Settler) refreshBatch(ctx context.Context, rec Record) (Record, error) {
 	h, err := chainHash(rec.TxID)
 	if err != nil {
 		return rec, err
 	}
-	n, err := s.cfg.Chain.Confirmations(ctx, h)
+	n, err := s.txConfirmations(ctx, h)
 	if err != nil {
 		return rec, fmt.Errorf("tracking %.12s in batch %.12s: %w", rec.RequestID, rec.Batch, err)
 	}
+	if rec.Confirmations == n && rec.Error == "" {
+		return rec, nil
+	}
 	rec.Confirmations, rec.Error = n, ""
 	return rec, s.putRecord(rec)
+}
+
+// trackReuse is how long an answer about a batch's transaction stands
+// for its other members: one tracking pass over them (the service asks
+// about every followed request at each tick, seconds apart).
+const trackReuse = time.Second
+
+// confMemo is the last answers about batch transactions, by txid.
+type confMemo struct {
+	mu sync.Mutex
+	m  map[chainhash.Hash]confAnswer
+}
+
+type confAnswer struct {
+	n  int64
+	at time.Time
+}
+
+// txConfirmations is txid's confirmations in this node's Bitcoin node,
+// asked at most once per trackReuse (errors are not kept).
+func (s *Settler) txConfirmations(ctx context.Context, txid *chainhash.Hash) (int64, error) {
+	now := s.cfg.Now()
+	c := &s.confs
+	c.mu.Lock()
+	if a, ok := c.m[*txid]; ok && now.Sub(a.at) < trackReuse && !now.Before(a.at) {
+		c.mu.Unlock()
+		return a.n, nil
+	}
+	c.mu.Unlock()
+	n, err := s.cfg.Chain.Confirmations(ctx, txid)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[chainhash.Hash]confAnswer{}
+	}
+	for h, a := range c.m {
+		if now.Sub(a.at) >= trackReuse {
+			delete(c.m, h)
+		}
+	}
+	c.m[*txid] = confAnswer{n: n, at: now}
+	return n, nil
 }
 
 var _ service.Batcher = (*Settler)(nil)

@@ -59,7 +59,10 @@
 // ChainsForNode builds it from the node's bitcoin and evm.chains sections.
 //
 // The txid follows from the request (witnesses do not change it), so every
-// node, signer or not, can track a settlement it did not broadcast.
+// node, signer or not, can track a settlement it did not broadcast. The
+// members of a liquidation batch share its transaction: a tracking pass
+// asks this node's Bitcoin node about it once (refreshBatch), and a
+// member's record is written only when its confirmations change.
 // Nothing here logs or returns key material: only public keys, addresses,
 // digests and signatures.
 package settle

@@ -58,6 +58,7 @@ type Settler struct {
 	log     *slog.Logger
 	batchMu sync.Mutex // one SettleBatch at a time: every member's result settles the same batch
 	plans   batchPlans // the last batches' plans (batch.go)
+	confs   confMemo   // the last answers about batch transactions (batch.go)
 }
 
 // New validates cfg and returns a Settler. It does not contact the chain.
