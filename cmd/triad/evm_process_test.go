@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -105,34 +104,11 @@ func randomEVMAddress(t *testing.T) common.Address {
 // policy.assets; peers as in writeConfigAt.
 func (c *evmProcs) writeEVMConfig(t *testing.T, party string) string {
 	t.Helper()
-	var peers strings.Builder
-	for _, o := range node.DefaultParties {
-		if o == party {
-			continue
-		}
-		fmt.Fprintf(&peers, "  - party: %s\n    peer_id_file: %s/peer.id\n", o, o)
-		if p, ok := c.started[o]; ok {
-			fmt.Fprintf(&peers, "    addrs: [%s]\n", strings.Join(p.p2p, ", "))
-		}
-	}
 	auto := ""
 	if party != "regulator" {
 		auto = "  auto_approve: [liquidation]\n"
 	}
-	y := fmt.Sprintf(`party: %[1]s
-data_dir: %[1]s
-p2p: {listen: [/ip4/127.0.0.1/tcp/0]}
-peers:
-%[2]sapi:
-  listen: 127.0.0.1:0
-  credentials:
-    - {name: admin, role: admin, token_file: %[1]s/admin.token}
-    - {name: operator, role: operator, token_file: %[1]s/operator.token}
-    - {name: margin-engine, role: margin-engine, token_file: %[1]s/margin-engine.token}
-sessions: {sign_timeout: 30s, keygen_timeout: 3m}
-preparams: {target: 1, concurrency: 1, generate: false}
-hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE, salt_file: %[1]s.salt}}
-evm:
+	y := nodeYAMLHead(party, party, "", peersYAML(party, c.started, nil), "30s", "admin", "operator", "margin-engine") + fmt.Sprintf(`evm:
   chains:
     - {chain_id: %[3]d, rpc_url: "%[4]s", max_fee_per_gas_wei: 100000000000, max_priority_fee_per_gas_wei: 2000000000, max_gas: 200000, confirmations: 1}
 policy:
@@ -148,12 +124,8 @@ policy:
   assets:
     - {symbol: BTC, decimals: 8, max_amount: 100000000, collateral_factor_bps: 10000}
     - {symbol: %[11]s, decimals: %[12]d, max_amount: 1000000000000, class: stablecoin, chain: evm, chain_id: %[3]d, contract: "%[13]s"}
-  operators:
-    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
-    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
-    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
-log: {level: warn}
-`, party, peers.String(), gethtest.ChainID, c.chain.URL, hex.EncodeToString(c.engine.Public().(ed25519.PublicKey)),
+`+operatorsYAML+`log: {level: warn}
+`, party, nil, gethtest.ChainID, c.chain.URL, hex.EncodeToString(c.engine.Public().(ed25519.PublicKey)),
 		auto, stormKeyID, c.owner.Hex(), c.liq.Hex(), c.canaryOwner.Hex(), evmToken, evmDecimals, c.token.Hex())
 	path := filepath.Join(c.dir, party+".yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {

@@ -59,53 +59,76 @@ func writeConfig(t *testing.T, dir, party string, started map[string]*proc) stri
 // node an operator credential.
 func writeConfigAt(t *testing.T, dir, party, dataDir, listen string, started map[string]*proc, peerDirs ...map[string]string) string {
 	t.Helper()
-	if listen == "" {
-		listen = "/ip4/127.0.0.1/tcp/0"
+	dirs := map[string]string{}
+	if len(peerDirs) > 0 {
+		dirs = peerDirs[0]
 	}
-	var peers strings.Builder
-	for _, o := range node.DefaultParties {
-		if o == party {
-			continue
-		}
-		pd := o
-		if len(peerDirs) > 0 && peerDirs[0][o] != "" {
-			pd = peerDirs[0][o]
-		}
-		fmt.Fprintf(&peers, "  - party: %s\n    peer_id_file: %s/peer.id\n", o, pd)
-		if p, ok := started[o]; ok {
-			fmt.Fprintf(&peers, "    addrs: [%s]\n", strings.Join(p.p2p, ", "))
-		}
-	}
-	y := fmt.Sprintf(`party: %[1]s
-data_dir: %[3]s
-p2p: {listen: [%[4]s]}
-peers:
-%[2]sapi:
-  listen: 127.0.0.1:0
-  credentials:
-    - {name: admin, role: admin, token_file: %[3]s/admin.token}
-    - {name: operator, role: operator, token_file: %[3]s/operator.token}
-sessions: {sign_timeout: 8s, keygen_timeout: 3m}
-preparams: {target: 1, concurrency: 1, generate: false}
-hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE, salt_file: %[3]s.salt}}
-policy:
+	y := nodeYAMLHead(party, dataDir, listen, peersYAML(party, started, dirs), "8s", "admin", "operator") + fmt.Sprintf(`policy:
   party: %[1]s
   keys: [{id: canary-1, role: canary}, {id: vault-1, role: custody}]
   canary_notice_period: 2s
   accounts: [{id: canary-acct, key_id: canary-1, owner_address: bcrt1qqz7uva24ykly7sjdp9q3wjk3xqdvkne9d20ael}]
   assets: [{symbol: BTC, decimals: 8, max_amount: 100000, collateral_factor_bps: 10000}]
-  operators:
-    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
-    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
-    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
-log: {level: info}
-`, party, peers.String(), dataDir, listen)
+`+operatorsYAML+`log: {level: info}
+`, party)
 	path := filepath.Join(dir, dataDir+".yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
+
+// peersYAML is the peers section of party's config in a process test:
+// each other party's peer ID file in its data dir (dirs[o], else o) and,
+// once it runs, its listening addresses.
+func peersYAML(party string, started map[string]*proc, dirs map[string]string) string {
+	var peers strings.Builder
+	for _, o := range node.DefaultParties {
+		if o == party {
+			continue
+		}
+		pd := o
+		if dirs[o] != "" {
+			pd = dirs[o]
+		}
+		fmt.Fprintf(&peers, "  - party: %s\n    peer_id_file: %s/peer.id\n", o, pd)
+		if p, ok := started[o]; ok {
+			fmt.Fprintf(&peers, "    addrs: [%s]\n", strings.Join(p.p2p, ", "))
+		}
+	}
+	return peers.String()
+}
+
+// nodeYAMLHead is a process test's node config up to its policy: data
+// dir, p2p (listen "": any loopback port), peers, the API with a token per
+// role, sessions, pre-params from the fixtures and the local sealer.
+func nodeYAMLHead(party, dataDir, listen, peers, signTimeout string, roles ...string) string {
+	if listen == "" {
+		listen = "/ip4/127.0.0.1/tcp/0"
+	}
+	var creds strings.Builder
+	for _, r := range roles {
+		fmt.Fprintf(&creds, "    - {name: %[2]s, role: %[2]s, token_file: %[1]s/%[2]s.token}\n", dataDir, r)
+	}
+	return fmt.Sprintf(`party: %[1]s
+data_dir: %[2]s
+p2p: {listen: [%[3]s]}
+peers:
+%[4]sapi:
+  listen: 127.0.0.1:0
+  credentials:
+%[5]ssessions: {sign_timeout: %[6]s, keygen_timeout: 3m}
+preparams: {target: 1, concurrency: 1, generate: false}
+hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE, salt_file: %[2]s.salt}}
+`, party, dataDir, listen, peers, creds.String(), signTimeout)
+}
+
+// operatorsYAML is the test operators' keys of every party's policy.
+const operatorsYAML = `  operators:
+    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
+    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
+    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
+`
 
 func triad(t *testing.T, bin string, args ...string) (string, string, int) {
 	t.Helper()

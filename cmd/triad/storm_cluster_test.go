@@ -203,16 +203,6 @@ func (c *stormCluster) keygenKey(t *testing.T, keyID string) string {
 // writeConfig writes party's storm config (peers as in writeConfigAt).
 func (c *stormCluster) writeConfig(t *testing.T, party, owner string) string {
 	t.Helper()
-	var peers strings.Builder
-	for _, o := range node.DefaultParties {
-		if o == party {
-			continue
-		}
-		fmt.Fprintf(&peers, "  - party: %s\n    peer_id_file: %s/peer.id\n", o, o)
-		if p, ok := c.started[o]; ok {
-			fmt.Fprintf(&peers, "    addrs: [%s]\n", strings.Join(p.p2p, ", "))
-		}
-	}
 	attest := ""
 	if c.attestKey != "" {
 		attest = ", {id: " + c.attestKey + ", role: attestation}"
@@ -229,20 +219,7 @@ func (c *stormCluster) writeConfig(t *testing.T, party, owner string) string {
 	for _, a := range c.accounts {
 		fmt.Fprintf(&pol, "    - {id: %s, key_id: %s, child_path: %s, owner_address: %s}\n", a.ID, stormKeyID, a.Path, owner)
 	}
-	y := fmt.Sprintf(`party: %[1]s
-data_dir: %[1]s
-p2p: {listen: [/ip4/127.0.0.1/tcp/0]}
-peers:
-%[2]sapi:
-  listen: 127.0.0.1:0
-  credentials:
-    - {name: admin, role: admin, token_file: %[1]s/admin.token}
-    - {name: operator, role: operator, token_file: %[1]s/operator.token}
-    - {name: margin-engine, role: margin-engine, token_file: %[1]s/margin-engine.token}
-sessions: {sign_timeout: 30s, keygen_timeout: 3m}
-preparams: {target: 1, concurrency: 1, generate: false}
-hsm: {backend: local, local: {passphrase_env: TRIAD_PASSPHRASE, salt_file: %[1]s.salt}}
-bitcoin: {network: regtest, rpc_host: %[3]s, rpc_user: %[4]s, rpc_pass_env: TRIAD_TEST_BTC_PASS, broadcast: true}
+	y := nodeYAMLHead(party, party, "", peersYAML(party, c.started, nil), "30s", "admin", "operator", "margin-engine") + fmt.Sprintf(`bitcoin: {network: regtest, rpc_host: %[3]s, rpc_user: %[4]s, rpc_pass_env: TRIAD_TEST_BTC_PASS, broadcast: true}
 policy:
   party: %[1]s
   settlements_per_day: %[9]d
@@ -251,12 +228,8 @@ policy:
   margin_engine_keys: [%[6]s]
   keys: [{id: %[7]s, role: custody}%[10]s]
   assets: [{symbol: BTC, decimals: 8, max_amount: 100000000, collateral_factor_bps: 10000}]
-  operators:
-    custodian: [{name: alice, public_key: 43f24f97b86dbb8cec4a4ce5d939c248bc57786d02039c0e9a581c5550120ae7}]
-    exchange: [{name: bob, public_key: 7e8aea5a283ba9428634fc035b4b3a58e0c6ec1ca887c6c6fa1954504e017c18}]
-    regulator: [{name: carol, public_key: 7cd9562ba0913debaaabb9753d86da8ac148de058b06094270834eb7edf63efa}]
-%[8]slog: {level: info}
-`, party, peers.String(), c.chain.RPCHost, c.chain.User, c.settle,
+`+operatorsYAML+`%[8]slog: {level: info}
+`, party, nil, c.chain.RPCHost, c.chain.User, c.settle,
 		hex.EncodeToString(c.engine.Public().(ed25519.PublicKey)), stormKeyID, pol.String(), c.perDay, attest)
 	path := filepath.Join(c.dir, party+".yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {

@@ -14,11 +14,11 @@ import (
 
 // SECURITY.md scenario 35 (rolling upgrades): the exchange's node still
 // runs protocol version 1 (no version field anywhere, no hello); the
-// custodian and the regulator run version 2. A release is proposed,
+// custodian and the regulator run the newest (node.ProtocolMax). A release is proposed,
 // approved by both operators, signed by the custodian with the exchange
 // and recorded done everywhere; the old node is never sent a version
 // field, in a frame or in a custody message, and the two new nodes send
-// each other version-2 custody messages.
+// each other custody messages of the newest version.
 func TestRollingUpgradeCustodyRelease(t *testing.T) {
 	c := st.New(t, st.Options{Node: func(p custody.Party, o *node.Options) {
 		if p == custody.Exchange {
@@ -54,7 +54,7 @@ func TestRollingUpgradeCustodyRelease(t *testing.T) {
 		switch {
 		case old && fr.Kind != "hello" && (fr.V != 0 || msgV != 0):
 			bad = append(bad, from+"->"+to+": "+string(f))
-		case !old && fr.App != nil && fr.V == 2 && msgV == 2:
+		case !old && fr.App != nil && fr.V == node.ProtocolMax && msgV == node.ProtocolMax:
 			newToNew++
 		}
 		return [][]byte{f}
@@ -86,6 +86,6 @@ func TestRollingUpgradeCustodyRelease(t *testing.T) {
 		t.Fatalf("the version-1 node was sent or sent versioned messages: %v", bad)
 	}
 	if newToNew == 0 {
-		t.Fatal("the version-2 nodes sent each other no version-2 custody message")
+		t.Fatalf("the new nodes sent each other no version-%d custody message", node.ProtocolMax)
 	}
 }
