@@ -411,7 +411,7 @@ func (s *Service) noteLocked(id string, e custody.Effect) {
 		s.emit(Event{Type: EventSigned, RequestID: id, Party: e.By, Detail: e.Detail})
 		return
 	}
-	s.appendAudit(KindFailure, id, string(s.party), []byte(e.Reason))
+	s.auditHere(KindFailure, id, []byte(e.Reason))
 	s.emit(Event{Type: EventFailure, RequestID: id, Party: s.party, Detail: e.Detail})
 }
 
@@ -470,7 +470,7 @@ func (s *Service) noteDecisionLocked(id string, d custody.Decision) {
 	}
 	s.decisions[id] = d
 	s.m.decisions.WithLabelValues(string(d.Verdict)).Inc()
-	s.appendAudit(KindDecision, id, string(s.party), []byte(id+"|"+d.String()))
+	s.auditHere(KindDecision, id, []byte(id+"|"+d.String()))
 	s.emit(Event{Type: EventDecision, RequestID: id, Party: s.party, Detail: d.String(), Decision: &d})
 }
 
