@@ -77,7 +77,7 @@ func (s *Service) checkSubmitter(c Caller, draft custody.Request) error {
 	case draft.Kind == custody.KindLiquidation && c.Role != RoleMarginEngine && c.Role != RoleAdmin:
 		return fmt.Errorf("submitting liquidation: %w: only the margin engine requests liquidations", ErrForbidden)
 	case draft.Requester.Party != "" && draft.Requester.Party != s.party:
-		return fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
+		return fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(draft.Requester.Party))
 	case len(draft.Inputs) > 0:
 		return fmt.Errorf("submitting: %w: inputs: the nodes choose and reserve the coins when signing begins; leave inputs out", custody.ErrMalformed)
 	case draft.EVM != nil:
@@ -533,9 +533,11 @@ func transient(d custody.Decision) bool { return d.Transient() }
 
 func reasons(d custody.Decision) string { return d.Summary() }
 
-func clip(s string) string {
+// clip shortens caller-supplied text (a string or a string type such as
+// custody.Party) before it goes into an error.
+func clip[S ~string](s S) string {
 	if len(s) > 64 {
-		return s[:64] + "…"
+		return string(s[:64]) + "…"
 	}
-	return s
+	return string(s)
 }
