@@ -83,7 +83,7 @@ func DecodeApproval(b []byte) (Approval, error) {
 // step (store.AddApproval, or NonceStore.UseNonce) and so refuses replays.
 func VerifyApproval(p Policy, a Approval, req Request, now time.Time) error {
 	fail := func(err error) error {
-		return fmt.Errorf("verifying %s by %s/%s for request %.12s: %w", a.Stance, clip(string(a.Party)), clip(a.Operator), a.RequestID, err)
+		return fmt.Errorf("verifying %s by %s/%s for request %.12s: %w", a.Stance, clip(a.Party), clip(a.Operator), a.RequestID, err)
 	}
 	if a.Stance != Approve && a.Stance != Veto {
 		return fail(malformed("stance", "want approve or veto"))

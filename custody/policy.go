@@ -254,7 +254,7 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalidPolicy, key, fmt.Sprintf(format, args...))
 	}
 	if !p.Party.Valid() {
-		return bad("party", "want custodian, exchange or regulator, got %q", clip(string(p.Party)))
+		return bad("party", "want custodian, exchange or regulator, got %q", clip(p.Party))
 	}
 	for i, k := range p.AutoApprove {
 		if k != KindRelease && k != KindLiquidation {
@@ -334,7 +334,7 @@ func (p Policy) validateSigners(bad policyErr) error {
 	}
 	for party, ops := range p.Operators {
 		if !party.Valid() {
-			return bad("operators", "unknown party %q", clip(string(party)))
+			return bad("operators", "unknown party %q", clip(party))
 		}
 		names := map[string]bool{}
 		for i, o := range ops {

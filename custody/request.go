@@ -133,7 +133,7 @@ func (r Request) validate() error {
 		return err
 	}
 	if !r.Requester.Party.Valid() {
-		return malformed("requester.party", "unknown party %q", clip(string(r.Requester.Party)))
+		return malformed("requester.party", "unknown party %q", clip(r.Requester.Party))
 	}
 	if err := checkIdent("requester.caller", r.Requester.Caller); err != nil {
 		return err
@@ -330,10 +330,11 @@ func printable(s string) bool {
 	return true
 }
 
-// clip shortens attacker-supplied text before it goes into an error.
-func clip(s string) string {
+// clip shortens attacker-supplied text (a string or a string type such
+// as Party) before it goes into an error.
+func clip[S ~string](s S) string {
 	if len(s) > 32 {
-		return s[:32] + "…"
+		return string(s[:32]) + "…"
 	}
-	return s
+	return string(s)
 }

@@ -17,21 +17,21 @@ import (
 // key is read from a file and used here, locally; it is never sent or
 // printed.
 type approvalFlags struct {
-	party    string
+	party    custody.Party
 	operator string
 	keyFile  string
 	ttl      time.Duration
 }
 
 func (a *approvalFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&a.party, "party", "", "the operator's party (custodian, exchange, regulator)")
+	c.Flags().StringVar((*string)(&a.party), "party", "", "the operator's party (custodian, exchange, regulator)")
 	c.Flags().StringVar(&a.operator, "operator", "", "the operator's name in the policy")
 	c.Flags().StringVar(&a.keyFile, "operator-key", "", "file with the operator's ed25519 key (hex seed); never printed")
 	c.Flags().DurationVar(&a.ttl, "ttl", 30*time.Minute, "validity of the signature (at most the policy's approval_max_ttl)")
 }
 
 func (a *approvalFlags) check() error {
-	if !custody.Party(a.party).Valid() || a.operator == "" || a.keyFile == "" {
+	if !a.party.Valid() || a.operator == "" || a.keyFile == "" {
 		return userErr("--party, --operator and --operator-key are required")
 	}
 	if a.ttl <= 0 || a.ttl > 24*time.Hour {
@@ -56,7 +56,7 @@ func endorse(ctx context.Context, w io.Writer, cl *client, id string, stance cus
 	}
 	defer clear(key)
 	now := time.Now()
-	ap := custody.SignApproval(custody.Approval{RequestID: v.ID, Kind: v.Request.Kind, Stance: stance, Party: custody.Party(a.party),
+	ap := custody.SignApproval(custody.Approval{RequestID: v.ID, Kind: v.Request.Kind, Stance: stance, Party: a.party,
 		Operator: a.operator, Nonce: recovery.NewNonce(), IssuedAt: now, Expires: now.Add(a.ttl)}, key)
 	var out service.View
 	if err := cl.Do(ctx, "POST", "/v1/requests/"+v.ID+"/approvals", ap, &out); err != nil {

@@ -25,6 +25,13 @@ const (
 // ReconcileKinds are the facts every node should have recorded alike.
 var ReconcileKinds = append(append([]string(nil), audit.SharedKinds...), KindSignature)
 
+// auditHere appends a record this node makes as itself (its own party).
+func (s *Service) auditHere(kind, id string, payload []byte) {
+	s.appendAudit(kind, id, string(s.party), payload)
+}
+
+// appendAudit appends a record about party: a peer's name as the network
+// reports it, or this node's own (auditHere). A failure is logged.
 func (s *Service) appendAudit(kind, id, party string, payload []byte) {
 	_, err := s.st.Audit().Append(audit.Entry{Time: s.clock.Now(), Kind: kind, RequestID: id, Party: party, Payload: audit.Digest(payload)})
 	if err != nil {
@@ -100,7 +107,7 @@ func (s *Service) checkClock() {
 	}
 	s.m.clockJumps.Inc()
 	s.log.Error("wall clock jumped; timing rules keep using witnessed monotonic time", "drift", r.Drift.String())
-	s.appendAudit(audit.KindClock, "", string(s.party), []byte(r.String()))
+	s.auditHere(audit.KindClock, "", []byte(r.String()))
 	s.emit(Event{Type: EventClockJump, Party: s.party, Detail: r.String()})
 }
 

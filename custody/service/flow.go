@@ -77,7 +77,7 @@ func (s *Service) checkSubmitter(c Caller, draft custody.Request) error {
 	case draft.Kind == custody.KindLiquidation && c.Role != RoleMarginEngine && c.Role != RoleAdmin:
 		return fmt.Errorf("submitting liquidation: %w: only the margin engine requests liquidations", ErrForbidden)
 	case draft.Requester.Party != "" && draft.Requester.Party != s.party:
-		return fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(string(draft.Requester.Party)))
+		return fmt.Errorf("submitting: %w: this is the %s node, not %s's", ErrForbidden, s.party, clip(draft.Requester.Party))
 	case len(draft.Inputs) > 0:
 		return fmt.Errorf("submitting: %w: inputs: the nodes choose and reserve the coins when signing begins; leave inputs out", custody.ErrMalformed)
 	case draft.EVM != nil:
@@ -411,7 +411,7 @@ func (s *Service) noteLocked(id string, e custody.Effect) {
 		s.emit(Event{Type: EventSigned, RequestID: id, Party: e.By, Detail: e.Detail})
 		return
 	}
-	s.appendAudit(KindFailure, id, string(s.party), []byte(e.Reason))
+	s.auditHere(KindFailure, id, []byte(e.Reason))
 	s.emit(Event{Type: EventFailure, RequestID: id, Party: s.party, Detail: e.Detail})
 }
 
@@ -470,7 +470,7 @@ func (s *Service) noteDecisionLocked(id string, d custody.Decision) {
 	}
 	s.decisions[id] = d
 	s.m.decisions.WithLabelValues(string(d.Verdict)).Inc()
-	s.appendAudit(KindDecision, id, string(s.party), []byte(id+"|"+d.String()))
+	s.auditHere(KindDecision, id, []byte(id+"|"+d.String()))
 	s.emit(Event{Type: EventDecision, RequestID: id, Party: s.party, Detail: d.String(), Decision: &d})
 }
 
@@ -533,9 +533,11 @@ func transient(d custody.Decision) bool { return d.Transient() }
 
 func reasons(d custody.Decision) string { return d.Summary() }
 
-func clip(s string) string {
+// clip shortens caller-supplied text (a string or a string type such as
+// custody.Party) before it goes into an error.
+func clip[S ~string](s S) string {
 	if len(s) > 64 {
-		return s[:64] + "…"
+		return string(s[:64]) + "…"
 	}
-	return s
+	return string(s)
 }

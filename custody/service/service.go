@@ -230,7 +230,7 @@ func New(o Options) (*Service, error) {
 		owns = true
 	}
 	s := &Service{o: o, party: o.Policy.Party, pol: o.Policy, clock: o.Clock, st: st, ownsSt: owns,
-		log:   o.Logger.With("component", "custody", "party", string(o.Policy.Party)),
+		log:   o.Logger.With("component", "custody", "party", o.Policy.Party),
 		watch: custody.NewStopwatch(o.Clock), monitor: custody.NewClockMonitor(o.Clock, o.Policy.ClockSkew),
 		events: newBroker(512), m: newMetrics(),
 		changed: make(chan struct{}), decisions: map[string]custody.Decision{}, inflight: map[string]string{}, sessions: map[string]liveSession{},

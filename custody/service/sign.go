@@ -217,7 +217,7 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	if err := s.verifyResult(ctx, req, res); err != nil {
-		s.appendAudit(KindFailure, id, string(s.party), []byte("peer result: "+err.Error()))
+		s.auditHere(KindFailure, id, []byte("peer result: "+err.Error()))
 		return err
 	}
 	s.mu.Lock()
@@ -269,7 +269,7 @@ func (s *Service) AuthorizeSign(ctx context.Context, keyID string, p *node.Propo
 		if err == nil || !errors.Is(err, ErrNotReady) {
 			s.m.authorizations.WithLabelValues(authResult(err)).Inc()
 			if err != nil {
-				s.appendAudit(KindSession, requestOf(p.RequestID), string(s.party), []byte("refuse|"+p.SessionID.String()+"|"+err.Error()))
+				s.auditHere(KindSession, requestOf(p.RequestID), []byte("refuse|"+p.SessionID.String()+"|"+err.Error()))
 			}
 			return err
 		}
@@ -393,7 +393,7 @@ func (s *Service) actJoinLocked(d custody.JoinDecision, prop custody.SignProposa
 		}
 	}
 	s.sessions[sessionKey(d.Session)] = s.joinedLocked(string(d.Partner))
-	s.appendAudit(KindSession, id, string(s.party), []byte("join|"+sid))
+	s.auditHere(KindSession, id, []byte("join|"+sid))
 	return nil
 }
 
