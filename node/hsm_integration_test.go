@@ -136,8 +136,7 @@ parties: [custodian, exchange, regulator]
 data_dir: %s
 p2p: {listen: [/ip4/127.0.0.1/tcp/0], dial_timeout: 3s}
 peers:
-%sapi: {listen: "127.0.0.1:0", max_body_bytes: 65536}
-sessions: {sign_timeout: 20s, keygen_timeout: 3m}
+%ssessions: {sign_timeout: 20s, keygen_timeout: 3m}
 preparams: {target: 1, concurrency: 1, generate: false}
 log: {level: info}
 hsm:
