@@ -33,6 +33,34 @@ type gatedCoins struct {
 
 func newGatedCoins(want int) *gatedCoins { return &gatedCoins{want: want, all: make(chan struct{})} }
 
+// interimBatchOf is the batch svc's coordinator would cut of the stored
+// liquidations ids (members in request ID order, each paying with its
+// coinOf), those members with their inputs, and each input's digest
+// (InterimBatcher).
+func interimBatchOf(t *testing.T, svc *service.Service, ids map[string]string) (service.Batch, []custody.Request, []service.BatchInput) {
+	t.Helper()
+	b := service.Batch{Batch: service.BatchVersion}
+	var reqs []custody.Request
+	for _, id := range ids {
+		v, err := svc.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, v.Request)
+	}
+	slices.SortFunc(reqs, func(x, y custody.Request) int { return strings.Compare(x.ID(), y.ID()) })
+	for i, r := range reqs {
+		in := []custody.Input{coinOf(r)}
+		b.Members = append(b.Members, service.BatchMember{RequestID: r.ID(), Inputs: in})
+		reqs[i] = r.WithInputs(in)
+	}
+	ins, err := service.InterimBatcher{}.BatchDigests(ctx, b.ID(), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, reqs, ins
+}
+
 func coinOf(req custody.Request) custody.Input {
 	h := sha256.Sum256([]byte("coin of " + req.ID()))
 	return custody.Input{TxID: hex.EncodeToString(h[:]), Vout: 0, Value: 5_000_000}
@@ -85,25 +113,7 @@ func TestBatchPartnerChecksCoinsInParallel(t *testing.T) {
 	}
 	ids := submitLiquidations(t, c, evidence)
 	ex := c.Svc(custody.Exchange)
-	b := service.Batch{Batch: service.BatchVersion}
-	var reqs []custody.Request
-	for _, id := range ids {
-		v, err := ex.Get(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reqs = append(reqs, v.Request)
-	}
-	slices.SortFunc(reqs, func(x, y custody.Request) int { return strings.Compare(x.ID(), y.ID()) })
-	for i, r := range reqs {
-		in := []custody.Input{coinOf(r)}
-		b.Members = append(b.Members, service.BatchMember{RequestID: r.ID(), Inputs: in})
-		reqs[i] = r.WithInputs(in)
-	}
-	ins, err := service.InterimBatcher{}.BatchDigests(ctx, b.ID(), reqs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _, ins := interimBatchOf(t, ex, ids)
 	p := &node.Proposal{KeyID: fixtures.KeyID, RequestID: "batch-" + b.ID() + "/0/par", Participants: []string{"custodian", "exchange"},
 		Digest: ins[0].Digest[:], ChildPath: ins[0].ChildPath, Payload: b.Canonical()}
 	if err := ex.AuthorizeSign(ctx, fixtures.KeyID, p); err != nil {

@@ -3,8 +3,6 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -65,25 +63,7 @@ func TestBatchMembersJudgedOncePerRun(t *testing.T) {
 	}
 	ids := submitLiquidations(t, c, evidence)
 	ex := c.Svc(custody.Exchange)
-	b := service.Batch{Batch: service.BatchVersion}
-	var reqs []custody.Request
-	for _, id := range ids {
-		v, err := ex.Get(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reqs = append(reqs, v.Request)
-	}
-	slices.SortFunc(reqs, func(x, y custody.Request) int { return strings.Compare(x.ID(), y.ID()) })
-	for i, r := range reqs {
-		in := []custody.Input{coinOf(r)}
-		b.Members = append(b.Members, service.BatchMember{RequestID: r.ID(), Inputs: in})
-		reqs[i] = r.WithInputs(in)
-	}
-	ins, err := service.InterimBatcher{}.BatchDigests(ctx, b.ID(), reqs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, reqs, ins := interimBatchOf(t, ex, ids)
 	input := func(i int, attempt string) error {
 		p := &node.Proposal{KeyID: fixtures.KeyID, RequestID: fmt.Sprintf("batch-%s/%d/%s", b.ID(), i, attempt),
 			Participants: []string{"custodian", "exchange"}, Digest: ins[i].Digest[:], ChildPath: ins[i].ChildPath, Payload: b.Canonical()}
