@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
 )
@@ -65,21 +62,7 @@ func checkServed(t *testing.T, schemas map[string]*schema, path string, s *schem
 // operator reading the document sees what a signer checked (SECURITY.md
 // scenario 26).
 func TestOpenAPIDocumentsEVMView(t *testing.T) {
-	var doc struct {
-		Paths map[string]map[string]struct {
-			Responses map[string]struct {
-				Content map[string]struct {
-					Schema *schema `yaml:"schema"`
-				} `yaml:"content"`
-			} `yaml:"responses"`
-		} `yaml:"paths"`
-		Components struct {
-			Schemas map[string]*schema `yaml:"schemas"`
-		} `yaml:"components"`
-	}
-	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := servedOpenAPI(t)
 	schemas := doc.Components.Schemas
 	resp := doc.Paths["/v1/requests/{id}"]["get"].Responses["200"].Content["application/json"].Schema
 	if resp == nil || schemas["View"] == nil {

@@ -72,21 +72,7 @@ func TestStatusShowsPeerProtocols(t *testing.T) {
 			o.ProtocolMin, o.ProtocolMax = 1, 1 // a node not yet upgraded
 		}
 	}})
-	var doc struct {
-		Paths map[string]map[string]struct {
-			Responses map[string]struct {
-				Content map[string]struct {
-					Schema *schema `yaml:"schema"`
-				} `yaml:"content"`
-			} `yaml:"responses"`
-		} `yaml:"paths"`
-		Components struct {
-			Schemas map[string]*schema `yaml:"schemas"`
-		} `yaml:"components"`
-	}
-	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := servedOpenAPI(t)
 	resp := doc.Paths["/v1/status"]["get"].Responses["200"].Content["application/json"].Schema
 	if resp == nil {
 		t.Fatal("GET /v1/status has no documented JSON body")
@@ -112,4 +98,29 @@ func TestStatusShowsPeerProtocols(t *testing.T) {
 			}
 		}
 	}
+}
+
+// openAPIDoc is the part of openapi.yaml the document tests read: each
+// path's JSON response schemas and the component schemas.
+type openAPIDoc struct {
+	Paths map[string]map[string]struct {
+		Responses map[string]struct {
+			Content map[string]struct {
+				Schema *schema `yaml:"schema"`
+			} `yaml:"content"`
+		} `yaml:"responses"`
+	} `yaml:"paths"`
+	Components struct {
+		Schemas map[string]*schema `yaml:"schemas"`
+	} `yaml:"components"`
+}
+
+// servedOpenAPI decodes the OpenAPI document the API serves.
+func servedOpenAPI(t *testing.T) openAPIDoc {
+	t.Helper()
+	var doc openAPIDoc
+	if err := yaml.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
 }
