@@ -22,7 +22,7 @@ type signedResp struct {
 	Error struct{ Code, Message string } `json:"error"`
 }
 
-// SECURITY.md scenario 21 (issue 10, item 8): the caller's mistakes on the admin
+// ../shared/SECURITY.md scenario 21 (issue 10, item 8): the caller's mistakes on the admin
 // endpoints are 4xx, never 502, and none reaches a partner: a raw
 // signature with a custody key (403, no attempt), a keygen of a key
 // that exists (409) or with a key ID that is no name (400), a duplicate
@@ -109,7 +109,7 @@ func TestJSONEndpointsRefuseOtherContentTypes(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 33 (issue 10, item 7): a canary key signs, on the raw path,
+// ../shared/SECURITY.md scenario 33 (issue 10, item 7): a canary key signs, on the raw path,
 // the drill message of a nonce and nothing else. A digest the caller
 // chose (a canary account's sighash) is refused by the node's own policy,
 // with no attempt; a drill message is signed by two nodes and verifies.

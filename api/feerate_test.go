@@ -13,7 +13,7 @@ import (
 // an EVM transfer needs no fee_rate (its fees are the EVM plan's, under
 // each node's evm.chains caps) and one that carries a fee_rate is a 400,
 // as is a Bitcoin transfer without one; nothing refused is stored
-// (SECURITY.md scenario 8: a caller's mistake is a clear 4xx).
+// (../shared/SECURITY.md scenario 8: a caller's mistake is a clear 4xx).
 func TestAPIFeeRatePerChain(t *testing.T) {
 	c := newAPICluster(t, st.Options{Policy: func(_ custody.Party, pol *custody.Policy) {
 		pol.Assets = append(pol.Assets, custody.Asset{Symbol: "TUSD", Decimals: 6, MaxAmount: 1_000_000_000, Class: custody.ClassStablecoin,

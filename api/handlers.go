@@ -174,7 +174,7 @@ func (s *Server) keygen(w http.ResponseWriter, r *http.Request, who string) {
 
 // SignRequest is POST /v1/admin/sign: a canary key signs the drill message
 // of Nonce, SHA-256(custody.DrillTag || nonce), which every signer
-// recomputes (scenario 33). Digest, when given, must be that digest: every
+// recomputes (../shared/SECURITY.md scenario 33). Digest, when given, must be that digest: every
 // node's policy refuses any other (and custody keys altogether).
 type SignRequest struct {
 	KeyID     string `json:"key_id"`

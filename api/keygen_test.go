@@ -7,7 +7,7 @@ import (
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 )
 
-// SECURITY.md scenario 31 at the API: a keygen the node's own configuration refuses
+// ../shared/SECURITY.md scenario 31 at the API: a keygen the node's own configuration refuses
 // (a key ID outside policy.keys) is the caller's mistake,
 // 422, not a server failure; an invalid key ID or a spec approved for
 // another key is a 400.

@@ -59,8 +59,8 @@ func checkServed(t *testing.T, schemas map[string]*schema, path string, s *schem
 // caps) and the settlement (transaction hash, confirmations) — is what
 // openapi.yaml documents: every JSON field of the Go types, at every
 // level, and every key of a served EVM view, signatures included. An
-// operator reading the document sees what a signer checked (SECURITY.md
-// scenario 26).
+// operator reading the document sees what a signer checked (../shared/SECURITY.md
+// ../shared/SECURITY.md scenario 26).
 func TestOpenAPIDocumentsEVMView(t *testing.T) {
 	doc := servedOpenAPI(t)
 	schemas := doc.Components.Schemas

@@ -14,7 +14,7 @@ import (
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 )
 
-// SECURITY.md scenario 22 and issue 9 item 4: the margin engine's storm. Many clients
+// ../shared/SECURITY.md scenario 22 and issue 9 item 4: the margin engine's storm. Many clients
 // at once, each liquidation sent several times with the same idempotency
 // key and body: every answer is 201 (the first) or 200 (a repeat) with the
 // same request ID, whatever the order; one request per key is stored.

@@ -10,7 +10,7 @@ import (
 )
 
 // Issue 13: the attestation key signs proofs of holdings and never a
-// spend (SECURITY.md scenario 33: a key's signatures only ever over the
+// spend (../shared/SECURITY.md scenario 33: a key's signatures only ever over the
 // messages of its role). The policy accepts the role; no account may be
 // held by it; every transfer on it and the raw-digest path are refused.
 func TestAttestationKeyNeverSpends(t *testing.T) {

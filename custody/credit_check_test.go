@@ -10,7 +10,7 @@ import (
 
 // TestLiquidationCheckedAgainstCredit: a node with a credit source holds the
 // margin call's exposure against its own credit figure for the account
-// (issue 13; SECURITY.md scenario 8, a request that does not match policy
+// (issue 13; ../shared/SECURITY.md scenario 8, a request that does not match policy
 // on evidence): an exposure the proven collateral still covers is refused,
 // a missing or stale figure waits (a transient refusal), and an exposure
 // over the line passes this check. A node with no credit source is as

@@ -44,7 +44,7 @@ func DrillDigest(nonce string) ([32]byte, error) {
 	return sha256.Sum256([]byte(DrillTag + nonce)), nil
 }
 
-// CheckRawDrill is the guard of the raw-digest signing path (scenario 33):
+// CheckRawDrill is the guard of the raw-digest signing path (../shared/SECURITY.md scenario 33):
 // every node calls it before joining a session whose digest it did not
 // build from a typed request. The key must be a canary key in this node's
 // policy and the digest the drill message of nonce, which the node

@@ -15,7 +15,7 @@ func sampleEVMPlan() *custody.EVMPlan {
 
 // An EVM plan is the request's plan, as its coins are (issue 12): not part
 // of the ID (a replacement at a higher fee is the same request and keeps
-// its nonce, SECURITY.md scenario 27), stripped by Base, carried in the
+// its nonce, ../shared/SECURITY.md scenario 27), stripped by Base, carried in the
 // canonical payload between nodes, and absent from a Bitcoin request's
 // JSON, which stays byte for byte what it was.
 func TestEVMPlanIsThePlan(t *testing.T) {
@@ -46,7 +46,7 @@ func TestEVMPlanIsThePlan(t *testing.T) {
 }
 
 // A malformed EVM plan from a peer is refused at decoding, never a panic
-// (SECURITY.md scenario 7).
+// (../shared/SECURITY.md scenario 7).
 func TestEVMPlanValidate(t *testing.T) {
 	for name, mod := range map[string]func(*custody.Request){
 		"no chain":        func(r *custody.Request) { r.EVM.ChainID = 0 },

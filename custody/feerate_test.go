@@ -13,7 +13,7 @@ import (
 // fee_rate on it is refused (it would bind the request's ID and steer
 // nothing); a Bitcoin transfer still needs one. Validate, which has no
 // policy, leaves the choice to Policy.CheckFeeRate, which Evaluate and
-// the service's Submit apply (SECURITY.md scenario 8: every node checks
+// the service's Submit apply (../shared/SECURITY.md scenario 8: every node checks
 // the request against its own policy).
 func TestFeeRatePerChain(t *testing.T) {
 	p := loadPolicy(t)

@@ -8,7 +8,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 )
 
-// Scenario 8 (../shared/SECURITY.md), for a batch (issue 11: one
+// ../shared/SECURITY.md scenario 8 (../shared/SECURITY.md), for a batch (issue 11: one
 // signing decision): a batch partner decides on each member alone, from
 // its own store and clock, with DecideJoin's policy and quorum checks; a
 // refusal names why, and a fact still in flight is a wait.

@@ -133,7 +133,7 @@ func TestDecideJoinJoins(t *testing.T) {
 	}
 }
 
-// The raw-digest path (scenario 33, ../shared/SECURITY.md) is the same decision: a canary key
+// The raw-digest path (../shared/SECURITY.md scenario 33, ../shared/SECURITY.md) is the same decision: a canary key
 // over the drill message of the session's nonce, nothing else.
 func TestDecideJoinRawDrill(t *testing.T) {
 	pol := loadPolicy(t)
@@ -165,7 +165,7 @@ func TestSessionName(t *testing.T) {
 	}
 }
 
-// Scenarios 8 and 27 (../shared/SECURITY.md), issue 12: one signer of
+// ../shared/SECURITY.md scenarios 8 and 27 (../shared/SECURITY.md), issue 12: one signer of
 // record assigns an EVM account's nonces for a signing pair (the
 // custodian whenever it signs, else the exchange). The custodian refuses
 // an EVM plan the exchange proposes (a nonce it did not assign), on its

@@ -403,8 +403,8 @@ func (p Policy) KeyRoleOf(id string) (KeyRole, bool) { return p.keyRole(id) }
 
 // KeygenRule is this policy's answer to a node asked to generate keyID
 // (node.Options.KeygenRule): the key's role, whether its keygen needs two
-// parties' operator approvals (custody and attestation keys: SECURITY.md
-// scenario 31; a canary key needs none), and false when keyID is no key
+// parties' operator approvals (custody and attestation keys: ../shared/SECURITY.md
+// ../shared/SECURITY.md scenario 31; a canary key needs none), and false when keyID is no key
 // of this policy.
 func (p Policy) KeygenRule(keyID string) (role string, approvals, ok bool) {
 	r, ok := p.keyRole(keyID)

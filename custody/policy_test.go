@@ -135,7 +135,7 @@ func TestTooEarlyCarriesRetryAt(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 33: a raw canary signature only over the drill message of a
+// ../shared/SECURITY.md scenario 33: a raw canary signature only over the drill message of a
 // nonce, which the node recomputes; never over any other 32 bytes.
 func TestCheckRawDrill(t *testing.T) {
 	p := loadPolicy(t)

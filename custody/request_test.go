@@ -133,7 +133,7 @@ func TestParseChildPath(t *testing.T) {
 
 // A replacement names the request it replaces by its ID (issue 12): that
 // makes it another request, and a malformed reference, or one on a canary
-// request, is refused (SECURITY.md scenario 8: every node validates).
+// request, is refused (../shared/SECURITY.md scenario 8: every node validates).
 func TestValidateReplaces(t *testing.T) {
 	stuck := sampleRelease()
 	r := sampleRelease()
@@ -171,7 +171,7 @@ func TestValidateReplaces(t *testing.T) {
 // An EVM asset's amount over MaxAmount travels exactly as units (issue
 // 12): one of amount or units, a positive decimal integer of at most 78
 // digits; capped by the asset's max_units; Bitcoin keeps its 2^53−1 limit
-// (SECURITY.md scenario 8: every node checks the amount itself).
+// (../shared/SECURITY.md scenario 8: every node checks the amount itself).
 func TestUnits(t *testing.T) {
 	const million = "1000000000000000000000000" // 10^24
 	r := sampleRelease()

@@ -10,7 +10,7 @@ import (
 // Step is pure: the same state, observations and clock give the same
 // Output, and the caller's state is left as it was (the abort it asks for is
 // the service's to persist). ../shared/SECURITY.md scenario 12: an attempt
-// this node joined that is over never resumes; scenario 11: exactly one
+// this node joined that is over never resumes; ../shared/SECURITY.md scenario 11: exactly one
 // transaction, so a request that reached signed is never signed again.
 func TestStepIsPure(t *testing.T) {
 	h := newHarness(t)

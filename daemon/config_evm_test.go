@@ -10,7 +10,7 @@ import (
 // The evm section (issue 12): one entry per chain with this node's own EVM
 // node; a bad entry is refused at load with the key named, so a node never
 // starts checking EVM requests against a node it cannot reach or a cap it
-// misread (SECURITY.md scenario 26: every signer checks on its own chain
+// misread (../shared/SECURITY.md scenario 26: every signer checks on its own chain
 // node).
 func TestEVMConfig(t *testing.T) {
 	base, err := os.ReadFile(filepath.Join("..", "configs", "custodian.yaml"))

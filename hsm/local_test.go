@@ -38,7 +38,7 @@ func TestLocalConformance(t *testing.T) {
 }
 
 // TestLocalRekeySaltFile: the local key is re-keyed through its salt file
-// (SECURITY.md scenario 32). Blobs sealed before salt files existed (epoch
+// (../shared/SECURITY.md scenario 32). Blobs sealed before salt files existed (epoch
 // 0) open until the first re-key is retired; a second sealer reading the
 // same salt file follows the re-key; without a salt file re-keying is a
 // configuration error, never a silent no-op.

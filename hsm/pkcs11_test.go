@@ -243,7 +243,7 @@ func TestPKCS11CloseUnderLoad(t *testing.T) {
 	}
 }
 
-// TestPKCS11RekeyDestroysOldKeyObject (SECURITY.md scenario 32): a re-key
+// TestPKCS11RekeyDestroysOldKeyObject (../shared/SECURITY.md scenario 32): a re-key
 // generates a new key object ("triad-node-a#2") and Retire destroys the old
 // one on the token, so a blob sealed before it opens nowhere — not through
 // a sealer opened afterwards either. InitPKCS11 then finds the new key and

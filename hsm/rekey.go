@@ -5,9 +5,9 @@ import "context"
 // Rekeyer is implemented by every persistent backend (vault-transit,
 // pkcs11, local) and by Memory. Re-keying replaces the sealing key, so that
 // blobs sealed before it — a backup's, a lost disk's, a share from before a
-// reshare — no longer open (SECURITY.md scenario 32). The steps are separate
+// reshare — no longer open (../shared/SECURITY.md scenario 32). The steps are separate
 // so that a crash between any two leaves every blob the node uses
-// openable (scenario 16):
+// openable (../shared/SECURITY.md scenario 16):
 //
 //	Rotate   a new key becomes current: Seal uses it; blobs under older
 //	         keys still unseal.

@@ -29,7 +29,7 @@ func chaosRuns(t *testing.T) int {
 	return 16
 }
 
-// SECURITY.md scenario 14: frames lost, duplicated and reordered at random (seeded,
+// ../shared/SECURITY.md scenario 14: frames lost, duplicated and reordered at random (seeded,
 // one seed per run, printed on failure). Every run either signs, with a
 // signature valid under the group key, or fails cleanly with
 // ErrNoSigners within its sign_timeout; never a wrong signature, and no

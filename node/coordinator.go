@@ -70,7 +70,7 @@ const maxAttempts = 2
 // and a fresh session ID.
 //
 // One sign_timeout bounds the whole call, not each attempt, so two paused
-// partners cost the caller one timeout (scenario 13). While another
+// partners cost the caller one timeout (../shared/SECURITY.md scenario 13). While another
 // connected partner remains to fail over to, an attempt is given up once
 // its partner has sent nothing for a third of what was left: a paused
 // partner still leaves the other pair time to sign, and a live one, which

@@ -52,7 +52,7 @@ func TestConnectionFloodDoesNotStallSigning(t *testing.T) {
 	verifySig(t, fixturePub(t), res.Signature)
 }
 
-// Scenario 19: a flood of 1100 connections from loopback, the pinned
+// ../shared/SECURITY.md scenario 19: a flood of 1100 connections from loopback, the pinned
 // peers' own address, to the regulator, each stalled in its Noise
 // negotiation. The regulator used to hold every one of them until
 // libp2p's 15 s accept timeout (up to its transient scope's 1024, after

@@ -15,7 +15,7 @@ import (
 // Incidents are kept, the latest maxIncidents of them, in Options.
 // IncidentsFile (plain JSON written atomically: an incident holds session
 // IDs, party names and error texts, never key material), so a restart
-// forgets neither them nor the circuit breakers they feed (scenario 34).
+// forgets neither them nor the circuit breakers they feed (../shared/SECURITY.md scenario 34).
 
 // A peer blamed for breakerAborts aborted sessions within breakerWindow
 // has its breaker open: the coordinator prefers the other partner while

@@ -58,7 +58,7 @@ func abortingExchange(t *testing.T) (map[string]*testNode, map[string]string, *t
 	return nodes, files, clock
 }
 
-// SECURITY.md scenario 34: a peer that aborts again and again has its breaker opened
+// ../shared/SECURITY.md scenario 34: a peer that aborts again and again has its breaker opened
 // and is routed around: the coordinator goes straight to the other
 // partner, no retry through the aborting peer, until the blames age out.
 func TestBreakerRoutesAroundAbortingPeer(t *testing.T) {
@@ -105,7 +105,7 @@ func TestBreakerRoutesAroundAbortingPeer(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 34: incidents, and the breaker they feed, survive a restart.
+// ../shared/SECURITY.md scenario 34: incidents, and the breaker they feed, survive a restart.
 func TestIncidentsSurviveRestart(t *testing.T) {
 	nodes, files, clock := abortingExchange(t)
 	cust := nodes["custodian"]

@@ -14,10 +14,10 @@ import (
 
 // Distributed key generation. Every attempt has a fresh session ID (a
 // random attempt nonce in its request ID), so a failed keygen can be
-// retried at once (SECURITY.md scenario 29). What is generated comes from
+// retried at once (../shared/SECURITY.md scenario 29). What is generated comes from
 // each node's own configuration, never from the proposer: the key ID must
 // be one of its configured keys, and threshold and parties are its own
-// (scenario 31).
+// (../shared/SECURITY.md scenario 31).
 
 // ErrNoPreParams: this node has no pre-params ready for a keygen.
 var ErrNoPreParams = errors.New("node: no pre-params ready")

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Operator approvals of a custody key's generation (SECURITY.md scenario
+// Operator approvals of a custody key's generation (../shared/SECURITY.md scenario
 // 31): operators of two parties sign a KeygenSpec, with the same approval
 // records, keys and checks as a reshare (reshare_approvals.go). A canary
 // key needs none.

@@ -11,7 +11,7 @@ import (
 	"github.com/triad-custody/triad/tss"
 )
 
-// Keygen commit (protocol version 3, SECURITY.md scenarios 12 and 29).
+// Keygen commit (protocol version 3, ../shared/SECURITY.md scenarios 12 and 29).
 // A keygen can end at one participant and not at the others, and under
 // version 2 a proposer's withdrawal removed a share a participant had
 // saved: a hostile proposer could withdraw a keygen that succeeded at one

@@ -46,7 +46,7 @@ func (h *hostileProposer) session() tss.SessionID {
 	return h.sid
 }
 
-// SECURITY.md scenario 29 (a proposer's withdrawal), against a hostile
+// ../shared/SECURITY.md scenario 29 (a proposer's withdrawal), against a hostile
 // proposer. The custodian proposes a keygen that succeeds everywhere, then
 // tells the exchange alone that it withdrew it: under protocol version 2
 // the exchange dropped its share while the regulator kept its own (two
@@ -120,7 +120,7 @@ func agree(t *testing.T, ctx context.Context, nodes map[string]*testNode, keyID 
 	}
 }
 
-// SECURITY.md scenario 35 for keygen commits: a keygen with a peer of
+// ../shared/SECURITY.md scenario 35 for keygen commits: a keygen with a peer of
 // protocol version 2 cannot be committed; it is refused with an error
 // naming the peer and the version, and no party keeps a share (the
 // version-2 regulator saved its share at once and obeys the proposer's

@@ -16,7 +16,7 @@ import (
 // of it removes that share: a key only some nodes hold can never sign, and
 // it would make every retry of the key ID fail ("key already exists"). A
 // withdrawal counts until a keygen timeout after the keygen's deadline,
-// and only for the share that keygen produced (scenarios 11, 12, 29).
+// and only for the share that keygen produced (../shared/SECURITY.md scenarios 11, 12, 29).
 //
 // This is protocol version 2's behaviour, kept for a node configured to
 // speak at most version 2: within that window a hostile proposer could

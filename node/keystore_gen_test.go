@@ -18,7 +18,7 @@ import (
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
-// TestShareFileBoundToGeneration (SECURITY.md scenarios 16, 32): the share
+// TestShareFileBoundToGeneration (../shared/SECURITY.md scenarios 16, 32): the share
 // file's AAD carries its generation. After a reshare commit, the previous
 // generation's file put back in place of the share does not unseal — even
 // under the same, not yet re-keyed, sealing key — and a tampered
@@ -117,7 +117,7 @@ func reconstructs(t *testing.T, pub *tss.KeyShare, shares ...*tss.KeyShare) bool
 	return crypto.ScalarBaseMult(tsslib.S256(), secret).Equals(pub.Data.ECDSAPub)
 }
 
-// TestOldSharesUselessAfterReshare (SECURITY.md scenarios 15, 32): the
+// TestOldSharesUselessAfterReshare (../shared/SECURITY.md scenarios 15, 32): the
 // regulator's disk is lost and the other two reshare to a replacement on
 // the same HSM key. Two old shares still combine to the private key — the
 // check below can tell — so what protects the key is that no old share can
@@ -225,7 +225,7 @@ func TestOldSharesUselessAfterReshare(t *testing.T) {
 	signAllPairs(t, ctx, nodes, "after-rekey")
 }
 
-// TestRekeyAfterCommitEveryBackend (SECURITY.md scenarios 16, 32), on Vault,
+// TestRekeyAfterCommitEveryBackend (../shared/SECURITY.md scenarios 16, 32), on Vault,
 // SoftHSM and local: a reshare commit followed by keystore.Store.Rekey leaves
 // every sealed file of the data dir — identity, pre-params, the new share
 // — unsealing, while copies taken before it (the old share, the old
@@ -326,7 +326,7 @@ func (f *failingRewrap) Rewrap(ctx context.Context, sealed, aad []byte) ([]byte,
 	return f.Memory.Rewrap(ctx, sealed, aad)
 }
 
-// TestRekeyInterruptedLeavesWorkingNode (SECURITY.md scenario 16): a
+// TestRekeyInterruptedLeavesWorkingNode (../shared/SECURITY.md scenario 16): a
 // re-key that fails after rotating, before every file is rewrapped, keeps
 // the old key live, so the node's identity and share still unseal; running
 // it again completes it, and only then does a copy from before stop

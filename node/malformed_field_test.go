@@ -45,7 +45,7 @@ func zeroMtACiphertext(t *testing.T, b []byte) []byte {
 	return out
 }
 
-// SECURITY.md scenario 25: a signing partner sets the Paillier ciphertext of its
+// ../shared/SECURITY.md scenario 25: a signing partner sets the Paillier ciphertext of its
 // round-1 MtA message to zero. tss-lib v2.0.2 would crash the honest node
 // on a goroutine of its own (SIGSEGV, the whole test binary on the old
 // code). The honest node aborts the attempt naming the partner, records an

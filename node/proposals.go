@@ -9,9 +9,9 @@ import (
 )
 
 // Proposals from peers: a quota of open proposals per peer, with an
-// explicit "busy" decline past it (SECURITY.md scenario 30), and the
+// explicit "busy" decline past it (../shared/SECURITY.md scenario 30), and the
 // sessions this node joined, so that their proposer can withdraw them
-// (scenario 29).
+// (../shared/SECURITY.md scenario 29).
 
 // peerQuota is how many proposals one peer may have open here at once:
 // the global bound shared out among the peers, so that however hard one

@@ -236,7 +236,7 @@ func (j *reshareJob) await(ctx context.Context, ready func() bool) error {
 
 // rekeyAfterCommit replaces the sealing key once a reshare's new share is
 // in force, so that the old share — in a backup, on a lost disk — no
-// longer unseals (SECURITY.md scenario 32). The reshare stands either way:
+// longer unseals (../shared/SECURITY.md scenario 32). The reshare stands either way:
 // a failure is reported as a step and leaves the old key live beside the
 // new one (keystore.Store.Rekey), and the next re-key completes it.
 func (n *Node) rekeyAfterCommit(ctx context.Context, step func(what, detail string)) {

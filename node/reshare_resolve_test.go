@@ -89,7 +89,7 @@ func TestResolveUndecidedReshare(t *testing.T) {
 	if s, err := ks.Load(ctx, fixtures.KeyID); err != nil || s.Self.ID != "custodian#2" || ks.HasPending(fixtures.KeyID) {
 		t.Fatalf("on disk after commit: %v %v", s, err)
 	}
-	// Committing re-keys the sealer (SECURITY.md scenario 32).
+	// Committing re-keys the sealer (../shared/SECURITY.md scenario 32).
 	if got := ev.steps("custodian"); len(got) != 3 || got[0] != "resolved: discarded" || got[1] != "resolved: committed" || got[2] != "sealing key re-keyed" {
 		t.Fatalf("steps %v", got)
 	}

@@ -77,7 +77,7 @@ func (l *loseAt) heal() {
 	l.net.Isolate(l.party, false)
 }
 
-// Scenarios 11, 12 and 29 for key generation: the exchange is cut off,
+// ../shared/SECURITY.md scenarios 11, 12 and 29 for key generation: the exchange is cut off,
 // killed or muted (see loseAt) as it sends its first envelope of round r,
 // for every round of keygen and for the broadcast echo. Each time the
 // keygen fails within its deadline naming the exchange, the coordinator

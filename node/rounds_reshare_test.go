@@ -49,7 +49,7 @@ func call[T any](t *testing.T, d time.Duration, what string, f func() T) T {
 	return wait(t, ctx, ch, what)
 }
 
-// Scenarios 11, 12 and 15 (and 34's blame) for resharing: while the
+// ../shared/SECURITY.md scenarios 11, 12 and 15 (and 34's blame) for resharing: while the
 // custodian, the exchange and a replacement regulator reshare, the
 // exchange is cut off, killed or muted (see loseAt) as it sends its first
 // envelope of round r, for every round of resharing and for the echo.

@@ -27,7 +27,7 @@ func envelopeRound(b []byte) int {
 // signingRounds are the rounds of tss-lib's ECDSA signing.
 const signingRounds = 9
 
-// Scenarios 11 and 12: the exchange, signing with the custodian, is cut
+// ../shared/SECURITY.md scenarios 11 and 12: the exchange, signing with the custodian, is cut
 // off (its frames vanish, the link looks up) or killed (its transport goes
 // down) as it sends its first envelope of round r, for every round of
 // signing in turn. Each time the attempt aborts within the sign_timeout,

@@ -42,7 +42,7 @@ var ErrSessionUsed = errors.New("node: session ID already used")
 // session ID is opened once, an ended one stays closed, and tss checks the
 // session ID of every envelope. The same payload under two session IDs is
 // legitimate (resharing's acknowledgements are empty, so identical in
-// every session: SECURITY.md scenario 28). What the router does drop by
+// every session: ../shared/SECURITY.md scenario 28). What the router does drop by
 // content is an exact copy of an envelope the same peer already sent in
 // the same session, so that a peer repeating itself cannot fill a
 // session's inbox or the pending queue.

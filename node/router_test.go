@@ -7,7 +7,7 @@ import (
 	"github.com/triad-custody/triad/tss"
 )
 
-// SECURITY.md scenario 19 at the router: a flood of envelopes for sessions that do not
+// ../shared/SECURITY.md scenario 19 at the router: a flood of envelopes for sessions that do not
 // exist stays within the pending bounds and is counted.
 func TestRouterPendingBounded(t *testing.T) {
 	c := newCounters()
@@ -43,7 +43,7 @@ func TestRouterPendingBounded(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 28 at the router: one payload under two session IDs (resharing's
+// ../shared/SECURITY.md scenario 28 at the router: one payload under two session IDs (resharing's
 // empty acknowledgements are byte-identical in every session) reaches both
 // sessions; only an exact copy of an envelope within one session is
 // dropped, and counted.

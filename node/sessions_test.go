@@ -15,7 +15,7 @@ import (
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
-// SECURITY.md scenario 28: two reshares in a row in one cluster. Resharing's
+// ../shared/SECURITY.md scenario 28: two reshares in a row in one cluster. Resharing's
 // acknowledgements are empty, so byte-identical in both sessions; the
 // session ID binds them, and the second reshare must not lose them to a
 // payload filter (it used to time out blaming exchange#3 and regulator#3).
@@ -88,7 +88,7 @@ func wait[T any](t *testing.T, ctx context.Context, ch <-chan T, what string) T 
 	}
 }
 
-// SECURITY.md scenario 29: a keygen that fails is retried at once, without a restart.
+// ../shared/SECURITY.md scenario 29: a keygen that fails is retried at once, without a restart.
 // First the coordinator itself lacks pre-params: it fails at once and
 // proposes nothing. Then the regulator lacks them: it declines, the
 // coordinator withdraws, and the exchange, which had joined, leaves the
@@ -207,7 +207,7 @@ func (o operators) keygenOrder(spec KeygenSpec, approvers ...string) KeygenOrder
 	return ord
 }
 
-// SECURITY.md scenario 31: a keygen proposal is judged by the receiver's own
+// ../shared/SECURITY.md scenario 31: a keygen proposal is judged by the receiver's own
 // configuration: an unconfigured key ID, another threshold (a 3-of-3
 // vault-1 would lock funds for good), other parties or a reused request ID
 // are declined, and so is a custody key without two parties' operator
@@ -298,7 +298,7 @@ func TestKeygenProposalFromOwnConfig(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 30: the exchange floods the custodian with signing proposals it
+// ../shared/SECURITY.md scenario 30: the exchange floods the custodian with signing proposals it
 // never follows up. Past its quota they are declined as busy and the
 // exchange is named in an incident; the regulator's proposal still finds
 // a slot and the regulator signs with the custodian at the first attempt.

@@ -85,7 +85,7 @@ func TestNodeDownAndTwoDown(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 13: with both partners paused (connected, frames vanish), the
+// ../shared/SECURITY.md scenario 13: with both partners paused (connected, frames vanish), the
 // caller gets its error within one sign_timeout plus a small margin, not
 // one timeout per attempt; both attempts are made and blame the partner.
 func TestBothPartnersPausedOneTimeout(t *testing.T) {
@@ -143,7 +143,7 @@ func TestDeclineByPolicy(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 2 at the node level: envelopes recorded in one session and
+// ../shared/SECURITY.md scenario 2 at the node level: envelopes recorded in one session and
 // replayed later are dropped by the router and counted.
 func TestReplayedSessionDropped(t *testing.T) {
 	net, nodes := memCluster(t, clusterOpts{withShares: true})
@@ -167,7 +167,7 @@ func TestReplayedSessionDropped(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 14: duplication and delay; signing completes, duplicates are
+// ../shared/SECURITY.md scenario 14: duplication and delay; signing completes, duplicates are
 // dropped and counted.
 func TestDuplicatesAndDelay(t *testing.T) {
 	net, nodes := memCluster(t, clusterOpts{withShares: true})
@@ -246,7 +246,7 @@ func TestConcurrentSessions(t *testing.T) {
 	}
 }
 
-// Scenarios 12 and 13: the exchange is cut off mid-signing. The attempt
+// ../shared/SECURITY.md scenarios 12 and 13: the exchange is cut off mid-signing. The attempt
 // aborts at its deadline and the other pair signs; when the link heals,
 // the held-back envelopes arrive late and are dropped as belonging to an
 // ended session: no stale session resumes, and the exchange signs nothing

@@ -65,7 +65,7 @@ func (l *frameLog) all() []loggedFrame {
 	return append([]loggedFrame(nil), l.frames...)
 }
 
-// SECURITY.md scenario 35 (rolling upgrades): the custodian still runs
+// ../shared/SECURITY.md scenario 35 (rolling upgrades): the custodian still runs
 // protocol version 1 (the format before versioning) while the exchange and
 // the regulator run version 2. Every pair signs in one attempt — an old
 // coordinator with a new partner, a new coordinator with the old partner,
@@ -130,7 +130,7 @@ func TestRollingUpgradeSigns(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 35: a node whose versions do not overlap is
+// ../shared/SECURITY.md scenario 35: a node whose versions do not overlap is
 // refused with an error naming both sides' versions, recorded as an
 // incident; the coordinator fails over to the other partner at once.
 func TestProtocolVersionOutOfRangeRefused(t *testing.T) {
@@ -188,7 +188,7 @@ func TestProtocolVersionOutOfRangeRefused(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 35: a node that dropped version 1 (2..2) and a
+// ../shared/SECURITY.md scenario 35: a node that dropped version 1 (2..2) and a
 // node still on version 1 cannot talk: the version-2 node refuses the old
 // node's frames naming both versions, and then refuses to send to it at
 // once; each signs with the third node, which speaks both.
@@ -295,7 +295,7 @@ func TestPeerRolledBackForgotten(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 35 on real libp2p hosts (loopback): a version-1
+// ../shared/SECURITY.md scenario 35 on real libp2p hosts (loopback): a version-1
 // node signs with a node of the current version in both roles, and two
 // current nodes settle on the current version (ProtocolMax).
 func TestRollingUpgradeSignsLibp2p(t *testing.T) {

@@ -40,7 +40,7 @@ var (
 	ErrBadBackup = errors.New("recovery: not a valid backup")
 	// ErrStaleBackup: the backup was sealed before the node's sealing key
 	// was last replaced — which every reshare does — so the shares in it
-	// are no longer in force (SECURITY.md scenario 32).
+	// are no longer in force (../shared/SECURITY.md scenario 32).
 	ErrStaleBackup = errors.New("recovery: backup predates the last reshare")
 )
 

@@ -135,7 +135,7 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 }
 
-// TestRestoreRefusesBackupFromBeforeReshare (SECURITY.md scenarios 15, 32):
+// TestRestoreRefusesBackupFromBeforeReshare (../shared/SECURITY.md scenarios 15, 32):
 // a reshare re-keys the node's sealer (keystore.Store.Rekey, run at every
 // reshare commit). A backup made before it is refused by restore, with
 // ErrStaleBackup and nothing written, even when its epoch is forged

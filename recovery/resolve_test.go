@@ -11,7 +11,7 @@ import (
 	"github.com/triad-custody/triad/recovery"
 )
 
-// The reshare commit/discard rule (SECURITY.md scenarios 15, 16, 32): each
+// The reshare commit/discard rule (../shared/SECURITY.md scenarios 15, 16, 32): each
 // node with a pending share follows what the other nodes decided;
 // disagreement or no decision anywhere is the operators' call. Scripts in
 // testdata/resolve.txt: each input line is "party in-force [pending]"

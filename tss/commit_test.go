@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// SECURITY.md scenario 29 (keygen commits): a party's commit verifies at
+// ../shared/SECURITY.md scenario 29 (keygen commits): a party's commit verifies at
 // every other party against the public share their own key shares list for
 // it, and at nobody's as another party's, for another digest or altered.
 func TestKeygenCommitSignatures(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
 )
 
-// Field checks (SECURITY.md scenario 25): every big integer of every
+// Field checks (../shared/SECURITY.md scenario 25): every big integer of every
 // tss-lib v2.0.2 message is checked against the sender's and the receiver's
 // public parameters before Update, for the facts tss-lib's arithmetic
 // assumes. tss-lib verifies several proofs on goroutines of its own, where

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// SECURITY.md scenario 25: a zero, out-of-range or non-coprime ciphertext or proof
+// ../shared/SECURITY.md scenario 25: a zero, out-of-range or non-coprime ciphertext or proof
 // element. tss-lib v2.0.2 verifies some proofs on goroutines of its own,
 // where a panic kills the process whatever protect does, so each case runs
 // in a child process (this test binary, re-executed): a crash there is a
@@ -218,7 +218,7 @@ func TestSignLaterRoundsCrafted(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 25 in keygen: an even Paillier modulus makes big.Jacobi panic
+// ../shared/SECURITY.md scenario 25 in keygen: an even Paillier modulus makes big.Jacobi panic
 // inside the modulus proof check on a round-3 goroutine; a zero share
 // makes the VSS check compute the point at infinity there; a crafted DLN
 // proof length prefix panics in the parser on a round-2 goroutine.
@@ -259,7 +259,7 @@ func TestKeygenCraftedFields(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 25 in resharing: tss-lib checks no modulus size in resharing
+// ../shared/SECURITY.md scenario 25 in resharing: tss-lib checks no modulus size in resharing
 // and verifies the modulus proof on a round-4 goroutine, where an even N
 // panics in big.Jacobi.
 func TestReshareEvenPaillierModulus(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// SECURITY.md scenario 25, fuzzed: every field of every message type of a started
+// ../shared/SECURITY.md scenario 25, fuzzed: every field of every message type of a started
 // session is mutated, checked, and (when the checks let it through) handed
 // to tss-lib, which runs the receiver's next round. A crash on any
 // goroutine kills the process, so every run is in a child process:

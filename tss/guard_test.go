@@ -41,11 +41,11 @@ func TestGuardRejections(t *testing.T) {
 	}
 	_, _, other := pairSessions(t, "another session")
 
-	// SECURITY.md scenario 2: an envelope from session A replayed into session B.
+	// ../shared/SECURITY.md scenario 2: an envelope from session A replayed into session B.
 	if err := cust.Deliver("exchange", other[0]); !isErr(err, ErrWrongSession) {
 		t.Fatalf("replay from another session: %v", err)
 	}
-	// SECURITY.md scenario 4: claimed sender is not the authenticated peer.
+	// ../shared/SECURITY.md scenario 4: claimed sender is not the authenticated peer.
 	if err := cust.Deliver("regulator", bcast); !isErr(err, ErrSpoofedSender) {
 		t.Fatalf("spoofed sender: %v", err)
 	}
@@ -55,7 +55,7 @@ func TestGuardRejections(t *testing.T) {
 	if err := cust.Deliver("regulator", e); !isErr(err, ErrNotParticipant) {
 		t.Fatalf("non-participant: %v", err)
 	}
-	// SECURITY.md scenario 6: wrong broadcast flag, wrong round, unknown type, keygen
+	// ../shared/SECURITY.md scenario 6: wrong broadcast flag, wrong round, unknown type, keygen
 	// message in a signing session.
 	e = bcast
 	e.Broadcast = false
@@ -87,7 +87,7 @@ func TestGuardRejections(t *testing.T) {
 	if cust.Done() {
 		t.Fatal("rejections must not end the session")
 	}
-	// SECURITY.md scenario 3: a second, different message of the same type from the
+	// ../shared/SECURITY.md scenario 3: a second, different message of the same type from the
 	// same sender is equivocation: abort, blame the sender.
 	forged := rewrite(t, bcast, func(m proto.Message) {
 		m.(*signing.SignRound1Message2).Commitment = big.NewInt(42).Bytes()
@@ -142,7 +142,7 @@ func TestLateEnvelopeRefused(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 7: malformed messages (huge integers, nil fields, a payload of
+// ../shared/SECURITY.md scenario 7: malformed messages (huge integers, nil fields, a payload of
 // another type) are refused before tss-lib does arithmetic on them, and
 // the authenticated sender is blamed.
 func TestMalformedAbortsAndBlames(t *testing.T) {

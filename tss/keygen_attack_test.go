@@ -40,7 +40,7 @@ func keygenAttack(t *testing.T, label string, tamper func(to string, env Envelop
 	}
 }
 
-// SECURITY.md scenario 1: a peer omits its modulus proof.
+// ../shared/SECURITY.md scenario 1: a peer omits its modulus proof.
 func TestKeygenOmittedProof(t *testing.T) {
 	keygenAttack(t, "omit", func(_ string, env Envelope) Envelope {
 		if env.Type != name(&keygen.KGRound2Message2{}) {
@@ -50,7 +50,7 @@ func TestKeygenOmittedProof(t *testing.T) {
 	}, ErrMalformed)
 }
 
-// SECURITY.md scenario 1: a peer offers a Paillier modulus with a small factor
+// ../shared/SECURITY.md scenario 1: a peer offers a Paillier modulus with a small factor
 // (BitForge); its modulus proof cannot hold for it.
 func TestKeygenSmallFactorModulus(t *testing.T) {
 	q, err := rand.Prime(rand.Reader, 2040)
@@ -71,7 +71,7 @@ func TestKeygenSmallFactorModulus(t *testing.T) {
 	}, ErrProtocol)
 }
 
-// SECURITY.md scenario 5: the exchange's round-3 broadcast reaches the regulator with
+// ../shared/SECURITY.md scenario 5: the exchange's round-3 broadcast reaches the regulator with
 // an extra field tss-lib ignores. Only the echo can see the difference.
 func TestKeygenInconsistentBroadcast(t *testing.T) {
 	keygenAttack(t, "equivocating broadcast", func(to string, env Envelope) Envelope {

@@ -15,7 +15,7 @@ import (
 // Issue 10, item 8 (../shared/SECURITY.md scenario 21): the CLI exits 1, not 2, for the
 // caller's mistakes the node answers 4xx: a keygen of a key that exists
 // or with a key ID that is a path, a raw signature with a custody key, a
-// canary-path signature over a digest the caller chose (scenario 33).
+// canary-path signature over a digest the caller chose (../shared/SECURITY.md scenario 33).
 func TestAdminMistakesExitOne(t *testing.T) {
 	c := st.New(t, st.Options{})
 	tok := filepath.Join(t.TempDir(), "admin.tok")

@@ -13,7 +13,7 @@ import (
 )
 
 // Issue 12 end to end with three `triad node run` processes on a geth
-// --dev chain (SECURITY.md scenarios 8 and 26: every signer rebuilds the
+// --dev chain (../shared/SECURITY.md scenarios 8 and 26: every signer rebuilds the
 // transaction and checks it on its own EVM node). The harness funds the
 // custody account's and the canary account's EVM addresses (as `triad
 // address --chain evm` shows them on every node) with the test token and

@@ -13,7 +13,7 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-// SECURITY.md scenario 31 at the CLI: `keygen spec` writes a custody key's spec with
+// ../shared/SECURITY.md scenario 31 at the CLI: `keygen spec` writes a custody key's spec with
 // the cluster's parties and 2-of-3 threshold; `keygen approve` signs it as
 // one party's operator; `keygen --spec --approval` needs two approvals.
 func TestKeygenSpecApprove(t *testing.T) {

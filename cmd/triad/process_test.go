@@ -41,7 +41,7 @@ func TestThreeProcesses(t *testing.T) {
 	for _, p := range node.DefaultParties {
 		started[p] = startNode(t, bin, writeConfig(t, dir, p, started))
 	}
-	// SECURITY.md scenario 24: a running node cannot write a core dump.
+	// ../shared/SECURITY.md scenario 24: a running node cannot write a core dump.
 	if lim, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", started["custodian"].cmd.Process.Pid)); err == nil {
 		for _, l := range strings.Split(string(lim), "\n") {
 			// Soft and hard limits: the hard one is unlimited by default here.
@@ -89,7 +89,7 @@ func TestThreeProcesses(t *testing.T) {
 			t.Fatalf("sign via %s: %d %s", p, code, errOut)
 		}
 	}
-	// SECURITY.md scenario 33: a canary key signs no digest the caller chose (a
+	// ../shared/SECURITY.md scenario 33: a canary key signs no digest the caller chose (a
 	// canary account's sighash, say): the node's own policy refuses it
 	// before any partner hears of it, as the caller's mistake (exit 1).
 	d := tss.DeriveSessionID(tss.Sign, []byte("any 32 bytes"))

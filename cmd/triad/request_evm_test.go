@@ -45,7 +45,7 @@ func evmAPI(t *testing.T, p custody.Party) (c *st.Cluster, as []string, posts *a
 	return c, []string{"--api", strings.TrimPrefix(hs.URL, "http://"), "--token-file", tok}, posts
 }
 
-// SECURITY.md scenario 8 (issue 12): `triad request --units` carries an
+// ../shared/SECURITY.md scenario 8 (issue 12): `triad request --units` carries an
 // EVM amount above 2^53−1 exactly, and --replaces the ID of the request
 // whose stuck transaction it replaces, into the stored request; --units
 // with --amount, or a field flag with --file, is the caller's mistake

@@ -82,7 +82,7 @@ func withSaltFile(t *testing.T, path, salt string) {
 
 // `triad restore` of a backup made before the node's sealing key was
 // replaced — as every reshare commit does — exits 1 (the caller's
-// mistake), says why and writes nothing (SECURITY.md scenario 32); a
+// mistake), says why and writes nothing (../shared/SECURITY.md scenario 32); a
 // backup made after the re-key restores.
 func TestRestoreStaleBackupCLI(t *testing.T) {
 	t.Setenv("TRIAD_PASSPHRASE", testPassphrase)

@@ -30,7 +30,7 @@ import (
 // their maintenance line at once and the margin engine sends a liquidation
 // for each, from many concurrent clients, and repeats some of them with
 // the same idempotency key. Every liquidation must be paid on chain
-// exactly once (SECURITY.md scenarios 22 and 27: one request and one
+// exactly once (../shared/SECURITY.md scenarios 22 and 27: one request and one
 // payment per idempotency key; done only when its own outputs are on
 // chain), and the drain is measured against raw tss-lib signing.
 //

@@ -13,7 +13,7 @@ import (
 
 // The storm's on-chain verdict (checkPayments) without a cluster: a
 // liquidation counts as paid exactly once only when its own output is on
-// chain once and no other liquidation claims it (SECURITY.md scenarios 22
+// chain once and no other liquidation claims it (../shared/SECURITY.md scenarios 22
 // and 27). Each way of not being paid is named with the liquidation.
 func TestStormVerdict(t *testing.T) {
 	settle := []byte{0x00, 0x14, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}

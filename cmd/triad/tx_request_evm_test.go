@@ -49,7 +49,7 @@ func putRecord(t *testing.T, c *st.Cluster, p custody.Party, rec settle.Record) 
 	}
 }
 
-// Issue 12 (SECURITY.md scenario 8: an operator checks what was signed):
+// Issue 12 (../shared/SECURITY.md scenario 8: an operator checks what was signed):
 // `triad tx show --request` of an EVM request decodes the signed
 // transaction in the node's view (chain, sender, nonce, token, recipient,
 // amount, fee cap) and, before the node holds one, says what the view has;

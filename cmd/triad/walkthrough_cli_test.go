@@ -21,7 +21,7 @@ import (
 
 // The README's custody walkthrough (issue 14) in process: `request
 // --quiet` prints only the ID, two operators approve the canary request
-// (SECURITY.md scenarios 9 and 33), and `requests show --wait` follows it
+// (../shared/SECURITY.md scenarios 9 and 33), and `requests show --wait` follows it
 // to done and prints its signature; an unapproved one is still open at the
 // deadline, and that is an error.
 func TestWalkthroughCanaryRequest(t *testing.T) {

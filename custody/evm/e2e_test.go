@@ -181,7 +181,7 @@ func release(id, to, amount string) evm.Request {
 // account m/0/7 of the fixture group key, planned by one node, checked by
 // a second with its own policy and nonce book, signed by a 2-of-3 tss
 // session with the BIP32 delta, lands on geth with the Transfer log
-// (SECURITY.md scenarios 8 and 26: every signer checks the chain itself).
+// (../shared/SECURITY.md scenarios 8 and 26: every signer checks the chain itself).
 func TestThresholdERC20Transfer(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -252,7 +252,7 @@ func TestThresholdERC20Transfer(t *testing.T) {
 
 // TestThresholdNativeTransfer: a plain value transfer (gas money) from the
 // child account, threshold-signed, lands with the exact value; the partner
-// refuses a plan that moves more than the request (SECURITY.md scenario 8).
+// refuses a plan that moves more than the request (../shared/SECURITY.md scenario 8).
 func TestThresholdNativeTransfer(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

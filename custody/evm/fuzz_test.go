@@ -9,7 +9,7 @@ import (
 )
 
 // FuzzDescribe: any bytes given as a raw transaction give a view or an
-// error, never a panic (SECURITY.md scenario 7).
+// error, never a panic (../shared/SECURITY.md scenario 7).
 func FuzzDescribe(f *testing.F) {
 	p := testPlan(evm.Address(privKey(9).PubKey()))
 	raw, _ := p.Tx().MarshalBinary()
@@ -24,7 +24,7 @@ func FuzzDescribe(f *testing.F) {
 }
 
 // FuzzPlanJSON: a plan a peer sends, decoded from any JSON, is refused or
-// finalized cleanly, never a panic (SECURITY.md scenario 7).
+// finalized cleanly, never a panic (../shared/SECURITY.md scenario 7).
 func FuzzPlanJSON(f *testing.F) {
 	good, _ := json.Marshal(testPlan(evm.Address(privKey(9).PubKey())))
 	f.Add(good)

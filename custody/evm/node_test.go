@@ -76,8 +76,8 @@ func TestConfirmations(t *testing.T) {
 }
 
 // TestNodeDown: with its EVM node unreachable a signer refuses to sign
-// with ErrNode (not a policy refusal) and starts no session (SECURITY.md
-// scenario 26: a node that cannot read the chain signs nothing).
+// with ErrNode (not a policy refusal) and starts no session (../shared/SECURITY.md
+// ../shared/SECURITY.md scenario 26: a node that cannot read the chain signs nothing).
 func TestNodeDown(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -115,7 +115,7 @@ func (n pendingNode) PendingNonceAt(ctx context.Context, a common.Address) (uint
 // TestNoncePendingInMempool: a nonce that a pending transaction in the
 // node's own mempool already uses is refused unless this node's book says
 // the same request holds it (then the plan is a replacement of its own
-// transaction) (SECURITY.md scenario 27).
+// transaction) (../shared/SECURITY.md scenario 27).
 func TestNoncePendingInMempool(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -14,7 +14,7 @@ import (
 
 // TestRefusals: each check of a signer, against its own policy and its own
 // geth node, refuses a bad plan with its reason, before any signing session
-// starts and without holding the nonce (SECURITY.md scenario 8: a request
+// starts and without holding the nonce (../shared/SECURITY.md scenario 8: a request
 // that does not match policy is refused by each node on its own; 26: what
 // the chain says is read by each signer itself; 27: one nonce, one open
 // request, as one outpoint).
@@ -151,7 +151,7 @@ func TestRefusals(t *testing.T) {
 }
 
 // TestPlanFeeCapBelowBaseFee: a coordinator whose fee cap is below the
-// chain's base fee plus tip refuses to plan (SECURITY.md scenario 8).
+// chain's base fee plus tip refuses to plan (../shared/SECURITY.md scenario 8).
 func TestPlanFeeCapBelowBaseFee(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -167,7 +167,7 @@ func TestPlanFeeCapBelowBaseFee(t *testing.T) {
 // TestNonceClash: two open requests of one account get different nonces
 // from the coordinator, a partner refuses the second request's plan at the
 // first one's nonce, and the first request's plan at a second nonce: one
-// request, one nonce, so it cannot be paid twice (SECURITY.md scenario 27).
+// request, one nonce, so it cannot be paid twice (../shared/SECURITY.md scenario 27).
 func TestNonceClash(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

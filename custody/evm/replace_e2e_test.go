@@ -13,7 +13,7 @@ import (
 	"github.com/triad-custody/triad/custody/evm"
 )
 
-// TestReplaceStuckTransfer (issue 12, SECURITY.md scenarios 8 and 27): a
+// TestReplaceStuckTransfer (issue 12, ../shared/SECURITY.md scenarios 8 and 27): a
 // release signed with a max fee under the base fee sits in geth's pool
 // unmined. Only a replacement request for the same transfer, at the same
 // nonce with both fee caps at least 10% higher and under the caps, is

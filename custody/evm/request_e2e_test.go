@@ -58,7 +58,7 @@ func custodyRelease(t *testing.T, e *env, s *store.Store, key string, amount uin
 // chain shows the Transfer log. A signer whose own node sees the real
 // balance refuses a request for more than the account holds, though the
 // coordinator's node said it was there: nothing is signed and no nonce
-// held (SECURITY.md scenarios 8 and 26).
+// held (../shared/SECURITY.md scenarios 8 and 26).
 func TestCustodyRequestERC20(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

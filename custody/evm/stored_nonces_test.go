@@ -36,7 +36,7 @@ func proposeRelease(t *testing.T, s *store.Store, key, to string) string {
 // TestStoredNonceClash: the nonce a signer held for one open request is
 // kept in its store (custody/store) across a restart and refused to a
 // second request; once the first request ends unpaid, the nonce is free
-// (SECURITY.md scenario 27: one nonce, one open request).
+// (../shared/SECURITY.md scenario 27: one nonce, one open request).
 func TestStoredNonceClash(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -9,8 +9,8 @@ import (
 
 // TestCreditBookFacts: the exchange's node keeps the latest verified proof
 // per account and the latest checked prices, and the credit facts a
-// liquidation is checked against come from them (issue 13; SECURITY.md
-// scenario 8): the figure of the latest snapshot, none for an account
+// liquidation is checked against come from them (issue 13; ../shared/SECURITY.md
+// ../shared/SECURITY.md scenario 8): the figure of the latest snapshot, none for an account
 // without a proof, none once the price has gone stale, and nothing kept
 // from a proof that does not verify.
 func TestCreditBookFacts(t *testing.T) {

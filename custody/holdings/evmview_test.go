@@ -21,7 +21,7 @@ import (
 	"github.com/triad-custody/triad/custody/store"
 )
 
-// Issue 13, SECURITY.md scenario 26: ERC-20 (and native) holdings come
+// Issue 13, ../shared/SECURITY.md scenario 26: ERC-20 (and native) holdings come
 // from this node's OWN EVM node at one block, recorded as that chain's
 // head, less what open requests of the account and asset commit; a proof
 // over them verifies. Against a real geth --dev.

@@ -10,7 +10,7 @@ import (
 
 // Proofs of holdings (issue 13). The exchange extends credit on what a
 // proof says, so a proof must fail for anything but the signed snapshot's
-// own leaves (SECURITY.md scenario 26: values come from the chain, and
+// own leaves (../shared/SECURITY.md scenario 26: values come from the chain, and
 // nobody's word — a proof is the chain view the signers agreed on).
 
 func setup(t *testing.T, n int) (*Tree, Attestation) {

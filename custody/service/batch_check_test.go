@@ -91,7 +91,7 @@ func (g *gatedCoins) CheckInputs(ctx context.Context, req custody.Request) error
 
 // Issue 9 (the storm's drain): the partner looks up a batch's coins on its
 // own Bitcoin node in parallel, a bounded number at once, not one member
-// after another (SECURITY.md scenario 27: every input is still checked on
+// after another (../shared/SECURITY.md scenario 27: every input is still checked on
 // the signer's own chain node before it joins). On the old code the first
 // lookup waited alone until the authorization's deadline and the batch was
 // refused.
@@ -153,7 +153,7 @@ func (b *countingBatcher) BatchDigests(ctx context.Context, id string, members [
 
 // Issue 9 (the storm's drain): a peer that is told a batch's results
 // verifies the batch's signatures once, not once per member — every
-// member carries the same signatures (SECURITY.md scenario 9: every peer
+// member carries the same signatures (../shared/SECURITY.md scenario 9: every peer
 // still checks them against its own digests before recording any). On
 // the old code the regulator derived the batch and checked every
 // signature again for each member: 3 derivations for a batch of 3, 2,500
@@ -183,7 +183,7 @@ func TestBatchResultVerifiedOncePerBatch(t *testing.T) {
 
 // Issue 9 (the storm's drain): the coordinator finalizes (and
 // broadcasts) a batch once, not once per member's result — every member
-// carries the same signatures (SECURITY.md scenario 26: the batch is one
+// carries the same signatures (../shared/SECURITY.md scenario 26: the batch is one
 // transaction, sent once). On the old code each member's result settled
 // the batch again, reading every member and its settlement record: 3
 // settlements for a batch of 3, 50 × 50 reads for a storm's batch.
@@ -212,7 +212,7 @@ func TestBatchFinalizedOncePerBatch(t *testing.T) {
 // custody.SessionName ("batch-<id>/<input>/<attempt>") and the partner
 // reads it with custody.ParseSessionName, so a name without an attempt,
 // or one past its length bound, is refused like any other malformed
-// session name (SECURITY.md scenario 9: a peer's proposal is read
+// session name (../shared/SECURITY.md scenario 9: a peer's proposal is read
 // strictly). On the old code the batch's own parser let both through and
 // joined.
 func TestBatchSessionNameIsTheCustodyFormat(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 // Issue 11 (one clock): the members of a batch that failed after the
 // partner joined it are held out of the next batch until the partner's
 // sessions of it lapse, a sign_timeout on this node's injected clock,
-// and the first tick after that cuts them again (SECURITY.md scenario
-// 11: a failed attempt is retried; scenario 28: timing rules follow the
+// and the first tick after that cuts them again (../shared/SECURITY.md scenario
+// 11: a failed attempt is retried; ../shared/SECURITY.md scenario 28: timing rules follow the
 // node's own clock). On the old code they were held on the wall clock and
 // cut by a wall-clock timer: with a two-minute sign_timeout the injected
 // clock's advance released nothing, and the wait below ran out.

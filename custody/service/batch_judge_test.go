@@ -47,7 +47,7 @@ func judgments(t *testing.T, svc *service.Service) float64 {
 
 // Issue 9 (the storm's drain): a partner judges a batch's members once
 // per batch run — its first input's session — and again for a later
-// input only when a member's state changed here (SECURITY.md scenario
+// input only when a member's state changed here (../shared/SECURITY.md scenario
 // 26: every signer still decides every member itself before it signs
 // any input of the batch). On the old code it judged every member for
 // every input: 50 × 50 judgments for a storm's batch.

@@ -57,7 +57,7 @@ func paidOnce(t *testing.T, c *st.Cluster, sg *st.Signer, ids []string, attempts
 	return first
 }
 
-// The liquidation storm, cause 1 (issue 9; SECURITY.md scenario 11: an
+// The liquidation storm, cause 1 (issue 9; ../shared/SECURITY.md scenario 11: an
 // attempt that fails is retried): one session of a batch input fails
 // once. The batch keeps the signatures it has, signs that input again and
 // pays every member in its first attempt; no input is signed twice. (On
@@ -91,7 +91,7 @@ func TestBatchInputRetriedKeepsSignatures(t *testing.T) {
 	}
 }
 
-// The liquidation storm, cause 3 (issue 9; SECURITY.md scenario 27: a
+// The liquidation storm, cause 3 (issue 9; ../shared/SECURITY.md scenario 27: a
 // request is done only when paid): one member's input can never be
 // signed. That member fails alone, saying why; the others are paid by the
 // next batch, without it. (On the old code every member's attempts were
@@ -205,7 +205,7 @@ func TestBatchesSignedConcurrently(t *testing.T) {
 // still in flight for it (in the storm: approvals queued behind a full
 // work queue), has judged nothing to be wrong with that member: the next
 // member's input leads, the first one's is tried again once the partner
-// signs, and no member fails for the wait (issue 9; SECURITY.md scenario
+// signs, and no member fails for the wait (issue 9; ../shared/SECURITY.md scenario
 // 8: only the partner's own refusal keeps a member out). The error is the
 // one node.Sign returns for such a decline.
 func TestBatchDeclinedLeadLosesNoMember(t *testing.T) {

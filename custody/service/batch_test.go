@@ -97,7 +97,7 @@ func TestLiquidationsPaidInOneBatch(t *testing.T) {
 }
 
 // Issue 9 item 3, "a batch where one liquidation is refused by one
-// signer" (SECURITY.md scenario 8: each node refuses on its own): the exchange's own clock finds one
+// signer" (../shared/SECURITY.md scenario 8: each node refuses on its own): the exchange's own clock finds one
 // member's margin-call evidence stale. It refuses the batch naming that
 // member and why; the coordinator cuts the next batch without it, and the
 // others are paid. The refused one is not paid and its view says why.
@@ -164,7 +164,7 @@ func TestBatchMemberRefusedByOneSigner(t *testing.T) {
 }
 
 // A partner joins a batch only for the digest and key it computes itself
-// from members it stores, and only liquidations (SECURITY.md scenario 8);
+// from members it stores, and only liquidations (../shared/SECURITY.md scenario 8);
 // it counts a batch once however often it joins it, and refuses a member
 // that is in another live batch.
 func TestBatchAuthorizer(t *testing.T) {
@@ -223,7 +223,7 @@ func TestBatchAuthorizer(t *testing.T) {
 	}
 }
 
-// Kill -9 of the coordinator mid-batch (SECURITY.md scenario 23): after
+// Kill -9 of the coordinator mid-batch (../shared/SECURITY.md scenario 23): after
 // the restart every member is paid exactly once, by the same batch (its
 // members' plans are locked, so the batch cut again is the same document
 // and ID), counted once against liquidation_batches_per_day.
@@ -411,7 +411,7 @@ func TestBatchCapCountsBatches(t *testing.T) {
 
 // A peer's batch result is recorded only once its signatures verify, under
 // each input's own account key, over the digests this node derives from
-// the batch itself (SECURITY.md scenario 8): a result signed by another
+// the batch itself (../shared/SECURITY.md scenario 8): a result signed by another
 // key is refused, and the request stays unsigned here.
 func TestForgedBatchResultRefused(t *testing.T) {
 	c := batchCluster(t)
@@ -467,7 +467,7 @@ func TestForgedBatchResultRefused(t *testing.T) {
 // the storm, custody messages wait in a full work queue) is a fact in
 // flight, not a refusal: the partner names it "not ready" and waits
 // instead of refusing the batch, so the coordinator does not exile it to
-// a batch of its own (SECURITY.md scenario 8: each node decides on its
+// a batch of its own (../shared/SECURITY.md scenario 8: each node decides on its
 // own facts). Once the approval arrives the partner joins. (On the old
 // code a batch with one such member among ready ones was refused naming
 // it.)

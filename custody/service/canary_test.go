@@ -13,7 +13,7 @@ import (
 // a real transfer (issue 12): it must sign the chain's digest (the
 // EIP-1559 signer hash) and be finalized, else the nodes sign a digest
 // that pays nothing while the coordinator holds the account's nonce
-// (SECURITY.md scenario 26: what is signed is what every node rebuilt).
+// (../shared/SECURITY.md scenario 26: what is signed is what every node rebuilt).
 func TestCanaryUnfreezeWithEVMPlanSettles(t *testing.T) {
 	pol := custody.Policy{Keys: []custody.KeyConfig{{ID: "canary-1", Role: custody.RoleCanary}}}
 	chain := [32]byte{0xe7}

@@ -33,7 +33,7 @@ func creditCluster(t *testing.T, src *creditSource) *st.Cluster {
 	}})
 }
 
-// Issue 13, SECURITY.md scenario 8: the exchange's node checks a
+// Issue 13, ../shared/SECURITY.md scenario 8: the exchange's node checks a
 // liquidation's evidence against its own credit figure. A margin call on
 // an account whose proven collateral still covers the exposure (5,000,000)
 // is rejected with the reason; without a figure (no proof, a stale price)

@@ -82,7 +82,7 @@ func approveBoth(t *testing.T, c *st.Cluster, v service.View) {
 	}
 }
 
-// SECURITY.md scenario 27 (issue 12): a request paid on an EVM chain is
+// ../shared/SECURITY.md scenario 27 (issue 12): a request paid on an EVM chain is
 // planned by its coordinator (nonce, fees, gas; not coins), the plan is
 // stored and locked at every signer, travels with the signature, and
 // every partner checked it on its own chain before it joined.
@@ -117,7 +117,7 @@ func TestEVMPlanTravels(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 27 (issue 12): partners whose own chain view
+// ../shared/SECURITY.md scenario 27 (issue 12): partners whose own chain view
 // disagrees with the coordinator's EVM plan refuse it: nothing is signed
 // and no partner locks the plan.
 func TestEVMPlanRefusedByOwnView(t *testing.T) {

@@ -61,7 +61,7 @@ func TestReleaseNeedsBothApprovals(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 33: a partner's authorizer joins a raw session on a canary key
+// ../shared/SECURITY.md scenario 33: a partner's authorizer joins a raw session on a canary key
 // only over the drill message it recomputes from the request ID, never
 // over a digest the proposer chose (a canary account's sighash).
 func TestAuthorizerRawCanaryOnlyDrillMessages(t *testing.T) {

@@ -64,7 +64,7 @@ func FuzzPeerMessage(f *testing.F) {
 // Custody messages are strict within a version: version 1 carries no "v"
 // (an explicit 1 is refused), unknown fields are refused whatever the
 // version, and a later version decodes for the range check to refuse
-// (SECURITY.md scenario 35).
+// (../shared/SECURITY.md scenario 35).
 func TestMessageVersionDecoding(t *testing.T) {
 	for _, tc := range []struct {
 		in string

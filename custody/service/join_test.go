@@ -44,7 +44,7 @@ func approvedAtExchange(t *testing.T, c *st.Cluster, idem string) (service.View,
 		Digest: d[0][:], ChildPath: st.ChildPath, Payload: v.Request.Canonical()}
 }
 
-// Scenarios 11 and 27 (../shared/SECURITY.md): a session name without an
+// ../shared/SECURITY.md scenarios 11 and 27 (../shared/SECURITY.md): a session name without an
 // attempt ("<id>/0/") is not a session of this node's own attempt. Before
 // the one decision, an empty attempt equalled "no attempt of my own" and
 // the partner joined as if it had proposed itself: past the one-live-

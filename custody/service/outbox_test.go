@@ -69,7 +69,7 @@ func (g *gatedNet) waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// The liquidation storm (issue 9; SECURITY.md scenario 19: bounded work
+// The liquidation storm (issue 9; ../shared/SECURITY.md scenario 19: bounded work
 // per peer): a burst of custody messages to a peer opens at most
 // sendsPerPeer streams at once; the rest wait in order in its outbox and
 // all are sent. On the old code every message opened its stream at once:

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// SECURITY.md scenario 19: a flood of peers' messages cannot grow the work queue
+// ../shared/SECURITY.md scenario 19: a flood of peers' messages cannot grow the work queue
 // without bound nor block the transport's goroutine: past maxPeerJobs
 // waiting they are dropped and counted (logged once per stretch), while
 // this node's own jobs are never dropped and still run, in order.
@@ -78,7 +78,7 @@ func TestQueueBoundsPeerJobsKeepsOwn(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 19 (issue 9, the storm's drain): a peer's message
+// ../shared/SECURITY.md scenario 19 (issue 9, the storm's drain): a peer's message
 // the full work queue drops is counted by its type, so a storm's drops
 // name the messages that overran the queue (they were all counted as
 // "any").

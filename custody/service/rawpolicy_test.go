@@ -11,7 +11,7 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-// SECURITY.md scenario 33: the default authorizer signs with a canary key only the
+// ../shared/SECURITY.md scenario 33: the default authorizer signs with a canary key only the
 // drill message of the proposal's request ID, recomputed here.
 func TestRawSignPolicyDrillMessagesOnly(t *testing.T) {
 	pol := service.RawSignPolicy{Policy: custody.Policy{Keys: []custody.KeyConfig{{ID: "canary-1", Role: custody.RoleCanary}, {ID: "vault-1", Role: custody.RoleCustody}}}}

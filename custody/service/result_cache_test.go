@@ -17,7 +17,7 @@ import (
 // stored bytes allocate what the caller's own copy needs, not a JSON
 // decoding (on the old code: hundreds of allocations per read); a result
 // stored anew is read as stored, and a caller changing its copy changes
-// nothing stored (SECURITY.md scenario 9: a node's record of signatures
+// nothing stored (../shared/SECURITY.md scenario 9: a node's record of signatures
 // is what it verified and stored).
 func TestStoredResultDecodedOnce(t *testing.T) {
 	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"), custody.Exchange)

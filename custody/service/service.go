@@ -424,7 +424,7 @@ func (s *Service) peerJobDropped(first bool) {
 // flooding or far-ahead peer's message is dropped and counted, never
 // blocking the transport, and anti-entropy (offers and queries) brings
 // back whatever mattered. This node's own jobs are never dropped; they
-// are bounded by its open requests (scenario 19).
+// are bounded by its open requests (../shared/SECURITY.md scenario 19).
 type queue struct {
 	mu       sync.Mutex
 	jobs     []job

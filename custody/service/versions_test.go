@@ -12,7 +12,7 @@ import (
 	"github.com/triad-custody/triad/node"
 )
 
-// SECURITY.md scenario 35 (rolling upgrades): the exchange's node still
+// ../shared/SECURITY.md scenario 35 (rolling upgrades): the exchange's node still
 // runs protocol version 1 (no version field anywhere, no hello); the
 // custodian and the regulator run the newest (node.ProtocolMax). A release is proposed,
 // approved by both operators, signed by the custodian with the exchange

@@ -40,7 +40,7 @@ func accountCall(w world, account, idem string, amount uint64) custody.Request {
 	return liq
 }
 
-// Issue 9 item 3 on regtest (SECURITY.md scenario 27: each request is paid by
+// Issue 9 item 3 on regtest (../shared/SECURITY.md scenario 27: each request is paid by
 // its own output on chain): three liquidations of two accounts (client
 // 7's child key and the house account on the group key) approved at once
 // are paid by ONE transaction, checked on btcd: each liquidation's amount
@@ -143,7 +143,7 @@ func TestLiquidationBatchRegtest(t *testing.T) {
 }
 
 // Issue 9 item 3, "a batch where one liquidation is refused by one
-// signer", on regtest (SECURITY.md scenario 8): by the exchange's own
+// signer", on regtest (../shared/SECURITY.md scenario 8): by the exchange's own
 // clock one liquidation's evidence is stale. The exchange refuses the
 // batch naming it; the next batch pays the other two, checked on btcd;
 // the refused one is not paid and its view says why.

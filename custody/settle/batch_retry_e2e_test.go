@@ -27,8 +27,8 @@ func memberOf(b service.Batch, i int) string {
 	return ""
 }
 
-// The liquidation storm's causes 1 and 3 on regtest (issue 9; SECURITY.md
-// scenario 27: a request is done only when its own output is on chain):
+// The liquidation storm's causes 1 and 3 on regtest (issue 9; ../shared/SECURITY.md
+// ../shared/SECURITY.md scenario 27: a request is done only when its own output is on chain):
 // the coordinator's first session of one liquidation's coin fails once,
 // and no session of another liquidation's coin can ever be signed. The
 // first is tried again within its batch; the second fails alone, its

@@ -81,7 +81,7 @@ func (c *memChain) Confirmations(context.Context, *chainhash.Hash) (int64, error
 	return 0, btc.ErrNotFound
 }
 
-// SECURITY.md scenario 26 (issue 9 item 1): the values, scripts and state of a plan's
+// ../shared/SECURITY.md scenario 26 (issue 9 item 1): the values, scripts and state of a plan's
 // inputs are facts each signer reads from its own Bitcoin node. Two
 // requests claiming other values for the same outpoints build one txid
 // whose signatures would pay the difference to miners: every signer

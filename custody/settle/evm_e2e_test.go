@@ -191,7 +191,7 @@ func approveEVM(t *testing.T, c *st.Cluster, v service.View) {
 	}
 }
 
-// SECURITY.md scenarios 8 and 26 (issue 12): a collateral release of
+// ../shared/SECURITY.md scenarios 8 and 26 (issue 12): a collateral release of
 // 1250.5 TUSD through the custody service of three nodes, each with its
 // own EVM view: planned by the coordinator (nonce, fees, gas), checked by
 // its partner on its own geth, signed as the EIP-1559 signer hash,
@@ -252,7 +252,7 @@ func TestServiceEVMRelease(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenarios 8 and 26 (issue 12): the coordinator's EVM node
+// ../shared/SECURITY.md scenarios 8 and 26 (issue 12): the coordinator's EVM node
 // says the account holds more than it does; the partners' own geth shows
 // the real balance, so they refuse: nothing is signed, no partner holds
 // the nonce, and once the request ends (vetoed) the coordinator's nonce

@@ -29,7 +29,7 @@ func proposeEVM(ctx context.Context, t *testing.T, w *evmWorld, c *st.Cluster, p
 		Payload: planned.Canonical()})
 }
 
-// SECURITY.md scenarios 8 and 26 (issue 12): a partner checks an EVM plan
+// ../shared/SECURITY.md scenarios 8 and 26 (issue 12): a partner checks an EVM plan
 // on its own geth before it decides, but holds the plan's nonce only once
 // custody.DecideJoin says join. Here its operator has not approved the
 // release, so the decision waits (and then gives up): the partner must

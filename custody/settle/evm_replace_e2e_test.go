@@ -44,7 +44,7 @@ func (n cheapNode) SuggestGasTipCap(ctx context.Context) (*big.Int, error) {
 	return n.Node.SuggestGasTipCap(ctx)
 }
 
-// SECURITY.md scenarios 8 and 27 (issue 12): a release signed with fee
+// ../shared/SECURITY.md scenarios 8 and 27 (issue 12): a release signed with fee
 // caps under the base fee is stuck in geth's pool. A second request for
 // the same transfer that names it (Replaces), approved by both operators,
 // is planned by the coordinator at the stuck nonce with higher fees,

@@ -15,7 +15,7 @@ import (
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 )
 
-// SECURITY.md scenario 8 (issue 12): an 18-decimal token's amounts run
+// ../shared/SECURITY.md scenario 8 (issue 12): an 18-decimal token's amounts run
 // past custody.MaxAmount (2^53−1). A release of 10^24 base units (one
 // million tokens) is carried exactly, as a decimal string (units), from
 // the request through every node's check, digest, plan and view to the

@@ -28,7 +28,7 @@ func (l inflating) ChooseInputs(ctx context.Context, req custody.Request, reserv
 
 func (inflating) CheckInputs(context.Context, custody.Request) error { return nil }
 
-// SECURITY.md scenario 26 (issue 10 item 2): a hostile peer coordinates a release with
+// ../shared/SECURITY.md scenario 26 (issue 10 item 2): a hostile peer coordinates a release with
 // a plan whose input value differs from the chain. The honest partner
 // looks the coin up on its own Bitcoin node and refuses; nothing is signed
 // and nothing reaches the chain.

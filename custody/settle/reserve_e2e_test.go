@@ -55,7 +55,7 @@ func paysOnChain(ctx context.Context, t *testing.T, chain *btcdtest.Node, txid, 
 	return -1
 }
 
-// SECURITY.md scenario 27 (issue 9 item 2): two liquidations of one account that holds
+// ../shared/SECURITY.md scenario 27 (issue 9 item 2): two liquidations of one account that holds
 // a single coin, sent at once. The coordinator reserves the coin for one;
 // the other waits, saying why, and spends no attempt, until the first
 // transaction's change is confirmed; then it pays with that. Two

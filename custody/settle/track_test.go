@@ -59,7 +59,7 @@ func (r *countedRecords) take() int {
 	return n
 }
 
-// SECURITY.md scenario 26 (issue 9, the storm's drain): every member of
+// ../shared/SECURITY.md scenario 26 (issue 9, the storm's drain): every member of
 // a liquidation batch is paid by the same transaction, so a tracking
 // pass over the batch asks this node's Bitcoin node about it once, not
 // once per member, and writes a member's settlement record only when

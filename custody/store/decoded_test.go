@@ -8,7 +8,7 @@ import (
 // Issue 9 (the storm's drain): reading a stored request again does not
 // decode it again. A batch of 50 liquidations read each member once per
 // input session and once per member result at every node, a strict JSON
-// decode and a re-encoding each time (SECURITY.md scenario 19: the
+// decode and a re-encoding each time (../shared/SECURITY.md scenario 19: the
 // storm's work must stay bounded per request). What a read returns is
 // the caller's own: changing it changes no other read.
 func TestGetDecodesAStoredRequestOnce(t *testing.T) {

@@ -20,7 +20,7 @@ func applyAll(t *testing.T, s *store.Store, id string, evs ...custody.EventType)
 	}
 }
 
-// SECURITY.md scenario 27 for EVM accounts (issue 12): no two open
+// ../shared/SECURITY.md scenario 27 for EVM accounts (issue 12): no two open
 // requests hold one nonce of an account; a request holds one nonce (a
 // replacement reuses it); a request that ends unpaid frees its nonce, a
 // paid one keeps it; the holds survive a restart of the store.
@@ -138,7 +138,7 @@ func TestHoldNonceRace(t *testing.T) {
 	}
 }
 
-// TestReplaceNonce (issue 12, SECURITY.md scenario 27): a replacement
+// TestReplaceNonce (issue 12, ../shared/SECURITY.md scenario 27): a replacement
 // takes over the nonce of the request whose transaction is stuck, and
 // only that nonce: not one another request holds, not a free one, not a
 // second nonce of its own.

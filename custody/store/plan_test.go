@@ -14,7 +14,7 @@ func input(n int) custody.Input {
 	return custody.Input{TxID: fmt.Sprintf("%064x", n), Vout: uint32(n % 3), Value: 10_000}
 }
 
-// SECURITY.md scenario 27 (issue 9 item 2): no two open requests hold the same
+// ../shared/SECURITY.md scenario 27 (issue 9 item 2): no two open requests hold the same
 // outpoint. Reservation is atomic; a conflicting request is refused with
 // the holder's ID; a request that ends unpaid releases its coins, a paid
 // one keeps them; a plan this node signed for is never replaced.
@@ -135,7 +135,7 @@ func TestProposeStoresNoPlan(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 27 (issue 12): a request paid on an EVM chain has
+// ../shared/SECURITY.md scenario 27 (issue 12): a request paid on an EVM chain has
 // one plan at a node as a Bitcoin one does: the same plan again is no
 // change, an unlocked plan may be replaced, a plan this node signed for
 // (locked) never is, and a request that ended holds no new plan.

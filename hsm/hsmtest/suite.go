@@ -327,7 +327,7 @@ func testCanceled(t *testing.T, newSealer func(*testing.T) hsm.Sealer) {
 	}
 }
 
-// testRekey: a reshare re-keys the sealer (SECURITY.md scenarios 16, 32).
+// testRekey: a reshare re-keys the sealer (../shared/SECURITY.md scenarios 16, 32).
 // Between Rotate and Retire every blob opens (a crash there leaves a
 // working node); after Retire a blob sealed before the re-key does not,
 // while its rewrapped copy and blobs sealed since do.
@@ -335,7 +335,7 @@ func testRekey(t *testing.T, newSealer func(*testing.T) hsm.Sealer) {
 	s := newSealer(t)
 	r, ok := s.(hsm.Rekeyer)
 	if !ok {
-		t.Fatalf("the %s backend does not implement hsm.Rekeyer: its sealing key would outlive a reshare (SECURITY.md scenario 32)", s.Backend())
+		t.Fatalf("the %s backend does not implement hsm.Rekeyer: its sealing key would outlive a reshare (../shared/SECURITY.md scenario 32)", s.Backend())
 	}
 	ctx := ctxT(t)
 	aad := aadFor("node-a", 2)

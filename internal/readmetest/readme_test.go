@@ -37,7 +37,7 @@ const runDeadline = 6 * time.Minute
 // passphrase shorter than 12 bytes, the `...` placeholders of the custody
 // block, a command or flag that does not exist. The walkthrough's custody
 // action is a canary request approved by two parties' demo operators and
-// signed (SECURITY.md scenarios 9 and 33: signed approvals; a canary key
+// signed (../shared/SECURITY.md scenarios 9 and 33: signed approvals; a canary key
 // signs only what a canary request names, with approvals).
 func TestREADMERunsAsWritten(t *testing.T) {
 	if testing.Short() {

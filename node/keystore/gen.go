@@ -14,7 +14,7 @@ import (
 	"github.com/triad-custody/triad/tss"
 )
 
-// Share generations (SECURITY.md scenarios 15, 16, 32). A share's
+// Share generations (../shared/SECURITY.md scenarios 15, 16, 32). A share's
 // generation is the n of its participant ID "party#n": 1 after keygen, +1
 // at every reshare. It is the Version of the share file's AAD, so a share
 // file from another generation — one kept from before a reshare, or taken
@@ -116,10 +116,10 @@ var ErrNoRekey = errors.New("node: the sealer cannot re-key")
 
 // Rekey replaces the sealing key after a reshare, so that what was sealed
 // before it — a backup, the old share on a lost disk — no longer unseals
-// (SECURITY.md scenario 32): Rotate, rewrap every sealed file this store
+// (../shared/SECURITY.md scenario 32): Rotate, rewrap every sealed file this store
 // knows (its shares and, when it is a data dir's keys/, the data dir's
 // identity and pre-params), then Retire the old key. A failure before
-// Retire leaves every file openable (scenario 16) and the old key live; it
+// Retire leaves every file openable (../shared/SECURITY.md scenario 16) and the old key live; it
 // is returned, and running Rekey again finishes the job.
 func (k *Store) Rekey(ctx context.Context) error {
 	r, ok := k.sealer.(hsm.Rekeyer)

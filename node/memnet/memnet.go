@@ -31,7 +31,7 @@ type Network struct {
 }
 
 // Chaos is random, seeded loss, duplication and reordering of frames
-// (scenario 14): each frame is dropped with probability Drop, else
+// (../shared/SECURITY.md scenario 14): each frame is dropped with probability Drop, else
 // delivered twice with probability Dup, and each copy is held back by up
 // to MaxHold with probability Reorder, so later frames overtake it.
 type Chaos struct {

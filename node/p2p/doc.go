@@ -8,7 +8,7 @@
 // ID after it, and it dials a pinned peer only at its pinned addresses.
 // Unauthenticated inbound connections are bounded per IP address and in
 // all, below the resource manager's limits (pending.go), so that a flood
-// cannot keep a pinned peer out (SECURITY.md scenario 19). A reshare that
+// cannot keep a pinned peer out (../shared/SECURITY.md scenario 19). A reshare that
 // replaces a party re-pins it while the host runs (repin.go).
 //
 // Each frame travels on its own stream, length-prefixed and at most

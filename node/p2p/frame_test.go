@@ -12,7 +12,7 @@ func framed(declared uint64, body []byte) []byte {
 	return append(binary.AppendUvarint(nil, declared), body...)
 }
 
-// SECURITY.md scenario 19: a peer that declares a 1 MiB frame and sends ten bytes
+// ../shared/SECURITY.md scenario 19: a peer that declares a 1 MiB frame and sends ten bytes
 // costs about what arrived, not the declared size; whole frames still
 // read, short and oversized ones are refused with a clear error.
 func TestReadFrameAllocatesWhatArrives(t *testing.T) {

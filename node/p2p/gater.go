@@ -11,7 +11,7 @@ import (
 )
 
 // gater admits only pinned peers, at the earliest point libp2p allows
-// (scenario 19):
+// (../shared/SECURITY.md scenario 19):
 //   - InterceptAccept, before Noise: an inbound connection from an IP
 //     address that no pinned peer has is closed before a byte is read,
 //     when every pinned peer has an IP address in the configuration (a

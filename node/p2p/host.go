@@ -144,7 +144,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 // their peer is not known yet; pendingLimiter (pending.go) bounds them
 // well below the transient scope's room, per IP address and in all, so
 // that a flood cannot fill it and a pinned peer that reconnects during a
-// flood still finds a place at once (scenario 19).
+// flood still finds a place at once (../shared/SECURITY.md scenario 19).
 func newResourceManager() (network.ResourceManager, error) {
 	pending := rcmgr.LimitVal(pendingInbound())
 	limits := rcmgr.PartialLimitConfig{
@@ -345,7 +345,7 @@ func (t *Host) handleStream(s network.Stream) {
 
 // readFrame reads one length-prefixed frame. The buffer grows with the
 // bytes that have arrived, not with the declared length: a peer that
-// declares MaxFrameBytes and sends ten costs about ten (scenario 19).
+// declares MaxFrameBytes and sends ten costs about ten (../shared/SECURITY.md scenario 19).
 func readFrame(s io.Reader) ([]byte, error) {
 	r := bufio.NewReaderSize(io.LimitReader(s, MaxFrameBytes+binary.MaxVarintLen64), 512)
 	n, err := binary.ReadUvarint(r)

@@ -22,7 +22,7 @@ func TestHostConformance(t *testing.T) {
 	p2ptest.Conformance(t, ts, func(p string) { hosts[p].Close() })
 }
 
-// SECURITY.md scenario 19: an unknown peer is refused by the connection gater.
+// ../shared/SECURITY.md scenario 19: an unknown peer is refused by the connection gater.
 func TestUnknownPeerRefused(t *testing.T) {
 	hosts := p2ptest.NewHosts(t, "custodian", "exchange")
 	k, _, _ := crypto.GenerateEd25519Key(nil)
@@ -46,7 +46,7 @@ func TestUnknownPeerRefused(t *testing.T) {
 	}
 }
 
-// SECURITY.md scenario 20: a pinned peer's address answered by a different key is
+// ../shared/SECURITY.md scenario 20: a pinned peer's address answered by a different key is
 // refused: Noise proves the remote identity, and it is not the pinned one.
 func TestPinnedAddressWithOtherKeyRefused(t *testing.T) {
 	hosts := p2ptest.NewHosts(t, "custodian", "exchange")

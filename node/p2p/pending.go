@@ -14,7 +14,7 @@ import (
 // cannot be told from a pinned peer by the gater. Unbounded, a flood of a
 // thousand idle ones filled the resource manager's transient scope and a
 // pinned peer's new connection waited for libp2p's 15 s accept timeout to
-// free a place (scenario 19). So pendingLimiter, around the resource
+// free a place (../shared/SECURITY.md scenario 19). So pendingLimiter, around the resource
 // manager, bounds them per IP address and in all, refusing the excess at
 // once (before Noise, at no cost), and admits outside those bounds a
 // connection from a pinned peer's own address and port: libp2p dials from

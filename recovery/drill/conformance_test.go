@@ -39,9 +39,9 @@ func operator(p custody.Party) drill.Operator {
 
 // TestConformance runs every drill against the HTTP cluster (three nodes
 // over libp2p behind their APIs) and against the in-memory twin; both
-// must behave alike. Scenarios 15 (a lost node: the other pair signs)
+// must behave alike. ../shared/SECURITY.md scenarios 15 (a lost node: the other pair signs)
 // and 33 (drills sign only drill messages and canary requests with canary
-// keys) of SECURITY.md.
+// keys) of ../shared/SECURITY.md.
 func TestConformance(t *testing.T) {
 	for name, newHarness := range map[string]func(t *testing.T) harness{"http": newHTTPHarness, "memory": newMemoryHarness} {
 		t.Run(name, func(t *testing.T) { conformance(t, newHarness(t)) })

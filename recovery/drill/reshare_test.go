@@ -13,7 +13,7 @@ import (
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
-// The reshare drill on the twin (SECURITY.md scenario 15): the exchange's
+// The reshare drill on the twin (../shared/SECURITY.md scenario 15): the exchange's
 // node is lost; the survivors reshare the canary key to a fresh one, the
 // steps are printed as they come, and every pair then signs under the
 // same group key. An order for another public key fails the drill.

@@ -9,7 +9,7 @@ import (
 	"github.com/triad-custody/triad/recovery/drill"
 )
 
-// An undecided reshare (SECURITY.md scenarios 15 and 16): the custodian
+// An undecided reshare (../shared/SECURITY.md scenarios 15 and 16): the custodian
 // missed the commit the other two made. A dry run says what would happen
 // and changes nothing; the run commits the custodian's pending share; with
 // the others split, nothing is decided and the call fails.

@@ -19,7 +19,7 @@ import (
 // Bitcoin fee rate: its fees are the EVM plan's, under every node's own
 // evm.chains caps, and the nodes refuse a fee_rate on it. A --fee-rate
 // given for one is the operator's mistake, said before anything is
-// submitted (SECURITY.md scenario 33: a drill changes nothing it need
+// submitted (../shared/SECURITY.md scenario 33: a drill changes nothing it need
 // not).
 func TestUnfreezeEVMAssetTakesNoFeeRate(t *testing.T) {
 	pols := map[string]custody.Policy{}
