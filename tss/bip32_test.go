@@ -2,15 +2,14 @@ package tss_test
 
 import (
 	"crypto/ecdsa"
-	"crypto/sha256"
 	"errors"
-	"math/big"
 	"testing"
 
 	"github.com/bnb-chain/tss-lib/v2/crypto/ckd"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/triad-custody/triad/internal/testkey"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -115,7 +114,7 @@ func TestDeriveChildBIP32Vectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := childKey(parentPriv, delta); !got.Key.Equals(&wantPriv.Key) {
+			if got := testkey.Child(parentPriv, delta); !got.Key.Equals(&wantPriv.Key) {
 				t.Fatal("parent priv + delta != vector child priv")
 			}
 		})
@@ -125,7 +124,7 @@ func TestDeriveChildBIP32Vectors(t *testing.T) {
 // TestDeriveChildMatchesTSSLib checks that our delta is the one tss-lib's
 // own derivation (crypto/ckd, used by its signing package) computes.
 func TestDeriveChildMatchesTSSLib(t *testing.T) {
-	group := testKey(t, "group").PubKey()
+	group := testkey.Private("group").PubKey()
 	chain := tss.ChainCode(group)
 	for _, path := range [][]uint32{{0}, {7}, {0, 7}, {3, 1, 4, 1, 5}, {tss.HardenedKeyStart - 1}} {
 		childPub, delta, err := tss.DeriveChild(group, chain, path)
@@ -150,12 +149,12 @@ func TestDeriveChildMatchesTSSLib(t *testing.T) {
 }
 
 func TestDeriveChildKeyMatchesParentPlusDelta(t *testing.T) {
-	parent := testKey(t, "group")
+	parent := testkey.Private("group")
 	childPub, delta, err := tss.DeriveChild(parent.PubKey(), tss.ChainCode(parent.PubKey()), []uint32{0, 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !childKey(parent, delta).PubKey().IsEqual(childPub) {
+	if !testkey.Child(parent, delta).PubKey().IsEqual(childPub) {
 		t.Fatal("child priv (parent + delta) does not match child pub")
 	}
 	// Every node derives the same thing independently.
@@ -171,7 +170,7 @@ func TestDeriveChildKeyMatchesParentPlusDelta(t *testing.T) {
 }
 
 func TestDeriveChildRefusals(t *testing.T) {
-	pub := testKey(t, "group").PubKey()
+	pub := testkey.Private("group").PubKey()
 	chain := tss.ChainCode(pub)
 	cases := []struct {
 		name  string
@@ -238,7 +237,7 @@ func TestParsePath(t *testing.T) {
 }
 
 func TestChainCodeIsPerKey(t *testing.T) {
-	a, b := testKey(t, "a").PubKey(), testKey(t, "b").PubKey()
+	a, b := testkey.Private("a").PubKey(), testkey.Private("b").PubKey()
 	if len(tss.ChainCode(a)) != 32 || string(tss.ChainCode(a)) == string(tss.ChainCode(b)) {
 		t.Fatal("chain code must be 32 bytes and differ per key")
 	}
@@ -247,26 +246,10 @@ func TestChainCodeIsPerKey(t *testing.T) {
 	}
 }
 
-func testKey(t testing.TB, seed string) *btcec.PrivateKey {
-	t.Helper()
-	h := sha256.Sum256([]byte(seed))
-	priv, _ := btcec.PrivKeyFromBytes(h[:])
-	return priv
-}
-
-// childKey is what the threshold key-derivation path computes: parent + delta.
-func childKey(parent *btcec.PrivateKey, delta *big.Int) *btcec.PrivateKey {
-	var d btcec.ModNScalar
-	d.SetByteSlice(delta.Bytes())
-	k := parent.Key
-	k.Add(&d)
-	return btcec.PrivKeyFromScalar(&k)
-}
-
 // ChildKey is the one derivation every caller uses: "" is the group key
 // without a tweak, a path the child and the tweak DeriveChild gives.
 func TestChildKey(t *testing.T) {
-	group := testKey(t, "group").PubKey()
+	group := testkey.Private("group").PubKey()
 	if k, d, err := tss.ChildKey(group, ""); err != nil || k != group || d != nil {
 		t.Fatalf("empty path: %v %v %v", k, d, err)
 	}

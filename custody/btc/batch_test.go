@@ -8,6 +8,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // A transaction spending the coins of two keys finalizes with each input's
@@ -15,10 +16,10 @@ import (
 // a signature of the other key, is refused. The weight parts add up to
 // EstimateWeight (the batch fee shares rely on it).
 func TestFinalizeEachTwoKeys(t *testing.T) {
-	a, b := testKey(t, "account-a"), testKey(t, "account-b")
+	a, b := testkey.Private("account-a"), testkey.Private("account-b")
 	_, scriptA := addressOf(t, a.PubKey(), "regtest")
 	_, scriptB := addressOf(t, b.PubKey(), "regtest")
-	_, dest := addressOf(t, testKey(t, "lender").PubKey(), "regtest")
+	_, dest := addressOf(t, testkey.Private("lender").PubKey(), "regtest")
 	prevouts := []btc.UTXO{fakeUTXO("a", 0, 100_000, scriptA), fakeUTXO("b", 1, 200_000, scriptB)}
 	tx := wire.NewMsgTx(btc.TxVersion)
 	for _, p := range prevouts {

@@ -9,6 +9,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/txsort"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 func serialize(t testing.TB, tx *wire.MsgTx) []byte {
@@ -113,7 +114,7 @@ func TestBuildSweep(t *testing.T) {
 
 func TestBuildRefusals(t *testing.T) {
 	f := newFixture(t)
-	mainnetAddr, _ := addressOf(t, testKey(t, "x").PubKey(), "mainnet")
+	mainnetAddr, _ := addressOf(t, testkey.Private("x").PubKey(), "mainnet")
 	cases := []struct {
 		name string
 		edit func(s *btc.Spend)
@@ -142,7 +143,7 @@ func TestBuildRefusals(t *testing.T) {
 		{"non-P2WPKH input", func(s *btc.Spend) { s.Inputs[1].PkScript = []byte{0x51} }, btc.ErrBadInput},
 		{"zero-value input", func(s *btc.Spend) { s.Inputs[1].Value = 0 }, btc.ErrBadInput},
 		{"mixed keys", func(s *btc.Spend) {
-			_, other := addressOf(t, testKey(t, "other").PubKey(), "regtest")
+			_, other := addressOf(t, testkey.Private("other").PubKey(), "regtest")
 			s.Inputs[1].PkScript = other
 		}, btc.ErrMixedInputs},
 		{"sweep with amount", func(s *btc.Spend) { s.Sweep = true; s.Outputs = s.Outputs[:1] }, btc.ErrBadSpend},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/btcsuite/btcd/wire"
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 func TestCheckAcceptsCanonical(t *testing.T) {
@@ -29,7 +30,7 @@ func changeIndex(t *testing.T, f *fixture, tx *wire.MsgTx) int {
 }
 
 func TestCheckRefusals(t *testing.T) {
-	_, attacker := addressOf(t, testKey(t, "attacker").PubKey(), "regtest")
+	_, attacker := addressOf(t, testkey.Private("attacker").PubKey(), "regtest")
 	cases := []struct {
 		name string
 		edit func(f *fixture, tx *wire.MsgTx)

@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/triad-custody/triad/custody/btc"
 	"github.com/triad-custody/triad/custody/btc/btcdtest"
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // signer stands in for the threshold signing session: digest in, (r, s) out.
@@ -82,7 +83,7 @@ func TestEndToEndRegtest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	group := testKey(t, "e2e group key")
+	group := testkey.Private("e2e group key")
 	custody, _ := addressOf(t, group.PubKey(), "regtest")
 	node := btcdtest.Start(t, btcdtest.Options{MiningAddr: custody})
 	node.Mature(ctx, t)
@@ -98,8 +99,8 @@ func TestEndToEndRegtest(t *testing.T) {
 		t.Fatal(err)
 	}
 	child, _ := addressOf(t, childPub, "regtest")
-	external, _ := addressOf(t, testKey(t, "e2e borrower").PubKey(), "regtest")
-	lender, _ := addressOf(t, testKey(t, "e2e lender").PubKey(), "regtest")
+	external, _ := addressOf(t, testkey.Private("e2e borrower").PubKey(), "regtest")
+	lender, _ := addressOf(t, testkey.Private("e2e lender").PubKey(), "regtest")
 
 	// 1. Collateral release from the custody address: to the borrower and to
 	// the client's child address, change back to custody.
@@ -145,7 +146,7 @@ func TestEndToEndRegtest(t *testing.T) {
 	if _, err := btc.Finalize(tx, liquidation.Inputs, childPub, signAll(group, h)); !errors.Is(err, btc.ErrScriptFailed) {
 		t.Fatalf("group key on child input: %v", err)
 	}
-	childSigner := signer{childKey(group, delta)}
+	childSigner := signer{testkey.Child(group, delta)}
 	txid = spendOnNode(ctx, t, node, liquidation, childSigner)
 	mineAndConfirm(ctx, t, node, txid)
 	if b := balance(ctx, t, node, lender); b != 30_000_000 {

@@ -15,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // signFixture builds, sighashes and signs the fixture spend.
@@ -107,7 +108,7 @@ func TestFinalizeRejects(t *testing.T) {
 		{"signature by another key", func(f *fixture, sigs []btc.Signature) (*btcec.PublicKey, []btc.Signature) {
 			tx := f.build(t)
 			h, _ := btc.SigHashes(tx, f.prevouts)
-			return f.priv.PubKey(), signAll(testKey(t, "mallory"), h)
+			return f.priv.PubKey(), signAll(testkey.Private("mallory"), h)
 		}, btc.ErrScriptFailed},
 		{"signatures swapped between inputs", func(f *fixture, sigs []btc.Signature) (*btcec.PublicKey, []btc.Signature) {
 			sigs[0], sigs[1] = sigs[1], sigs[0]
@@ -118,7 +119,7 @@ func TestFinalizeRejects(t *testing.T) {
 			return f.priv.PubKey(), sigs
 		}, btc.ErrScriptFailed},
 		{"key does not own inputs", func(f *fixture, sigs []btc.Signature) (*btcec.PublicKey, []btc.Signature) {
-			return testKey(t, "mallory").PubKey(), sigs
+			return testkey.Private("mallory").PubKey(), sigs
 		}, btc.ErrKeyMismatch},
 		{"nil key", func(f *fixture, sigs []btc.Signature) (*btcec.PublicKey, []btc.Signature) {
 			return nil, sigs

@@ -8,6 +8,7 @@ import (
 
 	"github.com/btcsuite/btcd/wire"
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // exercise runs every entry point that takes a transaction on tx. None may
@@ -96,7 +97,7 @@ func FuzzParsePath(fz *testing.F) {
 	for _, s := range []string{"m", "m/0/7", "m/0'", "m/2147483648", "m//", "M/1/2/3"} {
 		fz.Add(s)
 	}
-	pub := testKey(fz, "group").PubKey()
+	pub := testkey.Private("group").PubKey()
 	fz.Fuzz(func(t *testing.T, s string) {
 		path, err := btc.ParsePath(s)
 		if err != nil {

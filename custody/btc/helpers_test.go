@@ -1,8 +1,6 @@
 package btc_test
 
 import (
-	"crypto/sha256"
-	"math/big"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -10,25 +8,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/internal/testkey"
 )
-
-// testKey is a private key held whole, standing in for the threshold group
-// key in tests only.
-func testKey(t testing.TB, seed string) *btcec.PrivateKey {
-	t.Helper()
-	h := sha256.Sum256([]byte(seed))
-	priv, _ := btcec.PrivKeyFromBytes(h[:])
-	return priv
-}
-
-// childKey is what the threshold key-derivation path computes: parent + delta.
-func childKey(parent *btcec.PrivateKey, delta *big.Int) *btcec.PrivateKey {
-	var d btcec.ModNScalar
-	d.SetByteSlice(delta.Bytes())
-	k := parent.Key
-	k.Add(&d)
-	return btcec.PrivKeyFromScalar(&k)
-}
 
 // signAll signs each digest like a threshold session would: digest in,
 // (r, s) out.
@@ -79,10 +60,10 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{priv: testKey(t, "custody")}
+	f := &fixture{priv: testkey.Private("custody")}
 	f.custody, f.script = addressOf(t, f.priv.PubKey(), "regtest")
-	f.destA, _ = addressOf(t, testKey(t, "client-a").PubKey(), "regtest")
-	f.destB, _ = addressOf(t, testKey(t, "client-b").PubKey(), "regtest")
+	f.destA, _ = addressOf(t, testkey.Private("client-a").PubKey(), "regtest")
+	f.destB, _ = addressOf(t, testkey.Private("client-b").PubKey(), "regtest")
 	f.prevouts = []btc.UTXO{
 		fakeUTXO("coin-1", 0, 150_000, f.script),
 		fakeUTXO("coin-2", 3, 2_000_000, f.script),

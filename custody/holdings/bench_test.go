@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/big"
 	"testing"
+
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // The goals on this 2-core machine: a 100,000-account snapshot
@@ -21,7 +23,7 @@ func accounts(n int) []Leaf {
 
 func BenchmarkSnapshot100k(b *testing.B) {
 	leaves := accounts(100_000)
-	k := testKey("attest")
+	k := testkey.Private("attest")
 	b.ResetTimer()
 	for b.Loop() {
 		tr, err := Build(leaves)
@@ -39,7 +41,7 @@ func BenchmarkSnapshot100k(b *testing.B) {
 
 func BenchmarkVerifyProof(b *testing.B) {
 	tr, _ := Build(accounts(100_000))
-	k := testKey("attest")
+	k := testkey.Private("attest")
 	p, err := ProofFor(tr, signSnapshot(b, k, snapshotOf(b, tr)), "client-0054321")
 	if err != nil {
 		b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/custody"
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 func priceKey(seed string) ed25519.PrivateKey {
@@ -41,12 +42,12 @@ func TestCreditFromVerifiedProof(t *testing.T) {
 		{Account: "bob", Asset: "BTC", Amount: big.NewInt(1), Height: 101, Block: testBlock},
 	}
 	tr, _ := Build(leaves)
-	att := signSnapshot(t, testKey("attest"), snapshotOf(t, tr))
+	att := signSnapshot(t, testkey.Private("attest"), snapshotOf(t, tr))
 	proof, _ := ProofFor(tr, att, "alice")
 	pol := creditPolicy()
 	prices := SignPrices(PriceInput{Quote: "USD", Time: at.Add(-time.Minute), Prices: []AssetPrice{
 		{Asset: "BTC", Price: 6_000_000}, {Asset: "MMF", Price: 100}, {Asset: "USDC", Price: 100}}}, priceKey("oracle"))
-	c, err := CreditFor(pol, proof, testKey("attest").PubKey(), prices, at)
+	c, err := CreditFor(pol, proof, testkey.Private("attest").PubKey(), prices, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,20 +84,20 @@ func TestCreditFromVerifiedProof(t *testing.T) {
 	}
 	for name, mk := range refuse {
 		p, _ := mk()
-		if _, err := CreditFor(pol, proof, testKey("attest").PubKey(), p, at); !errors.Is(err, ErrPrice) {
+		if _, err := CreditFor(pol, proof, testkey.Private("attest").PubKey(), p, at); !errors.Is(err, ErrPrice) {
 			t.Errorf("%s: got %v", name, err)
 		}
 	}
 	noKeys := pol
 	noKeys.PriceKeys = nil
-	if _, err := CreditFor(noKeys, proof, testKey("attest").PubKey(), prices, at); !errors.Is(err, ErrPrice) {
+	if _, err := CreditFor(noKeys, proof, testkey.Private("attest").PubKey(), prices, at); !errors.Is(err, ErrPrice) {
 		t.Errorf("no price keys: %v", err)
 	}
 	// No credit without a proof that verifies.
 	bad := proof
 	bad.Entries = append([]Entry(nil), proof.Entries...)
 	bad.Entries[0].Leaf.Amount = big.NewInt(1_500_000_000)
-	if _, err := CreditFor(pol, bad, testKey("attest").PubKey(), prices, at); !errors.Is(err, ErrProof) {
+	if _, err := CreditFor(pol, bad, testkey.Private("attest").PubKey(), prices, at); !errors.Is(err, ErrProof) {
 		t.Errorf("inflated proof: %v", err)
 	}
 }

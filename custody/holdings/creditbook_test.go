@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // TestCreditBookFacts: the exchange's node keeps the latest verified proof
@@ -15,7 +17,7 @@ import (
 // from a proof that does not verify.
 func TestCreditBookFacts(t *testing.T) {
 	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	key := testKey("attest")
+	key := testkey.Private("attest")
 	proofAt := func(snapAt time.Time, amount int64) AccountProof {
 		tr, _ := Build([]Leaf{{Account: "alice", Asset: "BTC", Amount: big.NewInt(amount), Height: 101, Block: testBlock}})
 		snap := snapshotOf(t, tr)
@@ -54,7 +56,7 @@ func TestCreditBookFacts(t *testing.T) {
 		t.Fatalf("the next snapshot is not reflected: %+v", f)
 	}
 	// A proof under another key is refused and not kept.
-	if _, err := b.Record(proofAt(noon.Add(time.Hour), 1), testKey("other").PubKey(), prices, at); err == nil {
+	if _, err := b.Record(proofAt(noon.Add(time.Hour), 1), testkey.Private("other").PubKey(), prices, at); err == nil {
 		t.Fatal("a proof signed by another key was recorded")
 	}
 	if f := b.Facts("alice", at); f.Limit.String() != "6000000" {

@@ -19,6 +19,7 @@ import (
 	"github.com/triad-custody/triad/custody/evm"
 	"github.com/triad-custody/triad/custody/evm/gethtest"
 	"github.com/triad-custody/triad/custody/store"
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // Issue 13, ../shared/SECURITY.md scenario 26: ERC-20 (and native) holdings come
@@ -33,7 +34,7 @@ func TestViewReadsEVMBalancesFromOwnNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	group := testKey("vault-1").PubKey()
+	group := testkey.Private("vault-1").PubKey()
 	acct1, err := evm.DeriveAccount(group, "m/0/1")
 	if err != nil {
 		t.Fatal(err)
@@ -82,11 +83,11 @@ func TestViewReadsEVMBalancesFromOwnNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := Snapshot{Time: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), Root: HexHash(tr.Root()), Leaves: uint64(tr.Size()), Chains: heads}
-	p, err := ProofFor(tr, signSnapshot(t, testKey("attest"), snap), "acct-1")
+	p, err := ProofFor(tr, signSnapshot(t, testkey.Private("attest"), snap), "acct-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Verify(testKey("attest").PubKey()); err != nil {
+	if err := p.Verify(testkey.Private("attest").PubKey()); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Entries) != 2 || p.Entries[1].Leaf.Asset != "TUSD" || p.Entries[1].Leaf.Amount.Int64() != 5_000_000 {
@@ -124,10 +125,10 @@ func TestViewReadsEVMBalancesFromOwnNode(t *testing.T) {
 }
 
 // sendTransfer sends amount of token from acct (the child of
-// testKey("vault-1")) to the dev account at the account's nonce 0.
+// testkey.Private("vault-1")) to the dev account at the account's nonce 0.
 func sendTransfer(ctx context.Context, t *testing.T, g *gethtest.Chain, acct evm.Account, token common.Address, amount *big.Int) {
 	t.Helper()
-	d := new(big.Int).SetBytes(testKey("vault-1").Serialize())
+	d := new(big.Int).SetBytes(testkey.Private("vault-1").Serialize())
 	d.Add(d, acct.Delta).Mod(d, btcec.S256().N)
 	priv, err := crypto.ToECDSA(d.FillBytes(make([]byte, 32)))
 	if err != nil || crypto.PubkeyToAddress(priv.PublicKey) != acct.Address {
@@ -218,7 +219,7 @@ func TestViewReadsEVMBalancesAtTheHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	group := testKey("vault-1").PubKey()
+	group := testkey.Private("vault-1").PubKey()
 	acct1, _ := evm.DeriveAccount(group, "m/0/1")
 	token := g.DeployToken(t, "Test USD", "TUSD", 6)
 	g.Mint(t, token, acct1.Address, big.NewInt(5_000_000))

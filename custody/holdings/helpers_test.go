@@ -1,7 +1,6 @@
 package holdings
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"math/big"
 	"testing"
@@ -10,15 +9,6 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 )
-
-// testKey is a plain secp256k1 key standing in for the attestation
-// key's group key in the pure tests (the threshold signature is the same
-// ECDSA; authorize_test.go and the node tests use the threshold key).
-func testKey(seed string) *btcec.PrivateKey {
-	d := sha256.Sum256([]byte(seed))
-	k, _ := btcec.PrivKeyFromBytes(d[:])
-	return k
-}
 
 func signSnapshot(t testing.TB, k *btcec.PrivateKey, snap Snapshot) Attestation {
 	t.Helper()

@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // Proofs of holdings (issue 13). The exchange extends credit on what a
@@ -19,12 +21,12 @@ func setup(t *testing.T, n int) (*Tree, Attestation) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tr, signSnapshot(t, testKey("attest"), snapshotOf(t, tr))
+	return tr, signSnapshot(t, testkey.Private("attest"), snapshotOf(t, tr))
 }
 
 func TestProofVerifiesForEveryAccount(t *testing.T) {
 	tr, att := setup(t, 257)
-	pub := testKey("attest").PubKey()
+	pub := testkey.Private("attest").PubKey()
 	seen := map[string]bool{}
 	for _, l := range tr.Leaves() {
 		if seen[l.Account] {
@@ -52,7 +54,7 @@ func TestProofVerifiesForEveryAccount(t *testing.T) {
 
 func TestProofFailsForAnythingElse(t *testing.T) {
 	tr, att := setup(t, 40)
-	pub := testKey("attest").PubKey()
+	pub := testkey.Private("attest").PubKey()
 	good, err := ProofFor(tr, att, "acct-000003") // two leaves: BTC, USDC
 	if err != nil || len(good.Entries) != 2 {
 		t.Fatalf("%v %d", err, len(good.Entries))
@@ -68,13 +70,13 @@ func TestProofFailsForAnythingElse(t *testing.T) {
 	// Another snapshot: the same leaves a block later, signed too.
 	later := att.Snapshot
 	later.Time = later.Time.Add(12 * time.Hour)
-	otherAtt := signSnapshot(t, testKey("attest"), later)
+	otherAtt := signSnapshot(t, testkey.Private("attest"), later)
 	// A tree over the same leaves in another order (not sorted).
 	hs := append([][32]byte(nil), tr.levels[0]...)
 	hs[6], hs[5] = hs[5], hs[6]
 	reordered := &Tree{leaves: append([]Leaf(nil), tr.leaves...), levels: buildLevels(hs)}
 	reordered.leaves[5], reordered.leaves[6] = reordered.leaves[6], reordered.leaves[5]
-	reAtt := signSnapshot(t, testKey("attest"), snapshotOf(t, reordered))
+	reAtt := signSnapshot(t, testkey.Private("attest"), snapshotOf(t, reordered))
 
 	cases := map[string]struct {
 		mut  func(p *AccountProof)
@@ -96,7 +98,7 @@ func TestProofFailsForAnythingElse(t *testing.T) {
 		"another snapshot": {func(p *AccountProof) { p.Attestation = otherAtt; p.Attestation.Snapshot.Root[0] ^= 1 }, ErrProof},
 		"another tree's signed snapshot": {func(p *AccountProof) {
 			big, _ := Build(genLeaves(41))
-			p.Attestation = signSnapshot(t, testKey("attest"), snapshotOf(t, big))
+			p.Attestation = signSnapshot(t, testkey.Private("attest"), snapshotOf(t, big))
 		}, ErrProof},
 		"reordered tree": {func(p *AccountProof) {
 			rp, err := ProofFor(reordered, reAtt, "acct-000003")
@@ -137,7 +139,7 @@ func TestProofFailsForAnythingElse(t *testing.T) {
 		t.Fatalf("the reordered tree should differ and be self-consistent: %v", err)
 	}
 	// The good proof against another key.
-	if err := clone().Verify(testKey("someone else").PubKey()); !errors.Is(err, ErrProof) {
+	if err := clone().Verify(testkey.Private("someone else").PubKey()); !errors.Is(err, ErrProof) {
 		t.Fatalf("another key: %v", err)
 	}
 	if err := clone().Verify(pub); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/triad-custody/triad/internal/testkey"
 )
 
 // readVectors reads the ```vectors block of SPEC.md: the document is the
@@ -92,7 +94,7 @@ func TestSpecVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("group.pubkey", hex.EncodeToString(testKey("attest").PubKey().SerializeCompressed()))
+	check("group.pubkey", hex.EncodeToString(testkey.Private("attest").PubKey().SerializeCompressed()))
 	a := Attestation{KeyID: "attest-1", Snapshot: snap}
 	if err := a.R.UnmarshalText([]byte(v["signature.r"])); err != nil {
 		t.Fatal(err)

@@ -128,15 +128,8 @@ func TestBatchMemberRefusedByOneSigner(t *testing.T) {
 		coord.Clock.Advance(window)
 		coord.Svc.Tick(ctx)
 	}
-	var batch string
+	doneInOneBatch(t, c, ids, "ok-1", "ok-2")
 	for _, idem := range []string{"ok-1", "ok-2"} {
-		v := c.WaitStatus(t, custody.Custodian, ids[idem], custody.StatusDone)
-		if batch == "" {
-			batch = v.Result.Batch.ID
-		}
-		if v.Result.Batch.ID != batch || len(v.Result.Signatures) != 2 {
-			t.Fatalf("%s: %+v", idem, v.Result)
-		}
 		c.WaitStatus(t, custody.Exchange, ids[idem], custody.StatusDone)
 	}
 	v, _ := c.Svc(custody.Custodian).Get(ids["stale"])
@@ -351,16 +344,7 @@ func TestBatchRefusalNamesTheMember(t *testing.T) {
 		coord.Clock.Advance(window)
 		coord.Svc.Tick(ctx)
 	}
-	var batch string
-	for _, idem := range []string{"n-1", "n-2"} {
-		v := c.WaitStatus(t, custody.Custodian, ids[idem], custody.StatusDone)
-		if batch == "" {
-			batch = v.Result.Batch.ID
-		}
-		if v.Result.Batch.ID != batch || len(v.Result.Signatures) != 2 {
-			t.Fatalf("%s: %+v", idem, v.Result)
-		}
-	}
+	batch := doneInOneBatch(t, c, ids, "n-1", "n-2")
 	if v, _ := c.Svc(custody.Custodian).Get(ids["n-busy"]); v.Result != nil || v.Status == custody.StatusDone {
 		t.Fatalf("the refused member was paid: %s", v.Status)
 	}
@@ -492,4 +476,22 @@ func TestBatchPartnerWaitsForMemberNotReady(t *testing.T) {
 	if err := ex.AuthorizeSign(ctx, fixtures.KeyID, p); err != nil {
 		t.Fatalf("both members approved: %v", err)
 	}
+}
+
+// doneInOneBatch waits until the liquidations idems are done at the
+// custodian and checks they were signed in one batch, two signatures each.
+// It returns the batch's ID.
+func doneInOneBatch(t *testing.T, c *st.Cluster, ids map[string]string, idems ...string) string {
+	t.Helper()
+	var batch string
+	for _, idem := range idems {
+		v := c.WaitStatus(t, custody.Custodian, ids[idem], custody.StatusDone)
+		if batch == "" {
+			batch = v.Result.Batch.ID
+		}
+		if v.Result.Batch.ID != batch || len(v.Result.Signatures) != 2 {
+			t.Fatalf("%s: %+v", idem, v.Result)
+		}
+	}
+	return batch
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/btc"
+	"github.com/triad-custody/triad/custody/btc/btcdtest"
 	"github.com/triad-custody/triad/custody/service"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
 	"github.com/triad-custody/triad/custody/settle"
@@ -185,29 +186,11 @@ func TestLiquidationBatchRefusedMemberRegtest(t *testing.T) {
 	c.WaitFor(t, custody.Custodian, ids["r-stale"], "refused by the exchange", func(v service.View) bool {
 		return strings.Contains(v.Waiting+v.Reason, custody.ReasonEvidenceStale)
 	})
-	var txid string
 	for range 2 {
 		coord.Clock.Advance(window)
 		coord.Svc.Tick(ctx)
 	}
-	for _, idem := range []string{"r-ok1", "r-ok2"} {
-		v := c.WaitFor(t, custody.Custodian, ids[idem], "broadcast in a batch", func(v service.View) bool {
-			return v.Settlement != nil && v.Settlement.Broadcast && v.Settlement.Batch != ""
-		})
-		if txid == "" {
-			txid = v.Settlement.TxID
-		}
-		if v.Settlement.TxID != txid {
-			t.Fatal("the two liquidations were paid by two transactions")
-		}
-	}
-	chain.Generate(t, 1)
-	for _, idem := range []string{"r-ok1", "r-ok2"} {
-		paysOnChain(ctx, t, chain, txid, w.lender, int64(amounts[idem]))
-	}
-	if b := balanceOf(ctx, t, chain, w.lender); b != int64(amounts["r-ok1"]+amounts["r-ok2"]) {
-		t.Fatalf("lender holds %d sat: the refused liquidation was paid", b)
-	}
+	paidInOneBatch(ctx, t, c, chain, w.lender, ids, amounts, "r-ok1", "r-ok2")
 	v, _ := c.Svc(custody.Custodian).Get(ids["r-stale"])
 	if v.Status == custody.StatusDone || v.Status == custody.StatusSigned || v.Settlement != nil {
 		t.Fatalf("the refused liquidation: %s %+v", v.Status, v.Settlement)
@@ -215,4 +198,34 @@ func TestLiquidationBatchRefusedMemberRegtest(t *testing.T) {
 	if !strings.Contains(v.Waiting+v.Reason, custody.ReasonEvidenceStale) {
 		t.Fatalf("the refused liquidation does not say why: %q %q", v.Waiting, v.Reason)
 	}
+}
+
+// paidInOneBatch waits for the liquidations idems to be broadcast in one
+// batch, mines it and checks the chain: each pays its own amount to the
+// lender in that transaction, and the lender holds their sum and nothing
+// more (no other liquidation was paid). It returns the batch's txid.
+func paidInOneBatch(ctx context.Context, t *testing.T, c *st.Cluster, chain *btcdtest.Node, lender string, ids map[string]string, amounts map[string]uint64, idems ...string) string {
+	t.Helper()
+	var txid string
+	var sum int64
+	for _, idem := range idems {
+		v := c.WaitFor(t, custody.Custodian, ids[idem], "broadcast in a batch", func(v service.View) bool {
+			return v.Settlement != nil && v.Settlement.Broadcast && v.Settlement.Batch != ""
+		})
+		if txid == "" {
+			txid = v.Settlement.TxID
+		}
+		if v.Settlement.TxID != txid {
+			t.Fatalf("the liquidations %v were paid by more than one transaction", idems)
+		}
+		sum += int64(amounts[idem])
+	}
+	chain.Generate(t, 1)
+	for _, idem := range idems {
+		paysOnChain(ctx, t, chain, txid, lender, int64(amounts[idem]))
+	}
+	if b := balanceOf(ctx, t, chain, lender); b != sum {
+		t.Fatalf("lender holds %d sat, not the %d of %v: another liquidation was paid", b, sum, idems)
+	}
+	return txid
 }

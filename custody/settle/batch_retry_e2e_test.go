@@ -92,25 +92,7 @@ func TestLiquidationBatchRetryRegtest(t *testing.T) {
 	// The exchange's sessions of the failed batch lapse (a sign_timeout, by
 	// the injected clocks) before the others' next batch.
 	c.Advance(15*time.Second + c.Svc(custody.Custodian).Policy().BatchWindow())
-	var txid string
-	for _, idem := range []string{"x-ok", "x-retry"} {
-		v := c.WaitFor(t, custody.Custodian, ids[idem], "broadcast in a batch", func(v service.View) bool {
-			return v.Settlement != nil && v.Settlement.Broadcast && v.Settlement.Batch != ""
-		})
-		if txid == "" {
-			txid = v.Settlement.TxID
-		}
-		if v.Settlement.TxID != txid {
-			t.Fatal("the two liquidations were paid by two transactions")
-		}
-	}
-	chain.Generate(t, 1)
-	for _, idem := range []string{"x-ok", "x-retry"} {
-		paysOnChain(ctx, t, chain, txid, w.lender, int64(amounts[idem]))
-	}
-	if b := balanceOf(ctx, t, chain, w.lender); b != int64(amounts["x-ok"]+amounts["x-retry"]) {
-		t.Fatalf("lender holds %d sat: the failed liquidation was paid", b)
-	}
+	txid := paidInOneBatch(ctx, t, c, chain, w.lender, ids, amounts, "x-ok", "x-retry")
 	h, _ := chainhash.NewHashFromStr(txid)
 	tx, err := chain.Client.RawTransaction(ctx, h)
 	if err != nil {

@@ -2,9 +2,7 @@ package store_test
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/triad-custody/triad/custody"
@@ -106,34 +104,9 @@ func TestHoldNonce(t *testing.T) {
 // Many requests racing for one nonce: exactly one holds it.
 func TestHoldNonceRace(t *testing.T) {
 	s := newStore(t)
-	var ids []string
-	for i := range 16 {
-		e, _, err := s.Propose(release(fmt.Sprintf("n%d", i), 1000), t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, e.Request.ID())
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for _, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.HoldNonce(1, [20]byte{9}, 0, id)
-			if err != nil && !errors.Is(err, store.ErrNonceHeld) {
-				t.Error(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				won++
-			}
-		}()
-	}
-	wg.Wait()
-	if won != 1 {
+	if won := raceProposed(t, s, "n", func(id string) error {
+		return s.HoldNonce(1, [20]byte{9}, 0, id)
+	}, store.ErrNonceHeld); won != 1 {
 		t.Fatalf("%d requests hold one nonce", won)
 	}
 }

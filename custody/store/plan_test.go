@@ -3,7 +3,6 @@ package store_test
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/triad-custody/triad/custody"
@@ -88,34 +87,9 @@ func TestReserveOutpoints(t *testing.T) {
 // Many requests racing for one coin: exactly one holds it.
 func TestReserveRace(t *testing.T) {
 	s := newStore(t)
-	var ids []string
-	for i := range 16 {
-		e, _, err := s.Propose(release(fmt.Sprintf("r%d", i), 1000), t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, e.Request.ID())
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	won := 0
-	for _, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := s.Reserve(id, []custody.Input{input(9)}, false)
-			if err != nil && !errors.Is(err, store.ErrReserved) {
-				t.Error(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				won++
-			}
-		}()
-	}
-	wg.Wait()
-	if won != 1 {
+	if won := raceProposed(t, s, "r", func(id string) error {
+		return s.Reserve(id, []custody.Input{input(9)}, false)
+	}, store.ErrReserved); won != 1 {
 		t.Fatalf("%d requests hold one coin", won)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -323,4 +325,36 @@ func TestReconcileTwoNodes(t *testing.T) {
 	if rep.OK() || len(rep.Mismatches) != 1 || rep.Mismatches[0].Party != "custodian" {
 		t.Fatalf("missing approval not reported: %+v", rep)
 	}
+}
+
+// raceProposed proposes 16 releases (idempotency keys prefix0…prefix15),
+// runs take for each of them at once and counts the calls that succeed;
+// any error but lost fails the test.
+func raceProposed(t *testing.T, s *store.Store, prefix string, take func(id string) error, lost error) int {
+	t.Helper()
+	var ids []string
+	for i := range 16 {
+		e, _, err := s.Propose(release(fmt.Sprintf("%s%d", prefix, i), 1000), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.Request.ID())
+	}
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := take(id)
+			if err != nil && !errors.Is(err, lost) {
+				t.Error(err)
+			}
+			if err == nil {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(won.Load())
 }
