@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 	"github.com/triad-custody/triad/tss/rawtss"
@@ -37,7 +38,7 @@ func BenchmarkSignVsRawTSSLib(b *testing.B) {
 	_, nodes := libp2pCluster(b, clusterOpts{withShares: true})
 	shares := map[string]*tss.KeyShare{}
 	for _, p := range parties {
-		shares[p] = fixtureShare(b, p)
+		shares[p] = nodetest.Share(b, p)
 	}
 	ctx := context.Background()
 	// Warm up both paths (connections, allocations).

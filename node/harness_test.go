@@ -15,6 +15,7 @@ import (
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
+	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/node/p2p"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
@@ -150,7 +151,7 @@ func newCluster(t testing.TB, transports map[string]p2p.Transport, o clusterOpts
 			t.Fatal(err)
 		}
 		if o.withShares {
-			if err := ks.Save(context.Background(), fixtureShare(t, p)); err != nil {
+			if err := ks.Save(context.Background(), nodetest.Share(t, p)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -197,21 +198,8 @@ func verifySig(t testing.TB, pub *btcec.PublicKey, sig *tss.Signature) {
 	}
 }
 
-func fixtureShare(t testing.TB, party string) *tss.KeyShare {
-	t.Helper()
-	b, err := fixtures.Share(party)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := tss.UnmarshalShare(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func fixturePub(t testing.TB) *btcec.PublicKey {
-	pub, err := fixtureShare(t, "custodian").PublicKey()
+	pub, err := nodetest.Share(t, "custodian").PublicKey()
 	if err != nil {
 		t.Fatal(err)
 	}

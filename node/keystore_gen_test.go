@@ -14,6 +14,7 @@ import (
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node/keystore"
+	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -32,7 +33,7 @@ func TestShareFileBoundToGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := fixtureShare(t, "custodian")
+	old := nodetest.Share(t, "custodian")
 	if err := ks.Save(ctx, old); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestOldSharesUselessAfterReshare(t *testing.T) {
 		}
 	}
 
-	oldC, oldE, oldR := fixtureShare(t, "custodian"), fixtureShare(t, "exchange"), fixtureShare(t, "regulator")
+	oldC, oldE, oldR := nodetest.Share(t, "custodian"), nodetest.Share(t, "exchange"), nodetest.Share(t, "regulator")
 	newShare := map[string]*tss.KeyShare{}
 	for _, p := range parties {
 		if newShare[p], err = nodes[p].keys.Load(ctx, fixtures.KeyID); err != nil {
@@ -247,7 +248,7 @@ func TestRekeyAfterCommitEveryBackend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			old := fixtureShare(t, "exchange")
+			old := nodetest.Share(t, "exchange")
 			if err := ks.Save(ctx, old); err != nil {
 				t.Fatal(err)
 			}
@@ -342,7 +343,7 @@ func TestRekeyInterruptedLeavesWorkingNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ks.Save(ctx, fixtureShare(t, "custodian")); err != nil {
+	if err := ks.Save(ctx, nodetest.Share(t, "custodian")); err != nil {
 		t.Fatal(err)
 	}
 	old := ks.File(fixtures.KeyID, 1)

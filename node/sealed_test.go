@@ -15,6 +15,7 @@ import (
 	"github.com/triad-custody/triad/hsm/softhsmtest"
 	"github.com/triad-custody/triad/hsm/vaulttest"
 	"github.com/triad-custody/triad/node/keystore"
+	"github.com/triad-custody/triad/node/nodetest"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -71,7 +72,7 @@ func TestShardBoundToNodeAndSlot(t *testing.T) {
 				return ks
 			}
 			a := open("custodian", "a")
-			if err := a.Save(ctx, fixtureShare(t, "custodian")); err != nil {
+			if err := a.Save(ctx, nodetest.Share(t, "custodian")); err != nil {
 				t.Fatal(err)
 			}
 			src := a.File(fixtures.KeyID, 1).Path
@@ -114,7 +115,7 @@ func TestCrashWhileWritingShardKeepsPrevious(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fixtureShare(t, "custodian")
+	want := nodetest.Share(t, "custodian")
 	if err := ks.Save(ctx, want); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestSealedFilesAndRewrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	share := fixtureShare(t, "exchange")
+	share := nodetest.Share(t, "exchange")
 	if err := ks.Save(ctx, share); err != nil {
 		t.Fatal(err)
 	}
