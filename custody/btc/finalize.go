@@ -1,9 +1,9 @@
 package btc
 
 import (
-	"bytes"
 	"fmt"
 	"math/big"
+	"slices"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
@@ -33,34 +33,16 @@ func SignatureFromBytes(r, s []byte) Signature {
 // placed in a P2WPKH witness. Every input is then run through btcd's script
 // engine (VerifyTx); any failure returns ErrScriptFailed and no transaction.
 func Finalize(tx *wire.MsgTx, prevouts []UTXO, pub *btcec.PublicKey, sigs []Signature) (*wire.MsgTx, error) {
-	byOutpoint, err := matchPrevouts(tx, prevouts)
-	if err != nil {
+	if _, err := matchPrevouts(tx, prevouts); err != nil {
 		return nil, fmt.Errorf("finalize: %w", err)
 	}
-	script, err := P2WPKHScript(pub)
-	if err != nil {
+	if _, err := P2WPKHScript(pub); err != nil {
 		return nil, fmt.Errorf("finalize: %w", err)
 	}
 	if len(sigs) != len(tx.TxIn) {
 		return nil, fmt.Errorf("finalize: %w: %d signatures for %d inputs", ErrBadSignature, len(sigs), len(tx.TxIn))
 	}
-	out := tx.Copy()
-	pubBytes := pub.SerializeCompressed()
-	for i, in := range out.TxIn {
-		if !bytes.Equal(byOutpoint[in.PreviousOutPoint].PkScript, script) {
-			return nil, fmt.Errorf("finalize input %d: %w", i, ErrKeyMismatch)
-		}
-		der, err := encodeSignature(sigs[i])
-		if err != nil {
-			return nil, fmt.Errorf("finalize input %d: %w", i, err)
-		}
-		in.SignatureScript = nil
-		in.Witness = wire.TxWitness{append(der, byte(txscript.SigHashAll)), pubBytes}
-	}
-	if err := VerifyTx(out, prevouts); err != nil {
-		return nil, fmt.Errorf("finalize: %w", err)
-	}
-	return out, nil
+	return FinalizeEach(tx, prevouts, slices.Repeat([]*btcec.PublicKey{pub}, len(tx.TxIn)), sigs)
 }
 
 // encodeSignature range-checks r and s, normalises s to the lower half of
