@@ -139,14 +139,14 @@ func openSealer(ctx context.Context, cfg *Config, o Options) (hsm.Sealer, error)
 
 // custodyService makes the chain boundary over the open key and custody
 // stores and the custody service that uses it: every node's own policy
-// and each signer's authorizer. The chains hear the service's results
-// before it ticks (chains.Results), the one link made after both exist.
+// and each signer's authorizer. The chains read what the service signed
+// from the custody store both share.
 func custodyService(ctx context.Context, cfg *Config, keys *keystore.Store, st *store.Store, book *holdings.CreditBook, log *slog.Logger) (*service.Service, *settle.Chains, error) {
 	settler, err := settle.ForNode(cfg.Bitcoin, cfg.Policy, keys, st, nil)
 	if err != nil {
 		return nil, nil, CallerError{Err: err}
 	}
-	chains, err := settle.ChainsForNode(ctx, cfg.EVM, cfg.Policy, settler, keys, st, st)
+	chains, err := settle.ChainsForNode(ctx, cfg.EVM, cfg.Policy, settler, keys, st)
 	if err != nil {
 		return nil, nil, CallerError{Err: err}
 	}
@@ -161,6 +161,5 @@ func custodyService(ctx context.Context, cfg *Config, keys *keystore.Store, st *
 	if err != nil {
 		return nil, nil, err
 	}
-	chains.Results = svc // before Attach: tracking starts with the node's ticks
 	return svc, chains, nil
 }

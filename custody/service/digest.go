@@ -68,6 +68,16 @@ type Result struct {
 	Batch *BatchRef `json:"batch,omitempty"`
 }
 
+// DecodeResult is a result as the service stores it (store.Result): the
+// chains read what this node signed from the custody store with it.
+func DecodeResult(b []byte) (Result, error) {
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Result{}, fmt.Errorf("decoding a stored result: %w", err)
+	}
+	return r, nil
+}
+
 // clone is r with slices of its own (the signatures' values are
 // shared: nothing changes them in place).
 func (r Result) clone() Result {

@@ -161,8 +161,8 @@ func (c *resultCache) decode(id string, b []byte) (Result, bool) {
 	if e, ok := c.m[id]; ok && bytes.Equal(e.raw, b) {
 		return e.r.clone(), true
 	}
-	var r Result
-	if json.Unmarshal(b, &r) != nil {
+	r, err := DecodeResult(b)
+	if err != nil {
 		return Result{}, false
 	}
 	if c.m == nil || len(c.m) >= maxCachedResults {

@@ -8,6 +8,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/evm"
 	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/custody/store"
 )
 
 // ChainSettler is one chain's side of the chain boundary: everything the
@@ -60,11 +61,10 @@ type ChainSettler interface {
 // only at the chain's configured depth on its own EVM node. Everything
 // else goes to the Bitcoin Settler.
 //
-//	chains := &settle.Chains{BTC: settler, EVM: evmChains, Policy: cfg.Policy, Records: recs, Broadcast: true}
-//	svc, _ := service.Open(cfg, service.Options{Coins: chains,
+//	chains := &settle.Chains{BTC: settler, EVM: evmChains, Policy: cfg.Policy, Records: st, Results: st, Broadcast: true}
+//	svc, _ := service.Open(cfg, service.Options{Store: st, Coins: chains,
 //		Digester: chains.Digester(service.DefaultDigester), Finalizer: chains.Finalizer(),
 //		Tracker: chains.Tracker(), Batcher: settler})
-//	chains.Results = svc   // the signatures a partner tracks by
 type Chains struct {
 	BTC *Settler
 	// EVM are this node's EVM chains by chain ID (node config evm.chains).
@@ -74,15 +74,38 @@ type Chains struct {
 	Records Recorder
 	// Broadcast: the coordinator sends the signed transaction to its EVM node.
 	Broadcast bool
-	// Results gives a request's signatures (the service: Get), so a node
-	// that did not finalize can still follow the transaction it signed or
-	// saw signed.
+	// Results are the requests and signatures the service stored (the
+	// custody store), so a node that did not finalize can still follow
+	// the transaction it signed or saw signed.
 	Results ResultSource
 }
 
-// ResultSource gives a request's view; *service.Service implements it.
+// ResultSource gives a stored request and its stored result (as the
+// service writes them, service.DecodeResult); *store.Store implements it.
 type ResultSource interface {
-	Get(id string) (service.View, error)
+	Get(id string) (store.Entry, error)
+	Result(id string) ([]byte, bool, error)
+}
+
+// signed is request id as this node stored it and the signatures this
+// node holds for it (nil: none, or none it can read).
+func (c *Chains) signed(id string) (custody.Request, *service.Result, error) {
+	if c.Results == nil {
+		return custody.Request{}, nil, fmt.Errorf("reading %.12s: %w", id, ErrNoResults)
+	}
+	e, err := c.Results.Get(id)
+	if err != nil {
+		return custody.Request{}, nil, err
+	}
+	b, ok, err := c.Results.Result(id)
+	if err != nil || !ok {
+		return e.Request, nil, nil
+	}
+	r, err := service.DecodeResult(b)
+	if err != nil {
+		return e.Request, nil, nil
+	}
+	return e.Request, &r, nil
 }
 
 var (
@@ -91,6 +114,7 @@ var (
 	_ service.PlanHolder = (*Chains)(nil)
 	_ ChainSettler       = btcSettler{}
 	_ ChainSettler       = evmSettler{}
+	_ ResultSource       = (*store.Store)(nil)
 	// ErrNoEVMChain: the request's asset is on an EVM chain this node has no node for.
 	ErrNoEVMChain = errors.New("settle: no EVM node for the asset's chain")
 )

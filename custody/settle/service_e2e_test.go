@@ -18,8 +18,9 @@ import (
 	"github.com/triad-custody/triad/tss"
 )
 
-// lazyKeys and lazyRecords reach a member's key store and custody store,
-// which the cluster makes after the service options are set.
+// lazyKeys and lazyRecords reach a member's key store and custody store
+// (its settlement records, stored requests and results), which the
+// cluster makes after the service options are set.
 type lazyKeys func() settle.KeyLoader
 
 func (f lazyKeys) Load(ctx context.Context, id string) (*tss.KeyShare, error) {
@@ -30,6 +31,8 @@ type lazyRecords func() *store.Store
 
 func (f lazyRecords) PutSettlement(id string, b []byte) error    { return f().PutSettlement(id, b) }
 func (f lazyRecords) Settlement(id string) ([]byte, bool, error) { return f().Settlement(id) }
+func (f lazyRecords) Get(id string) (store.Entry, error)         { return f().Get(id) }
+func (f lazyRecords) Result(id string) ([]byte, bool, error)     { return f().Result(id) }
 
 // settledCluster is servicetest's three-node cluster with the world's
 // accounts and a settler as every node's Digester and Finalizer, against
