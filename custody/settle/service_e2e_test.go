@@ -50,9 +50,9 @@ func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(c
 	return settledClusterNodes(t, w, chain, adjust, nil, more...)
 }
 
-// settledClusterNodes is settledClusterWith with adjustNode changing a
-// party's node options (a dishonest authorizer).
-func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), adjustNode func(custody.Party, *node.Options), more ...func(*st.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+// settledClusterNodes is settledClusterWith with wrapAuth wrapping the
+// authorizer a party's node serves with (a dishonest one).
+func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), wrapAuth func(custody.Party, node.Authorizer) node.Authorizer, more ...func(*st.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
@@ -77,7 +77,7 @@ func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(
 				adjust(p, o)
 			}
 		},
-		Node: adjustNode,
+		Authorizer: wrapAuth,
 	}
 	for _, f := range more {
 		f(&o)
