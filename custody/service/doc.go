@@ -44,7 +44,7 @@
 //	            on its own Bitcoin node, its store, its clock, the session it
 //	            joined), asks custody.DecideJoin, and acts on the answer:
 //	            reserve the plan (and only now hold an EVM plan's nonce:
-//	            PlanHolder), move the request to signing, remember the
+//	            Chain.Hold), move the request to signing, remember the
 //	            session as live for one sign timeout on its own clock; at
 //	            most one live session per request and digest
 //	    liquidations with a Batcher (not those paid on an EVM chain,

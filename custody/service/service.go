@@ -63,9 +63,9 @@ type Options struct {
 	// Finalizer runs on the coordinator after signing (nil: the signature
 	// is the product and the request is done at once).
 	Finalizer Finalizer
-	// Coins chooses, reserves and checks the coins that pay a transfer
-	// (plan.go; settle.Settler). nil: no request has a plan.
-	Coins Coins
+	// Coins is the chain boundary: it plans, checks and holds what pays a
+	// transfer (plan.go; settle.Chains). nil: no request has a plan.
+	Coins Chain
 	// Batcher pays approved liquidations in liquidation batches
 	// (batch_flow.go; settle.Settler, or InterimBatcher); nil: each
 	// liquidation is its own transaction.

@@ -39,10 +39,10 @@ func TestChainsForNode(t *testing.T) {
 	}
 	other := rel
 	other.Asset = "OTHER"
-	if _, err := chains.ChooseInputs(context.Background(), other, nil); !errors.Is(err, settle.ErrNoEVMChain) {
+	if _, err := chains.Plan(context.Background(), other, nil); !errors.Is(err, settle.ErrNoEVMChain) {
 		t.Fatalf("an asset on a chain without a node: %v", err)
 	}
-	if err := chains.CheckInputs(context.Background(), other); !errors.Is(err, settle.ErrNoEVMChain) {
+	if err := chains.Check(context.Background(), other); !errors.Is(err, settle.ErrNoEVMChain) {
 		t.Fatalf("checking an asset on a chain without a node: %v", err)
 	}
 	pol.Assets[0].Contract = "0xnot-an-address"

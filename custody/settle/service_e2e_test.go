@@ -71,7 +71,8 @@ func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.Digester, o.Finalizer, o.Tracker, o.Coins = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker(), s
+			o.Digester, o.Finalizer, o.Tracker = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker()
+			o.Coins = &settle.Chains{BTC: s, Policy: o.Policy}
 			settlers[p] = s
 			if adjust != nil {
 				adjust(p, o)
