@@ -53,10 +53,10 @@ type Signature = tss.Signature
 // Result is a request's signature(s): one per digest, in the Digester's
 // order. Complete once every digest is signed.
 type Result struct {
-	Coordinator string      `json:"coordinator"`
-	Signers     []string    `json:"signers"`
-	Signatures  []Signature `json:"signatures"`
-	Complete    bool        `json:"complete"`
+	Coordinator custody.Party   `json:"coordinator"`
+	Signers     []custody.Party `json:"signers"`
+	Signatures  []Signature     `json:"signatures"`
+	Complete    bool            `json:"complete"`
 	// Inputs is the plan the signatures pay the request with (plan.go);
 	// empty for a request signed without one.
 	Inputs []custody.Input `json:"inputs,omitempty"`

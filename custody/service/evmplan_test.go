@@ -98,9 +98,9 @@ func TestEVMPlanTravels(t *testing.T) {
 	if done.Result == nil || done.Result.EVM == nil || done.Result.EVM.Nonce != 7 || len(done.Result.Inputs) != 0 {
 		t.Fatalf("done without its EVM plan: %+v", done.Result)
 	}
-	partner := custody.Party(done.Result.Signers[0])
+	partner := done.Result.Signers[0]
 	if partner == custody.Custodian {
-		partner = custody.Party(done.Result.Signers[1])
+		partner = done.Result.Signers[1]
 	}
 	if coins[partner].checked() == 0 {
 		t.Fatalf("%s joined without checking the EVM plan on its own chain", partner)

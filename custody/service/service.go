@@ -354,7 +354,7 @@ func (s *Service) recover() error {
 		}
 		id := e.Request.ID()
 		res, ok := s.resultLocked(id)
-		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeRestarted, Complete: ok && res.Complete, Coordinator: custody.Party(res.Coordinator)})
+		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeRestarted, Complete: ok && res.Complete, Coordinator: res.Coordinator})
 	}
 	return nil
 }

@@ -95,7 +95,7 @@ func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(
 func confirmPaid(ctx context.Context, t *testing.T, c *st.Cluster, chain interface{ Generate(testing.TB, uint32) }, settlers map[custody.Party]*settle.Settler, id string, parties ...custody.Party) service.View {
 	t.Helper()
 	v := c.WaitFor(t, custody.Custodian, id, "the result", func(v service.View) bool { return v.Result != nil && v.Result.Complete })
-	coord := custody.Party(v.Result.Coordinator)
+	coord := v.Result.Coordinator
 	v = c.WaitFor(t, coord, id, "the broadcast", func(v service.View) bool { return v.Settlement != nil && v.Settlement.Broadcast })
 	c.Tick()
 	for _, p := range custody.Parties {
@@ -155,7 +155,7 @@ func TestServiceSettlementRegtest(t *testing.T) {
 		t.Fatalf("change back to the pool %d (fee %d)", got, plan.Fee)
 	}
 	paid := done.Request.WithInputs(done.Result.Inputs)
-	if again, err := settlers[custody.Party(done.Result.Coordinator)].Settle(ctx, paid, done.Result.Signatures); err != nil || again.TxID != plan.TxID().String() {
+	if again, err := settlers[done.Result.Coordinator].Settle(ctx, paid, done.Result.Signatures); err != nil || again.TxID != plan.TxID().String() {
 		t.Fatalf("settling again: %+v, %v", again, err)
 	}
 
@@ -293,7 +293,7 @@ func TestServiceTracksConfirmations(t *testing.T) {
 // paidPlan is the plan the coordinator of a paid request v signed.
 func paidPlan(ctx context.Context, t *testing.T, settlers map[custody.Party]*settle.Settler, v service.View) *settle.Plan {
 	t.Helper()
-	plan, err := settlers[custody.Party(v.Result.Coordinator)].Plan(ctx, v.Request.WithInputs(v.Result.Inputs))
+	plan, err := settlers[v.Result.Coordinator].Plan(ctx, v.Request.WithInputs(v.Result.Inputs))
 	if err != nil {
 		t.Fatal(err)
 	}
