@@ -10,9 +10,10 @@
 // one place (writeNodeError): the caller's mistakes, own-policy refusals
 // included, are 4xx and never reach a partner; 502 is the cluster's.
 //
-//	svc, _ := service.Open(&cfg.Config, service.Options{Policy: cfg.Policy})
-//	rt, _ := node.Start(ctx, &cfg.Config, node.StartOptions{Authorizer: svc})
-//	svc.Attach(rt)
+//	rt, _ := node.Start(ctx, &cfg.Config, node.StartOptions{})
+//	svc, _ := service.Open(&cfg.Config, service.Options{Policy: cfg.Policy, Network: rt.Node, Keys: rt.Keys})
+//	_ = rt.Serve(svc)
+//	svc.Start()
 //	srv, _ := api.New(rt, api.Options{Custody: svc})
 //	go srv.Serve(listener)
 //

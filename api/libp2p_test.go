@@ -68,7 +68,7 @@ func waitDone(t *testing.T, c *apiCluster, id string) service.View {
 		if code := c.call(t, p, "auditor", "GET", "/v1/requests/"+id, nil, &v); code != 200 || v.Status != custody.StatusDone {
 			t.Fatalf("%s: GET %s: %d %s", p, id, code, v.Status)
 		}
-		if v.Result == nil || !v.Result.Complete || len(v.Result.Signatures) != 1 || v.Result.Coordinator != string(custody.Custodian) {
+		if v.Result == nil || !v.Result.Complete || len(v.Result.Signatures) != 1 || v.Result.Coordinator != custody.Custodian {
 			t.Fatalf("%s: result %+v", p, v.Result)
 		}
 		if i == 0 {

@@ -79,7 +79,7 @@ func TestOpenAPIDocumentsEVMView(t *testing.T) {
 		Request: custody.Request{Kind: custody.KindRelease, IdempotencyKey: "tusd-1", Requester: custody.Requester{Party: custody.Exchange, Caller: "operator"},
 			Account: "acct-evm", KeyID: "vault-1", ChildPath: "m/0/1", Asset: "TUSD", Destination: "0x00000000000000000000000000000000000a11ce",
 			Amount: 1_250_500_000, CreatedAt: now, EVM: plan},
-		Result: &service.Result{Coordinator: "exchange", Signers: []string{"custodian", "exchange"}, Complete: true, EVM: plan,
+		Result: &service.Result{Coordinator: "exchange", Signers: []custody.Party{"custodian", "exchange"}, Complete: true, EVM: plan,
 			Signatures: []service.Signature{{R: big.NewInt(7), S: big.NewInt(9), Recovery: 1, Digest: [32]byte{1}}}},
 		Settlement: &service.Settlement{TxID: "0x" + strings.Repeat("cd", 32), Broadcast: true, Confirmations: 1, Updated: now}}
 	b, err := json.Marshal(v)

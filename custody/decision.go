@@ -112,7 +112,7 @@ func (d Decision) String() string {
 		b.WriteString(" (auto)")
 	}
 	if d.Ready {
-		fmt.Fprintf(&b, " ready signers=%s", joinParties(d.Signers))
+		fmt.Fprintf(&b, " ready signers=%s", JoinParties(d.Signers))
 	}
 	for i, r := range d.Reasons {
 		if i == 0 {
@@ -125,7 +125,8 @@ func (d Decision) String() string {
 	return b.String()
 }
 
-func joinParties(ps []Party) string {
+// JoinParties is ps as "custodian+exchange": how signers are shown.
+func JoinParties(ps []Party) string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		s[i] = string(p)

@@ -278,7 +278,7 @@ func joinSteps(d JoinDecision, status Status, participants []Party) JoinDecision
 	joining := JoinStep{Event: EvBegin, Reason: "joining " + string(d.Partner) + "'s attempt"}
 	switch status {
 	case StatusProposed: // approves, but its default pair was another one (failover)
-		d.Steps = []JoinStep{{Event: EvApprove, Reason: "quorum " + joinParties(participants)}, joining}
+		d.Steps = []JoinStep{{Event: EvApprove, Reason: "quorum " + JoinParties(participants)}, joining}
 	case StatusApproved:
 		d.Steps = []JoinStep{joining}
 	case StatusSigning:

@@ -93,9 +93,9 @@ func stepOutcome(p Policy, s StepState, in StepInput) Output {
 		o.publish()
 	case OutcomeSigned:
 		if rec.Status == StatusSigning {
-			o.persist(EvSigned, "signed by "+joinParties(out.Signers))
+			o.persist(EvSigned, "signed by "+JoinParties(out.Signers))
 		}
-		o.note(NoteSigned, p.Party, "", joinParties(out.Signers))
+		o.note(NoteSigned, p.Party, "", JoinParties(out.Signers))
 		o.finish(p.Party, p.Party, in)
 	case OutcomePeerSigned:
 		o.peerSigned(rec.Status, out, in)
@@ -139,7 +139,7 @@ func (o *Output) finish(self, coordinator Party, in StepInput) {
 // was signing or had not begun (it observed, or its own attempt was
 // aborted before the signature arrived), nothing once further on.
 func (o *Output) peerSigned(st Status, out *Outcome, in StepInput) {
-	why := "signed by " + joinParties(out.Signers)
+	why := "signed by " + JoinParties(out.Signers)
 	switch st {
 	case StatusSigning:
 		o.persist(EvSigned, why)
@@ -148,7 +148,7 @@ func (o *Output) peerSigned(st Status, out *Outcome, in StepInput) {
 	default:
 		return
 	}
-	o.note(NoteSigned, out.Coordinator, "", joinParties(out.Signers))
+	o.note(NoteSigned, out.Coordinator, "", JoinParties(out.Signers))
 	switch {
 	case !in.Finalizes:
 		o.persist(EvDone, "signature is the product")

@@ -210,7 +210,7 @@ func (o *Output) act(p Policy, s StepState, in StepInput, d Decision) {
 		return
 	}
 	if s.State.Record.Status == StatusProposed {
-		o.persist(EvApprove, "quorum "+joinParties(pair))
+		o.persist(EvApprove, "quorum "+JoinParties(pair))
 	}
 	if pair[0] == p.Party {
 		o.Effects = append(o.Effects, Effect{Kind: EffectSign, Partner: pair[1], Batch: in.Batches})

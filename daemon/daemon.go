@@ -42,13 +42,15 @@ type Options struct {
 }
 
 // Run starts one party's node from cfg and serves its API until ctx ends.
-// Everything is made in the order it is needed, so nothing is bound late:
-// the HSM, the identity check (a wrong passphrase or HSM key leaves the
-// data dir as it was), the key store and the custody store, the chain
-// boundary over both (settle.Chains: the Bitcoin settler and evm.chains),
-// the custody service with the chains' digests, finalizer and tracker,
-// the holdings authorizer in front of it, the MPC node with that
-// authorizer, then resharing, the holdings jobs and the API.
+// Everything is made in the order it is needed, each with what it needs,
+// so nothing is bound late: the HSM, the identity check (a wrong
+// passphrase or HSM key leaves the data dir as it was), the key store and
+// the custody store, the chain boundary over both (settle.Chains: the
+// Bitcoin settler and evm.chains), the MPC node (not serving yet), the
+// custody service over the node with the chains' digests, finalizer and
+// tracker, the holdings authorizer in front of it and resharing; then the
+// node serves with that authorizer, the service talks to its peers, and
+// the holdings jobs and the API start.
 func Run(ctx context.Context, cfg *Config, o Options) error {
 	log := o.Logger
 	if log == nil {
@@ -73,32 +75,36 @@ func Run(ctx context.Context, cfg *Config, o Options) error {
 		return err
 	}
 	defer st.Close() // after the service and the node (deferred calls run last-in first-out)
-	book := creditBook(cfg)
-	svc, chains, err := custodyService(ctx, cfg, keys, st, book, log)
+	chains, err := chainsForNode(ctx, cfg, keys, st)
 	if err != nil {
 		return err
 	}
-	auth, attester, view := holdingsWiring(cfg, chains.BTC, chains, svc)
-	rt, err := node.Start(ctx, &cfg.Config, node.StartOptions{Sealer: s, Keys: keys, Logger: log, Authorizer: auth,
+	rt, err := node.Start(ctx, &cfg.Config, node.StartOptions{Sealer: s, Keys: keys, Logger: log,
 		KeygenRule: cfg.Policy.KeygenRule, Operators: cfg.Policy.OperatorPublicKey,
 		PreParamsProgress: func(ready, target, running int) {
 			log.Info("pre-params pool", "ready", ready, "target", target, "generating", running)
 		}})
 	if err != nil {
-		svc.Close()
 		if errors.Is(err, node.ErrConfig) {
 			return CallerError{Err: err}
 		}
 		return err
 	}
 	defer rt.Close()
-	defer svc.Close() // deferred calls run last-in first-out: the service stops before the node
-	rt.EnableRecovery(reshareAuditor(svc, log))
-	if err := svc.Attach(rt); err != nil {
+	book := creditBook(cfg)
+	svc, err := custodyService(cfg, rt, st, chains, book, log)
+	if err != nil {
 		return err
 	}
+	defer svc.Close() // deferred calls run last-in first-out: the service stops before the node
+	auth, attester, view := holdingsWiring(cfg, rt, chains, svc)
+	rt.EnableRecovery(reshareAuditor(svc, log))
+	if err := rt.Serve(auth); err != nil {
+		return err
+	}
+	svc.Start()
 	if attester != nil {
-		runAttester(ctx, attester, rt, cfg.Policy.SnapshotEvery(), log)
+		runAttester(ctx, attester, cfg.Policy.SnapshotEvery(), log)
 	}
 	opts := api.Options{Custody: svc, Holdings: attester, HoldingsView: view, Credit: book,
 		Policy: cfg.Policy, BitcoinNetwork: cfg.Bitcoin.Network, Config: cfg.API}
@@ -137,30 +143,30 @@ func openSealer(ctx context.Context, cfg *Config, o Options) (hsm.Sealer, error)
 	return s, nil
 }
 
-// custodyService makes the chain boundary over the open key and custody
-// stores and the custody service that uses it: every node's own policy
-// and each signer's authorizer. The chains hear the service's results
-// before it ticks (chains.Results), the one link made after both exist.
-func custodyService(ctx context.Context, cfg *Config, keys *keystore.Store, st *store.Store, book *holdings.CreditBook, log *slog.Logger) (*service.Service, *settle.Chains, error) {
+// chainsForNode makes the chain boundary over the open key and custody
+// stores (settle.Chains: the Bitcoin settler and evm.chains). The chains
+// read what the service signed from the custody store they share.
+func chainsForNode(ctx context.Context, cfg *Config, keys *keystore.Store, st *store.Store) (*settle.Chains, error) {
 	settler, err := settle.ForNode(cfg.Bitcoin, cfg.Policy, keys, st, nil)
 	if err != nil {
-		return nil, nil, CallerError{Err: err}
+		return nil, CallerError{Err: err}
 	}
-	chains, err := settle.ChainsForNode(ctx, cfg.EVM, cfg.Policy, settler, keys, st, st)
+	chains, err := settle.ChainsForNode(ctx, cfg.EVM, cfg.Policy, settler, keys, st)
 	if err != nil {
-		return nil, nil, CallerError{Err: err}
+		return nil, CallerError{Err: err}
 	}
-	so := service.Options{Policy: cfg.Policy, Store: st, Logger: log,
+	return chains, nil
+}
+
+// custodyService makes the custody service over the node rt and the
+// chain boundary: every node's own policy and each signer's authorizer.
+func custodyService(cfg *Config, rt *node.Runtime, st *store.Store, chains *settle.Chains, book *holdings.CreditBook, log *slog.Logger) (*service.Service, error) {
+	so := service.Options{Policy: cfg.Policy, Store: st, Logger: log, Network: rt.Node, Keys: rt.Keys,
 		Digester:  service.CanaryDigester(cfg.Policy, chains.Digester(service.DefaultDigester)),
 		Finalizer: service.CanaryFinalizer(cfg.Policy, chains.Finalizer()),
-		Tracker:   chains.Tracker(), Coins: chains, Batcher: settler}
+		Tracker:   chains.Tracker(), Coins: chains, Batcher: chains.BTC}
 	if book != nil {
 		so.Credit = book.Facts
 	}
-	svc, err := service.Open(&cfg.Config, so)
-	if err != nil {
-		return nil, nil, err
-	}
-	chains.Results = svc // before Attach: tracking starts with the node's ticks
-	return svc, chains, nil
+	return service.Open(&cfg.Config, so)
 }

@@ -19,13 +19,16 @@
 //	HSM ─► unseal the identity (nothing written before it opens)
 //	    ─► key store, custody store
 //	    ─► settle.ForNode (Bitcoin) and settle.ChainsForNode (evm.chains)
-//	       over both stores
-//	    ─► custody service (the chains' digests, finalizer, tracker)
-//	    ─► holdings authorizer in front of it (holdings.go)
-//	    ─► node.Start with that authorizer and the policy's KeygenRule
-//	       and OperatorPublicKey
-//	    ─► resharing (its steps on the audit chain: reshare_audit.go),
-//	       the service attached to the node, attester and reconciler
+//	       over both stores (the chains read the service's results there)
+//	    ─► node.Start with the policy's KeygenRule and OperatorPublicKey
+//	       (not serving yet)
+//	    ─► custody service over the node (rt.Node, rt.Keys) with the
+//	       chains' digests, finalizer, tracker
+//	    ─► holdings authorizer in front of it and attester over the node
+//	       (holdings.go); resharing (its steps on the audit chain:
+//	       reshare_audit.go)
+//	    ─► rt.Serve(authorizer): the node handles frames; svc.Start: the
+//	       service talks to its peers; attester and reconciler run
 //	    ─► the API until ctx ends (serve.go)
 //
 // A mistake the operator fixes in the config or the files and endpoints

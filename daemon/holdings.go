@@ -17,10 +17,11 @@ import (
 // service: every node's authorizer joins an attestation only when its own
 // chain view gives the same snapshot, and keeps the attestation key to
 // snapshots; the custodian's node, with a Bitcoin node and an attestation
-// key in its policy, gets an attester (bound to the node once it runs).
+// key in its policy, gets an attester that signs with the node rt.
 // The view reads the node's Bitcoin node and its EVM nodes (evm.chains);
 // it is nil with neither.
-func holdingsWiring(cfg *Config, settler *settle.Settler, chains *settle.Chains, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
+func holdingsWiring(cfg *Config, rt *node.Runtime, chains *settle.Chains, svc *service.Service) (auth node.Authorizer, att *holdings.Attester, view *holdings.View) {
+	settler := chains.BTC
 	v := holdings.View{Policy: cfg.Policy, EVM: chains.EVM, Open: holdings.OpenIn(svc.Store())}
 	if chain, ok := settler.Chain().(holdings.Chain); ok && chain != nil {
 		v.Network, v.Chain, v.Addresses = settler.Network(), chain, settler
@@ -33,7 +34,8 @@ func holdingsWiring(cfg *Config, settler *settle.Settler, chains *settle.Chains,
 	if cfg.Policy.Party == custody.Custodian {
 		for _, k := range cfg.Policy.Keys {
 			if k.Role == custody.RoleAttestation {
-				att = &holdings.Attester{KeyID: k.ID, View: v, File: filepath.Join(cfg.Resolve(cfg.DataDir), holdingsFile)}
+				att = &holdings.Attester{KeyID: k.ID, View: v, Signer: rt.Node, Keys: rt.Keys,
+					File: filepath.Join(cfg.Resolve(cfg.DataDir), holdingsFile)}
 				break
 			}
 		}
@@ -54,11 +56,10 @@ func creditBook(cfg *Config) *holdings.CreditBook {
 // holdingsFile keeps the custodian's latest signed snapshot in data_dir.
 const holdingsFile = "holdings-snapshot.json"
 
-// runAttester binds the custodian's attester to the running node, restores
-// its latest signed snapshot and takes one at every scheduled time
-// (policy.holdings_snapshot_every) until ctx ends.
-func runAttester(ctx context.Context, att *holdings.Attester, rt *node.Runtime, every time.Duration, log *slog.Logger) {
-	att.Signer, att.Keys = rt.Node, rt.Keys
+// runAttester restores the custodian's latest signed snapshot and takes
+// one at every scheduled time (policy.holdings_snapshot_every) until ctx
+// ends.
+func runAttester(ctx context.Context, att *holdings.Attester, every time.Duration, log *slog.Logger) {
 	if err := att.Restore(ctx); err != nil {
 		log.Warn("holdings snapshot not restored", "err", err)
 	}

@@ -265,7 +265,11 @@ func (n *Node) signSession(p *Proposal, d time.Duration) (*tss.Session, error) {
 		return nil, fmt.Errorf("%w: the proposer holds %.16s…, this node %.16s… of %s: one of the two holds a stale share (a reshare undecided on one side, or a share restored from an old backup); compare with `triad drill unseal`, then `triad reshare resolve`",
 			ErrShareMismatch, p.ShareView, mine, p.KeyID)
 	}
-	if err := n.opt.Authorizer.AuthorizeSign(ctx, p.KeyID, p); err != nil {
+	auth, err := n.authorizer()
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.AuthorizeSign(ctx, p.KeyID, p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicyRefused, err)
 	}
 	var digest [32]byte

@@ -4,7 +4,8 @@
 // store is node/keystore, its transport node/p2p (the Transport seam and
 // the libp2p host) and the transport's in-memory twin node/memnet. It imports no custody package (internal/structure checks): the decisions it needs
 // from custody come in as an Authorizer (may this node join a signing
-// session?) and as functions of StartOptions (KeygenRule: which keys it
+// session?), given where the node begins serving (Runtime.Serve,
+// Node.Serve; node.Options.Authorizer serves at once), and as functions of StartOptions (KeygenRule: which keys it
 // may generate and whether their keygen needs operator approvals;
 // Operators: the operators' keys that approve a keygen or a reshare).
 // Package daemon passes custody's implementations and starts everything;

@@ -232,12 +232,15 @@ func TestThreeBackendsKeygenSignVaultOutage(t *testing.T) {
 	addrs := map[string][]string{}
 	for _, p := range parties {
 		cfg := writeNodeConfig(t, root, p, hsmYAML[p], addrs)
-		rt, err := Start(ctx, cfg, StartOptions{Sealer: sealers[p], Authorizer: AllowAll{}, Logger: log.With("node", p),
+		rt, err := Start(ctx, cfg, StartOptions{Sealer: sealers[p], Logger: log.With("node", p),
 			KeygenRule: custody.Policy{Keys: []custody.KeyConfig{{ID: "canary-1", Role: custody.RoleCanary}}}.KeygenRule})
 		if err != nil {
 			t.Fatalf("%s: start: %v", p, err)
 		}
 		t.Cleanup(func() { rt.Close() })
+		if err := rt.Serve(AllowAll{}); err != nil {
+			t.Fatalf("%s: serve: %v", p, err)
+		}
 		for _, a := range rt.Host.Addrs() {
 			addrs[p] = append(addrs[p], a.String())
 		}

@@ -106,13 +106,12 @@ const (
 	maxConcurrentProposals = 32
 )
 
-// New wires a node; it starts handling frames at once.
+// New wires a node. Given an Authorizer it handles frames at once;
+// without one it handles none until Serve gives it its authorizer (the
+// daemon's, the custody service, is made with this node).
 func New(opt Options) (*Node, error) {
 	if opt.Transport == nil || opt.Keys == nil || opt.Pool == nil || opt.Party == "" {
 		return nil, errors.New("node: party, transport, key store and pre-params pool are required")
-	}
-	if opt.Authorizer == nil {
-		return nil, errors.New("node: an authorizer is required")
 	}
 	if opt.SignTimeout <= 0 {
 		opt.SignTimeout = 30 * time.Second
@@ -140,8 +139,37 @@ func New(opt Options) (*Node, error) {
 		keygensDone: map[tss.SessionID]keygenDone{}, committed: map[tss.SessionID]commitRecord{}, incidentCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.loadIncidents()
-	n.t.SetHandler(n.handle)
+	if opt.Authorizer != nil {
+		n.t.SetHandler(n.handle)
+	}
 	return n, nil
+}
+
+// Serve begins handling frames, a node made without an authorizer: from
+// now on every signing proposal, its own included, is asked of a.
+func (n *Node) Serve(a Authorizer) error {
+	if a == nil {
+		return errors.New("node: an authorizer is required")
+	}
+	n.mu.Lock()
+	if n.opt.Authorizer != nil {
+		n.mu.Unlock()
+		return errors.New("node: already serving")
+	}
+	n.opt.Authorizer = a
+	n.mu.Unlock()
+	n.t.SetHandler(n.handle)
+	return nil
+}
+
+// authorizer is the node's authorizer; an error before Serve.
+func (n *Node) authorizer() (Authorizer, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.opt.Authorizer == nil {
+		return nil, errors.New("node: not serving yet: no authorizer")
+	}
+	return n.opt.Authorizer, nil
 }
 
 // HandleApp registers the handler of an application topic. The handler

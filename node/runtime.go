@@ -30,6 +30,7 @@ type Runtime struct {
 	Log    *slog.Logger
 	// operators are StartOptions.Operators, for EnableRecovery.
 	operators func(party, name string) (ed25519.PublicKey, bool)
+	ctx       context.Context // until Close: the host's dialling
 	cancel    context.CancelFunc
 }
 
@@ -130,9 +131,6 @@ type StartOptions struct {
 	// sealer (the daemon opens it first, for the settler that reads the
 	// group keys).
 	Keys *keystore.Store
-	// Authorizer is this node's decision to join a signing session
-	// (required: the custody service, or service.RawSignPolicy).
-	Authorizer Authorizer
 	// KeygenRule and Operators are the node's configuration asked about a
 	// keygen and about operator approvals (Options.KeygenRule,
 	// RecoveryOptions.Operators): custody.Policy's KeygenRule and
@@ -144,7 +142,9 @@ type StartOptions struct {
 	PreParamsProgress func(ready, target, running int)
 }
 
-// Start assembles and starts a node from its config.
+// Start assembles a node from its config: sealer, identity, host
+// (listening), key store, pre-params pool (filling) and the signing core,
+// which handles no frame until Serve gives it its authorizer.
 func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 	log := o.Logger
 	if log == nil {
@@ -197,19 +197,29 @@ func Start(ctx context.Context, c *Config, o StartOptions) (*Runtime, error) {
 		return nil, err
 	}
 	n, err := New(Options{Party: c.Party, Parties: c.Parties, Transport: host, Keys: keys, Pool: pool, Sealer: s, KeygenRule: o.KeygenRule,
-		Authorizer: o.Authorizer, SignTimeout: c.Sessions.SignTimeout, KeygenTimeout: c.Sessions.KeygenTimeout, Logger: log,
+		SignTimeout: c.Sessions.SignTimeout, KeygenTimeout: c.Sessions.KeygenTimeout, Logger: log,
 		IncidentsFile: c.dataPath(incidentsFile)})
 	if err != nil {
 		host.Close()
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	rt := &Runtime{Cfg: c, Sealer: s, Host: host, Keys: keys, Pool: pool, Node: n, Log: log, operators: o.Operators, cancel: cancel}
+	rt := &Runtime{Cfg: c, Sealer: s, Host: host, Keys: keys, Pool: pool, Node: n, Log: log, operators: o.Operators, ctx: rctx, cancel: cancel}
 	if c.PreParams.Generate {
 		pool.Fill(rctx)
 	}
-	go host.Connect(rctx)
 	return rt, nil
+}
+
+// Serve starts the node serving with a, its decision to join a signing
+// session (the custody service behind its holdings check, or
+// service.RawSignPolicy), and dials its peers.
+func (r *Runtime) Serve(a Authorizer) error {
+	if err := r.Node.Serve(a); err != nil {
+		return err
+	}
+	go r.Host.Connect(r.ctx)
+	return nil
 }
 
 // Ready reports whether the node can sign: its HSM answers.

@@ -245,11 +245,14 @@ func TestShardRewrapRotationCLI(t *testing.T) {
 		"lower min_decryption_version to 1")
 
 	// Vault goes away under a running node, then comes back.
-	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s, Authorizer: node.AllowAll{}})
+	rt, err := node.Start(ctx, cfg, node.StartOptions{Sealer: s})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
+	if err := rt.Serve(node.AllowAll{}); err != nil {
+		t.Fatal(err)
+	}
 	a, err := api.New(rt, api.Options{})
 	if err != nil {
 		t.Fatal(err)

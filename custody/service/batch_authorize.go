@@ -260,7 +260,7 @@ func (s *Service) joinedSessionLocked(bp *batchProposal, p *node.Proposal) {
 	for _, m := range bp.members {
 		s.sessions["batch|"+m.ID()] = s.joinedLocked(bp.id)
 	}
-	s.appendAudit(KindSession, bp.id, string(s.party), []byte("join batch|"+p.SessionID.String()))
+	s.auditHere(KindSession, bp.id, []byte("join batch|"+p.SessionID.String()))
 }
 
 // beginMemberLocked moves a member this partner joins into signing in
@@ -309,12 +309,8 @@ func (s *Service) judgeMemberLocked(id string, participants []string, now time.T
 	if err == nil {
 		f.State.Exposure = s.exposure(req.Account)
 	}
-	parties := make([]custody.Party, len(participants))
-	for i, p := range participants {
-		parties[i] = custody.Party(p)
-	}
 	s.m.judgments.Inc()
-	d := custody.DecideBatchMember(s.pol, req, parties, f)
+	d := custody.DecideBatchMember(s.pol, req, parties(participants), f)
 	if d.Verdict == custody.JoinYes {
 		return "", false
 	}
@@ -352,7 +348,7 @@ func (s *Service) verifyBatchResult(ctx context.Context, req custody.Request, re
 		return bad("not a member of batch %.12s with this plan", bid)
 	}
 	verified := "verified " + bid + " " + sigsKey(res)
-	settle := res.Complete && res.Coordinator != string(s.party)
+	settle := res.Complete && res.Coordinator != s.party
 	if s.checked.seen(verified) && (!settle || s.checked.seen("settled "+bid)) {
 		return nil
 	}

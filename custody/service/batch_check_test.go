@@ -67,12 +67,13 @@ func coinOf(req custody.Request) custody.Input {
 }
 
 func (g *gatedCoins) Pays(req custody.Request) bool { return req.Kind == custody.KindLiquidation }
+func (g *gatedCoins) Hold(custody.Request) error    { return nil }
 
-func (g *gatedCoins) ChooseInputs(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+func (g *gatedCoins) Plan(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	return req.WithInputs([]custody.Input{coinOf(req)}), nil
 }
 
-func (g *gatedCoins) CheckInputs(ctx context.Context, req custody.Request) error {
+func (g *gatedCoins) Check(ctx context.Context, req custody.Request) error {
 	g.mu.Lock()
 	g.inFlight++
 	g.max = max(g.max, g.inFlight)

@@ -20,12 +20,13 @@ import (
 type oneCoin struct{}
 
 func (oneCoin) Pays(req custody.Request) bool { return req.Kind == custody.KindLiquidation }
+func (oneCoin) Hold(custody.Request) error    { return nil }
 
-func (oneCoin) ChooseInputs(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+func (oneCoin) Plan(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	return req.WithInputs([]custody.Input{coinOf(req)}), nil
 }
 
-func (oneCoin) CheckInputs(context.Context, custody.Request) error { return nil }
+func (oneCoin) Check(context.Context, custody.Request) error { return nil }
 
 // judgments reads svc's count of batch members judged as a partner.
 func judgments(t *testing.T, svc *service.Service) float64 {

@@ -118,7 +118,7 @@ func (s *Service) recordBatchLocked(r *batchRun, sigs []Signature, signers []str
 	docs := make([][]byte, len(r.members))
 	recs := make([]audit.Entry, len(r.members))
 	for i, m := range r.members {
-		results[i] = Result{Coordinator: string(s.party), Signers: signers, Signatures: sigs, Complete: true,
+		results[i] = Result{Coordinator: s.party, Signers: parties(signers), Signatures: sigs, Complete: true,
 			Inputs: r.b.Members[i].Inputs, Batch: ref}
 		docs[i], _ = json.Marshal(results[i])
 		recs[i] = audit.Entry{Time: s.clock.Now(), Kind: KindSignature, RequestID: m.ID(), Party: string(s.party), Payload: results[i].digest()}
@@ -159,7 +159,7 @@ func (s *Service) endRunLocked(r *batchRun, out batchOutcome) {
 	}
 	for i, m := range r.members {
 		id := m.ID()
-		s.appendAudit(KindFailure, id, string(s.party), []byte("batch "+r.id+": "+out.err.Error()))
+		s.auditHere(KindFailure, id, []byte("batch "+r.id+": "+out.err.Error()))
 		s.applyLocked(id, custody.EvAbort, "batch "+short(r.id)+": "+clip(out.err.Error()))
 		switch e, gerr := s.st.Get(id); {
 		case id == lost:

@@ -430,7 +430,7 @@ func TestForgedBatchResultRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	forged := &service.Result{Coordinator: "custodian", Signers: []string{"custodian", "exchange"}, Signatures: sigs, Complete: true,
+	forged := &service.Result{Coordinator: "custodian", Signers: []custody.Party{"custodian", "exchange"}, Signatures: sigs, Complete: true,
 		Batch: &service.BatchRef{ID: b.ID(), Doc: b.Canonical()}}
 	send(members[0].ID(), forged, "forged")
 	// Messages are handled one at a time, in the order they are queued: a

@@ -53,10 +53,10 @@ type Signature = tss.Signature
 // Result is a request's signature(s): one per digest, in the Digester's
 // order. Complete once every digest is signed.
 type Result struct {
-	Coordinator string      `json:"coordinator"`
-	Signers     []string    `json:"signers"`
-	Signatures  []Signature `json:"signatures"`
-	Complete    bool        `json:"complete"`
+	Coordinator custody.Party   `json:"coordinator"`
+	Signers     []custody.Party `json:"signers"`
+	Signatures  []Signature     `json:"signatures"`
+	Complete    bool            `json:"complete"`
 	// Inputs is the plan the signatures pay the request with (plan.go);
 	// empty for a request signed without one.
 	Inputs []custody.Input `json:"inputs,omitempty"`
@@ -66,6 +66,16 @@ type Result struct {
 	// Batch is the liquidation batch the signatures pay the request in
 	// (batch_flow.go): one signature per input of the batch transaction.
 	Batch *BatchRef `json:"batch,omitempty"`
+}
+
+// DecodeResult is a result as the service stores it (store.Result): the
+// chains read what this node signed from the custody store with it.
+func DecodeResult(b []byte) (Result, error) {
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Result{}, fmt.Errorf("decoding a stored result: %w", err)
+	}
+	return r, nil
 }
 
 // clone is r with slices of its own (the signatures' values are

@@ -4,13 +4,16 @@
 // approvals, statuses, signatures and audit heads between nodes over the
 // signing network's app messages, and decides when to sign.
 //
-// One Service per node. It is the node's signing Authorizer, so it is made
-// before the node starts and bound to it after (package daemon does this,
-// cfg being a daemon.Config):
+// One Service per node. It is made over the node (its signing network and
+// key store), and the node then serves with it as its signing Authorizer;
+// nothing is bound after (package daemon does this, cfg being a
+// daemon.Config):
 //
-//	svc, _ := service.Open(&cfg.Config, service.Options{Policy: cfg.Policy})          // store, policy, clock
-//	rt, _ := node.Start(ctx, &cfg.Config, node.StartOptions{Authorizer: svc})
-//	_ = svc.Attach(rt)                                      // app topic, resume, ticker
+//	rt, _ := node.Start(ctx, &cfg.Config, node.StartOptions{})       // not serving yet
+//	svc, _ := service.Open(&cfg.Config, service.Options{Policy: cfg.Policy,
+//		Network: rt.Node, Keys: rt.Keys})                             // store, policy, clock
+//	_ = rt.Serve(svc)                                                // the node asks svc of every proposal
+//	svc.Start()                                                      // app topic, resume, ticker
 //	srv, _ := api.New(rt, api.Options{Custody: svc})
 //
 // The loop at every node, each on its own state and clock:
@@ -41,7 +44,7 @@
 //	            on its own Bitcoin node, its store, its clock, the session it
 //	            joined), asks custody.DecideJoin, and acts on the answer:
 //	            reserve the plan (and only now hold an EVM plan's nonce:
-//	            PlanHolder), move the request to signing, remember the
+//	            Chain.Hold), move the request to signing, remember the
 //	            session as live for one sign timeout on its own clock; at
 //	            most one live session per request and digest
 //	    liquidations with a Batcher (not those paid on an EVM chain,

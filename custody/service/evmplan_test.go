@@ -27,15 +27,16 @@ type evmCoins struct {
 var errOwnView = errors.New("evm: refused (balance): this node's EVM node disagrees")
 
 func (e *evmCoins) Pays(req custody.Request) bool { return e.PaysOnEVM(req) }
+func (e *evmCoins) Hold(custody.Request) error    { return nil }
 func (e *evmCoins) PaysOnEVM(req custody.Request) bool {
 	return req.Kind == custody.KindRelease || req.Kind == custody.KindLiquidation
 }
 
-func (e *evmCoins) ChooseInputs(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+func (e *evmCoins) Plan(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	return req.WithEVMPlan(&custody.EVMPlan{ChainID: 1337, Nonce: 7, Gas: 60_000, MaxFeePerGas: "2000000000", MaxPriorityFeePerGas: "1000000000"}), nil
 }
 
-func (e *evmCoins) CheckInputs(_ context.Context, req custody.Request) error {
+func (e *evmCoins) Check(_ context.Context, req custody.Request) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.checks++
@@ -97,9 +98,9 @@ func TestEVMPlanTravels(t *testing.T) {
 	if done.Result == nil || done.Result.EVM == nil || done.Result.EVM.Nonce != 7 || len(done.Result.Inputs) != 0 {
 		t.Fatalf("done without its EVM plan: %+v", done.Result)
 	}
-	partner := custody.Party(done.Result.Signers[0])
+	partner := done.Result.Signers[0]
 	if partner == custody.Custodian {
-		partner = custody.Party(done.Result.Signers[1])
+		partner = done.Result.Signers[1]
 	}
 	if coins[partner].checked() == 0 {
 		t.Fatalf("%s joined without checking the EVM plan on its own chain", partner)

@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +35,7 @@ func unfreezeCoordinatorDown(t *testing.T, libp2p bool) {
 	}
 	c.Advance(25 * time.Hour)
 	done := c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
-	if got := strings.Join(done.Result.Signers, "+"); got != "exchange+regulator" || done.Result.Coordinator != "exchange" {
+	if got := custody.JoinParties(done.Result.Signers); got != "exchange+regulator" || done.Result.Coordinator != "exchange" {
 		t.Fatalf("signed by %s, coordinated by %s", got, done.Result.Coordinator)
 	}
 	if done.Attempts != 1 {
@@ -71,7 +70,7 @@ func TestUnfreezeWithoutCustodian(t *testing.T) {
 	}
 	c.Advance(25 * time.Hour)
 	done := c.WaitStatus(t, custody.Exchange, v.ID, custody.StatusDone)
-	if got := strings.Join(done.Result.Signers, "+"); got != "exchange+regulator" {
+	if got := custody.JoinParties(done.Result.Signers); got != "exchange+regulator" {
 		t.Fatalf("signed by %s", got)
 	}
 	c.WaitStatus(t, custody.Regulator, v.ID, custody.StatusDone)

@@ -47,7 +47,7 @@ func TestReleaseNeedsBothApprovals(t *testing.T) {
 		if done.Result == nil || !done.Result.Complete || len(done.Result.Signatures) != 1 {
 			t.Fatalf("%s: result %+v", p, done.Result)
 		}
-		if done.Result.Coordinator != string(custody.Custodian) || done.Result.Signers[0] != "custodian" || done.Result.Signers[1] != "exchange" {
+		if done.Result.Coordinator != custody.Custodian || done.Result.Signers[0] != "custodian" || done.Result.Signers[1] != "exchange" {
 			t.Fatalf("%s: signed by %v coordinated by %s", p, done.Result.Signers, done.Result.Coordinator)
 		}
 	}

@@ -41,7 +41,7 @@ func FuzzPeerMessage(f *testing.F) {
 		{Type: msgEndorse, RequestID: id, Request: canon, Auto: true},
 		{Type: msgEndorse, RequestID: id, Request: canon, Approval: &approval},
 		{Type: msgStatus, RequestID: id, Status: &PeerStatus{Status: custody.StatusApproved, Holds: []string{"exchange:approve"}},
-			Result: &Result{Coordinator: "exchange", Signers: []string{"custodian", "exchange"}, Complete: true}},
+			Result: &Result{Coordinator: "exchange", Signers: []custody.Party{"custodian", "exchange"}, Complete: true}},
 		{Type: msgQuery, RequestID: id, Status: &PeerStatus{Holds: []string{"regulator:veto"}}},
 		{Type: msgHead},
 		{Type: msgAuditReq, Nonce: "x", From: 1},

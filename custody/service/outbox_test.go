@@ -80,7 +80,7 @@ func TestSendBoundsStreamsPerPeer(t *testing.T) {
 		changed: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := &Service{ctx: ctx, cancel: cancel, m: newMetrics(), log: slog.New(slog.DiscardHandler), net: g}
+	s := &Service{ctx: ctx, cancel: cancel, m: newMetrics(), log: slog.New(slog.DiscardHandler), o: Options{Network: g}}
 	const burst = 3 * sendsPerPeer
 	for i := range burst {
 		s.broadcast(message{Type: msgQuery, RequestID: fmt.Sprintf("%064d", i)})
@@ -115,7 +115,7 @@ func TestOutboxBacklogExpires(t *testing.T) {
 		changed: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := &Service{ctx: ctx, cancel: cancel, m: newMetrics(), log: slog.New(slog.DiscardHandler), net: g}
+	s := &Service{ctx: ctx, cancel: cancel, m: newMetrics(), log: slog.New(slog.DiscardHandler), o: Options{Network: g}}
 	var mu sync.Mutex
 	expired := 0
 	for range 10 {

@@ -12,27 +12,34 @@ import (
 	"github.com/triad-custody/triad/custody/store"
 )
 
-// Coins chooses and checks the coins that pay a transfer (its plan);
-// *settle.Settler implements it. Without Coins no request has a plan and
-// every request signs as the Digester computes it from the request alone.
-type Coins interface {
+// Chain is the chain boundary the service depends on (Options.Coins): the
+// plan of a typed request from this node's own chain node, checked
+// against it, and held once this node decided to sign it. It assumes no
+// coins: a plan is whatever the chain attaches to the request (coins on
+// Bitcoin; nonce, fee caps and gas on an EVM chain). settle.Chains
+// implements it, dispatching each request to its chain's
+// settle.ChainSettler (this interface, plus the digests, finalization,
+// broadcast and tracking of the transaction). Without it no request has a
+// plan and every request signs as the Digester computes it from the
+// request alone.
+type Chain interface {
 	// Pays reports whether req is paid by a transaction that needs a plan.
 	Pays(req custody.Request) bool
-	// ChooseInputs returns req with coins from this node's Bitcoin node
-	// that reserved does not report as held by another request.
-	ChooseInputs(ctx context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error)
-	// CheckInputs looks every input of req's plan up on this node's own
-	// Bitcoin node and refuses any mismatch (and any plan, without one).
-	CheckInputs(ctx context.Context, req custody.Request) error
-}
-
-// PlanHolder is the part of Coins that holds what a plan uses apart from
-// its coins (an EVM plan's account nonce; settle.Chains implements it).
-// The service calls it when it locks a plan it decided to sign, after
-// custody.DecideJoin, never from CheckInputs: a request this node refuses
-// or waits on holds nothing.
-type PlanHolder interface {
-	HoldPlan(req custody.Request) error
+	// Plan returns req with the coordinator's plan from its own chain
+	// node. held reports which of the candidate coins other requests hold
+	// in the node's store (a chain without coins keeps its own holds and
+	// ignores it).
+	Plan(ctx context.Context, req custody.Request, held func([]custody.Input) ([]custody.Input, error)) (custody.Request, error)
+	// Check checks req's plan against this node's policy and its own
+	// chain node, refusing any mismatch (and any plan, without one); it
+	// holds nothing.
+	Check(ctx context.Context, req custody.Request) error
+	// Hold holds what the plan uses apart from coins (an EVM plan's
+	// account nonce) once this node decided to sign it; coins are
+	// reserved by the service's store. The service calls it under its
+	// lock when it locks a plan, after custody.DecideJoin, never from
+	// Check: a request this node refuses or waits on holds nothing.
+	Hold(req custody.Request) error
 }
 
 // ErrNoPlan: a transfer that must be paid by a checked plan came without one.
@@ -56,7 +63,7 @@ func (s *Service) planFor(ctx context.Context, id string, req custody.Request) (
 	}
 	if ok {
 		planned := req.WithInputs(have.Inputs).WithEVMPlan(have.EVM)
-		err := s.o.Coins.CheckInputs(ctx, planned)
+		err := s.o.Coins.Check(ctx, planned)
 		if err == nil || have.Locked {
 			if err == nil {
 				err = s.keepPlan(id, planned, true)
@@ -69,7 +76,7 @@ func (s *Service) planFor(ctx context.Context, id string, req custody.Request) (
 	// requests of one account never race for the same coin here.
 	unlock := s.choosing.lock(req.Account)
 	defer unlock()
-	planned, err := s.o.Coins.ChooseInputs(ctx, req, func(c []custody.Input) ([]custody.Input, error) { return s.st.Reserved(id, c) })
+	planned, err := s.o.Coins.Plan(ctx, req, func(c []custody.Input) ([]custody.Input, error) { return s.st.Reserved(id, c) })
 	if err != nil {
 		return req, err
 	}
@@ -82,11 +89,11 @@ func (s *Service) planFor(ctx context.Context, id string, req custody.Request) (
 
 // keepPlan stores req's plan as request id's at this node: its coins
 // reserved (store.Reserve) or its EVM plan (store.PlanEVM), locked once
-// this node signs it; a locked EVM plan's nonce is held then (PlanHolder).
+// this node signs it; a locked EVM plan's nonce is held then (Chain.Hold).
 func (s *Service) keepPlan(id string, req custody.Request, lock bool) error {
 	if req.EVM != nil {
-		if h, ok := s.o.Coins.(PlanHolder); ok && lock {
-			if err := h.HoldPlan(req); err != nil {
+		if lock {
+			if err := s.o.Coins.Hold(req); err != nil {
 				return err
 			}
 		}
@@ -214,7 +221,7 @@ func (s *Service) checkPlan(ctx context.Context, req custody.Request, attempt st
 	if s.checked.seen(key) {
 		return nil
 	}
-	if err := s.o.Coins.CheckInputs(ctx, req); err != nil {
+	if err := s.o.Coins.Check(ctx, req); err != nil {
 		return err
 	}
 	s.checked.add(key)

@@ -27,8 +27,9 @@ var errBusy = errors.New("bitcoin node unavailable: HTTP 503: \"503 Too busy\"")
 func (f *flakyChain) setUp() { f.mu.Lock(); f.up = true; f.mu.Unlock() }
 
 func (f *flakyChain) Pays(req custody.Request) bool { return req.Kind == custody.KindRelease }
+func (f *flakyChain) Hold(custody.Request) error    { return nil }
 
-func (f *flakyChain) ChooseInputs(_ context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+func (f *flakyChain) Plan(_ context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.up {
@@ -38,7 +39,7 @@ func (f *flakyChain) ChooseInputs(_ context.Context, req custody.Request, reserv
 	return req.WithInputs([]custody.Input{{TxID: strings.Repeat("ab", 32), Vout: 0, Value: 5_000_000}}), nil
 }
 
-func (f *flakyChain) CheckInputs(context.Context, custody.Request) error {
+func (f *flakyChain) Check(context.Context, custody.Request) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.checks++

@@ -26,7 +26,7 @@ func TestStoredResultDecodedOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	s := &Service{st: st, clock: custody.NewRealClock()}
-	res := Result{Coordinator: "custodian", Signers: []string{"custodian", "exchange"}, Complete: true,
+	res := Result{Coordinator: "custodian", Signers: []custody.Party{"custodian", "exchange"}, Complete: true,
 		Batch: &BatchRef{ID: "b", Doc: []byte(`{"batch":1}`)}}
 	for i := range 50 {
 		res.Signatures = append(res.Signatures, Signature{R: big.NewInt(int64(i + 1)), S: big.NewInt(int64(i + 2)), Digest: [32]byte{byte(i)}})

@@ -45,6 +45,12 @@ const StoreFile = "custody.db"
 // Options configure a Service. Policy and Store (or Path) are required.
 type Options struct {
 	Policy custody.Policy
+	// Network is the signing network (the node: node.Runtime.Node) and
+	// Keys this node's key store (its public keys); the service talks to
+	// peers through them once started (Start). Without them it serves
+	// Submit, Endorse, AuthorizeSign and reads only.
+	Network Network
+	Keys    KeyLoader
 	// Store is an open store; else Path is opened (and closed by Close).
 	Store *store.Store
 	Path  string
@@ -57,9 +63,9 @@ type Options struct {
 	// Finalizer runs on the coordinator after signing (nil: the signature
 	// is the product and the request is done at once).
 	Finalizer Finalizer
-	// Coins chooses, reserves and checks the coins that pay a transfer
-	// (plan.go; settle.Settler). nil: no request has a plan.
-	Coins Coins
+	// Coins is the chain boundary: it plans, checks and holds what pays a
+	// transfer (plan.go; settle.Chains). nil: no request has a plan.
+	Coins Chain
 	// Batcher pays approved liquidations in liquidation batches
 	// (batch_flow.go; settle.Settler, or InterimBatcher); nil: each
 	// liquidation is its own transaction.
@@ -81,7 +87,7 @@ type Options struct {
 	// SignTimeout is the node's per-attempt signing deadline (default 30s):
 	// a session this node joined is live that long.
 	SignTimeout time.Duration
-	// TickEvery is the period of Tick when Attach/Start runs the loop
+	// TickEvery is the period of Tick when Start runs the loop
 	// (default 5s; negative: no ticker, the caller calls Tick).
 	TickEvery time.Duration
 	// AuthorizeWait bounds how long a partner waits for facts still in
@@ -115,10 +121,6 @@ type Service struct {
 	inLine   []string          // under mu: approved requests in line for an attempt (MaxAttempts)
 	waiting  map[string]string // under mu: why a request's coins could not be reserved yet
 	batch    batchState        // under mu: liquidations queued for the next batch (batch_flow.go)
-
-	netMu sync.Mutex // guards net and keys only
-	net   Network
-	keys  KeyLoader
 
 	mu        sync.Mutex // serializes every decision and transition
 	changed   chan struct{}
@@ -173,8 +175,9 @@ type orphan struct {
 }
 
 // Open opens the store in cfg's data dir (unless o has one) and makes the
-// service with o.Policy (the node's own, daemon.Config.Policy). Use it
-// before node.Start (the service is the authorizer).
+// service with o.Policy (the node's own, daemon.Config.Policy) over the
+// node made by node.Start (o.Network, o.Keys), before the node serves
+// with the service as its authorizer (node.Runtime.Serve).
 func Open(cfg *node.Config, o Options) (*Service, error) {
 	if o.Path == "" && o.Store == nil {
 		o.Path = filepath.Join(cfg.Resolve(cfg.DataDir), StoreFile)
@@ -186,7 +189,7 @@ func Open(cfg *node.Config, o Options) (*Service, error) {
 }
 
 // New makes a service. It serves Submit, Endorse, AuthorizeSign and reads
-// at once; it talks to peers once bound (Attach or Bind).
+// at once; it talks to peers once started (Start).
 func New(o Options) (*Service, error) {
 	if err := o.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("starting custody service: %w", err)
@@ -263,38 +266,24 @@ func New(o Options) (*Service, error) {
 	return s, nil
 }
 
-// Attach binds the service to a started runtime: the node's app topic and
-// key store, then runs the loop (Start). Call it right after node.Start.
-func (s *Service) Attach(rt *node.Runtime) error {
-	if rt == nil || rt.Node == nil || rt.Keys == nil {
-		return fmt.Errorf("attaching custody service: runtime without node or key store")
-	}
-	s.Bind(rt.Node, rt.Keys)
-	s.Start()
-	return nil
-}
-
-// Bind connects the service to the signing network and key store and
-// installs its app-message handler. It asks peers for the status of every
-// open request, so one that finished while this node was down catches up.
-func (s *Service) Bind(n Network, keys KeyLoader) {
-	s.netMu.Lock()
-	s.net, s.keys = n, keys
-	s.netMu.Unlock()
-	n.HandleApp(Topic, s.receive)
-	pending, err := s.st.Pending()
-	if err != nil {
-		s.log.Error("listing open requests", "err", err)
-	}
-	for _, e := range pending {
-		id := e.Request.ID()
-		s.broadcast(message{Type: msgQuery, RequestID: id})
-		s.work.pushOwn(func() { s.step(id) })
-	}
-}
-
-// Start runs the ticker loop (unless TickEvery is negative).
+// Start begins talking to peers over Options.Network, once the node
+// serves: it installs the service's app-message handler and asks peers
+// for the status of every open request, so one that finished while this
+// node was down catches up; then it runs the ticker loop (unless
+// TickEvery is negative). Call it once.
 func (s *Service) Start() {
+	if n := s.o.Network; n != nil {
+		n.HandleApp(Topic, s.receive)
+		pending, err := s.st.Pending()
+		if err != nil {
+			s.log.Error("listing open requests", "err", err)
+		}
+		for _, e := range pending {
+			id := e.Request.ID()
+			s.broadcast(message{Type: msgQuery, RequestID: id})
+			s.work.pushOwn(func() { s.step(id) })
+		}
+	}
 	if s.o.TickEvery < 0 {
 		return
 	}
@@ -365,7 +354,7 @@ func (s *Service) recover() error {
 		}
 		id := e.Request.ID()
 		res, ok := s.resultLocked(id)
-		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeRestarted, Complete: ok && res.Complete, Coordinator: custody.Party(res.Coordinator)})
+		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeRestarted, Complete: ok && res.Complete, Coordinator: res.Coordinator})
 	}
 	return nil
 }
@@ -397,11 +386,8 @@ func (s *Service) spawn(f func()) bool {
 	return true
 }
 
-func (s *Service) network() (Network, KeyLoader) {
-	s.netMu.Lock()
-	defer s.netMu.Unlock()
-	return s.net, s.keys
-}
+// network is Options.Network and Options.Keys (nil: none).
+func (s *Service) network() (Network, KeyLoader) { return s.o.Network, s.o.Keys }
 
 func (s *Service) reconcileEvery() time.Duration {
 	if s.pol.ReconcileEvery > 0 {

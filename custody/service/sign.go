@@ -68,7 +68,7 @@ func (s *Service) coordinate(n Network, id string, req custody.Request, partner 
 		return
 	}
 	s.m.signatures.Inc()
-	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeSigned, Signers: parties(res.Signers)})
+	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeSigned, Signers: res.Signers})
 }
 
 // signPlanned fixes the request's plan (coins chosen, checked, reserved
@@ -92,7 +92,7 @@ func (s *Service) signDigests(ctx context.Context, n Network, id string, req cus
 	if !res.samePlan(req) || s.verifyResult(ctx, req, res) != nil {
 		res = Result{}
 	}
-	res.Coordinator, res.Inputs, res.EVM = string(s.party), req.Inputs, req.EVM
+	res.Coordinator, res.Inputs, res.EVM = s.party, req.Inputs, req.EVM
 	for i := len(res.Signatures); i < len(digests); i++ {
 		out, err := n.Sign(ctx, node.SignRequest{KeyID: req.KeyID, RequestID: custody.SessionName{Request: id, Input: i, Attempt: nonce}.String(),
 			Digest: digests[i], ChildPath: req.ChildPath, Payload: req.Canonical(), Partner: string(partner)})
@@ -100,7 +100,7 @@ func (s *Service) signDigests(ctx context.Context, n Network, id string, req cus
 			return res, fmt.Errorf("signing digest %d of %d: %w", i+1, len(digests), err)
 		}
 		next := res
-		next.Signers = out.Signers
+		next.Signers = parties(out.Signers)
 		next.Signatures = append(slices.Clone(res.Signatures), sigFrom(out.Signature))
 		next.Complete = len(next.Signatures) == len(digests)
 		if err := s.verifyResult(ctx, req, next); err != nil {
@@ -122,7 +122,7 @@ func (s *Service) putResult(id string, res Result) error {
 	}
 	var rec audit.Entry
 	if res.Complete {
-		rec = audit.Entry{Time: s.clock.Now(), Kind: KindSignature, RequestID: id, Party: res.Coordinator, Payload: res.digest()}
+		rec = audit.Entry{Time: s.clock.Now(), Kind: KindSignature, RequestID: id, Party: string(res.Coordinator), Payload: res.digest()}
 	}
 	return s.st.PutResult(id, b, rec)
 }
@@ -161,8 +161,8 @@ func (c *resultCache) decode(id string, b []byte) (Result, bool) {
 	if e, ok := c.m[id]; ok && bytes.Equal(e.raw, b) {
 		return e.r.clone(), true
 	}
-	var r Result
-	if json.Unmarshal(b, &r) != nil {
+	r, err := DecodeResult(b)
+	if err != nil {
 		return Result{}, false
 	}
 	if c.m == nil || len(c.m) >= maxCachedResults {
@@ -175,8 +175,8 @@ func (c *resultCache) decode(id string, b []byte) (Result, bool) {
 // finishLocked ends a request signed here as coordinator's (a batch
 // member's, batch_run.go): custody.Step says what follows (done, finalize
 // or track).
-func (s *Service) finishLocked(id string, coordinator string) {
-	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeFinish, Coordinator: custody.Party(coordinator)})
+func (s *Service) finishLocked(id string, coordinator custody.Party) {
+	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeFinish, Coordinator: coordinator})
 }
 
 // finalizeLocked runs the finalizer (the broadcast) on request id's signed
@@ -233,11 +233,12 @@ func (s *Service) acceptResult(req custody.Request, res Result) error {
 	if _, err := s.st.Get(id); err != nil {
 		return err
 	}
-	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomePeerSigned, Coordinator: custody.Party(res.Coordinator), Signers: parties(res.Signers)})
+	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomePeerSigned, Coordinator: res.Coordinator, Signers: res.Signers})
 	return nil
 }
 
-// parties are party names as custody.Party.
+// parties are party names as the node reports them (a signature's
+// signers, a proposal's participants) as custody.Party.
 func parties(names []string) []custody.Party {
 	out := make([]custody.Party, len(names))
 	for i, n := range names {

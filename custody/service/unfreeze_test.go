@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -91,7 +90,7 @@ func TestUnfreezeClockJump(t *testing.T) {
 	c.WaitFor(t, custody.Custodian, v.ID, "three approvals", hasApprovals(3))
 	c.Advance(13 * time.Hour) // 25h after opening on the honest clocks
 	done := c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusDone)
-	if got := strings.Join(done.Result.Signers, "+"); got != "custodian+regulator" {
+	if got := custody.JoinParties(done.Result.Signers); got != "custodian+regulator" {
 		t.Fatalf("signed by %s", got)
 	}
 	c.WaitStatus(t, custody.Regulator, v.ID, custody.StatusDone)

@@ -2,7 +2,7 @@ package service_test
 
 import (
 	"encoding/json"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 
@@ -76,7 +76,7 @@ func TestRollingUpgradeCustodyRelease(t *testing.T) {
 		if done.Result == nil || !done.Result.Complete || len(done.Result.Signatures) != 1 {
 			t.Fatalf("%s: result %+v", p, done.Result)
 		}
-		if !strings.Contains(strings.Join(done.Result.Signers, ","), "exchange") {
+		if !slices.Contains(done.Result.Signers, custody.Exchange) {
 			t.Fatalf("%s: signed by %v, not with the version-1 exchange", p, done.Result.Signers)
 		}
 	}

@@ -21,7 +21,7 @@ import (
 // (and, when set, a short AuthorizeWait).
 func batched(wait time.Duration) func(custody.Party, *service.Options) {
 	return func(_ custody.Party, o *service.Options) {
-		o.Batcher = o.Coins.(*settle.Settler)
+		o.Batcher = o.Coins.(*settle.Chains).BTC
 		if wait > 0 {
 			o.AuthorizeWait = wait
 		}

@@ -150,5 +150,3 @@ func (s *Settler) Tracker() service.Tracker {
 	}
 	return btcSettler{s}.Track
 }
-
-var _ service.Coins = (*Settler)(nil)

@@ -8,33 +8,22 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/evm"
 	"github.com/triad-custody/triad/custody/service"
+	"github.com/triad-custody/triad/custody/store"
 )
 
 // ChainSettler is one chain's side of the chain boundary: everything the
 // custody service needs to pay a typed request on that chain, asked of
-// this node's own chain node. It assumes no coins: a plan is whatever the
-// chain attaches to the request (coins on Bitcoin, nonce, fee caps and gas
-// on an EVM chain), and a signed transaction is its Record (txid, raw).
-// Bitcoin (btcSettler over *Settler) and EVM (evmSettler over evm.Chain)
+// this node's own chain node. It is the service's chain boundary
+// (service.Chain: Pays, Plan, Check, Hold) with what follows the plan:
+// the digests, the finalized transaction as its Record (txid, raw), its
+// broadcast and its confirmations. Hold reads only the node's own stores
+// (custody store, key store for the account's address), never the
+// service or a chain node: the service calls it under its lock. Bitcoin
+// (btcSettler over *Settler) and EVM (evmSettler over evm.Chain)
 // implement it; Chains dispatches to them by the chain of the request's
 // asset.
 type ChainSettler interface {
-	// Pays reports whether req is paid by a transaction that needs a plan.
-	Pays(req custody.Request) bool
-	// Plan returns req with the coordinator's plan from its own chain
-	// node. held reports which of the candidate coins other requests hold
-	// in the node's store (a chain without coins keeps its own holds and
-	// ignores it).
-	Plan(ctx context.Context, req custody.Request, held func([]custody.Input) ([]custody.Input, error)) (custody.Request, error)
-	// Check checks req's plan against this node's policy and its own
-	// chain node; it holds nothing.
-	Check(ctx context.Context, req custody.Request) error
-	// Hold holds what the plan uses apart from coins (an EVM nonce) once
-	// this node decided to sign it; coins are reserved by the service's
-	// store. The service calls it under its lock: it reads only the
-	// node's own stores (custody store, key store for the account's
-	// address), never the service or a chain node.
-	Hold(req custody.Request) error
+	service.Chain
 	// Digests are what the threshold key signs, rebuilt here from req
 	// and its plan: one per Bitcoin input, one EVM signer hash.
 	Digests(req custody.Request) ([][32]byte, error)
@@ -60,11 +49,10 @@ type ChainSettler interface {
 // only at the chain's configured depth on its own EVM node. Everything
 // else goes to the Bitcoin Settler.
 //
-//	chains := &settle.Chains{BTC: settler, EVM: evmChains, Policy: cfg.Policy, Records: recs, Broadcast: true}
-//	svc, _ := service.Open(cfg, service.Options{Coins: chains,
+//	chains := &settle.Chains{BTC: settler, EVM: evmChains, Policy: cfg.Policy, Records: st, Results: st, Broadcast: true}
+//	svc, _ := service.Open(cfg, service.Options{Store: st, Coins: chains, // service.Chain
 //		Digester: chains.Digester(service.DefaultDigester), Finalizer: chains.Finalizer(),
 //		Tracker: chains.Tracker(), Batcher: settler})
-//	chains.Results = svc   // the signatures a partner tracks by
 type Chains struct {
 	BTC *Settler
 	// EVM are this node's EVM chains by chain ID (node config evm.chains).
@@ -74,23 +62,46 @@ type Chains struct {
 	Records Recorder
 	// Broadcast: the coordinator sends the signed transaction to its EVM node.
 	Broadcast bool
-	// Results gives a request's signatures (the service: Get), so a node
-	// that did not finalize can still follow the transaction it signed or
-	// saw signed.
+	// Results are the requests and signatures the service stored (the
+	// custody store), so a node that did not finalize can still follow
+	// the transaction it signed or saw signed.
 	Results ResultSource
 }
 
-// ResultSource gives a request's view; *service.Service implements it.
+// ResultSource gives a stored request and its stored result (as the
+// service writes them, service.DecodeResult); *store.Store implements it.
 type ResultSource interface {
-	Get(id string) (service.View, error)
+	Get(id string) (store.Entry, error)
+	Result(id string) ([]byte, bool, error)
+}
+
+// signed is request id as this node stored it and the signatures this
+// node holds for it (nil: none, or none it can read).
+func (c *Chains) signed(id string) (custody.Request, *service.Result, error) {
+	if c.Results == nil {
+		return custody.Request{}, nil, fmt.Errorf("reading %.12s: %w", id, ErrNoResults)
+	}
+	e, err := c.Results.Get(id)
+	if err != nil {
+		return custody.Request{}, nil, err
+	}
+	b, ok, err := c.Results.Result(id)
+	if err != nil || !ok {
+		return e.Request, nil, nil
+	}
+	r, err := service.DecodeResult(b)
+	if err != nil {
+		return e.Request, nil, nil
+	}
+	return e.Request, &r, nil
 }
 
 var (
-	_ service.Coins      = (*Chains)(nil)
-	_ service.EVMPayer   = (*Chains)(nil)
-	_ service.PlanHolder = (*Chains)(nil)
-	_ ChainSettler       = btcSettler{}
-	_ ChainSettler       = evmSettler{}
+	_ service.Chain    = (*Chains)(nil)
+	_ service.EVMPayer = (*Chains)(nil)
+	_ ChainSettler     = btcSettler{}
+	_ ChainSettler     = evmSettler{}
+	_ ResultSource     = (*store.Store)(nil)
 	// ErrNoEVMChain: the request's asset is on an EVM chain this node has no node for.
 	ErrNoEVMChain = errors.New("settle: no EVM node for the asset's chain")
 )
@@ -129,26 +140,26 @@ func (c *Chains) settlerOf(req custody.Request) (ChainSettler, bool) {
 // PaysOnEVM implements service.EVMPayer: req is a transfer of an EVM asset.
 func (c *Chains) PaysOnEVM(req custody.Request) bool { return c.chainOf(req) == custody.ChainEVM }
 
-// Pays implements service.Coins.
+// Pays implements service.Chain.
 func (c *Chains) Pays(req custody.Request) bool {
 	s, ok := c.settlerOf(req)
 	return ok && s.Pays(req)
 }
 
-// ChooseInputs implements service.Coins: the coordinator's plan from its
-// own chain node (ChainSettler.Plan).
-func (c *Chains) ChooseInputs(ctx context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+// Plan implements service.Chain: the coordinator's plan from its own
+// chain node (ChainSettler.Plan).
+func (c *Chains) Plan(ctx context.Context, req custody.Request, held func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	s, ok := c.settlerOf(req)
 	if !ok {
 		return req, fmt.Errorf("choosing coins: %w: this node signs no spend", ErrNoChain)
 	}
-	return s.Plan(ctx, req, reserved)
+	return s.Plan(ctx, req, held)
 }
 
-// CheckInputs implements service.Coins: the plan checked on this node's
-// own chain node (ChainSettler.Check), holding nothing: what it uses is
-// held only once this node decided to sign it (HoldPlan).
-func (c *Chains) CheckInputs(ctx context.Context, req custody.Request) error {
+// Check implements service.Chain: the plan checked on this node's own
+// chain node (ChainSettler.Check), holding nothing: what it uses is held
+// only once this node decided to sign it (Hold).
+func (c *Chains) Check(ctx context.Context, req custody.Request) error {
 	s, ok := c.settlerOf(req)
 	if !ok {
 		return fmt.Errorf("checking the coins of %.12s: %w: this node signs no spend", req.ID(), ErrNoChain)
@@ -156,9 +167,9 @@ func (c *Chains) CheckInputs(ctx context.Context, req custody.Request) error {
 	return s.Check(ctx, req)
 }
 
-// HoldPlan implements service.PlanHolder (ChainSettler.Hold): an EVM
-// plan's nonce, held for req once this node decided to sign the plan.
-func (c *Chains) HoldPlan(req custody.Request) error {
+// Hold implements service.Chain (ChainSettler.Hold): an EVM plan's
+// nonce, held for req once this node decided to sign the plan.
+func (c *Chains) Hold(req custody.Request) error {
 	s, ok := c.settlerOf(req)
 	if !ok {
 		return nil

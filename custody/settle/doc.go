@@ -47,16 +47,18 @@
 // The chain boundary (chains.go) is one interface per chain,
 // ChainSettler: plan a transaction from a typed request, check a plan on
 // the node's own chain node, hold what it uses once the node decided to
-// sign, give the digests to sign, finalize, broadcast and track
+// sign (these three are service.Chain, the boundary as the service
+// depends on it), give the digests to sign, finalize, broadcast and track
 // confirmations; it assumes no coins. Bitcoin implements it over the
 // Settler (bitcoin.go: coins, BIP143 sighashes, the script engine), EVM
 // over evm.Chain (evm.go: PlanCustody instead of coins, CheckCustody as
 // the partner's check and HoldCustody once it decided to sign, the
 // EIP-1559 signer hash as the digest, FinalizeCustody and broadcast,
 // tracked to the chain's depth; never in a liquidation batch). Chains is
-// the service's seams (Coins, Digester, Finalizer, Tracker) over a map
-// from the chain of the request's asset to its implementation;
-// ChainsForNode builds it from the node's bitcoin and evm.chains sections.
+// the service's seams (service.Chain, Digester, Finalizer, Tracker) over
+// a map from the chain of the request's asset to its implementation;
+// ChainsForNode builds it from the node's bitcoin and evm.chains sections
+// and its custody store, where the chains read what the service signed.
 //
 // The txid follows from the request (witnesses do not change it), so every
 // node, signer or not, can track a settlement it did not broadcast. The

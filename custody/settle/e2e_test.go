@@ -53,10 +53,12 @@ func TestSettlementRegtest(t *testing.T) {
 	w := newWorld(t)
 	chain := regtest(ctx, t, w.pool)
 	evil := &switchable{}
-	c, settlers := settledClusterNodes(t, w, chain.Client, nil, func(p custody.Party, o *node.Options) {
+	c, settlers := settledClusterNodes(t, w, chain.Client, nil, func(p custody.Party, next node.Authorizer) node.Authorizer {
 		if p == custody.Exchange {
-			evil.honest, o.Authorizer = o.Authorizer, evil
+			evil.honest = next
+			return evil
 		}
+		return next
 	})
 
 	// Every node derives the same custody addresses from its own share.

@@ -18,8 +18,9 @@ var (
 	ErrKey = errors.New("settle: key unavailable")
 	// ErrNoChain: the operation needs a Bitcoin node and none is configured.
 	ErrNoChain = errors.New("settle: no bitcoin node configured")
-	// ErrUnbound: the chains track EVM settlements before their Results are set.
-	ErrUnbound = errors.New("settle: not bound yet")
+	// ErrNoResults: the chains were made without the custody store that
+	// holds the service's results (Chains.Results).
+	ErrNoResults = errors.New("settle: no custody store to read results from")
 	// ErrInputMismatch: an input of a plan is not what this node's own
 	// Bitcoin node says (value, script, spent, confirmations).
 	ErrInputMismatch = errors.New("settle: input differs from this node's bitcoin node")

@@ -58,17 +58,14 @@ func (e evmSettler) Plan(ctx context.Context, req custody.Request, _ func([]cust
 // signature this node holds for it: only a transaction this node saw
 // signed can be replaced.
 func (e evmSettler) stuck(ch *evm.Chain, req custody.Request) (evm.Stuck, error) {
-	if e.c.Results == nil {
-		return evm.Stuck{}, fmt.Errorf("replacing for %.12s: %w: the service's results", req.ID(), ErrUnbound)
-	}
-	v, err := e.c.Results.Get(req.Replaces)
+	old, res, err := e.c.signed(req.Replaces)
 	if err != nil {
 		return evm.Stuck{}, fmt.Errorf("replacing %.12s: %w", req.Replaces, err)
 	}
-	if v.Result == nil || !v.Result.Complete || v.Result.EVM == nil {
+	if res == nil || !res.Complete || res.EVM == nil {
 		return evm.Stuck{}, fmt.Errorf("replacing %.12s: %w: no signed EVM transaction of it here", req.Replaces, ErrNotSettled)
 	}
-	return ch.StuckOf(v.Request.Base().WithEVMPlan(v.Result.EVM))
+	return ch.StuckOf(old.Base().WithEVMPlan(res.EVM))
 }
 
 // Check implements ChainSettler: CheckCustody, holding nothing.
@@ -200,17 +197,14 @@ func (c *Chains) putEVMRecord(r Record) error {
 }
 
 func (c *Chains) trackEVM(ctx context.Context, ch *evm.Chain, req custody.Request) (Record, error) {
-	if c.Results == nil {
-		return Record{}, fmt.Errorf("tracking %.12s: %w: the service's results", req.ID(), ErrUnbound)
-	}
-	v, err := c.Results.Get(req.ID())
+	_, res, err := c.signed(req.ID())
 	if err != nil {
 		return Record{}, err
 	}
-	if v.Result == nil || !v.Result.Complete {
+	if res == nil || !res.Complete {
 		return Record{}, fmt.Errorf("tracking %.12s: %w: no complete signature here", req.ID(), ErrNotSettled)
 	}
-	rec, err := finalizeEVM(ch, req, v.Result.Signatures)
+	rec, err := finalizeEVM(ch, req, res.Signatures)
 	if err != nil {
 		return Record{}, err
 	}

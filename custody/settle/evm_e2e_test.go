@@ -44,11 +44,6 @@ func (f lazyNonces) NextNonce(c uint64, a [20]byte, from uint64) (uint64, uint64
 	return f().NextNonce(c, a, from)
 }
 
-// lazyResults is a member's service as settle.ResultSource.
-type lazyResults func() *service.Service
-
-func (f lazyResults) Get(id string) (service.View, error) { return f().Get(id) }
-
 // inflatedNode is an EVM node that reports every account holding far more
 // of every token than the chain says (a coordinator whose node lies or lags).
 type inflatedNode struct{ evm.Node }
@@ -168,7 +163,7 @@ func evmClusterWith(t *testing.T, w *evmWorld, nodeOf func(custody.Party) evm.No
 				}}
 			chains := &settle.Chains{EVM: map[uint64]*evm.Chain{cfg.ChainID: ch}, Policy: o.Policy, Broadcast: true,
 				Records: lazyRecords(func() *store.Store { return c.Svc(p).Store() }),
-				Results: lazyResults(func() *service.Service { return c.Svc(p) })}
+				Results: lazyRecords(func() *store.Store { return c.Svc(p).Store() })}
 			o.Coins, o.Digester, o.Finalizer, o.Tracker = chains, chains.Digester(service.DefaultDigester), chains.Finalizer(), chains.Tracker()
 		},
 	})

@@ -17,12 +17,16 @@ import (
 // per evm.chains entry,
 // each over the node's OWN EVM node (rpc_url, not contacted here), its
 // caps and confirmations, the EVM assets and accounts of its own policy,
-// the group keys of its key store (keys) and the nonce holds of its
-// custody store (nonces, open already). The coordinator broadcasts what
-// it finalizes. Set the service's results before it tracks
-// (chains.Results = svc: the service is made with the chains' tracker).
-func ChainsForNode(ctx context.Context, e EVMConfig, policy custody.Policy, btc *Settler, keys KeyLoader, records Recorder, nonces evm.NonceStore) (*Chains, error) {
-	c := &Chains{BTC: btc, EVM: map[uint64]*evm.Chain{}, Policy: policy, Records: records, Broadcast: true}
+// the group keys of its key store (keys) and its custody store st (open
+// already): the settlement records, the nonce holds and the results the
+// service stores, which a node tracks what it signed by. The coordinator
+// broadcasts what it finalizes.
+func ChainsForNode(ctx context.Context, e EVMConfig, policy custody.Policy, btc *Settler, keys KeyLoader, st *store.Store) (*Chains, error) {
+	c := &Chains{BTC: btc, EVM: map[uint64]*evm.Chain{}, Policy: policy, Broadcast: true}
+	var nonces evm.NonceStore
+	if st != nil {
+		c.Records, c.Results, nonces = st, st, st
+	}
 	for i, cc := range e.Chains {
 		pol, err := evm.NewPolicy(cc, policy)
 		if err != nil {

@@ -25,7 +25,7 @@ func TestChainsForNode(t *testing.T) {
 		Accounts: []custody.Account{{ID: "acct-1", KeyID: "k", ChildPath: "m/0/7", OwnerAddress: "0x00000000000000000000000000000000000a11ce"}},
 	}
 	e := settle.EVMConfig{Chains: []evm.Config{cc}}
-	chains, err := settle.ChainsForNode(context.Background(), e, pol, nil, nil, nil, nil)
+	chains, err := settle.ChainsForNode(context.Background(), e, pol, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +39,14 @@ func TestChainsForNode(t *testing.T) {
 	}
 	other := rel
 	other.Asset = "OTHER"
-	if _, err := chains.ChooseInputs(context.Background(), other, nil); !errors.Is(err, settle.ErrNoEVMChain) {
+	if _, err := chains.Plan(context.Background(), other, nil); !errors.Is(err, settle.ErrNoEVMChain) {
 		t.Fatalf("an asset on a chain without a node: %v", err)
 	}
-	if err := chains.CheckInputs(context.Background(), other); !errors.Is(err, settle.ErrNoEVMChain) {
+	if err := chains.Check(context.Background(), other); !errors.Is(err, settle.ErrNoEVMChain) {
 		t.Fatalf("checking an asset on a chain without a node: %v", err)
 	}
 	pol.Assets[0].Contract = "0xnot-an-address"
-	if _, err := settle.ChainsForNode(context.Background(), e, pol, nil, nil, nil, nil); err == nil {
+	if _, err := settle.ChainsForNode(context.Background(), e, pol, nil, nil, nil); err == nil {
 		t.Fatal("a malformed contract address was accepted")
 	}
 }

@@ -11,9 +11,10 @@ import "github.com/triad-custody/triad/custody"
 //	keys, _ := keystore.New(cfg.KeysDir(), cfg.Party, sealer)
 //	st, _ := store.Open(path, cfg.Policy.Party)
 //	settler, err := settle.ForNode(cfg.Bitcoin, cfg.Policy, keys, st, nil)
+//	rt, err := node.Start(ctx, &cfg.Config, node.StartOptions{Keys: keys, ...})
 //	svc, err := service.Open(&cfg.Config, service.Options{Policy: cfg.Policy, Store: st,
+//		Network: rt.Node, Keys: rt.Keys,
 //		Digester: settler.Digester(service.DefaultDigester), Finalizer: settler.Finalizer()})
-//	rt, err := node.Start(ctx, &cfg.Config, node.StartOptions{Keys: keys, Authorizer: svc, ...})
 func ForNode(b BitcoinConfig, pol custody.Policy, keys KeyLoader, records Recorder, getenv func(string) string) (*Settler, error) {
 	network := b.Network
 	if network == "" {

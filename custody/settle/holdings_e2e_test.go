@@ -53,11 +53,11 @@ func TestHoldingsRegtest(t *testing.T) {
 			pol.PriceKeys = []string{hex.EncodeToString(oracle.Public().(ed25519.PublicKey))}
 			pols[p] = *pol
 		}
-		o.Node = func(p custody.Party, no *node.Options) {
+		o.Authorizer = func(p custody.Party, next node.Authorizer) node.Authorizer {
 			// c is set once New returns: the closures below run later.
 			views[p] = holdings.View{Policy: w.policyFor(string(p)), Network: network, Chain: chain.Client, Addresses: lazyAddrs(func() *settle.Settler { return settlers[p] }),
 				Reserved: func(ins []custody.Input) ([]custody.Input, error) { return c.Svc(p).Store().Reserved("", ins) }}
-			no.Authorizer = holdings.Authorizer{Policy: pols[p], View: views[p], Next: no.Authorizer,
+			return holdings.Authorizer{Policy: pols[p], View: views[p], Next: next,
 				Now: func() time.Time { return c.Members[p].Clock.Now() }}
 		}
 	})

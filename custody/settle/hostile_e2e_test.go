@@ -16,17 +16,17 @@ import (
 // but it claims a higher value for the first, and checks nothing. A
 // transaction signed over the claimed value would pay the difference to
 // miners (BIP143 commits to it).
-type inflating struct{ service.Coins }
+type inflating struct{ service.Chain }
 
-func (l inflating) ChooseInputs(ctx context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
-	req, err := l.Coins.ChooseInputs(ctx, req, reserved)
+func (l inflating) Plan(ctx context.Context, req custody.Request, held func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
+	req, err := l.Chain.Plan(ctx, req, held)
 	if err == nil && len(req.Inputs) > 0 {
 		req.Inputs[0].Value += 90_000_000
 	}
 	return req, err
 }
 
-func (inflating) CheckInputs(context.Context, custody.Request) error { return nil }
+func (inflating) Check(context.Context, custody.Request) error { return nil }
 
 // ../shared/SECURITY.md scenario 26 (issue 10 item 2): a hostile peer coordinates a release with
 // a plan whose input value differs from the chain. The honest partner

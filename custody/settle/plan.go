@@ -84,7 +84,7 @@ func New(cfg Config) (*Settler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Settler{cfg: cfg, log: cfg.Logger.With("component", "settle", "party", string(cfg.Policy.Party))}, nil
+	return &Settler{cfg: cfg, log: cfg.Logger.With("component", "settle", "party", cfg.Policy.Party)}, nil
 }
 
 // Network is the Bitcoin network this settler builds for.

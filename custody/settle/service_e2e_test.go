@@ -18,8 +18,9 @@ import (
 	"github.com/triad-custody/triad/tss"
 )
 
-// lazyKeys and lazyRecords reach a member's key store and custody store,
-// which the cluster makes after the service options are set.
+// lazyKeys and lazyRecords reach a member's key store and custody store
+// (its settlement records, stored requests and results), which the
+// cluster makes after the service options are set.
 type lazyKeys func() settle.KeyLoader
 
 func (f lazyKeys) Load(ctx context.Context, id string) (*tss.KeyShare, error) {
@@ -30,6 +31,8 @@ type lazyRecords func() *store.Store
 
 func (f lazyRecords) PutSettlement(id string, b []byte) error    { return f().PutSettlement(id, b) }
 func (f lazyRecords) Settlement(id string) ([]byte, bool, error) { return f().Settlement(id) }
+func (f lazyRecords) Get(id string) (store.Entry, error)         { return f().Get(id) }
+func (f lazyRecords) Result(id string) ([]byte, bool, error)     { return f().Result(id) }
 
 // settledCluster is servicetest's three-node cluster with the world's
 // accounts and a settler as every node's Digester and Finalizer, against
@@ -47,9 +50,9 @@ func settledClusterWith(t *testing.T, w world, chain settle.Chain, adjust func(c
 	return settledClusterNodes(t, w, chain, adjust, nil, more...)
 }
 
-// settledClusterNodes is settledClusterWith with adjustNode changing a
-// party's node options (a dishonest authorizer).
-func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), adjustNode func(custody.Party, *node.Options), more ...func(*st.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
+// settledClusterNodes is settledClusterWith with wrapAuth wrapping the
+// authorizer a party's node serves with (a dishonest one).
+func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(custody.Party, *service.Options), wrapAuth func(custody.Party, node.Authorizer) node.Authorizer, more ...func(*st.Options)) (*st.Cluster, map[custody.Party]*settle.Settler) {
 	t.Helper()
 	settlers := map[custody.Party]*settle.Settler{}
 	var c *st.Cluster
@@ -68,13 +71,14 @@ func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.Digester, o.Finalizer, o.Tracker, o.Coins = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker(), s
+			o.Digester, o.Finalizer, o.Tracker = s.Digester(service.DefaultDigester), s.Finalizer(), s.Tracker()
+			o.Coins = &settle.Chains{BTC: s, Policy: o.Policy}
 			settlers[p] = s
 			if adjust != nil {
 				adjust(p, o)
 			}
 		},
-		Node: adjustNode,
+		Authorizer: wrapAuth,
 	}
 	for _, f := range more {
 		f(&o)
@@ -91,7 +95,7 @@ func settledClusterNodes(t *testing.T, w world, chain settle.Chain, adjust func(
 func confirmPaid(ctx context.Context, t *testing.T, c *st.Cluster, chain interface{ Generate(testing.TB, uint32) }, settlers map[custody.Party]*settle.Settler, id string, parties ...custody.Party) service.View {
 	t.Helper()
 	v := c.WaitFor(t, custody.Custodian, id, "the result", func(v service.View) bool { return v.Result != nil && v.Result.Complete })
-	coord := custody.Party(v.Result.Coordinator)
+	coord := v.Result.Coordinator
 	v = c.WaitFor(t, coord, id, "the broadcast", func(v service.View) bool { return v.Settlement != nil && v.Settlement.Broadcast })
 	c.Tick()
 	for _, p := range custody.Parties {
@@ -151,7 +155,7 @@ func TestServiceSettlementRegtest(t *testing.T) {
 		t.Fatalf("change back to the pool %d (fee %d)", got, plan.Fee)
 	}
 	paid := done.Request.WithInputs(done.Result.Inputs)
-	if again, err := settlers[custody.Party(done.Result.Coordinator)].Settle(ctx, paid, done.Result.Signatures); err != nil || again.TxID != plan.TxID().String() {
+	if again, err := settlers[done.Result.Coordinator].Settle(ctx, paid, done.Result.Signatures); err != nil || again.TxID != plan.TxID().String() {
 		t.Fatalf("settling again: %+v, %v", again, err)
 	}
 
@@ -289,7 +293,7 @@ func TestServiceTracksConfirmations(t *testing.T) {
 // paidPlan is the plan the coordinator of a paid request v signed.
 func paidPlan(ctx context.Context, t *testing.T, settlers map[custody.Party]*settle.Settler, v service.View) *settle.Plan {
 	t.Helper()
-	plan, err := settlers[custody.Party(v.Result.Coordinator)].Plan(ctx, v.Request.WithInputs(v.Result.Inputs))
+	plan, err := settlers[v.Result.Coordinator].Plan(ctx, v.Request.WithInputs(v.Result.Inputs))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,12 +102,14 @@ func startDemoNodes(ctx context.Context, out io.Writer, dir, keyID string, seale
 		}
 		// No custody service runs: the canary key signs drill messages only.
 		pol := custody.Policy{Party: custody.Party(p), Keys: []custody.KeyConfig{{ID: keyID, Role: custody.RoleCanary}}}
-		rt, err := node.Start(ctx, c, node.StartOptions{Sealer: sealers[p], Logger: log.With("party", p),
-			Authorizer: service.RawSignPolicy{Policy: pol}, KeygenRule: pol.KeygenRule})
+		rt, err := node.Start(ctx, c, node.StartOptions{Sealer: sealers[p], Logger: log.With("party", p), KeygenRule: pol.KeygenRule})
 		if err != nil {
 			return rts, fmt.Errorf("starting %s: %w", p, err)
 		}
 		rts = append(rts, rt)
+		if err := rt.Serve(service.RawSignPolicy{Policy: pol}); err != nil {
+			return rts, fmt.Errorf("starting %s: %w", p, err)
+		}
 		fmt.Fprintf(out, "%-9s node up: peer %s on %s\n", p, shortPeer(rt.Host.ID()), rt.Host.Addrs()[0])
 	}
 	// Each node knows the addresses of those started before it: dialling

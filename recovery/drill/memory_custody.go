@@ -20,7 +20,7 @@ type memRequest struct {
 	req       custody.Request
 	status    custody.Status
 	approvals map[custody.Party]bool
-	order     []string // approving parties, in order
+	order     []custody.Party // approving parties, in order
 	notBefore time.Time
 	result    *service.Result
 }
@@ -80,7 +80,7 @@ func (m *Memory) Endorse(_ context.Context, party string, a custody.Approval) (s
 	}
 	if a.Stance == custody.Approve && !r.approvals[a.Party] {
 		r.approvals[a.Party] = true
-		r.order = append(r.order, string(a.Party))
+		r.order = append(r.order, a.Party)
 	}
 	if len(r.order) >= 2 && r.status == custody.StatusProposed {
 		r.status = custody.StatusApproved

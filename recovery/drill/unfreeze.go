@@ -3,7 +3,6 @@ package drill
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/triad-custody/triad/custody"
@@ -200,6 +199,3 @@ func short12(id string) string {
 	}
 	return id
 }
-
-// joinSigners is how a result names its signers.
-func joinSigners(s []string) string { return strings.Join(s, "+") }

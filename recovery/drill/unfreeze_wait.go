@@ -37,7 +37,7 @@ func (u *unfreeze) await(ctx context.Context) (string, error) {
 		return "", err
 	}
 	u.view = v
-	return fmt.Sprintf("signed by %s after %s (coordinator %s)", joinSigners(v.Result.Signers), u.cfg.Now().Sub(start).Round(time.Second), v.Result.Coordinator), nil
+	return fmt.Sprintf("signed by %s after %s (coordinator %s)", custody.JoinParties(v.Result.Signers), u.cfg.Now().Sub(start).Round(time.Second), v.Result.Coordinator), nil
 }
 
 // verify checks every signature against the canary key (derived along
@@ -108,7 +108,7 @@ func (u *unfreeze) evmPlan() *custody.EVMPlan {
 // broadcast waits until the coordinator's node sees the unfreeze's
 // transaction on its chain node (its settlement record has the txid).
 func (u *unfreeze) broadcast(ctx context.Context) (string, error) {
-	v, err := u.c.Watch(ctx, u.view.Result.Coordinator, u.reqID, func(v service.View) (bool, error) {
+	v, err := u.c.Watch(ctx, string(u.view.Result.Coordinator), u.reqID, func(v service.View) (bool, error) {
 		return v.Settlement != nil && v.Settlement.TxID != "" && v.Settlement.Error == "", nil
 	})
 	if err != nil {

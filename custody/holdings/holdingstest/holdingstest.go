@@ -100,8 +100,8 @@ func View(chain *Chain) holdings.View {
 
 // Cluster is three nodes holding the fixture key as their attestation key,
 // each with its own chain (acct-1: 120000 sat, acct-2: 9000 sat) and a
-// holdings.Authorizer in front of its custody service. o's Policy and Node
-// hooks run after this package's.
+// holdings.Authorizer in front of its custody service. o's Policy and
+// Authorizer hooks run after this package's.
 func Cluster(t testing.TB, o servicetest.Options) (*servicetest.Cluster, map[custody.Party]*Chain) {
 	chains := map[custody.Party]*Chain{}
 	for _, p := range custody.Parties {
@@ -111,7 +111,7 @@ func Cluster(t testing.TB, o servicetest.Options) (*servicetest.Cluster, map[cus
 	}
 	var c *servicetest.Cluster
 	pols := map[custody.Party]custody.Policy{}
-	polHook, nodeHook := o.Policy, o.Node
+	polHook, authHook := o.Policy, o.Authorizer
 	o.Policy = func(p custody.Party, pol *custody.Policy) {
 		pol.Keys = []custody.KeyConfig{{ID: fixtures.KeyID, Role: custody.RoleAttestation}}
 		pol.Accounts = nil
@@ -120,12 +120,13 @@ func Cluster(t testing.TB, o servicetest.Options) (*servicetest.Cluster, map[cus
 		}
 		pols[p] = *pol
 	}
-	o.Node = func(p custody.Party, no *node.Options) {
-		no.Authorizer = holdings.Authorizer{Policy: pols[p], Next: no.Authorizer, View: View(chains[p]),
+	o.Authorizer = func(p custody.Party, next node.Authorizer) node.Authorizer {
+		var auth node.Authorizer = holdings.Authorizer{Policy: pols[p], Next: next, View: View(chains[p]),
 			Now: func() time.Time { return c.Members[p].Clock.Now() }} // c is set once New returns, before any signing
-		if nodeHook != nil {
-			nodeHook(p, no)
+		if authHook != nil {
+			auth = authHook(p, auth)
 		}
+		return auth
 	}
 	c = servicetest.New(t, o)
 	return c, chains

@@ -96,6 +96,10 @@ type Options struct {
 	Service func(p custody.Party, o *service.Options)
 	// Node adjusts a party's node options (e.g. its protocol versions).
 	Node func(p custody.Party, o *node.Options)
+	// Authorizer wraps the authorizer a party's node serves with (next:
+	// its service), e.g. a holdings check in front of it or a hostile
+	// node's; nil: the service itself.
+	Authorizer func(p custody.Party, next node.Authorizer) node.Authorizer
 	// Network wraps the signing network a party's service uses (a test's
 	// faulty signer); nil: the node itself.
 	Network func(p custody.Party, n service.Network) service.Network
@@ -190,22 +194,16 @@ func (c *Cluster) Start(p custody.Party) {
 	if os.Getenv("TRIAD_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", string(p))
 	}
-	so := service.Options{Policy: m.Policy, Path: m.path, Clock: m.Clock, Logger: log, SignTimeout: c.o.SignTimeout, TickEvery: -1}
-	if c.o.Service != nil {
-		c.o.Service(p, &so)
-	}
-	svc, err := service.New(so)
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	if c.o.Libp2p {
 		m.Host = c.startHost(p, log)
 		m.conn = m.Host
 	} else {
 		m.conn = c.Net.Join(string(p))
 	}
+	// As the daemon does: the node, then the service over it, then the
+	// node serves with the service as its authorizer.
 	no := node.Options{Party: string(p), Parties: fixtures.Parties, Transport: m.conn, Keys: m.Keys,
-		Pool: m.Pool, Sealer: m.Sealer, Authorizer: svc, SignTimeout: c.o.SignTimeout, KeygenTimeout: 5 * time.Minute, Logger: log}
+		Pool: m.Pool, Sealer: m.Sealer, SignTimeout: c.o.SignTimeout, KeygenTimeout: 5 * time.Minute, Logger: log}
 	if c.o.Node != nil {
 		c.o.Node(p, &no)
 	}
@@ -217,7 +215,24 @@ func (c *Cluster) Start(p custody.Party) {
 	if c.o.Network != nil {
 		sn = c.o.Network(p, n)
 	}
-	svc.Bind(sn, m.Keys)
+	so := service.Options{Policy: m.Policy, Path: m.path, Clock: m.Clock, Logger: log, SignTimeout: c.o.SignTimeout, TickEvery: -1,
+		Network: sn, Keys: m.Keys}
+	if c.o.Service != nil {
+		c.o.Service(p, &so)
+	}
+	svc, err := service.New(so)
+	if err != nil {
+		n.Close()
+		c.t.Fatal(err)
+	}
+	var auth node.Authorizer = svc
+	if c.o.Authorizer != nil {
+		auth = c.o.Authorizer(p, auth)
+	}
+	if err := n.Serve(auth); err != nil {
+		c.t.Fatal(err)
+	}
+	svc.Start()
 	m.Svc, m.Node = svc, n
 	cfg := &node.Config{Party: string(p), Parties: fixtures.Parties,
 		PreParams: node.PreParamsConfig{Target: 1, Concurrency: 1},
