@@ -81,6 +81,7 @@ func TestSendBoundsStreamsPerPeer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := &Service{ctx: ctx, cancel: cancel, m: newMetrics(), log: slog.New(slog.DiscardHandler), o: Options{Network: g}}
+	s.started.Store(true)
 	const burst = 3 * sendsPerPeer
 	for i := range burst {
 		s.broadcast(message{Type: msgQuery, RequestID: fmt.Sprintf("%064d", i)})
@@ -116,6 +117,7 @@ func TestOutboxBacklogExpires(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := &Service{ctx: ctx, cancel: cancel, m: newMetrics(), log: slog.New(slog.DiscardHandler), o: Options{Network: g}}
+	s.started.Store(true)
 	var mu sync.Mutex
 	expired := 0
 	for range 10 {

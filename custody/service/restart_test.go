@@ -35,7 +35,7 @@ func TestRestartBetweenApprovals(t *testing.T) {
 
 // The coordinator dies while its signing session runs (the proposal never
 // reaches the partner). On restart the attempt is aborted and counted, the
-// request continues on the next tick with a fresh session, and exactly one
+// request continues with a fresh session, and exactly one
 // signature results.
 func TestRestartDuringSigning(t *testing.T) {
 	c := st.New(t, st.Options{SignTimeout: 20 * time.Second})
@@ -66,8 +66,13 @@ func TestRestartDuringSigning(t *testing.T) {
 	c.Stop(custody.Custodian) // kill -9 mid-session: "signing" is on disk
 	c.Net.Intercept(nil)
 	c.Start(custody.Custodian)
+	// The dead attempt is aborted and counted: the request is approved
+	// with one attempt, or (the restart's first step came first) already
+	// signing its second.
 	got, _ := c.Svc(custody.Custodian).Get(v.ID)
-	if got.Status != custody.StatusApproved || got.Attempts != 1 {
+	aborted := got.Status == custody.StatusApproved && got.Attempts == 1
+	again := got.Attempts == 2 && (got.Status == custody.StatusSigning || got.Status == custody.StatusDone)
+	if !aborted && !again {
 		t.Fatalf("after restart: %s attempts=%d", got.Status, got.Attempts)
 	}
 	c.Tick()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/triad-custody/triad/custody"
@@ -150,6 +151,7 @@ type Service struct {
 	goMu     sync.RWMutex       // orders goroutine starts before Close's Wait
 	stopping bool
 	closed   bool
+	started  atomic.Bool // Start was called: the service talks to peers
 }
 
 // liveSession is a signing session this node joined as a partner: whose
@@ -272,6 +274,7 @@ func New(o Options) (*Service, error) {
 // node was down catches up; then it runs the ticker loop (unless
 // TickEvery is negative). Call it once.
 func (s *Service) Start() {
+	s.started.Store(true)
 	if n := s.o.Network; n != nil {
 		n.HandleApp(Topic, s.receive)
 		pending, err := s.st.Pending()
@@ -387,7 +390,12 @@ func (s *Service) spawn(f func()) bool {
 }
 
 // network is Options.Network and Options.Keys (nil: none).
-func (s *Service) network() (Network, KeyLoader) { return s.o.Network, s.o.Keys }
+func (s *Service) network() (Network, KeyLoader) {
+	if !s.started.Load() {
+		return nil, nil
+	}
+	return s.o.Network, s.o.Keys
+}
 
 func (s *Service) reconcileEvery() time.Duration {
 	if s.pol.ReconcileEvery > 0 {
