@@ -238,34 +238,6 @@ func TestReshareEquivocatedConfirmation(t *testing.T) {
 	verifySig(t, fixturePub(t), res.Signature)
 }
 
-func TestReshareApprovals(t *testing.T) {
-	_, nodes, ops, _ := replaceOnMem(t)
-	n := nodes["custodian"]
-	spec := fixtureSpec(t, "approvals-1", "regulator", "")
-	cases := map[string]ReshareOrder{
-		"one party":  ops.order(spec, "custodian"),
-		"same party": {Spec: spec, Approvals: append(ops.order(spec, "custodian").Approvals, ops.order(spec, "custodian").Approvals...)},
-	}
-	other := spec
-	other.Replace = "exchange"
-	cases["signed for another spec"] = ReshareOrder{Spec: spec, Approvals: ops.order(other, "custodian", "exchange").Approvals}
-	expired := spec
-	expired.Expires = time.Now().Add(-time.Minute)
-	cases["expired"] = ops.order(expired, "custodian", "exchange")
-	forged := ops.order(spec, "custodian", "exchange")
-	forged.Approvals[1].Operator = "op-custodian"
-	forged.Approvals[1].Party = "custodian"
-	cases["forged party"] = forged
-	for name, o := range cases {
-		if err := n.rsh.VerifyApprovals(o); !errors.Is(err, ErrReshareApproval) {
-			t.Errorf("%s: got %v", name, err)
-		}
-	}
-	if err := n.rsh.VerifyApprovals(ops.order(spec, "exchange", "regulator")); err != nil {
-		t.Fatalf("valid approvals: %v", err)
-	}
-}
-
 // TestLibp2pReshareReplacesNode: three libp2p hosts on loopback; the
 // regulator's host and data are lost; a replacement with a NEW identity
 // starts empty; the survivors re-pin it (from the approved spec) and
