@@ -1,7 +1,9 @@
 // Package node is the Triad MPC daemon: the router that multiplexes tss
 // sessions over a transport to the pinned peers, the coordinator that
-// chooses signers and fails over, keygen and resharing; its sealed key
-// store is node/keystore, its transport node/p2p (the Transport seam and
+// chooses signers and fails over, keygen; resharing is node/reshare
+// (written against reshare.Node, which the node implements in
+// reshare_host.go; reshare.go keeps the node's public names for it); its
+// sealed key store is node/keystore, its transport node/p2p (the Transport seam and
 // the libp2p host) and the transport's in-memory twin node/memnet. It imports no custody package (internal/structure checks): the decisions it needs
 // from custody come in as an Authorizer (may this node join a signing
 // session?), given where the node begins serving (Runtime.Serve,

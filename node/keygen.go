@@ -127,8 +127,8 @@ func (n *Node) keygen(ctx context.Context, keyID string, o *KeygenOrder) (*tss.K
 	for waiting := len(n.opt.Parties) - 1; waiting > 0; waiting-- {
 		select {
 		case ack := <-rt.saved:
-			if ack.reason != "" {
-				return nil, fmt.Errorf("node: keygen %s: %s could not save its share: %s", keyID, ack.from, ack.reason)
+			if ack.Reason != "" {
+				return nil, fmt.Errorf("node: keygen %s: %s could not save its share: %s", keyID, ack.From, ack.Reason)
 			}
 		case <-wctx.Done():
 			return nil, fmt.Errorf("node: keygen %s: %d part(ies) did not confirm their share: %w", keyID, waiting, wctx.Err())

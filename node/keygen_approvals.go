@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/triad-custody/triad/node/reshare"
 )
 
 // Operator approvals of a custody key's generation (../shared/SECURITY.md scenario
 // 31): operators of two parties sign a KeygenSpec, with the same approval
-// records, keys and checks as a reshare (reshare_approvals.go). A canary
+// records, keys and checks as a reshare (node/reshare/approvals.go). A canary
 // key needs none.
 //
 // Unlike a reshare's, a keygen approval's nonce is not used up by an
@@ -47,7 +49,7 @@ type KeygenOrder struct {
 
 // SignKeygenApproval signs spec as operator of party (CLI and tests).
 func SignKeygenApproval(spec KeygenSpec, party, operator, nonce string, key ed25519.PrivateKey) ReshareApproval {
-	return signApproval(spec.Digest(), spec.Expires, party, operator, nonce, key)
+	return reshare.SignDigest(spec.Digest(), spec.Expires, party, operator, nonce, key)
 }
 
 // checkKeygenOrder makes this node's own checks of a keygen's approvals
@@ -74,9 +76,9 @@ func (n *Node) checkKeygenOrder(keyID string, o *KeygenOrder) error {
 		return fmt.Errorf("%w: the approved spec (%s, %v, threshold %d) is not %s's keygen of %s (%v, threshold %d)", ErrKeygenApproval,
 			o.Spec.KeyID, o.Spec.Parties, o.Spec.Threshold, n.opt.Party, keyID, n.opt.Parties, n.keygenThreshold())
 	}
-	rs := n.recovery()
-	if rs == nil {
+	ops, on := n.rsh.Operators()
+	if !on {
 		return fmt.Errorf("%w: %w (no operator keys to check approvals with)", ErrKeygenApproval, ErrRecoveryOff)
 	}
-	return rs.verifyApprovalSet(ErrKeygenApproval, o.Spec.Digest(), o.Spec.Expires, o.Approvals, n.opt.Now())
+	return reshare.VerifyApprovalSet(ops, ErrKeygenApproval, o.Spec.Digest(), o.Spec.Expires, o.Approvals, n.opt.Now())
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/p2p"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -70,7 +71,7 @@ type Node struct {
 	mu        sync.Mutex
 	incidents []Incident
 	apps      map[string]func(from string, payload []byte)
-	rec       *recoveryState // resharing, once EnableRecovery is called (reshare_commit.go)
+	rsh       *reshare.Engine // resharing (node/reshare), enabled by EnableRecovery
 	wg        sync.WaitGroup
 	// proposalSlots bounds proposals handled at once, openProposals per
 	// peer (proposals.go).
@@ -138,6 +139,7 @@ func New(opt Options) (*Node, error) {
 		busyReported: map[string]bool{}, joins: map[tss.SessionID]*joined{},
 		keygensDone: map[tss.SessionID]keygenDone{}, committed: map[tss.SessionID]commitRecord{}, incidentCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.rsh = reshare.New(reshareHost{n})
 	n.loadIncidents()
 	if opt.Authorizer != nil {
 		n.t.SetHandler(n.handle)
@@ -308,8 +310,8 @@ func (n *Node) onProposal(from string, p *Proposal) {
 		n.counts.add("duplicate_proposal") // a copy or a replay: never a second run
 		return
 	}
-	if p.Protocol == tss.Reshare { // two sessions per node and a commit phase: reshare.go
-		n.onReshareProposal(from, p, decline)
+	if p.Protocol == tss.Reshare { // two sessions per node and a commit phase: node/reshare
+		n.rsh.Join(from, reshareProposal(p), decline)
 		return
 	}
 	if p.Protocol == tss.Keygen {
@@ -388,15 +390,12 @@ func (n *Node) run(ctx context.Context, s *tss.Session, rt *route, p *Proposal) 
 	go func() {
 		select {
 		case d := <-rt.declines:
-			s.Abort(fmt.Errorf("%w: %s: %s", ErrDeclined, d.from, d.reason), d.from)
+			s.Abort(declinedErr(d), d.From)
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	err := tss.Run(ctx, s, &sessionConn{n: n, inbox: rt.inbox}, func(in tss.Inbound, err error) {
-		n.counts.add("rejected_" + reason(err))
-		n.log.Warn("rejected envelope", "session", s.ID().Short(), "peer", in.From, "err", err)
-	})
+	err := tss.Run(ctx, s, &sessionConn{n: n, inbox: rt.inbox}, n.rejected(s))
 	if err != nil {
 		if n.ctx.Err() != nil {
 			n.log.Info("session stopped: node shutting down", "session", s.ID().Short())
@@ -410,6 +409,19 @@ func (n *Node) run(ctx context.Context, s *tss.Session, rt *route, p *Proposal) 
 
 // ErrDeclined: a participant refused to join.
 var ErrDeclined = errors.New("node: participant declined")
+
+// declinedErr is the error a session aborts with when d declined it.
+func declinedErr(d declined) error {
+	return fmt.Errorf("%w: %s: %s", ErrDeclined, d.From, d.Reason)
+}
+
+// rejected counts and logs an envelope s refused.
+func (n *Node) rejected(s *tss.Session) tss.Observer {
+	return func(in tss.Inbound, err error) {
+		n.counts.add("rejected_" + reason(err))
+		n.log.Warn("rejected envelope", "session", s.ID().Short(), "peer", in.From, "err", err)
+	}
+}
 
 func (n *Node) recordAbort(s *tss.Session, keyID string, err error) {
 	n.counts.add("aborted_" + string(s.Protocol()))

@@ -23,6 +23,7 @@ import (
 	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/memnet"
 	"github.com/triad-custody/triad/node/p2p"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -201,10 +202,10 @@ func TestReshareEquivocatedConfirmation(t *testing.T) {
 	net, nodes, ops, _ := replaceOnMem(t)
 	net.Intercept(func(from, to string, b []byte) [][]byte {
 		f, err := decodeFrame(b)
-		if err != nil || f.Kind != kindApp || f.App.Topic != topicConfirm || from != "exchange" || to != "regulator" {
+		if err != nil || f.Kind != kindApp || f.App.Topic != reshare.TopicConfirm || from != "exchange" || to != "regulator" {
 			return [][]byte{b}
 		}
-		var m confirmMsg
+		var m reshare.Confirm
 		json.Unmarshal(f.App.Payload, &m)
 		m.View = strings.Repeat("0", 64)
 		f.App.Payload, _ = json.Marshal(m)
@@ -235,34 +236,6 @@ func TestReshareEquivocatedConfirmation(t *testing.T) {
 		t.Fatalf("old committee after an aborted reshare: %v", err)
 	}
 	verifySig(t, fixturePub(t), res.Signature)
-}
-
-func TestReshareApprovals(t *testing.T) {
-	_, nodes, ops, _ := replaceOnMem(t)
-	n := nodes["custodian"]
-	spec := fixtureSpec(t, "approvals-1", "regulator", "")
-	cases := map[string]ReshareOrder{
-		"one party":  ops.order(spec, "custodian"),
-		"same party": {Spec: spec, Approvals: append(ops.order(spec, "custodian").Approvals, ops.order(spec, "custodian").Approvals...)},
-	}
-	other := spec
-	other.Replace = "exchange"
-	cases["signed for another spec"] = ReshareOrder{Spec: spec, Approvals: ops.order(other, "custodian", "exchange").Approvals}
-	expired := spec
-	expired.Expires = time.Now().Add(-time.Minute)
-	cases["expired"] = ops.order(expired, "custodian", "exchange")
-	forged := ops.order(spec, "custodian", "exchange")
-	forged.Approvals[1].Operator = "op-custodian"
-	forged.Approvals[1].Party = "custodian"
-	cases["forged party"] = forged
-	for name, o := range cases {
-		if err := n.verifyApprovals(o); !errors.Is(err, ErrReshareApproval) {
-			t.Errorf("%s: got %v", name, err)
-		}
-	}
-	if err := n.verifyApprovals(ops.order(spec, "exchange", "regulator")); err != nil {
-		t.Fatalf("valid approvals: %v", err)
-	}
 }
 
 // TestLibp2pReshareReplacesNode: three libp2p hosts on loopback; the

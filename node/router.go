@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/tss"
 )
 
@@ -29,7 +30,9 @@ type route struct {
 	commits  chan commitFrom
 }
 
-type declined struct{ from, reason string }
+// declined is a participant's answer on a route: a decline, or its
+// saved acknowledgement (Reason "" when saved). Resharing reads it too.
+type declined = reshare.Reply
 
 // ErrSessionUsed: a session ID is opened at most once.
 var ErrSessionUsed = errors.New("node: session ID already used")
@@ -199,7 +202,7 @@ func (r *router) decline(from string, d Decline) {
 		return
 	}
 	select {
-	case rt.declines <- declined{from: from, reason: d.Reason}:
+	case rt.declines <- declined{From: from, Reason: d.Reason}:
 	default:
 	}
 }
@@ -213,7 +216,7 @@ func (r *router) saved(from string, s Saved) {
 		return
 	}
 	select {
-	case rt.saved <- declined{from: from, reason: s.Error}:
+	case rt.saved <- declined{From: from, Reason: s.Error}:
 	default:
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package reshare
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 
 // A reshare approval's nonce is single-use on every node, across
 // restarts: the used nonces are kept in a file in the node's data dir
-// (RecoveryOptions.NonceFile), replaced atomically before the reshare
+// (Options.NonceFile), replaced atomically before the reshare
 // that used them starts. A nonce is kept until its approval has expired
 // (plus nonceKeep): after that the approval is refused as expired anyway.
 // A file that cannot be read or written refuses every reshare (fail
@@ -84,26 +84,26 @@ func saveNonces(path string, used map[string]time.Time, now time.Time) error {
 
 // useNonces records the approvals' nonces, durably when the node has a
 // nonce file; a replayed approval is refused, here or after a restart.
-func (rs *recoveryState) useNonces(o ReshareOrder, now time.Time) error {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.nonceErr != nil {
-		return fmt.Errorf("%w: %v", ErrReshareApproval, rs.nonceErr)
+func (st *state) useNonces(o Order, now time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.nonceErr != nil {
+		return fmt.Errorf("%w: %v", ErrApproval, st.nonceErr)
 	}
-	next := make(map[string]time.Time, len(rs.nonces)+len(o.Approvals))
-	for k, v := range rs.nonces {
+	next := make(map[string]time.Time, len(st.nonces)+len(o.Approvals))
+	for k, v := range st.nonces {
 		next[k] = v
 	}
 	for _, a := range o.Approvals {
 		k := a.Party + "/" + a.Nonce
 		if _, ok := next[k]; ok {
-			return fmt.Errorf("%w: approval nonce of %s/%s already used", ErrReshareApproval, a.Party, a.Operator)
+			return fmt.Errorf("%w: approval nonce of %s/%s already used", ErrApproval, a.Party, a.Operator)
 		}
 		next[k] = a.Expires
 	}
-	if err := saveNonces(rs.opt.NonceFile, next, now); err != nil {
-		return fmt.Errorf("%w: %v", ErrReshareApproval, err)
+	if err := saveNonces(st.opt.NonceFile, next, now); err != nil {
+		return fmt.Errorf("%w: %v", ErrApproval, err)
 	}
-	rs.nonces = next
+	st.nonces = next
 	return nil
 }

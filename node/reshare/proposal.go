@@ -1,4 +1,4 @@
-package node
+package reshare
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -15,11 +16,12 @@ import (
 )
 
 // A reshare proposal: its payload, the committees it names, and the
-// checks every participant makes before it joins.
+// checks every participant makes before it joins (step 2 on a
+// participant).
 
-// reshareBody is the proposal payload of a reshare.
-type reshareBody struct {
-	Order ReshareOrder `json:"order"`
+// body is the proposal payload of a reshare.
+type body struct {
+	Order Order `json:"order"`
 	// OldParties are the survivors' current participant IDs; Generation
 	// numbers the new IDs (party#generation).
 	OldParties []tss.Party `json:"old_parties"`
@@ -51,46 +53,49 @@ func survivorsView(share *tss.KeyShare, replace string) ([]tss.Party, int) {
 	return old, gen + 1
 }
 
-// onReshareProposal is a participant's side: check everything itself,
-// join, and report the commit decision to the proposer.
-func (n *Node) onReshareProposal(from string, p *Proposal, decline func(string)) {
-	var body reshareBody
-	if err := json.Unmarshal(p.Payload, &body); err != nil {
+// Join is a participant's side of a reshare proposal from peer from (the
+// node has checked the proposal's form and session ID): check everything
+// itself, join, and report the commit decision to the proposer. decline
+// refuses the proposal with a reason.
+func (e *Engine) Join(from string, p Proposal, decline func(string)) {
+	var b body
+	if err := json.Unmarshal(p.Payload, &b); err != nil {
 		decline("malformed reshare proposal")
 		return
 	}
-	o := body.Order
-	step := func(s, detail string) { n.reshareEvent(o.Spec.ReshareID, s, detail) }
-	if err := n.checkReshareProposal(from, p, body); err != nil {
+	o := b.Order
+	step := func(s, detail string) { e.event(o.Spec.ReshareID, s, detail) }
+	if err := e.checkProposal(from, p, b); err != nil {
 		decline(err.Error())
 		return
 	}
-	j, err := n.prepareReshare(p, step)
+	j, err := e.prepare(p, step)
 	if err != nil {
 		decline(err.Error())
 		return
 	}
 	defer j.close()
-	err = j.run(n.ctx)
-	ack := &Saved{SessionID: p.SessionID}
+	err = j.run(e.n.Context())
+	failure := ""
 	if err != nil {
-		ack.Error = err.Error()
+		failure = err.Error()
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(e.n.Context(), 10*time.Second)
 	defer cancel()
-	n.send(ctx, from, frame{Kind: kindSaved, Saved: ack})
+	e.n.ReportSaved(ctx, from, p.SessionID, failure)
 }
 
-// checkReshareProposal makes a participant's own checks.
-func (n *Node) checkReshareProposal(from string, p *Proposal, body reshareBody) error {
-	o := body.Order
-	if err := n.verifyApprovals(o); err != nil {
+// checkProposal makes a participant's own checks.
+func (e *Engine) checkProposal(from string, p Proposal, b body) error {
+	n, o := e.n, b.Order
+	if err := e.VerifyApprovals(o); err != nil {
 		return err
 	}
-	if p.KeyID != o.Spec.KeyID || p.RequestID != "reshare/"+o.Spec.ReshareID || len(p.Participants) != len(n.opt.Parties) {
+	parties := n.Parties()
+	if p.KeyID != o.Spec.KeyID || p.RequestID != "reshare/"+o.Spec.ReshareID || len(p.Participants) != len(parties) {
 		return errors.New("node: reshare proposal does not match its approved spec")
 	}
-	for i, q := range n.opt.Parties {
+	for i, q := range parties {
 		if p.Participants[i] != q {
 			return errors.New("node: reshare must include every party")
 		}
@@ -98,26 +103,26 @@ func (n *Node) checkReshareProposal(from string, p *Proposal, body reshareBody) 
 	if from == o.Spec.Replace {
 		return errors.New("node: the node being replaced cannot coordinate its own reshare")
 	}
-	if len(body.OldParties) != p.Threshold+1 {
-		return fmt.Errorf("node: old committee of %d for threshold %d", len(body.OldParties), p.Threshold)
+	if len(b.OldParties) != p.Threshold+1 {
+		return fmt.Errorf("node: old committee of %d for threshold %d", len(b.OldParties), p.Threshold)
 	}
-	for _, q := range body.OldParties {
-		if q.Node == o.Spec.Replace || !contains(n.opt.Parties, q.Node) {
+	for _, q := range b.OldParties {
+		if q.Node == o.Spec.Replace || !slices.Contains(parties, q.Node) {
 			return fmt.Errorf("node: %s cannot be in the old committee", q.Node)
 		}
 	}
-	if n.opt.Party == o.Spec.Replace {
+	if n.Party() == o.Spec.Replace {
 		// The replacement node holds nothing yet; the approved public key
 		// is checked against its new share by the session.
-		if n.opt.Keys.Has(o.Spec.KeyID) {
+		if n.Keys().Has(o.Spec.KeyID) {
 			return fmt.Errorf("node: this node already holds a share of %s; a replacement starts empty", o.Spec.KeyID)
 		}
-		if body.Generation < 2 {
+		if b.Generation < 2 {
 			return errors.New("node: reshare generation must be at least 2")
 		}
 		return nil
 	}
-	share, err := n.opt.Keys.Load(n.ctx, o.Spec.KeyID)
+	share, err := n.Keys().Load(n.Context(), o.Spec.KeyID)
 	if err != nil {
 		return err
 	}
@@ -126,7 +131,7 @@ func (n *Node) checkReshareProposal(from string, p *Proposal, body reshareBody) 
 		return fmt.Errorf("node: key %s is not the approved public key", o.Spec.KeyID)
 	}
 	old, gen := survivorsView(share, o.Spec.Replace)
-	if gen != body.Generation || !sameParties(old, body.OldParties) || share.Threshold != p.Threshold {
+	if gen != b.Generation || !sameParties(old, b.OldParties) || share.Threshold != p.Threshold {
 		return errors.New("node: reshare proposal disagrees with this node's share (committee, generation or threshold)")
 	}
 	return nil

@@ -1,13 +1,13 @@
-package node
+package reshare
 
 import (
 	"context"
 	"fmt"
 )
 
-// An undecided reshare (ErrReshareUndecided: the commit exchange did not
-// finish here, so some node may have committed) leaves this node with its
-// old share in force and the new one pending. Only evidence from the other
+// An undecided reshare (ErrUndecided: the commit exchange did not finish
+// here, so some node may have committed) leaves this node with its old
+// share in force and the new one pending. Only evidence from the other
 // nodes can say which to keep: if they hold the pending share's committee
 // (its public view) in force, the reshare committed and so must this node;
 // if the other survivor still holds the old committee, it did not. An
@@ -15,13 +15,13 @@ import (
 // names the pending view it decided on, so a resolution never applies to a
 // different pending share than the one looked at.
 
-// ResolveReshare ends an undecided reshare of keyID here: commit puts the
+// Resolve ends an undecided reshare of keyID here: commit puts the
 // pending share in force (destroying the old one), otherwise the pending
 // share is discarded. pendingView must be the pending share's public view.
 // The resolution is reported like a reshare step (the node's observer
-// puts it on the audit chain).
-func (n *Node) ResolveReshare(ctx context.Context, keyID, pendingView string, commit bool) error {
-	k := n.opt.Keys
+// puts it on the audit chain). It works with resharing disabled too.
+func (e *Engine) Resolve(ctx context.Context, keyID, pendingView string, commit bool) error {
+	k := e.n.Keys()
 	v, err := k.PendingView(ctx, keyID)
 	if err != nil {
 		return err
@@ -34,13 +34,13 @@ func (n *Node) ResolveReshare(ctx context.Context, keyID, pendingView string, co
 		if err := k.DiscardPending(keyID); err != nil {
 			return fmt.Errorf("node: discarding the pending share of %s: %w", keyID, err)
 		}
-		n.reshareEvent(id, "resolved: discarded", "pending share "+v[:16]+" discarded by the operator; old share kept")
+		e.event(id, "resolved: discarded", "pending share "+v[:16]+" discarded by the operator; old share kept")
 		return nil
 	}
 	if _, err := k.CommitPending(ctx, keyID); err != nil {
 		return err
 	}
-	n.reshareEvent(id, "resolved: committed", "pending share "+v[:16]+" put in force by the operator; old share destroyed")
-	n.rekeyAfterCommit(ctx, func(what, detail string) { n.reshareEvent(id, what, detail) })
+	e.event(id, "resolved: committed", "pending share "+v[:16]+" put in force by the operator; old share destroyed")
+	e.rekeyAfterCommit(ctx, func(what, detail string) { e.event(id, what, detail) })
 	return nil
 }
