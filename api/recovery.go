@@ -15,13 +15,14 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/keystore"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/recovery"
 )
 
 // Recovery endpoints (drills and resharing). The API owner wires them with
 // one line in New: s.registerRecovery()
 //
-//	POST /v1/recovery/reshare       admin            run an approved reshare (node.ReshareOrder); ?stream=1: its steps as they happen
+//	POST /v1/recovery/reshare       admin            run an approved reshare (reshare.Order); ?stream=1: its steps as they happen
 //	POST /v1/recovery/reshare/resolve admin        end an undecided reshare here (commit or discard the pending share)
 //	POST /v1/recovery/canary-sign   admin            sign a drill message with a canary key and a chosen partner
 //	GET  /v1/recovery/unseal-check  admin, auditor   prove every shard unseals (public data only)
@@ -35,7 +36,7 @@ func (s *Server) registerRecovery() {
 }
 
 func (s *Server) reshare(w http.ResponseWriter, r *http.Request, who string) {
-	var o node.ReshareOrder
+	var o reshare.Order
 	if !decode(w, r, &o) {
 		return
 	}
@@ -92,9 +93,9 @@ func (s *Server) resolveReshare(w http.ResponseWriter, r *http.Request, who stri
 // status is 200 once the first line is out; Error.Status is what the
 // unstreamed call would have answered).
 type ReshareLine struct {
-	Step   *node.ReshareEvent  `json:"step,omitempty"`
-	Result *node.ReshareResult `json:"result,omitempty"`
-	Error  *ReshareFailure     `json:"error,omitempty"`
+	Step   *reshare.Event  `json:"step,omitempty"`
+	Result *reshare.Result `json:"result,omitempty"`
+	Error  *ReshareFailure `json:"error,omitempty"`
 }
 
 // ReshareFailure is why a reshare failed.
@@ -105,7 +106,7 @@ type ReshareFailure struct {
 }
 
 func reshareStatus(err error) int {
-	if errors.Is(err, node.ErrReshareApproval) {
+	if errors.Is(err, reshare.ErrApproval) {
 		return http.StatusForbidden
 	}
 	return http.StatusBadGateway
@@ -116,7 +117,7 @@ func reshareError(err error) *ReshareFailure {
 }
 
 // reshareStream runs the reshare, writing each step as it happens.
-func (s *Server) reshareStream(ctx context.Context, w http.ResponseWriter, o node.ReshareOrder) {
+func (s *Server) reshareStream(ctx context.Context, w http.ResponseWriter, o reshare.Order) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -130,7 +131,7 @@ func (s *Server) reshareStream(ctx context.Context, w http.ResponseWriter, o nod
 			rc.Flush()
 		}
 	}
-	res, err := s.rt.Node.Reshare(ctx, o, func(e node.ReshareEvent) { line(ReshareLine{Step: &e}) })
+	res, err := s.rt.Node.Reshare(ctx, o, func(e reshare.Event) { line(ReshareLine{Step: &e}) })
 	last := ReshareLine{Result: res}
 	if err != nil {
 		last.Error = reshareError(err)

@@ -11,7 +11,7 @@ import (
 	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	st "github.com/triad-custody/triad/custody/service/servicetest"
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
@@ -21,7 +21,7 @@ import (
 func TestReshareRefusedStreamedAndNot(t *testing.T) {
 	c := newAPICluster(t, st.Options{})
 	c.Members[custody.Custodian].Runtime.EnableRecovery(nil)
-	o := node.ReshareOrder{Spec: node.ReshareSpec{ReshareID: "r1", KeyID: fixtures.KeyID, Replace: "exchange",
+	o := reshare.Order{Spec: reshare.Spec{ReshareID: "r1", KeyID: fixtures.KeyID, Replace: "exchange",
 		PublicKey: strings.Repeat("02", 33), Expires: st.Epoch.Add(-time.Hour)}}
 
 	var body struct {

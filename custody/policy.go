@@ -412,7 +412,7 @@ func (p Policy) KeygenRule(keyID string) (role string, approvals, ok bool) {
 }
 
 // OperatorPublicKey is the ed25519 public key of party's operator name,
-// who may approve a keygen or a reshare (node.RecoveryOptions.Operators);
+// who may approve a keygen or a reshare (reshare.Options.Operators);
 // false when the policy lists no such operator or its key is malformed.
 func (p Policy) OperatorPublicKey(party, name string) (ed25519.PublicKey, bool) {
 	var key ed25519.PublicKey

@@ -43,12 +43,12 @@ func (s KeygenSpec) Digest() [32]byte {
 
 // KeygenOrder is a spec with its approvals: what a custody keygen carries.
 type KeygenOrder struct {
-	Spec      KeygenSpec        `json:"spec"`
-	Approvals []ReshareApproval `json:"approvals"`
+	Spec      KeygenSpec         `json:"spec"`
+	Approvals []reshare.Approval `json:"approvals"`
 }
 
 // SignKeygenApproval signs spec as operator of party (CLI and tests).
-func SignKeygenApproval(spec KeygenSpec, party, operator, nonce string, key ed25519.PrivateKey) ReshareApproval {
+func SignKeygenApproval(spec KeygenSpec, party, operator, nonce string, key ed25519.PrivateKey) reshare.Approval {
 	return reshare.SignDigest(spec.Digest(), spec.Expires, party, operator, nonce, key)
 }
 
@@ -78,7 +78,7 @@ func (n *Node) checkKeygenOrder(keyID string, o *KeygenOrder) error {
 	}
 	ops, on := n.rsh.Operators()
 	if !on {
-		return fmt.Errorf("%w: %w (no operator keys to check approvals with)", ErrKeygenApproval, ErrRecoveryOff)
+		return fmt.Errorf("%w: %w (no operator keys to check approvals with)", ErrKeygenApproval, reshare.ErrRecoveryOff)
 	}
 	return reshare.VerifyApprovalSet(ops, ErrKeygenApproval, o.Spec.Digest(), o.Spec.Expires, o.Approvals, n.opt.Now())
 }

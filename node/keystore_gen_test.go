@@ -15,6 +15,7 @@ import (
 	"github.com/triad-custody/triad/hsm"
 	"github.com/triad-custody/triad/node/keystore"
 	"github.com/triad-custody/triad/node/nodetest"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -154,7 +155,7 @@ func TestOldSharesUselessAfterReshare(t *testing.T) {
 	nodes["regulator"] = &testNode{Node: n, sealer: lost.sealer, keys: ks}
 	ev := &events{}
 	for _, p := range parties {
-		nodes[p].EnableRecovery(RecoveryOptions{Operators: pub, Observer: ev.add})
+		nodes[p].EnableRecovery(reshare.Options{Operators: pub, Observer: ev.add})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

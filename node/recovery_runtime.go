@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/triad-custody/triad/node/reshare"
 )
 
 // EnableRecovery turns on resharing for a running node: operator keys from
@@ -12,12 +13,12 @@ import (
 // and pins.json in its data dir at commit (Start applies it through
 // ApplyPins). observer, if set, hears every step (progress output, audit
 // chain).
-func (r *Runtime) EnableRecovery(observer func(ReshareEvent)) {
-	r.Node.EnableRecovery(RecoveryOptions{
+func (r *Runtime) EnableRecovery(observer func(reshare.Event)) {
+	r.Node.EnableRecovery(reshare.Options{
 		Operators: r.operators,
 		Observer:  observer,
 		Timeout:   r.Cfg.Sessions.KeygenTimeout,
-		NonceFile: filepath.Join(r.Cfg.Resolve(r.Cfg.DataDir), NonceFile),
+		NonceFile: filepath.Join(r.Cfg.Resolve(r.Cfg.DataDir), reshare.NonceFile),
 		Pin: func(party, id string, persist bool) error {
 			pid, err := peer.Decode(id)
 			if err != nil {

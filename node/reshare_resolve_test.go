@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/node/keystore"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -56,7 +57,7 @@ func TestResolveUndecidedReshare(t *testing.T) {
 	_, nodes := memCluster(t, clusterOpts{withShares: true})
 	ev := &events{}
 	n := nodes["custodian"]
-	n.EnableRecovery(RecoveryOptions{Observer: ev.add})
+	n.EnableRecovery(reshare.Options{Observer: ev.add})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

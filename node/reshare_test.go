@@ -45,11 +45,11 @@ func newOperators(t testing.TB) (operators, func(party, name string) (ed25519.Pu
 	return ops, custody.Policy{Operators: pub}.OperatorPublicKey
 }
 
-func (o operators) order(spec ReshareSpec, approvers ...string) ReshareOrder {
-	ord := ReshareOrder{Spec: spec}
+func (o operators) order(spec reshare.Spec, approvers ...string) reshare.Order {
+	ord := reshare.Order{Spec: spec}
 	for _, p := range approvers {
 		nonce := fmt.Sprintf("nonce-%s-%s-0123456789", p, spec.ReshareID)
-		ord.Approvals = append(ord.Approvals, SignReshareApproval(spec, p, "op-"+p, nonce, o[p]))
+		ord.Approvals = append(ord.Approvals, reshare.SignApproval(spec, p, "op-"+p, nonce, o[p]))
 	}
 	return ord
 }
@@ -57,10 +57,10 @@ func (o operators) order(spec ReshareSpec, approvers ...string) ReshareOrder {
 // events collects reshare steps from every node.
 type events struct {
 	mu sync.Mutex
-	ev []ReshareEvent
+	ev []reshare.Event
 }
 
-func (e *events) add(ev ReshareEvent) {
+func (e *events) add(ev reshare.Event) {
 	e.mu.Lock()
 	e.ev = append(e.ev, ev)
 	e.mu.Unlock()
@@ -97,8 +97,8 @@ func freshNode(t testing.TB, party string, tr p2p.Transport, pp ...int) *testNod
 }
 
 // fixtureSpec asks to replace party on the fixture key.
-func fixtureSpec(t testing.TB, id, replace, newPeer string) ReshareSpec {
-	return ReshareSpec{ReshareID: id, KeyID: fixtures.KeyID, Replace: replace, NewPeerID: newPeer,
+func fixtureSpec(t testing.TB, id, replace, newPeer string) reshare.Spec {
+	return reshare.Spec{ReshareID: id, KeyID: fixtures.KeyID, Replace: replace, NewPeerID: newPeer,
 		PublicKey: hex.EncodeToString(fixturePub(t).SerializeCompressed()), Expires: time.Now().Add(time.Hour)}
 }
 
@@ -111,7 +111,7 @@ func replaceOnMem(t testing.TB) (*memnet.Network, map[string]*testNode, operator
 	nodes["regulator"] = freshNode(t, "regulator", net.Join("regulator"), 3)
 	ev := &events{}
 	for _, p := range parties {
-		nodes[p].EnableRecovery(RecoveryOptions{Operators: pub, Observer: ev.add})
+		nodes[p].EnableRecovery(reshare.Options{Operators: pub, Observer: ev.add})
 	}
 	return net, nodes, ops, ev
 }
@@ -143,7 +143,7 @@ func TestReshareReplacesWipedNode(t *testing.T) {
 	defer cancel()
 	order := ops.order(fixtureSpec(t, "replace-regulator-1", "regulator", ""), "custodian", "exchange")
 	start := time.Now()
-	res, err := nodes["custodian"].Reshare(ctx, order, func(e ReshareEvent) { t.Logf("%s: %s %s", e.Party, e.Step, e.Detail) })
+	res, err := nodes["custodian"].Reshare(ctx, order, func(e reshare.Event) { t.Logf("%s: %s %s", e.Party, e.Step, e.Detail) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestReshareEquivocatedConfirmation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	_, err := nodes["custodian"].Reshare(ctx, ops.order(fixtureSpec(t, "equivocate-1", "regulator", ""), "exchange", "regulator"), nil)
-	if !errors.Is(err, ErrReshareAborted) && !strings.Contains(fmt.Sprint(err), "did not commit") {
+	if !errors.Is(err, reshare.ErrAborted) && !strings.Contains(fmt.Sprint(err), "did not commit") {
 		t.Fatalf("reshare with an equivocated confirmation: %v", err)
 	}
 	net.Intercept(nil)
@@ -269,7 +269,7 @@ func TestLibp2pReshareReplacesNode(t *testing.T) {
 	nodes["regulator"] = freshNode(t, "regulator", h, 3)
 	ev := &events{}
 	for _, p := range parties {
-		o := RecoveryOptions{Operators: pub, Observer: ev.add}
+		o := reshare.Options{Operators: pub, Observer: ev.add}
 		if p != "regulator" {
 			host := hosts[p]
 			o.Pin = func(party, id string, persist bool) error {
@@ -286,7 +286,7 @@ func TestLibp2pReshareReplacesNode(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	order := ops.order(fixtureSpec(t, "libp2p-replace-1", "regulator", newID.String()), "custodian", "regulator")
-	res, err := nodes["exchange"].Reshare(ctx, order, func(e ReshareEvent) { t.Logf("%s: %s %s", e.Party, e.Step, e.Detail) })
+	res, err := nodes["exchange"].Reshare(ctx, order, func(e reshare.Event) { t.Logf("%s: %s %s", e.Party, e.Step, e.Detail) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
 
@@ -61,7 +62,7 @@ func call[T any](t *testing.T, d time.Duration, what string, f func() T) T {
 // exchange is back a retry with a new order succeeds: every node holds a
 // new share of the same key and the new committee signs. All fifteen run,
 // casesAtOnce at a time, against a reshare deadline calibrated on a
-// healthy reshare (RecoveryOptions.Timeout).
+// healthy reshare (reshare.Options.Timeout).
 func TestResharePartyLostAtEveryRound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a reshare per round")
@@ -105,7 +106,7 @@ func resharePartyLost(t *testing.T, mode string, r int, timeout time.Duration) {
 	nodes["regulator"] = freshNode(t, "regulator", net.Join("regulator"), 3, 3)
 	undecided := make(chan string, 4)
 	for _, p := range parties {
-		nodes[p].EnableRecovery(RecoveryOptions{Operators: pub, Timeout: timeout, Observer: func(e ReshareEvent) {
+		nodes[p].EnableRecovery(reshare.Options{Operators: pub, Timeout: timeout, Observer: func(e reshare.Event) {
 			if e.Step == "undecided" {
 				select {
 				case undecided <- e.Party:

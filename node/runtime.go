@@ -133,7 +133,7 @@ type StartOptions struct {
 	Keys *keystore.Store
 	// KeygenRule and Operators are the node's configuration asked about a
 	// keygen and about operator approvals (Options.KeygenRule,
-	// RecoveryOptions.Operators): custody.Policy's KeygenRule and
+	// reshare.Options.Operators): custody.Policy's KeygenRule and
 	// OperatorPublicKey.
 	KeygenRule func(keyID string) (role string, approvals, ok bool)
 	Operators  func(party, name string) (ed25519.PublicKey, bool)

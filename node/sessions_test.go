@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/node/memnet"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/tss"
 	"github.com/triad-custody/triad/tss/fixtures"
 )
@@ -35,7 +36,7 @@ func TestTwoResharesInARow(t *testing.T) {
 		nodes[party].Close()
 		nodes[party] = freshNode(t, party, net.Join(party), pp...)
 		for _, p := range parties {
-			nodes[p].EnableRecovery(RecoveryOptions{Operators: pub, Observer: ev.add})
+			nodes[p].EnableRecovery(reshare.Options{Operators: pub, Observer: ev.add})
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -159,7 +160,7 @@ func TestKeygenRetriedAfterFailure(t *testing.T) {
 	// approvals (../shared/SECURITY.md scenario 31).
 	ops, pub := newOperators(t)
 	for _, p := range parties {
-		nodes[p].EnableRecovery(RecoveryOptions{Operators: pub})
+		nodes[p].EnableRecovery(reshare.Options{Operators: pub})
 	}
 	order := ops.keygenOrder(keygenSpec("vault-1"), "exchange", "regulator")
 	for _, id := range []string{"canary-1", "vault-1"} {
@@ -218,7 +219,7 @@ func TestKeygenProposalFromOwnConfig(t *testing.T) {
 	net, nodes := memCluster(t, clusterOpts{})
 	ops, pub := newOperators(t)
 	for _, p := range parties {
-		nodes[p].EnableRecovery(RecoveryOptions{Operators: pub})
+		nodes[p].EnableRecovery(reshare.Options{Operators: pub})
 	}
 	declines := sniff(net, kindDecline, "custodian", "exchange")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

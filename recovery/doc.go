@@ -12,7 +12,7 @@
 //     Markdown, signed (ed25519) by each participating node's operator
 //     key, so a regulator can check them later with Verify.
 //   - reshare.go: helpers to build and sign reshare orders
-//     (node.ReshareSpec, node.ReshareApproval) for `triad reshare`.
+//     (reshare.Spec, reshare.Approval) for `triad reshare`.
 //   - resolve.go: the rule that ends an undecided reshare (Resolution): a
 //     node with a pending share commits it when the others hold it in
 //     force, discards it when they kept the old shares, and leaves it to

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/reshare"
 )
 
 // LoadOperatorKey reads an operator's ed25519 private key: a file holding
@@ -43,12 +43,12 @@ func NewNonce() string {
 }
 
 // Approve signs spec as one operator of party.
-func Approve(spec node.ReshareSpec, party, operator string, key ed25519.PrivateKey) node.ReshareApproval {
-	return node.SignReshareApproval(spec, party, operator, NewNonce(), key)
+func Approve(spec reshare.Spec, party, operator string, key ed25519.PrivateKey) reshare.Approval {
+	return reshare.SignApproval(spec, party, operator, NewNonce(), key)
 }
 
 // Progress renders a reshare step as one line of CLI output.
-func Progress(e node.ReshareEvent) string {
+func Progress(e reshare.Event) string {
 	line := fmt.Sprintf("[%s] %-10s %s", e.Time.Format("15:04:05"), e.Party, e.Step)
 	if e.Detail != "" {
 		line += ": " + e.Detail

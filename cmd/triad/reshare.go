@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/recovery"
 )
 
@@ -27,7 +27,7 @@ the same; the old shards are destroyed once every node confirms the new ones.
   4. On a surviving node:   triad reshare run --config FILE --spec spec.json --approval a.json --approval b.json`,
 	}
 
-	var spec node.ReshareSpec
+	var spec reshare.Spec
 	var ttl time.Duration
 	var specOut string
 	specCmd := &cobra.Command{
@@ -53,10 +53,10 @@ the same; the old shards are destroyed once every node confirms the new ones.
 		specCmd.MarkFlagRequired(f)
 	}
 
-	approveCmd := approveSpecCmd("reshare", func(s node.ReshareSpec) string {
+	approveCmd := approveSpecCmd("reshare", func(s reshare.Spec) string {
 		return fmt.Sprintf("reshare %s: key %s, replace %s with peer %s, public key %s, until %s",
 			s.ReshareID, s.KeyID, s.Replace, s.NewPeerID, s.PublicKey, s.Expires.Format(time.RFC3339))
-	}, func(s node.ReshareSpec, party, operator string, key ed25519.PrivateKey) any {
+	}, func(s reshare.Spec, party, operator string, key ed25519.PrivateKey) any {
 		return recovery.Approve(s, party, operator, key)
 	})
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/recovery/drill"
 )
 
@@ -45,8 +45,8 @@ func newReshareRunCmd() *cobra.Command {
 	return runCmd
 }
 
-func loadOrder(specFile string, approvals []string) (node.ReshareOrder, error) {
-	var o node.ReshareOrder
+func loadOrder(specFile string, approvals []string) (reshare.Order, error) {
+	var o reshare.Order
 	if err := readJSONFile(specFile, &o.Spec); err != nil {
 		return o, err
 	}
@@ -59,10 +59,10 @@ func loadOrder(specFile string, approvals []string) (node.ReshareOrder, error) {
 }
 
 // readApprovals reads operators' signed approval files.
-func readApprovals(files []string) ([]node.ReshareApproval, error) {
-	var out []node.ReshareApproval
+func readApprovals(files []string) ([]reshare.Approval, error) {
+	var out []reshare.Approval
 	for _, a := range files {
-		var ap node.ReshareApproval
+		var ap reshare.Approval
 		if err := readJSONFile(a, &ap); err != nil {
 			return nil, err
 		}

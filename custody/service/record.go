@@ -12,7 +12,7 @@ import (
 // it took part in), so reconciliation does not compare them.
 const (
 	KindDrill   = "drill"   // subject: drill/<kind>/<id>; payload: the report's digest (recovery.Report.Digest)
-	KindReshare = "reshare" // subject: reshare/<id>; payload: the JSON of one node.ReshareEvent
+	KindReshare = "reshare" // subject: reshare/<id>; payload: the JSON of one reshare.Event
 )
 
 // EventRecorded is the event-stream type of a Record.

@@ -8,7 +8,7 @@ import (
 	"github.com/triad-custody/triad/api"
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/custody/service"
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/recovery"
 )
 
@@ -28,7 +28,7 @@ type Cluster interface {
 	// Attest has party record rep on its audit chain and sign it.
 	Attest(ctx context.Context, party string, rep *recovery.Report) (recovery.Attestation, error)
 	// Reshare runs o from party's node, reporting each step to progress.
-	Reshare(ctx context.Context, party string, o node.ReshareOrder, progress func(node.ReshareEvent)) (*node.ReshareResult, error)
+	Reshare(ctx context.Context, party string, o reshare.Order, progress func(reshare.Event)) (*reshare.Result, error)
 	// Resolve ends an undecided reshare at party's node.
 	Resolve(ctx context.Context, party string, r api.ResolveRequest) error
 

@@ -11,6 +11,7 @@ import (
 	"github.com/triad-custody/triad/custody/service"
 	"github.com/triad-custody/triad/internal/apiclient"
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/recovery"
 )
 
@@ -115,7 +116,7 @@ func (h *HTTP) Resolve(ctx context.Context, party string, r api.ResolveRequest) 
 }
 
 // Reshare implements Cluster: the node streams each step, then the result.
-func (h *HTTP) Reshare(ctx context.Context, party string, o node.ReshareOrder, progress func(node.ReshareEvent)) (*node.ReshareResult, error) {
+func (h *HTTP) Reshare(ctx context.Context, party string, o reshare.Order, progress func(reshare.Event)) (*reshare.Result, error) {
 	cl, err := h.admin(party)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/triad-custody/triad/custody"
 	"github.com/triad-custody/triad/node"
 	"github.com/triad-custody/triad/node/keystore"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/recovery"
 	"github.com/triad-custody/triad/tss"
 )
@@ -202,7 +203,7 @@ func (m *Memory) PeerIDs() map[string]string {
 
 // Reshare implements Cluster: every node ends with new shares of the
 // same key in force; the replaced party's node starts afresh.
-func (m *Memory) Reshare(_ context.Context, party string, o node.ReshareOrder, progress func(node.ReshareEvent)) (*node.ReshareResult, error) {
+func (m *Memory) Reshare(_ context.Context, party string, o reshare.Order, progress func(reshare.Event)) (*reshare.Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, err := m.node(party); err != nil {
@@ -213,12 +214,12 @@ func (m *Memory) Reshare(_ context.Context, party string, o node.ReshareOrder, p
 	}
 	m.nodes[o.Spec.Replace].up = true
 	for _, step := range []string{"approvals verified", "reshare complete"} {
-		progress(node.ReshareEvent{Time: m.clock.Now(), ReshareID: o.Spec.ReshareID, Party: party, Step: step})
+		progress(reshare.Event{Time: m.clock.Now(), ReshareID: o.Spec.ReshareID, Party: party, Step: step})
 	}
 	for _, n := range m.nodes {
 		n.inForce, n.pending = "view-"+o.Spec.ReshareID, ""
 	}
-	return &node.ReshareResult{ReshareID: o.Spec.ReshareID, KeyID: m.keyID, PublicKey: o.Spec.PublicKey}, nil
+	return &reshare.Result{ReshareID: o.Spec.ReshareID, KeyID: m.keyID, PublicKey: o.Spec.PublicKey}, nil
 }
 
 // Resolve implements Cluster.

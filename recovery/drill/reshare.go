@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/recovery"
 )
 
 // Reshare reshares the canary key of o to the fresh node o names, then
 // has every pair sign with the new shares.
-func Reshare(c Cluster, cfg Config, o node.ReshareOrder) (*recovery.Report, error) {
+func Reshare(c Cluster, cfg Config, o reshare.Order) (*recovery.Report, error) {
 	cfg.KeyID = o.Spec.KeyID
 	r, err := start(c, cfg, "reshare")
 	if err != nil {
@@ -48,11 +49,11 @@ func Reshare(c Cluster, cfg Config, o node.ReshareOrder) (*recovery.Report, erro
 
 // RunReshare asks coord's node to run o and prints each step as the node
 // reports it, indented by indent.
-func RunReshare(w io.Writer, indent string, c Cluster, coord string, o node.ReshareOrder) (*node.ReshareResult, error) {
+func RunReshare(w io.Writer, indent string, c Cluster, coord string, o reshare.Order) (*reshare.Result, error) {
 	fmt.Fprintf(w, "%sreshare %s: replacing %s on key %s (usually well under a minute)...\n", indent, o.Spec.ReshareID, o.Spec.Replace, o.Spec.KeyID)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	res, err := c.Reshare(ctx, coord, o, func(e node.ReshareEvent) {
+	res, err := c.Reshare(ctx, coord, o, func(e reshare.Event) {
 		fmt.Fprintln(w, indent+"  "+recovery.Progress(e))
 	})
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/triad-custody/triad/node"
+	"github.com/triad-custody/triad/node/reshare"
 	"github.com/triad-custody/triad/recovery"
 	"github.com/triad-custody/triad/recovery/drill"
 	"github.com/triad-custody/triad/tss/fixtures"
@@ -21,8 +21,8 @@ func TestReshareDrill(t *testing.T) {
 	m := newTwin(t)
 	m.Stop("exchange")
 	pub := hex.EncodeToString(twinKey().PubKey().SerializeCompressed())
-	order := node.ReshareOrder{Spec: node.ReshareSpec{ReshareID: "r-1", KeyID: fixtures.KeyID, Replace: "exchange", PublicKey: pub},
-		Approvals: []node.ReshareApproval{{}, {}}}
+	order := reshare.Order{Spec: reshare.Spec{ReshareID: "r-1", KeyID: fixtures.KeyID, Replace: "exchange", PublicKey: pub},
+		Approvals: []reshare.Approval{{}, {}}}
 	var out bytes.Buffer
 	rep, err := drill.Reshare(m, drill.Config{ReportDir: t.TempDir(), Out: &out, Now: m.clock.Now}, order)
 	if err != nil || rep.Verdict != recovery.Pass {
