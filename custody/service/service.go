@@ -115,6 +115,7 @@ type Service struct {
 	inLine   []string          // under mu: approved requests in line for an attempt (MaxAttempts)
 	waiting  map[string]string // under mu: why a request's coins could not be reserved yet
 	batch    batchState        // under mu: liquidations queued for the next batch (batch_flow.go)
+	sched    schedule          // under mu: what Tick did, so it does only what is due (due.go)
 
 	netMu sync.Mutex // guards net and keys only
 	net   Network

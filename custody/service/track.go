@@ -163,15 +163,26 @@ func (s *Service) trackOne(id string) {
 		return
 	case !ok:
 		delete(s.tracked, id)
+		delete(s.sched.track, id)
 		// Nothing to pay on chain (a coinless canary drill).
 		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeConfirmed})
 		return
 	}
 	// Done means paid: the request's own transaction is in a block of
-	// this node's own Bitcoin node (custody.Step).
-	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeConfirmed, Found: true, TxID: rec.TxID, Confirmations: rec.Confirmations, Err: rec.Error})
+	// this node's own Bitcoin node (custody.Step). It is stepped only
+	// when the chain's answer changed since its last step here: a storm's
+	// batch has dozens of members tracked on every tick (issue 9).
+	if s.sched.track == nil {
+		s.sched.track = map[string]string{}
+	}
+	if seen := fmt.Sprintf("%s|%d|%s", rec.TxID, rec.Confirmations, rec.Error); s.sched.track[id] != seen {
+		s.sched.track[id] = seen
+		s.m.trackSteps.Inc()
+		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeConfirmed, Found: true, TxID: rec.TxID, Confirmations: rec.Confirmations, Err: rec.Error})
+	}
 	if rec.Confirmations >= s.o.TrackConfirmations {
 		delete(s.tracked, id)
+		delete(s.sched.track, id)
 	}
 	if had && prev.TxID == rec.TxID && prev.Confirmations == rec.Confirmations && prev.Error == rec.Error {
 		return
