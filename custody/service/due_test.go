@@ -187,3 +187,37 @@ func TestTrackedRequestSteppedOnlyOnChange(t *testing.T) {
 		t.Errorf("%v steps after the confirmations changed once, want 2", got)
 	}
 }
+
+// Issue 9 (the storm's drain): a liquidation batch is cut when its window
+// is over, by a timer on the node's injected clock, not at the next tick
+// (up to a tick period later). Here no tick runs at all (the loop's
+// ticker is an hour): the fake clock reaching the window cuts the batch.
+// On the old code only the ticker cut, and nothing was ever signed.
+// ../shared/SECURITY.md scenario 26: each liquidation is still judged by
+// every signer in the batch.
+func TestBatchCutAtItsWindow(t *testing.T) {
+	c := st.New(t, st.Options{Service: func(p custody.Party, o *service.Options) {
+		o.Batcher = service.InterimBatcher{}
+		o.AuthorizeWait = 300 * time.Millisecond
+		if p == custody.Custodian {
+			o.TickEvery = time.Hour // Start's loop runs; its ticker never fires here
+		}
+	}})
+	coord := c.Members[custody.Custodian]
+	window := coord.Svc.Policy().BatchWindow()
+	ids := submitLiquidations(t, c, map[string]time.Time{"w-1": st.Epoch, "w-2": st.Epoch})
+	coord.Svc.Start()
+	coord.Clock.Advance(window - time.Millisecond)
+	for _, id := range ids {
+		if v, _ := coord.Svc.Get(id); v.Status != custody.StatusApproved || v.Attempts != 0 {
+			t.Fatalf("begun before the window: %s %d", v.Status, v.Attempts)
+		}
+	}
+	coord.Clock.Advance(time.Millisecond)
+	for _, id := range ids {
+		v := c.WaitStatus(t, custody.Custodian, id, custody.StatusDone)
+		if v.Result == nil || v.Result.Batch == nil || len(v.Result.Signatures) != len(ids) {
+			t.Fatalf("result %+v", v.Result)
+		}
+	}
+}

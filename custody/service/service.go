@@ -294,7 +294,9 @@ func (s *Service) Bind(n Network, keys KeyLoader) {
 	}
 }
 
-// Start runs the ticker loop (unless TickEvery is negative).
+// Start runs the loop (unless TickEvery is negative): Tick every
+// TickEvery, and a liquidation batch cut when it is due, on the injected
+// clock (nextCutLocked), not at the tick after.
 func (s *Service) Start() {
 	if s.o.TickEvery < 0 {
 		return
@@ -302,15 +304,55 @@ func (s *Service) Start() {
 	s.spawn(func() {
 		t := time.NewTicker(s.o.TickEvery)
 		defer t.Stop()
+		var cut cutTimer
 		for {
+			cut = s.armCut(cut)
 			select {
 			case <-t.C:
 				s.Tick(s.ctx)
+			case <-cut.c:
+				cut = cutTimer{last: s.clock.Monotonic(), cut: true}
+				s.cutBatch()
+			case <-s.batch.wake:
 			case <-s.ctx.Done():
 				return
 			}
 		}
 	})
+}
+
+// cutTimer fires at the next batch cut: at is its monotonic time; last
+// is when the loop last cut (if cut).
+type cutTimer struct {
+	c    <-chan time.Time
+	at   time.Duration
+	last time.Duration
+	cut  bool
+}
+
+// minCutWait is the least time between two cuts of the loop: a cut
+// still due right after one (what it left could not go yet) waits that
+// long, so the loop never spins.
+const minCutWait = time.Second
+
+// armCut returns the timer for the next cut: t if it fires no later, a
+// new one from the injected clock if the cut is sooner, none if nothing
+// waits.
+func (s *Service) armCut(t cutTimer) cutTimer {
+	s.mu.Lock()
+	d, ok := s.nextCutLocked()
+	s.mu.Unlock()
+	now := s.clock.Monotonic()
+	if t.cut {
+		d = max(d, t.last+minCutWait-now)
+	}
+	switch {
+	case !ok:
+		return cutTimer{last: t.last, cut: t.cut}
+	case t.c != nil && t.at <= now+d:
+		return t
+	}
+	return cutTimer{c: s.clock.After(d), at: now + d, last: t.last, cut: t.cut}
 }
 
 // Close stops the loop and signing attempts, and closes the store if the
