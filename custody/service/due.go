@@ -25,8 +25,10 @@ import (
 //     doubling while it stays unchanged, up to maxBackoff.
 //
 // Offers and queries to a peer (offer.go) use the same backoff per request
-// and peer, each interval spread by a fixed fraction of the request's and
-// peer's hash so the requests of one storm are not offered in one burst.
+// and peer, from offerEvery after a tick first sees the request (at once
+// when the peers' reachability changed), each interval spread by a fixed
+// fraction of the request's and peer's hash so the requests of one storm
+// are not offered in one burst.
 
 // maxBackoff bounds how long unchanged work waits.
 const maxBackoff = time.Minute
@@ -161,31 +163,39 @@ func (s *Service) pollsLocked(id string, e store.Entry, busy map[string]bool) bo
 }
 
 // offerDueLocked reports whether key's offer to a peer ("id|peer",
-// "q|id|peer") is due, and if so marks it now: at once the first time;
-// then after offerEvery, doubling up to maxBackoff while state (what this
-// node and the peer last said of the request) stays the same, each
-// interval spread by up to a quarter by key's hash.
-func (s *Service) offerDueLocked(key, state string) bool {
+// "q|id|peer") is due, and if so marks it now. The first time a tick sees
+// key it is due offerEvery later (the messages of a new request were just
+// sent: offering them again at once only floods a peer busy with a storm's
+// burst), unless now (the peers' reachability changed: all is due at
+// once); then after offerEvery, doubling up to maxBackoff while state
+// (what this node and the peer last said of the request) stays the same,
+// each interval spread by up to a quarter by key's hash.
+func (s *Service) offerDueLocked(key, state string, now bool) bool {
 	if s.sched.offers == nil {
 		s.sched.offers = map[string]*backoff{}
 	}
-	now := s.clock.Monotonic()
+	mono := s.clock.Monotonic()
 	b := s.sched.offers[key]
-	if last, ok := s.offered[key]; ok && b != nil {
+	if b == nil {
+		b = &backoff{}
+		s.sched.offers[key] = b
+		if !now {
+			b.next(mono, offerEvery, state)
+			s.offered[key] = mono
+			return false
+		}
+	}
+	if last, ok := s.offered[key]; ok && !now {
 		wait := b.every
 		if state != b.key {
 			wait = offerEvery
 		}
-		if now-last < wait+spread(key, wait) {
+		if mono-last < wait+spread(key, wait) {
 			return false
 		}
 	}
-	if b == nil {
-		b = &backoff{}
-		s.sched.offers[key] = b
-	}
-	b.next(now, offerEvery, state)
-	s.offered[key] = now
+	b.next(mono, offerEvery, state)
+	s.offered[key] = mono
 	return true
 }
 

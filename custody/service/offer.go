@@ -16,8 +16,8 @@ const offerEvery = 30 * time.Second
 // The request flow's anti-entropy. Sends are not queued: a peer that was
 // down or cut off when a request was proposed or endorsed never got those
 // messages, and nothing else would tell it. So on a tick a node offers
-// each open request, when due (offerDueLocked: at once the first time and
-// when the peers' reachability changed, then backing off from offerEvery
+// each open request, when due (offerDueLocked: offerEvery after a tick
+// first sees it, at once when the peers' reachability changed, backing off
 // to maxBackoff while nothing changes), to each connected peer whose
 // newest report shows it lacks something this node holds (no report at
 // all: it may lack everything): the proposal, if this node's party made
@@ -60,7 +60,7 @@ func (s *Service) offer(pending []store.Entry, reconnected bool) {
 	}
 	s.mu.Lock()
 	for k := range s.offered {
-		if id, _, _ := strings.Cut(strings.TrimPrefix(k, "q|"), "|"); !open[id] || reconnected {
+		if id, _, _ := strings.Cut(strings.TrimPrefix(k, "q|"), "|"); !open[id] {
 			delete(s.offered, k)
 			delete(s.sched.offers, k)
 		}
@@ -77,7 +77,7 @@ func (s *Service) offer(pending []store.Entry, reconnected bool) {
 			if !n.Connected(p) {
 				continue
 			}
-			for _, m := range s.missingFor(custody.Party(p), e, signed) {
+			for _, m := range s.missingFor(custody.Party(p), e, signed, reconnected) {
 				s.send(p, m)
 			}
 			// Pull as well as push: the peer answers with its status and
@@ -86,7 +86,7 @@ func (s *Service) offer(pending []store.Entry, reconnected bool) {
 			// reaches it even when the request has ended at the peer.
 			s.mu.Lock()
 			var q *message
-			if s.offerDueLocked("q|"+id+"|"+p, s.offerStateLocked(id, custody.Party(p))) {
+			if s.offerDueLocked("q|"+id+"|"+p, s.offerStateLocked(id, custody.Party(p)), reconnected) {
 				q = &message{Type: msgQuery, RequestID: id}
 				if st := s.statusMessageLocked(id); st != nil {
 					q.Status = st.Status // what this node holds: the answer skips it
@@ -102,7 +102,7 @@ func (s *Service) offer(pending []store.Entry, reconnected bool) {
 
 // missingFor returns the messages of request e that peer p's newest
 // report says it lacks, when due (offerDueLocked).
-func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Approval) []message {
+func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Approval, now bool) []message {
 	id := e.Request.ID()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,7 +115,7 @@ func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Ap
 		out = append(out, message{Type: msgPropose, RequestID: id, Request: e.Request.Canonical()})
 	}
 	out = append(out, s.endorsements(e, signed, has)...)
-	if len(out) == 0 || !s.offerDueLocked(id+"|"+string(p), s.offerStateLocked(id, p)) {
+	if len(out) == 0 || !s.offerDueLocked(id+"|"+string(p), s.offerStateLocked(id, p), now) {
 		return nil
 	}
 	return out
