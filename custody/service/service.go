@@ -468,10 +468,17 @@ func (s *Service) peerJobDropped(first bool) {
 // blocking the transport, and anti-entropy (offers and queries) brings
 // back whatever mattered. This node's own jobs are never dropped; they
 // are bounded by its open requests (../shared/SECURITY.md scenario 19).
+//
+// A peer's job with a key (pushKeyed: a status report without a
+// signature, keyed by peer and request) and a time (the report's) replaces
+// the one with the same key still waiting, in its place, unless that one
+// is newer: only a peer's newest report matters, and in a storm the
+// superseded ones filled the queue.
 type queue struct {
 	mu       sync.Mutex
-	jobs     []job
-	peerJobs int // of jobs, those from peers
+	jobs     []*job
+	keyed    map[string]*job // waiting jobs with a key
+	peerJobs int             // of jobs, those from peers
 	sig      chan struct{}
 	full     bool             // dropping, until the peers' jobs drain
 	dropped  func(first bool) // counts one dropped peer job
@@ -480,36 +487,58 @@ type queue struct {
 type job struct {
 	f    func()
 	peer bool
+	key  string
+	at   time.Time // of a keyed job
 }
 
 const maxPeerJobs = 1024
 
 func newQueue(dropped func(first bool)) *queue {
-	return &queue{sig: make(chan struct{}, 1), dropped: dropped}
+	return &queue{sig: make(chan struct{}, 1), dropped: dropped, keyed: map[string]*job{}}
 }
 
 // push queues the job of a peer's message; it reports false, having
 // dropped it, when maxPeerJobs are already waiting.
 func (q *queue) push(f func()) bool {
+	queued, _ := q.pushKeyed("", time.Time{}, f)
+	return queued
+}
+
+// pushKeyed is push for a job of time at that supersedes a waiting one
+// with the same key (key "": none) and no later time: that one's work is
+// replaced, in its place, and the queue does not grow (superseded true).
+// A job older than the waiting one is itself superseded and dropped.
+func (q *queue) pushKeyed(key string, at time.Time, f func()) (queued, superseded bool) {
 	q.mu.Lock()
+	if j, ok := q.keyed[key]; ok && key != "" {
+		if !at.Before(j.at) {
+			j.f, j.at = f, at
+		}
+		q.mu.Unlock()
+		return true, true
+	}
 	if q.peerJobs >= maxPeerJobs {
 		first := !q.full
 		q.full = true
 		q.mu.Unlock()
 		q.dropped(first)
-		return false
+		return false, false
 	}
-	q.jobs = append(q.jobs, job{f: f, peer: true})
+	j := &job{f: f, peer: true, key: key, at: at}
+	q.jobs = append(q.jobs, j)
+	if key != "" {
+		q.keyed[key] = j
+	}
 	q.peerJobs++
 	q.mu.Unlock()
 	q.wake()
-	return true
+	return true, false
 }
 
 // pushOwn queues this node's own work: never dropped.
 func (q *queue) pushOwn(f func()) {
 	q.mu.Lock()
-	q.jobs = append(q.jobs, job{f: f})
+	q.jobs = append(q.jobs, &job{f: f})
 	q.mu.Unlock()
 	q.wake()
 }
@@ -524,11 +553,16 @@ func (q *queue) wake() {
 func (q *queue) run(ctx context.Context) {
 	for {
 		q.mu.Lock()
-		var jobs []job
+		var f func()
 		if len(q.jobs) > 0 {
-			jobs = []job{q.jobs[0]}
+			j := q.jobs[0]
+			q.jobs[0] = nil
 			q.jobs = q.jobs[1:]
-			if jobs[0].peer {
+			f = j.f // under mu: pushKeyed may have replaced it
+			if j.key != "" {
+				delete(q.keyed, j.key)
+			}
+			if j.peer {
 				q.peerJobs--
 			}
 			if q.peerJobs == 0 {
@@ -536,13 +570,11 @@ func (q *queue) run(ctx context.Context) {
 			}
 		}
 		q.mu.Unlock()
-		for _, j := range jobs {
+		if f != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			j.f()
-		}
-		if len(jobs) > 0 {
+			f()
 			continue
 		}
 		select {
