@@ -13,6 +13,10 @@ import (
 type Clock interface {
 	Now() time.Time
 	Monotonic() time.Duration
+	// After delivers once d of monotonic time has passed (d <= 0: at
+	// once), as time.After does; a FakeClock's fires when Advance
+	// reaches it.
+	After(d time.Duration) <-chan time.Time
 }
 
 // RealClock reads the operating system's clocks.
@@ -30,11 +34,34 @@ func (c *RealClock) Now() time.Time { return time.Now().Round(0) }
 // Monotonic returns the monotonic time since the clock was made.
 func (c *RealClock) Monotonic() time.Duration { return time.Since(c.origin) }
 
+// After is time.After.
+func (c *RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 // FakeClock is a Clock tests drive by hand.
 type FakeClock struct {
-	mu   sync.Mutex
-	wall time.Time
-	mono time.Duration
+	mu      sync.Mutex
+	wall    time.Time
+	mono    time.Duration
+	waiters []fakeWaiter // After's, until Advance reaches them
+}
+
+type fakeWaiter struct {
+	at time.Duration // monotonic
+	ch chan time.Time
+}
+
+// After delivers the fake wall time once Advance has moved the monotonic
+// clock d past now (d <= 0: at once). Nothing fires on its own.
+func (c *FakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.wall
+		return ch
+	}
+	c.waiters = append(c.waiters, fakeWaiter{at: c.mono + d, ch: ch})
+	return ch
 }
 
 var _ Clock = (*FakeClock)(nil)
@@ -54,6 +81,15 @@ func (c *FakeClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.wall = c.wall.Add(d)
 	c.mono += d
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at <= c.mono {
+			w.ch <- c.wall // buffered: never blocks
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
 }
 
 // Jump steps the wall clock only, as a bad NTP server or an operator would.

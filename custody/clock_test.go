@@ -54,3 +54,32 @@ func TestComparePeers(t *testing.T) {
 		t.Fatalf("a good node next to a jumped one: %+v", s)
 	}
 }
+
+// A FakeClock's After fires when Advance reaches it, never on its own and
+// never on a wall-clock jump (issue 9: the batch cut's timer runs on the
+// injected clock, so tests drive it without sleeping).
+func TestFakeClockAfter(t *testing.T) {
+	c := custody.NewFakeClock(epoch)
+	ch := c.After(10 * time.Second)
+	c.Jump(time.Hour)
+	c.Advance(10*time.Second - time.Nanosecond)
+	select {
+	case <-ch:
+		t.Fatal("fired early")
+	default:
+	}
+	c.Advance(time.Nanosecond)
+	select {
+	case at := <-ch:
+		if !at.Equal(c.Now()) {
+			t.Fatalf("fired with %v, want the fake wall time %v", at, c.Now())
+		}
+	default:
+		t.Fatal("did not fire at its time")
+	}
+	select {
+	case <-c.After(0):
+	default:
+		t.Fatal("After(0) did not fire at once")
+	}
+}

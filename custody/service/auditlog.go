@@ -40,9 +40,10 @@ func (s *Service) appendAudit(kind, id, party string, payload []byte) {
 }
 
 // Tick is the node's periodic work: witness monotonic time on open
-// requests, report a wall-clock jump, re-evaluate open requests (notice
-// periods end, unfreezes lapse, failed attempts retry), offer peers what
-// they missed of open requests (offer), send audit heads
+// requests, report a wall-clock jump, re-evaluate the open requests that
+// are due or changed (notice periods end, unfreezes lapse, failed attempts
+// retry: stepDue), offer peers what they missed of open requests when due
+// (offer), send audit heads
 // to peers, follow done requests' transactions (Tracker) and, on the
 // regulator's node, reconcile when due.
 func (s *Service) Tick(ctx context.Context) {
@@ -52,10 +53,8 @@ func (s *Service) Tick(ctx context.Context) {
 	s.mu.Unlock()
 	s.checkClock()
 	if pending, err := s.st.Pending(); err == nil {
-		for _, e := range pending {
-			s.step(e.Request.ID())
-		}
-		s.offer(pending)
+		reconnected := s.stepDue(pending) // due.go: only what is due or changed
+		s.offer(pending, reconnected)
 	}
 	s.cutBatch()
 	now := s.clock.Now()

@@ -22,11 +22,14 @@ type batchState struct {
 	// slots hold one token per signing session that batches may run at
 	// once (Options.MaxAttempts), shared by every run; not under mu.
 	slots chan struct{}
+	// wake tells Start's loop that the next cut's time may have changed
+	// (nextCutLocked); not under mu.
+	wake chan struct{}
 }
 
 func newBatchState(slots int) batchState {
 	b := batchState{queued: map[string]queuedMember{}, runs: map[string]*batchRun{}, refused: map[string]string{},
-		slots: make(chan struct{}, slots)}
+		slots: make(chan struct{}, slots), wake: make(chan struct{}, 1)}
 	for range slots {
 		b.slots <- struct{}{}
 	}
@@ -107,13 +110,43 @@ func (s *Service) queueLocked(id string, req custody.Request, partner custody.Pa
 		}
 		s.notifyLocked()
 		s.emit(Event{Type: EventStatus, RequestID: id, Party: s.party, Status: custody.StatusApproved, Detail: s.waiting[id]})
+		s.batch.wakeLoop()
 	}
 	if len(s.batch.queued) >= s.pol.BatchMax() {
 		s.cutLocked()
 	}
 }
 
-// cutBatch runs on every tick, and when a held member may go again.
+// wakeLoop tells Start's loop to look at the next cut's time again.
+func (b *batchState) wakeLoop() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// nextCutLocked is how long from now until a queued liquidation's batch
+// is due (its window over, and any hold; <= 0: due now), so Start's loop
+// cuts it then rather than at the next tick; false: nothing to wait for
+// (nothing queued, or maxBatchRuns signing: the end of a run cuts the
+// next).
+func (s *Service) nextCutLocked() (time.Duration, bool) {
+	if s.closed || len(s.batch.runs) >= maxBatchRuns || len(s.batch.queued) == 0 {
+		return 0, false
+	}
+	now, mono, window := s.clock.Now(), s.clock.Monotonic(), s.pol.BatchWindow()
+	next, first := time.Duration(0), true
+	for _, q := range s.batch.queued {
+		if d := max(q.since.Add(window).Sub(now), q.notBefore-mono); first || d < next {
+			next, first = d, false
+		}
+	}
+	return next, true
+}
+
+// cutBatch runs on every tick, and from Start's loop when a queued
+// liquidation's window is over or a held member may go again
+// (nextCutLocked).
 func (s *Service) cutBatch() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

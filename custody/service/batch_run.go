@@ -106,7 +106,8 @@ func (s *Service) coordinateBatch(n Network, r *batchRun) {
 	} else {
 		s.recordBatchLocked(r, out.sigs, out.signers)
 	}
-	s.cutLocked() // the next batch need not wait for a tick
+	s.cutLocked()      // the next batch need not wait for a tick
+	s.batch.wakeLoop() // nor one whose window ends later
 }
 
 // recordBatchLocked stores every member's result at once and finishes

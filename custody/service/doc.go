@@ -73,10 +73,13 @@
 //	    the coordinator's Finalizer broadcasts, and a node with a Bitcoin
 //	    node (Tracker) records the request done once a block of its own
 //	    node holds the transaction (done means paid)
-//	Tick: cut a due liquidation batch; witness monotonic time, report clock jumps, re-evaluate open
-//	    requests (notice periods, lapses, retries), exchange audit heads,
-//	    follow done requests' transactions (Tracker: txid, confirmations);
-//	    the regulator reconciles audit chains on its schedule.
+//	Tick: cut a due liquidation batch; witness monotonic time, report clock jumps, re-evaluate the open
+//	    requests that are due or changed (notice periods, lapses, retries;
+//	    unchanged ones back off from a tick to a minute: due.go), offer and
+//	    query peers about open requests when due (offer.go, the same
+//	    backoff), exchange audit heads, follow done requests' transactions
+//	    (Tracker: txid, confirmations; a request is stepped when they
+//	    change); the regulator reconciles audit chains on its schedule.
 //
 // A node outside a kind's quorum (the regulator for releases and
 // liquidations) observes: it records every fact and the verified

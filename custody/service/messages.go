@@ -154,9 +154,17 @@ func (s *Service) receive(from string, payload []byte) {
 		s.answer(from, m)
 		return
 	}
-	if !s.work.push(func() { s.handle(from, m) }) {
+	key, at := "", time.Time{} // a peer's newer status report without a signature supersedes its waiting one
+	if m.Type == msgStatus && m.Status != nil && m.Result == nil && m.RequestID != "" {
+		key, at = "status|"+from+"|"+m.RequestID, m.Status.At
+	}
+	queued, superseded := s.work.pushKeyed(key, at, func() { s.handle(from, m) })
+	switch {
+	case !queued:
 		// Counted by type: which messages a storm overruns the queue with.
 		s.m.peerMsgs.WithLabelValues(m.Type, "dropped_queue_full").Inc()
+	case superseded:
+		s.m.peerMsgs.WithLabelValues(m.Type, "superseded").Inc()
 	}
 }
 

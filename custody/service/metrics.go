@@ -13,6 +13,8 @@ type metrics struct {
 	peerMsgs       *prometheus.CounterVec
 	signatures     prometheus.Counter
 	judgments      prometheus.Counter
+	tickSteps      prometheus.Counter
+	trackSteps     prometheus.Counter
 	signFailures   prometheus.Counter
 	clockJumps     prometheus.Counter
 	divergences    prometheus.Counter
@@ -36,6 +38,8 @@ func newMetrics() *metrics {
 		peerMsgs:       cv("peer_messages_total", "Custody messages from peers, by type and result.", "type", "result"),
 		signatures:     c("signatures_total", "Requests this node coordinated to a complete signature."),
 		judgments:      c("batch_member_judgments_total", "Liquidation batch members this node judged as a partner (custody.DecideBatchMember)."),
+		tickSteps:      c("tick_steps_total", "Open requests a tick stepped (due or changed: due.go)."),
+		trackSteps:     c("track_steps_total", "Tracked requests stepped because their transaction's confirmations changed (track.go)."),
 		signFailures:   c("sign_failures_total", "Signing attempts this node coordinated that failed."),
 		clockJumps:     c("clock_jumps_total", "Wall-clock jumps this node detected."),
 		divergences:    c("audit_divergences_total", "Audit chain divergences detected."),
@@ -49,5 +53,5 @@ func newMetrics() *metrics {
 func (s *Service) Collectors() []prometheus.Collector {
 	m := s.m
 	return []prometheus.Collector{m.requests, m.transitions, m.decisions, m.approvals, m.authorizations, m.peerMsgs,
-		m.signatures, m.signFailures, m.clockJumps, m.divergences, m.reconciles, m.mismatches, m.judgments}
+		m.signatures, m.signFailures, m.clockJumps, m.divergences, m.reconciles, m.mismatches, m.judgments, m.tickSteps, m.trackSteps}
 }

@@ -9,25 +9,28 @@ import (
 	"github.com/triad-custody/triad/custody/store"
 )
 
-// offerEvery bounds how often one request is offered to one peer.
+// offerEvery is the least interval between offers of one request to one
+// peer (offerDueLocked: it doubles up to maxBackoff while nothing changes).
 const offerEvery = 30 * time.Second
 
 // The request flow's anti-entropy. Sends are not queued: a peer that was
 // down or cut off when a request was proposed or endorsed never got those
-// messages, and nothing else would tell it. So on each tick a node offers
-// every open request to each connected peer whose newest report shows it
-// lacks something this node holds (no report at all: it may lack
-// everything): the proposal, if this node's party made it; the operators'
-// signed approvals and vetoes, which any node may relay because the
-// receiver verifies every signature with its own policy; and this node's
-// own automatic approval, which only it can vouch for. Approvals already
-// expired are not offered (the receiver would refuse them: an operator
-// approves again). Duplicates cost nothing: a stored proposal is
-// idempotent and a known approval is a replay the receiver ignores. It
-// also pulls: it asks each connected peer about every open request, with
-// its own status, and the answer (onQuery) carries what the peer holds
-// and the status does not list, so what ended at the peers while this
-// node was away (a veto) still reaches it.
+// messages, and nothing else would tell it. So on a tick a node offers
+// each open request, when due (offerDueLocked: offerEvery after a tick
+// first sees it, at once when the peers' reachability changed, backing off
+// to maxBackoff while nothing changes), to each connected peer whose
+// newest report shows it lacks something this node holds (no report at
+// all: it may lack everything): the proposal, if this node's party made
+// it; the operators' signed approvals and vetoes, which any node may
+// relay because the receiver verifies every signature with its own
+// policy; and this node's own automatic approval, which only it can vouch
+// for. Approvals already expired are not offered (the receiver would
+// refuse them: an operator approves again). Duplicates cost nothing: a
+// stored proposal is idempotent and a known approval is a replay the
+// receiver ignores. It also pulls: it asks each connected peer about each
+// open request when due, with its own status, and the answer (onQuery)
+// carries what the peer holds and the status does not list, so what ended
+// at the peers while this node was away (a veto) still reaches it.
 
 // holds is what a node reports it has recorded of a request's
 // endorsements ("party:stance", sorted).
@@ -43,8 +46,10 @@ func holds(p custody.Progress) []string {
 	return out
 }
 
-// offer runs the anti-entropy pass over the open requests.
-func (s *Service) offer(pending []store.Entry) {
+// offer runs the anti-entropy pass over the open requests. reconnected:
+// the peers' reachability changed since the last pass, so every open
+// request is due at once to every peer.
+func (s *Service) offer(pending []store.Entry, reconnected bool) {
 	n, _ := s.network()
 	if n == nil {
 		return
@@ -57,6 +62,7 @@ func (s *Service) offer(pending []store.Entry) {
 	for k := range s.offered {
 		if id, _, _ := strings.Cut(strings.TrimPrefix(k, "q|"), "|"); !open[id] {
 			delete(s.offered, k)
+			delete(s.sched.offers, k)
 		}
 	}
 	s.mu.Unlock()
@@ -71,7 +77,7 @@ func (s *Service) offer(pending []store.Entry) {
 			if !n.Connected(p) {
 				continue
 			}
-			for _, m := range s.missingFor(custody.Party(p), e, signed) {
+			for _, m := range s.missingFor(custody.Party(p), e, signed, reconnected) {
 				s.send(p, m)
 			}
 			// Pull as well as push: the peer answers with its status and
@@ -80,7 +86,7 @@ func (s *Service) offer(pending []store.Entry) {
 			// reaches it even when the request has ended at the peer.
 			s.mu.Lock()
 			var q *message
-			if s.dueLocked("q|" + id + "|" + p) {
+			if s.offerDueLocked("q|"+id+"|"+p, s.offerStateLocked(id, custody.Party(p)), reconnected) {
 				q = &message{Type: msgQuery, RequestID: id}
 				if st := s.statusMessageLocked(id); st != nil {
 					q.Status = st.Status // what this node holds: the answer skips it
@@ -95,8 +101,8 @@ func (s *Service) offer(pending []store.Entry) {
 }
 
 // missingFor returns the messages of request e that peer p's newest
-// report says it lacks, at most once per offerEvery.
-func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Approval) []message {
+// report says it lacks, when due (offerDueLocked).
+func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Approval, now bool) []message {
 	id := e.Request.ID()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,7 +115,7 @@ func (s *Service) missingFor(p custody.Party, e store.Entry, signed []custody.Ap
 		out = append(out, message{Type: msgPropose, RequestID: id, Request: e.Request.Canonical()})
 	}
 	out = append(out, s.endorsements(e, signed, has)...)
-	if len(out) == 0 || !s.dueLocked(id+"|"+string(p)) {
+	if len(out) == 0 || !s.offerDueLocked(id+"|"+string(p), s.offerStateLocked(id, p), now) {
 		return nil
 	}
 	return out
@@ -134,13 +140,13 @@ func (s *Service) endorsements(e store.Entry, signed []custody.Approval, has fun
 	return out
 }
 
-// dueLocked reports whether key ("id|peer", "q|id|peer") was last acted
-// on at least offerEvery ago (or never), and if so marks it now.
-func (s *Service) dueLocked(key string) bool {
-	now := s.clock.Monotonic()
-	if last, ok := s.offered[key]; ok && now-last < offerEvery {
-		return false
+// offerStateLocked is what this node and peer p last said of request
+// id: when it changes, offers to p are due again after offerEvery
+// (offerDueLocked).
+func (s *Service) offerStateLocked(id string, p custody.Party) string {
+	ps, ok := s.peers[id][p]
+	if !ok {
+		return s.published[id]
 	}
-	s.offered[key] = now
-	return true
+	return s.published[id] + "|" + string(ps.Status) + "|" + strings.Join(ps.Holds, ",")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -125,5 +126,41 @@ func TestQueueDropsCountedByType(t *testing.T) {
 		if got := dropped[typ]; got != want {
 			t.Errorf("%s messages dropped by the full queue: counted %v, want %v", typ, got, want)
 		}
+	}
+}
+
+// Issue 9 (the storm's drain; ../shared/SECURITY.md scenario 19): a
+// peer's newer status report about a request replaces its report still
+// waiting in the work queue, in its place, instead of taking one more of
+// maxPeerJobs (in the N=300 storm 367 statuses were dropped at the
+// exchange's full queue, most of them superseded by the next); an older
+// one arriving late is itself superseded. Other jobs are untouched. On
+// the old code every report took a place.
+func TestQueueStatusSupersedesWaiting(t *testing.T) {
+	q := newQueue(func(bool) { t.Fatal("dropped") })
+	var got []string
+	t0 := time.Unix(0, 0)
+	q.push(func() { got = append(got, "first") })
+	q.pushKeyed("status|exchange|r1", t0.Add(1), func() { got = append(got, "r1@1") })
+	q.pushKeyed("status|exchange|r2", t0.Add(1), func() { got = append(got, "r2@1") })
+	_, sup := q.pushKeyed("status|exchange|r1", t0.Add(3), func() { got = append(got, "r1@3") })
+	_, late := q.pushKeyed("status|exchange|r1", t0.Add(2), func() { got = append(got, "r1@2") })
+	if !sup || !late {
+		t.Fatalf("superseded %v, late one superseded %v: want both", sup, late)
+	}
+	if q.peerJobs != 4-1 || len(q.jobs) != 3 {
+		t.Fatalf("%d peer jobs, %d jobs waiting, want 3 and 3", q.peerJobs, len(q.jobs))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	q.pushOwn(func() { close(done) })
+	go q.run(ctx)
+	<-done
+	cancel()
+	if want := []string{"first", "r1@3", "r2@1"}; !slices.Equal(got, want) {
+		t.Fatalf("ran %v, want %v", got, want)
+	}
+	if _, sup := q.pushKeyed("status|exchange|r1", t0.Add(4), func() {}); sup {
+		t.Fatal("a report superseded one that had already run")
 	}
 }

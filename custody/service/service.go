@@ -122,6 +122,7 @@ type Service struct {
 	inLine   []string          // under mu: approved requests in line for an attempt (MaxAttempts)
 	waiting  map[string]string // under mu: why a request's coins could not be reserved yet
 	batch    batchState        // under mu: liquidations queued for the next batch (batch_flow.go)
+	sched    schedule          // under mu: what Tick did, so it does only what is due (due.go)
 
 	mu        sync.Mutex // serializes every decision and transition
 	changed   chan struct{}
@@ -271,8 +272,10 @@ func New(o Options) (*Service, error) {
 // Start begins talking to peers over Options.Network, once the node
 // serves: it installs the service's app-message handler and asks peers
 // for the status of every open request, so one that finished while this
-// node was down catches up; then it runs the ticker loop (unless
-// TickEvery is negative). Call it once.
+// node was down catches up; then it runs the loop (unless TickEvery is
+// negative): Tick every TickEvery, and a liquidation batch cut when it is
+// due, on the injected clock (nextCutLocked), not at the tick after.
+// Call it once.
 func (s *Service) Start() {
 	s.started.Store(true)
 	if n := s.o.Network; n != nil {
@@ -293,15 +296,55 @@ func (s *Service) Start() {
 	s.spawn(func() {
 		t := time.NewTicker(s.o.TickEvery)
 		defer t.Stop()
+		var cut cutTimer
 		for {
+			cut = s.armCut(cut)
 			select {
 			case <-t.C:
 				s.Tick(s.ctx)
+			case <-cut.c:
+				cut = cutTimer{last: s.clock.Monotonic(), cut: true}
+				s.cutBatch()
+			case <-s.batch.wake:
 			case <-s.ctx.Done():
 				return
 			}
 		}
 	})
+}
+
+// cutTimer fires at the next batch cut: at is its monotonic time; last
+// is when the loop last cut (if cut).
+type cutTimer struct {
+	c    <-chan time.Time
+	at   time.Duration
+	last time.Duration
+	cut  bool
+}
+
+// minCutWait is the least time between two cuts of the loop: a cut
+// still due right after one (what it left could not go yet) waits that
+// long, so the loop never spins.
+const minCutWait = time.Second
+
+// armCut returns the timer for the next cut: t if it fires no later, a
+// new one from the injected clock if the cut is sooner, none if nothing
+// waits.
+func (s *Service) armCut(t cutTimer) cutTimer {
+	s.mu.Lock()
+	d, ok := s.nextCutLocked()
+	s.mu.Unlock()
+	now := s.clock.Monotonic()
+	if t.cut {
+		d = max(d, t.last+minCutWait-now)
+	}
+	switch {
+	case !ok:
+		return cutTimer{last: t.last, cut: t.cut}
+	case t.c != nil && t.at <= now+d:
+		return t
+	}
+	return cutTimer{c: s.clock.After(d), at: now + d, last: t.last, cut: t.cut}
 }
 
 // Close stops the loop and signing attempts, and closes the store if the
@@ -419,10 +462,17 @@ func (s *Service) peerJobDropped(first bool) {
 // blocking the transport, and anti-entropy (offers and queries) brings
 // back whatever mattered. This node's own jobs are never dropped; they
 // are bounded by its open requests (../shared/SECURITY.md scenario 19).
+//
+// A peer's job with a key (pushKeyed: a status report without a
+// signature, keyed by peer and request) and a time (the report's) replaces
+// the one with the same key still waiting, in its place, unless that one
+// is newer: only a peer's newest report matters, and in a storm the
+// superseded ones filled the queue.
 type queue struct {
 	mu       sync.Mutex
-	jobs     []job
-	peerJobs int // of jobs, those from peers
+	jobs     []*job
+	keyed    map[string]*job // waiting jobs with a key
+	peerJobs int             // of jobs, those from peers
 	sig      chan struct{}
 	full     bool             // dropping, until the peers' jobs drain
 	dropped  func(first bool) // counts one dropped peer job
@@ -431,36 +481,58 @@ type queue struct {
 type job struct {
 	f    func()
 	peer bool
+	key  string
+	at   time.Time // of a keyed job
 }
 
 const maxPeerJobs = 1024
 
 func newQueue(dropped func(first bool)) *queue {
-	return &queue{sig: make(chan struct{}, 1), dropped: dropped}
+	return &queue{sig: make(chan struct{}, 1), dropped: dropped, keyed: map[string]*job{}}
 }
 
 // push queues the job of a peer's message; it reports false, having
 // dropped it, when maxPeerJobs are already waiting.
 func (q *queue) push(f func()) bool {
+	queued, _ := q.pushKeyed("", time.Time{}, f)
+	return queued
+}
+
+// pushKeyed is push for a job of time at that supersedes a waiting one
+// with the same key (key "": none) and no later time: that one's work is
+// replaced, in its place, and the queue does not grow (superseded true).
+// A job older than the waiting one is itself superseded and dropped.
+func (q *queue) pushKeyed(key string, at time.Time, f func()) (queued, superseded bool) {
 	q.mu.Lock()
+	if j, ok := q.keyed[key]; ok && key != "" {
+		if !at.Before(j.at) {
+			j.f, j.at = f, at
+		}
+		q.mu.Unlock()
+		return true, true
+	}
 	if q.peerJobs >= maxPeerJobs {
 		first := !q.full
 		q.full = true
 		q.mu.Unlock()
 		q.dropped(first)
-		return false
+		return false, false
 	}
-	q.jobs = append(q.jobs, job{f: f, peer: true})
+	j := &job{f: f, peer: true, key: key, at: at}
+	q.jobs = append(q.jobs, j)
+	if key != "" {
+		q.keyed[key] = j
+	}
 	q.peerJobs++
 	q.mu.Unlock()
 	q.wake()
-	return true
+	return true, false
 }
 
 // pushOwn queues this node's own work: never dropped.
 func (q *queue) pushOwn(f func()) {
 	q.mu.Lock()
-	q.jobs = append(q.jobs, job{f: f})
+	q.jobs = append(q.jobs, &job{f: f})
 	q.mu.Unlock()
 	q.wake()
 }
@@ -475,11 +547,16 @@ func (q *queue) wake() {
 func (q *queue) run(ctx context.Context) {
 	for {
 		q.mu.Lock()
-		var jobs []job
+		var f func()
 		if len(q.jobs) > 0 {
-			jobs = []job{q.jobs[0]}
+			j := q.jobs[0]
+			q.jobs[0] = nil
 			q.jobs = q.jobs[1:]
-			if jobs[0].peer {
+			f = j.f // under mu: pushKeyed may have replaced it
+			if j.key != "" {
+				delete(q.keyed, j.key)
+			}
+			if j.peer {
 				q.peerJobs--
 			}
 			if q.peerJobs == 0 {
@@ -487,13 +564,11 @@ func (q *queue) run(ctx context.Context) {
 			}
 		}
 		q.mu.Unlock()
-		for _, j := range jobs {
+		if f != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			j.f()
-		}
-		if len(jobs) > 0 {
+			f()
 			continue
 		}
 		select {

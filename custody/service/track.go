@@ -149,7 +149,15 @@ func (s *Service) trackOne(id string) {
 		return
 	}
 	s.mu.Lock()
-	prev, had := s.settlementLocked(id)
+	// The chain's last answer: remembered since this process first asked
+	// (sched.track), else the stored record (read once: a decode per
+	// member per pass was a storm's cost).
+	last, known := s.sched.track[id]
+	if !known {
+		if prev, had := s.settlementLocked(id); had {
+			last = trackKey(prev)
+		}
+	}
 	req := s.plannedLocked(id, e.Request)
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
@@ -163,17 +171,29 @@ func (s *Service) trackOne(id string) {
 		return
 	case !ok:
 		delete(s.tracked, id)
+		delete(s.sched.track, id)
 		// Nothing to pay on chain (a coinless canary drill).
 		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeConfirmed})
 		return
 	}
 	// Done means paid: the request's own transaction is in a block of
-	// this node's own Bitcoin node (custody.Step).
-	s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeConfirmed, Found: true, TxID: rec.TxID, Confirmations: rec.Confirmations, Err: rec.Error})
+	// this node's own Bitcoin node (custody.Step). It is stepped only
+	// when the chain's answer changed since its last step here: a storm's
+	// batch has dozens of members tracked on every tick (issue 9).
+	if s.sched.track == nil {
+		s.sched.track = map[string]string{}
+	}
+	seen := trackKey(rec)
+	if !known || last != seen {
+		s.sched.track[id] = seen
+		s.m.trackSteps.Inc()
+		s.outcomeLocked(id, custody.Outcome{Kind: custody.OutcomeConfirmed, Found: true, TxID: rec.TxID, Confirmations: rec.Confirmations, Err: rec.Error})
+	}
 	if rec.Confirmations >= s.o.TrackConfirmations {
 		delete(s.tracked, id)
+		delete(s.sched.track, id)
 	}
-	if had && prev.TxID == rec.TxID && prev.Confirmations == rec.Confirmations && prev.Error == rec.Error {
+	if last == seen {
 		return
 	}
 	detail := fmt.Sprintf("txid %s, %d confirmation(s)", rec.TxID, rec.Confirmations)
@@ -182,4 +202,9 @@ func (s *Service) trackOne(id string) {
 	}
 	s.log.Info("settlement", "request", short(id), "txid", rec.TxID, "confirmations", rec.Confirmations)
 	s.emit(Event{Type: EventSettlement, RequestID: id, Party: s.party, Status: e.Progress.Record.Status, Detail: detail})
+}
+
+// trackKey is what trackOne compares of the chain's answers.
+func trackKey(rec Settlement) string {
+	return fmt.Sprintf("%s|%d|%s", rec.TxID, rec.Confirmations, rec.Error)
 }
