@@ -38,6 +38,7 @@ const (
 const (
 	readyTimeout   = 60 * time.Second
 	receiptTimeout = 60 * time.Second
+	nudgeEvery     = 2 * time.Second // WaitReceipt: a pending transaction the dev chain did not seal
 	stopTimeout    = 15 * time.Second
 )
 
