@@ -87,3 +87,28 @@ func TestRestartDuringSigning(t *testing.T) {
 		t.Fatalf("after done: %+v", again)
 	}
 }
+
+// A node's sends die with it: the custodian approves while cut off, so
+// its approval never leaves it, and is restarted. Without a single tick,
+// starting again offers the exchange what the custodian holds of its open
+// requests: the exchange records the custodian's approval. (Before, a
+// restart only asked peers for their status, and the approval waited for
+// the next tick's anti-entropy; a signing attempt in between was refused,
+// "not an approved quorum here yet".)
+func TestRestartOffersWhatItsOutboxLost(t *testing.T) {
+	c := st.New(t, st.Options{})
+	v, _, err := c.Svc(custody.Exchange).Submit(ctx, st.Caller(service.RoleOperator), st.Release("restart-3", 5000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(t, custody.Custodian, v.ID, "the proposal", func(service.View) bool { return true })
+	c.Net.Isolate(string(custody.Custodian), true)
+	approve(t, c, custody.Custodian, v, "1")
+	c.Stop(custody.Custodian)
+	c.Net.Isolate(string(custody.Custodian), false)
+	if got, _ := c.Svc(custody.Exchange).Get(v.ID); len(got.Approvals) != 0 {
+		t.Fatalf("the exchange heard the approval while the custodian was cut off: %+v", got.Approvals)
+	}
+	c.Start(custody.Custodian)
+	c.WaitFor(t, custody.Exchange, v.ID, "the custodian's approval", hasApprovals(1))
+}

@@ -270,9 +270,10 @@ func New(o Options) (*Service, error) {
 }
 
 // Start begins talking to peers over Options.Network, once the node
-// serves: it installs the service's app-message handler and asks peers
-// for the status of every open request, so one that finished while this
-// node was down catches up; then it runs the loop (unless TickEvery is
+// serves: it installs the service's app-message handler, offers peers
+// what it holds of every open request and asks for the status of each, so
+// what was lost when it stopped reaches them and one that finished while
+// this node was down catches up; then it runs the loop (unless TickEvery is
 // negative): Tick every TickEvery, and a liquidation batch cut when it is
 // due, on the injected clock (nextCutLocked), not at the tick after.
 // Call it once.
@@ -284,9 +285,12 @@ func (s *Service) Start() {
 		if err != nil {
 			s.log.Error("listing open requests", "err", err)
 		}
+		// What this node sent before it stopped may have died in its
+		// outbox: offer every open request's proposal and endorsements to
+		// the connected peers at once, and ask for theirs (offer).
+		s.offer(pending, true)
 		for _, e := range pending {
 			id := e.Request.ID()
-			s.broadcast(message{Type: msgQuery, RequestID: id})
 			s.work.pushOwn(func() { s.step(id) })
 		}
 	}
