@@ -63,19 +63,7 @@ func TestTickStepsAndOffersOnlyWhatIsDue(t *testing.T) {
 			o.Exposure = func(string) (uint64, bool) { steps.Add(1); return 0, true }
 		}
 	}})
-	var ids []string
-	for i := range requests {
-		v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), st.Release(fmt.Sprintf("due-%d", i), 1000))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, v.ID)
-	}
-	for _, id := range ids {
-		for _, p := range custody.Parties {
-			c.WaitFor(t, p, id, "the request", func(service.View) bool { return true })
-		}
-	}
+	releasedEverywhere(t, c, "due", requests)
 	reg := c.Svc(custody.Regulator)
 	stepsBefore := steps.Load()
 	queriesBefore := counter(t, reg, "triad_custody_peer_messages_total", "type", "query")
@@ -233,19 +221,7 @@ func TestNewRequestsNotOfferedAtOnce(t *testing.T) {
 	c := st.New(t, st.Options{})
 	c.Tick() // the first tick: the peers' reachability is new, all is offered
 	reg := c.Svc(custody.Regulator)
-	var ids []string
-	for i := range requests {
-		v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), st.Release(fmt.Sprintf("burst-%d", i), 1000))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, v.ID)
-	}
-	for _, id := range ids {
-		for _, p := range custody.Parties {
-			c.WaitFor(t, p, id, "the request", func(service.View) bool { return true })
-		}
-	}
+	ids := releasedEverywhere(t, c, "burst", requests)
 	before := counter(t, reg, "triad_custody_peer_messages_total", "type", "query")
 	c.Advance(5 * time.Second)
 	// Counted as received (memnet delivers as it sends: the old code's 10
@@ -259,4 +235,24 @@ func TestNewRequestsNotOfferedAtOnce(t *testing.T) {
 	c.WaitFor(t, custody.Custodian, ids[0], "the regulator's answer to a query", func(v service.View) bool {
 		return counter(t, reg, "triad_custody_peer_messages_total", "type", "query")-before >= 2*requests
 	})
+}
+
+// releasedEverywhere submits n releases at the custodian (idempotency keys
+// prefix-0 …) and waits until every node holds each; it returns their IDs.
+func releasedEverywhere(t *testing.T, c *st.Cluster, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		v, _, err := c.Svc(custody.Custodian).Submit(ctx, st.Caller(service.RoleOperator), st.Release(fmt.Sprintf("%s-%d", prefix, i), 1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, v.ID)
+	}
+	for _, id := range ids {
+		for _, p := range custody.Parties {
+			c.WaitFor(t, p, id, "the request", func(service.View) bool { return true })
+		}
+	}
+	return ids
 }
