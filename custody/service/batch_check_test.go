@@ -68,6 +68,7 @@ func coinOf(req custody.Request) custody.Input {
 
 func (g *gatedCoins) Pays(req custody.Request) bool { return req.Kind == custody.KindLiquidation }
 func (g *gatedCoins) Hold(custody.Request) error    { return nil }
+func (g *gatedCoins) Batches(custody.Request) bool  { return true }
 
 func (g *gatedCoins) Plan(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	return req.WithInputs([]custody.Input{coinOf(req)}), nil

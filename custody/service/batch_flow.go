@@ -74,22 +74,11 @@ type BatchRef struct {
 	Doc json.RawMessage `json:"doc"`
 }
 
-// batching reports whether req is paid in a liquidation batch here. A
-// liquidation paid on an EVM chain (Coins says so: EVMPayer) is signed on
-// its own, never in a Bitcoin batch.
+// batching reports whether req is paid in a liquidation batch here: a
+// liquidation, with a Batcher, whose chain batches it (Chain.Batches: a
+// liquidation paid on an EVM chain is signed on its own).
 func (s *Service) batching(req custody.Request) bool {
-	return s.o.Batcher != nil && req.Kind == custody.KindLiquidation && !s.paysOnEVM(req)
-}
-
-// EVMPayer is what Coins implements when some requests are paid on an EVM
-// chain (settle.Chains): PaysOnEVM reports whether req is one of them.
-type EVMPayer interface {
-	PaysOnEVM(req custody.Request) bool
-}
-
-func (s *Service) paysOnEVM(req custody.Request) bool {
-	e, ok := s.o.Coins.(EVMPayer)
-	return ok && e.PaysOnEVM(req)
+	return s.o.Batcher != nil && req.Kind == custody.KindLiquidation && (s.o.Coins == nil || s.o.Coins.Batches(req))
 }
 
 // queueLocked queues an approved liquidation this node coordinates, once

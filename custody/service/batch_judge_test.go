@@ -21,6 +21,7 @@ type oneCoin struct{}
 
 func (oneCoin) Pays(req custody.Request) bool { return req.Kind == custody.KindLiquidation }
 func (oneCoin) Hold(custody.Request) error    { return nil }
+func (oneCoin) Batches(custody.Request) bool  { return true }
 
 func (oneCoin) Plan(_ context.Context, req custody.Request, _ func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	return req.WithInputs([]custody.Input{coinOf(req)}), nil

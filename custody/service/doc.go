@@ -48,7 +48,7 @@
 //	            session as live for one sign timeout on its own clock; at
 //	            most one live session per request and digest
 //	    liquidations with a Batcher (not those paid on an EVM chain,
-//	    EVMPayer): the coordinator queues them instead
+//	    Chain.Batches): the coordinator queues them instead
 //	    and cuts a liquidation batch per window or size limit
 //	    (batch_flow.go), up to 3 batches signing at once in the node's
 //	    MaxAttempts slots (batch_run.go): one node.Sign per input of the

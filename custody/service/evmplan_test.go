@@ -26,9 +26,9 @@ type evmCoins struct {
 
 var errOwnView = errors.New("evm: refused (balance): this node's EVM node disagrees")
 
-func (e *evmCoins) Pays(req custody.Request) bool { return e.PaysOnEVM(req) }
-func (e *evmCoins) Hold(custody.Request) error    { return nil }
-func (e *evmCoins) PaysOnEVM(req custody.Request) bool {
+func (e *evmCoins) Hold(custody.Request) error   { return nil }
+func (e *evmCoins) Batches(custody.Request) bool { return false } // an EVM transfer is signed on its own
+func (e *evmCoins) Pays(req custody.Request) bool {
 	return req.Kind == custody.KindRelease || req.Kind == custody.KindLiquidation
 }
 

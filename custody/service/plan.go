@@ -40,6 +40,10 @@ type Chain interface {
 	// lock when it locks a plan, after custody.DecideJoin, never from
 	// Check: a request this node refuses or waits on holds nothing.
 	Hold(req custody.Request) error
+	// Batches reports whether req, a liquidation, is paid in a liquidation
+	// batch of its chain (a Bitcoin batch transaction); an EVM transfer is
+	// signed on its own.
+	Batches(req custody.Request) bool
 }
 
 // ErrNoPlan: a transfer that must be paid by a checked plan came without one.

@@ -28,6 +28,7 @@ func (f *flakyChain) setUp() { f.mu.Lock(); f.up = true; f.mu.Unlock() }
 
 func (f *flakyChain) Pays(req custody.Request) bool { return req.Kind == custody.KindRelease }
 func (f *flakyChain) Hold(custody.Request) error    { return nil }
+func (f *flakyChain) Batches(custody.Request) bool  { return true }
 
 func (f *flakyChain) Plan(_ context.Context, req custody.Request, reserved func([]custody.Input) ([]custody.Input, error)) (custody.Request, error) {
 	f.mu.Lock()

@@ -48,6 +48,10 @@ func (b btcSettler) Check(ctx context.Context, req custody.Request) error {
 // service's store reserves.
 func (b btcSettler) Hold(custody.Request) error { return nil }
 
+// Batches implements ChainSettler: a Bitcoin liquidation is paid in a
+// liquidation batch transaction.
+func (b btcSettler) Batches(custody.Request) bool { return true }
+
 // Digests implements ChainSettler: one BIP143 sighash per input.
 func (b btcSettler) Digests(req custody.Request) ([][32]byte, error) {
 	return b.s.Digests(context.Background(), req)

@@ -97,11 +97,10 @@ func (c *Chains) signed(id string) (custody.Request, *service.Result, error) {
 }
 
 var (
-	_ service.Chain    = (*Chains)(nil)
-	_ service.EVMPayer = (*Chains)(nil)
-	_ ChainSettler     = btcSettler{}
-	_ ChainSettler     = evmSettler{}
-	_ ResultSource     = (*store.Store)(nil)
+	_ service.Chain = (*Chains)(nil)
+	_ ChainSettler  = btcSettler{}
+	_ ChainSettler  = evmSettler{}
+	_ ResultSource  = (*store.Store)(nil)
 	// ErrNoEVMChain: the request's asset is on an EVM chain this node has no node for.
 	ErrNoEVMChain = errors.New("settle: no EVM node for the asset's chain")
 )
@@ -137,8 +136,11 @@ func (c *Chains) settlerOf(req custody.Request) (ChainSettler, bool) {
 	return s, ok
 }
 
-// PaysOnEVM implements service.EVMPayer: req is a transfer of an EVM asset.
-func (c *Chains) PaysOnEVM(req custody.Request) bool { return c.chainOf(req) == custody.ChainEVM }
+// Batches implements service.Chain: req is paid in a batch of its chain.
+func (c *Chains) Batches(req custody.Request) bool {
+	s, ok := c.settlerOf(req)
+	return ok && s.Batches(req)
+}
 
 // Pays implements service.Chain.
 func (c *Chains) Pays(req custody.Request) bool {

@@ -84,6 +84,9 @@ func (e evmSettler) Check(ctx context.Context, req custody.Request) error {
 	return ch.CheckCustody(ctx, req)
 }
 
+// Batches implements ChainSettler: an EVM transfer is signed on its own.
+func (e evmSettler) Batches(custody.Request) bool { return false }
+
 // Hold implements ChainSettler: the plan's nonce, held for req
 // (HoldCustody).
 func (e evmSettler) Hold(req custody.Request) error {

@@ -34,8 +34,8 @@ func TestChainsForNode(t *testing.T) {
 		t.Fatalf("chains: %+v", chains.EVM)
 	}
 	rel := custody.Request{Kind: custody.KindRelease, Account: "acct-1", Asset: "TUSD"}
-	if !chains.Pays(rel) || !chains.PaysOnEVM(rel) {
-		t.Fatal("a TUSD release is not paid on the EVM chain")
+	if !chains.Pays(rel) || chains.Batches(custody.Request{Kind: custody.KindLiquidation, Account: "acct-1", Asset: "TUSD"}) {
+		t.Fatal("a TUSD release is not paid on the EVM chain, or a TUSD liquidation would wait for a Bitcoin batch")
 	}
 	other := rel
 	other.Asset = "OTHER"
