@@ -292,6 +292,13 @@ func TestServiceEVMPartnerRefuses(t *testing.T) {
 	if _, err := c.Svc(custody.Regulator).Endorse(ctx, c.Approval(custody.Regulator, v, custody.Veto, "no")); err != nil {
 		t.Fatal(err)
 	}
+	// A veto that reaches the custodian during an attempt applies once the
+	// attempt has ended, at the next step (a tick, as the daemon's ticker
+	// would): wait for both, then tick.
+	c.WaitFor(t, custody.Custodian, v.ID, "the veto, no attempt running", func(v service.View) bool {
+		return v.Status == custody.StatusVetoed || v.Status != custody.StatusSigning && v.Decision != nil && v.Decision.Has(custody.ReasonVetoed)
+	})
+	c.Tick()
 	c.WaitStatus(t, custody.Custodian, v.ID, custody.StatusVetoed)
 	if id, held, _ := c.Svc(custody.Custodian).Store().NonceHolder(gethtest.ChainID, w.acct.Address, plan.EVM.Nonce); held {
 		t.Fatalf("a vetoed request still holds nonce %d (%.12s)", plan.EVM.Nonce, id)
