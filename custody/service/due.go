@@ -69,7 +69,7 @@ func (s *Service) tickBase() time.Duration {
 
 // stepDue steps the open requests that are due (see above) and schedules
 // each one's next tick step. It reports whether the peers' reachability
-// changed since the last tick (the first tick: always).
+// changed since the last tick (or since Start, which offered all).
 func (s *Service) stepDue(pending []store.Entry) bool {
 	now := s.clock.Monotonic()
 	reach := "up:" + s.reachKey()

@@ -219,7 +219,7 @@ func TestBatchCutAtItsWindow(t *testing.T) {
 func TestNewRequestsNotOfferedAtOnce(t *testing.T) {
 	const requests = 5
 	c := st.New(t, st.Options{})
-	c.Tick() // the first tick: the peers' reachability is new, all is offered
+	c.Tick() // the first tick: nothing new yet
 	reg := c.Svc(custody.Regulator)
 	releasedEverywhere(t, c, "burst", requests)
 	before := counter(t, reg, "triad_custody_peer_messages_total", "type", "query")

@@ -289,6 +289,12 @@ func (s *Service) Start() {
 		// outbox: offer every open request's proposal and endorsements to
 		// the connected peers at once, and ask for theirs (offer).
 		s.offer(pending, true)
+		// That was the offer a change of the peers' reachability makes:
+		// the first tick repeats it only if the reachability changes again.
+		reach := "up:" + s.reachKey()
+		s.mu.Lock()
+		s.sched.reach = reach
+		s.mu.Unlock()
 		for _, e := range pending {
 			id := e.Request.ID()
 			s.work.pushOwn(func() { s.step(id) })
